@@ -1,0 +1,13 @@
+"""Music Recommendation Study: genre models, labelling, lyrics and recommendations.
+
+Modules (one concern each)
+--------------------------
+data        the embedded GTZAN table, splits, artist index and lyrics sample
+audio       decoding and windowing of audio files
+features    the 58 GTZAN-table features (``FEATURE_COLUMNS``, ``extract_file``)
+models      scikit-learn pipelines, tuning, evaluation and model files
+report      papermill runner that renders every notebook into ``reports/``
+cli         the ``music-study`` command
+"""
+
+__version__ = "0.1.0"

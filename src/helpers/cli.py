@@ -1,0 +1,108 @@
+"""The ``music-study`` command line (also ``python -m helpers``).
+
+Each sub-command parses its arguments here and hands them to one function in the module that
+owns the logic, imported only when that command runs (so ``--help`` is instant). Bad input ends
+with exit status 2 and one line on stderr naming the input and the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from helpers import __version__
+from helpers.errors import InputError
+
+#: sub-command -> (module, function) that runs it; the function takes the parsed args and
+#: returns an exit status.
+HANDLERS = {
+    "extract": ("helpers.batch", "run_extract_command"),
+    "evaluate": ("helpers.evaluation", "run_evaluate_command"),
+    "predict": ("helpers.predict", "run_predict_command"),
+    "recommend": ("helpers.recommend", "run_recommend_command"),
+    "lyrics": ("helpers.lyrics_fetch", "run_lyrics_command"),
+    "serve": ("helpers.web", "run_serve_command"),
+    "report": ("helpers.report", "run_report_command"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser for every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="music-study",
+        description="Genre classification, labelling, lyrics and recommendations over audio features.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    # --- extract (feature extraction engine)
+    p = sub.add_parser("extract", help="extract GTZAN-table features from audio files or folders")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
+    p.add_argument("-o", "--output", required=True, help="CSV file to write")
+    p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (default 1)")
+    p.add_argument("--segment-seconds", type=float, default=None,
+                   help="cut each file into segments of S seconds (e.g. 3); default one 30-s window")
+    p.add_argument("--feature-set", default="gtzan", help="feature set name (default gtzan)")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address for cluster runs")
+    p.add_argument("--no-cache", action="store_true", help="recompute even cached files")
+
+    # --- evaluate (genre models)
+    p = sub.add_parser("evaluate", help="evaluate genre models on a published split")
+    p.add_argument("--split", choices=["stratified", "fault-filtered"], default="fault-filtered")
+    p.add_argument("--model", default="knn", help="model name, or 'all'")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+    # --- predict (whole-song prediction)
+    p = sub.add_parser("predict", help="predict the genre of a whole song (file or URL)")
+    p.add_argument("source", metavar="FILE_OR_URL")
+    p.add_argument("--model", default=None, help="model file (default: the default model)")
+    p.add_argument("--window-seconds", type=float, default=30.0)
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+    # --- recommend
+    p = sub.add_parser("recommend", help="recommend songs from liked songs")
+    p.add_argument("--liked", nargs="*", default=[], metavar="ID", help="liked song ids or paths")
+    p.add_argument("--liked-file", default=None, help="liked-songs list (YouTube Music copy or Takeout CSV)")
+    p.add_argument("-k", type=int, default=10, help="number of recommendations")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+    # --- lyrics
+    p = sub.add_parser("lyrics", help="fetch, validate and analyse a song's lyrics")
+    p.add_argument("artist")
+    p.add_argument("title")
+    p.add_argument("--provider", choices=["genius", "lrclib"], default=None)
+    p.add_argument("--refresh", action="store_true", help="bypass the lyrics cache")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+    # --- serve
+    p = sub.add_parser("serve", help="run the web page for predictions and corrections")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+
+    # --- report
+    p = sub.add_parser("report", help="run every notebook headless into reports/ (HTML)")
+    p.add_argument("--quick", action="store_true", help="use each notebook's small-data parameters")
+    p.add_argument("--only", nargs="*", default=None, metavar="NN", help="run only these notebooks")
+    p.add_argument("--output-dir", default=None, help="folder for the reports (default reports/)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    module_name, function_name = HANDLERS[args.command]
+    try:
+        handler = getattr(importlib.import_module(module_name), function_name)
+        return int(handler(args) or 0)
+    except InputError as exc:
+        print(f"music-study {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"music-study {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""Where the workspace finds its data, and how a user points it elsewhere.
+
+Environment variables
+---------------------
+MUSIC_STUDY_DATA_DIR
+    The ``data/`` folder (default: ``data/`` of the checkout; user data and caches go here too).
+MUSIC_STUDY_GTZAN_AUDIO
+    A full GTZAN audio folder in the ``genres_original/<genre>/<clip>.wav`` layout
+    (the folder that holds the genre folders).
+MUSIC_STUDY_SHARED_DATA
+    The reference data folder (default: ``../shared/data`` beside the checkout), used by tests.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def project_root() -> Path:
+    """Return the checkout root (the folder that holds ``pyproject.toml``).
+
+    Falls back to the current directory when the package is installed outside a checkout.
+    """
+    for candidate in (PACKAGE_DIR.parent.parent, Path.cwd()):
+        if (candidate / "pyproject.toml").is_file() and (candidate / "notebooks").is_dir():
+            return candidate
+    return Path.cwd()
+
+
+def data_dir() -> Path:
+    """Return the data folder (``$MUSIC_STUDY_DATA_DIR`` or ``<root>/data``)."""
+    env = os.environ.get("MUSIC_STUDY_DATA_DIR")
+    return Path(env).expanduser().resolve() if env else project_root() / "data"
+
+
+def reports_dir() -> Path:
+    """Return the folder reports are written to."""
+    return project_root() / "reports"
+
+
+def notebooks_dir() -> Path:
+    """Return the folder of numbered notebooks."""
+    return project_root() / "notebooks"
+
+
+def shared_data_dir() -> Path | None:
+    """Return the reference data folder if it exists, else ``None``."""
+    env = os.environ.get("MUSIC_STUDY_SHARED_DATA")
+    candidate = Path(env) if env else project_root().parent / "shared" / "data"
+    return candidate.resolve() if candidate.is_dir() else None
+
+
+def gtzan_audio_dir(explicit: str | os.PathLike | None = None) -> Path | None:
+    """Return a GTZAN audio folder: *explicit*, else ``$MUSIC_STUDY_GTZAN_AUDIO``, else ``None``.
+
+    The folder must hold ``<genre>/<genre>.NNNNN.wav`` files (GTZAN's ``genres_original``).
+    """
+    chosen = explicit or os.environ.get("MUSIC_STUDY_GTZAN_AUDIO")
+    if not chosen:
+        return None
+    path = Path(chosen).expanduser().resolve()
+    if not path.is_dir():
+        from helpers.errors import InputError
+
+        raise InputError(path, "GTZAN audio folder does not exist")
+    return path
+
+
+def shipped_music_dir() -> Path:
+    """Return the folder of openly licensed whole songs shipped in ``data/music``."""
+    return project_root() / "data" / "music"
