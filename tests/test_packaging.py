@@ -64,3 +64,9 @@ def test_ci_script_requires_shared_data_and_calls_make_test(root):
     assert "make test" in ci
     readme = (root / "README.md").read_text()
     assert "make test" in readme and "make report" in readme
+
+
+def test_ruff_is_clean(root):
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks"],
+                            cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

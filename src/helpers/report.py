@@ -66,7 +66,8 @@ def render_html(executed: Path, target: Path) -> None:
     target.write_text(body, encoding="utf-8")
 
 
-def run_notebook(notebook: Path, output_dir: Path, parameters: dict) -> NotebookRun:
+def run_notebook(notebook: Path, output_dir: Path, parameters: dict,
+                 progress_bar: bool = False) -> NotebookRun:
     """Execute one notebook with papermill into *output_dir* and render its HTML."""
     import papermill
 
@@ -76,7 +77,7 @@ def run_notebook(notebook: Path, output_dir: Path, parameters: dict) -> Notebook
     try:
         papermill.execute_notebook(
             str(notebook), str(executed), parameters=parameters, cwd=str(notebook.parent),
-            kernel_name="python3", progress_bar=False, log_output=False,
+            kernel_name="python3", progress_bar=progress_bar, log_output=False,
         )
         run.status = "ok"
     except Exception as exc:  # papermill re-raises the cell's error; record it and go on
@@ -167,7 +168,8 @@ def run_reports(quick: bool = False, only=None, output_dir: str | Path | None = 
         parameters = quick_parameters(notebook) if quick else {}
         parameters.update((overrides or {}).get(notebook.name[:2], {}))
         print(f"[{position}/{len(notebooks)}] {notebook.stem} ...", file=log, flush=True)
-        run = run_notebook(notebook, output_dir, parameters)
+        # a per-cell progress bar only where someone watches a terminal
+        run = run_notebook(notebook, output_dir, parameters, progress_bar=log.isatty())
         detail = f"  {run.error}" if run.error else ""
         print(f"[{position}/{len(notebooks)}] {notebook.stem}: {run.status} in {run.seconds:.1f} s{detail}",
               file=log, flush=True)
