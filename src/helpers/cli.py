@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("title")
     p.add_argument("--provider", choices=["genius", "lrclib"], default=None)
     p.add_argument("--refresh", action="store_true", help="bypass the lyrics cache")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait per request (default 10)")
+    p.add_argument("--retries", type=int, default=3,
+                   help="extra attempts after a timeout, HTTP 429 or 5xx (default 3)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
     # --- serve

@@ -258,7 +258,8 @@ class LrclibProvider:
     def candidates(self, query: LyricsQuery) -> Iterator[Candidate]:
         """Yield LRCLIB's exact match (if any), then its search hits."""
         title = strip_decorations(query.title)
-        params = {"artist_name": query.artist, "track_name": title}
+        artist = strip_decorations(query.artist)
+        params = {"artist_name": artist, "track_name": title}
         if query.album:
             params["album_name"] = query.album
         if query.duration:
@@ -270,7 +271,7 @@ class LrclibProvider:
             candidate = self._candidate(record)
             seen.add(record.get("id"))
             yield candidate
-        response = self._get("/api/search", {"artist_name": query.artist, "track_name": title})
+        response = self._get("/api/search", {"artist_name": artist, "track_name": title})
         if response.status_code == 404:
             return
         hits = _json(response, self.name)
@@ -303,6 +304,10 @@ def _genius_client_class():
             super().__init__(token, timeout=policy.timeout, sleep_time=0, retries=0,
                              remove_section_headers=False, skip_non_songs=True,
                              user_agent=USER_AGENT)
+            # lyricsgenius sets the token header only when the class is literally named
+            # "Genius" (PublicAPI checks __class__.__name__), so set it for this subclass.
+            self.access_token = "Bearer " + token
+            self.authorization_header = {"authorization": self.access_token}
             self.API_ROOT = api_root
             self.WEB_ROOT = web_root
             self.PUBLIC_API_ROOT = web_root + "api/"
@@ -372,7 +377,7 @@ class GeniusProvider:
 
     def candidates(self, query: LyricsQuery) -> Iterator[Candidate]:
         """Yield the song hits of a Genius search for title and artist."""
-        term = f"{strip_decorations(query.title)} {query.artist}".strip()
+        term = f"{strip_decorations(query.title)} {strip_decorations(query.artist)}".strip()
         try:
             response = self.client.search_songs(term, per_page=self.max_hits)
         except _PageMissing as exc:
@@ -621,7 +626,8 @@ def fetch_lyrics(artist: str, title: str, *, album: str | None = None,
     if not str(artist).strip() or not str(title).strip():
         raise InputError(f"{artist!r} - {title!r}", "artist and title must both be given")
     names = provider_order(providers)
-    store = LyricsCache() if cache is True else (cache or None)
+    # (not "cache or None": an empty LyricsCache has len 0 and is falsy)
+    store = LyricsCache() if cache is True else (None if cache is False or cache is None else cache)
     query = LyricsQuery(str(artist).strip(), str(title).strip(), album, duration)
     if store is not None and not refresh:
         hit = store.get(query.artist, query.title, names)
@@ -662,15 +668,19 @@ def fetch_lyrics(artist: str, title: str, *, album: str | None = None,
 
 # --------------------------------------------------------------------------- command line
 def run_lyrics_command(args) -> int:
-    """``music-study lyrics ARTIST TITLE [--provider P] [--refresh] [--json]``.
+    """``music-study lyrics ARTIST TITLE [--provider P] [--refresh] [--timeout S] [--retries N] [--json]``.
 
     Prints the cleaned lyrics (or with ``--json`` one document holding the result and a short
     analysis: word and line counts, top terms, line-by-line sentiment). Exit status 0 when
     found, 1 when not found (reasons on stderr), 2 when a provider failed or input is bad.
     """
     providers = [args.provider] if getattr(args, "provider", None) else None
+    timeout, retries = getattr(args, "timeout", 10.0), getattr(args, "retries", 3)
+    if timeout <= 0 or retries < 0:
+        raise InputError("--timeout/--retries", "timeout must be > 0 and retries >= 0")
     result = fetch_lyrics(args.artist, args.title, providers=providers,
-                          refresh=getattr(args, "refresh", False))
+                          refresh=getattr(args, "refresh", False),
+                          policy=RetryPolicy(timeout=timeout, retries=retries))
     if result.status == "error":
         raise InputError(f"{args.artist} - {args.title}", "; ".join(result.reasons))
     document = result.to_dict()

@@ -37,7 +37,8 @@ _TICKETS = re.compile(r"\n?See [^\n]{1,80}? Live\s*Get tickets as low as \$\d+(?
 _EMBED = re.compile(r"(?:\d+\s*)?Embed\s*\Z")
 _SECTION_HEADER = re.compile(r"^[ \t]*\[[^\]\n]{1,80}\][ \t]*", re.MULTILINE)
 _LRC_TIMESTAMP = re.compile(r"\[\d{1,2}:\d{2}(?:[.:]\d{1,3})?\]\s?")
-_LRC_TAG_LINE = re.compile(r"^\[(?:ar|ti|al|au|by|length|offset|re|ve):[^\]]*\]\s*$", re.MULTILINE | re.I)
+_LRC_TAG_LINE = re.compile(r"^\[(?:ar|ti|al|au|by|length|offset|re|ve):[^\]]*\][ \t]*(?:\n|\Z)",
+                           re.MULTILINE | re.IGNORECASE)
 
 
 def remove_zero_width(text: str) -> str:
