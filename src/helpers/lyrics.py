@@ -1,9 +1,9 @@
 """Analyse lyrics: words, term frequency, TF-IDF and line-by-line sentiment.
 
 Everything works offline: stop words come from wordcloud's and scikit-learn's bundled lists
-(plus lyric fillers and archaic pronouns), tokens from NLTK's data-free
-:class:`~nltk.tokenize.RegexpTokenizer` (never ``nltk.download``), sentiment from the lexicon
-that ships inside the ``vaderSentiment`` wheel.
+(plus lyric fillers and archaic pronouns), tokens from one Unicode regular expression
+(:data:`WORD_PATTERN`; nothing needs NLTK data or ``nltk.download``), sentiment from the
+lexicon that ships inside the ``vaderSentiment`` wheel.
 
 Sentiment is scored **line by line** and aggregated (mean, median, share of positive and
 negative lines, the arc over the song): VADER's compound score of a whole long text saturates
@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -77,12 +78,10 @@ def stop_words(extra: Iterable[str] = (), *, fillers: bool = True, archaic: bool
     return frozenset(words)
 
 
-@lru_cache(maxsize=1)
-def _tokenizer():
-    from nltk.tokenize import RegexpTokenizer
-
-    # Unicode letters (accents kept), with inner apostrophes: don't, o'er, rock'n'roll.
-    return RegexpTokenizer(r"[^\W\d_]+(?:'[^\W\d_]+)*")
+#: A word: Unicode letters (accents kept) with inner apostrophes (don't, o'er, rock'n'roll).
+#: The same pattern as NLTK's data-free ``RegexpTokenizer`` would take, without importing NLTK
+#: (whose import alone costs seconds).
+WORD_PATTERN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
 
 
 def tokenize(text: str, *, stop: Iterable[str] | None = None, min_length: int = 2) -> list[str]:
@@ -104,7 +103,7 @@ def tokenize(text: str, *, stop: Iterable[str] | None = None, min_length: int = 
         return []
     drop = stop_words() if stop is None else frozenset(stop)
     text = text.replace("\u2019", "'").replace("\u2018", "'").lower()
-    tokens = (t.strip("'") for t in _tokenizer().tokenize(text))
+    tokens = (t.strip("'") for t in WORD_PATTERN.findall(text))
     return [t for t in tokens if len(t) >= min_length and t not in drop]
 
 
@@ -123,9 +122,10 @@ def word_counts(texts: Iterable[str] | str, **tokenize_kw) -> pd.Series:
 def _groups(texts: pd.Series, groups) -> pd.Series:
     if groups is None:
         return pd.Series(texts.index.astype(str), index=texts.index, name="group")
-    groups = pd.Series(groups, index=texts.index) if not isinstance(groups, pd.Series) else groups
     if len(groups) != len(texts):
         raise InputError("groups", f"has {len(groups)} entries for {len(texts)} texts")
+    groups = pd.Series(list(groups), index=texts.index) if not isinstance(groups, pd.Series) \
+        else groups
     return groups.fillna("(none)").astype(str).rename("group")
 
 
@@ -233,6 +233,13 @@ def _analyzer():
     return SentimentIntensityAnalyzer()
 
 
+@lru_cache(maxsize=65536)
+def _polarity(line: str) -> tuple[float, float, float, float]:
+    # Choruses repeat lines, so memoising saves much of VADER's (pure-Python) time.
+    scores = _analyzer().polarity_scores(line)
+    return scores["compound"], scores["pos"], scores["neu"], scores["neg"]
+
+
 def song_lines(text: str) -> list[str]:
     """Return the non-empty lines of a song, stripped."""
     if not isinstance(text, str):
@@ -250,14 +257,11 @@ def line_sentiment(text: str) -> pd.DataFrame:
         in the song), ``line``, ``compound`` (-1..1), ``pos``, ``neu``, ``neg``.
     """
     lines = song_lines(text)
-    analyzer = _analyzer()
-    rows = []
-    for i, line in enumerate(lines):
-        scores = analyzer.polarity_scores(line)
-        rows.append({"line_no": i, "position": (i + 0.5) / len(lines), "line": line,
-                     "compound": scores["compound"], "pos": scores["pos"],
-                     "neu": scores["neu"], "neg": scores["neg"]})
-    return pd.DataFrame(rows, columns=["line_no", "position", "line", "compound", "pos", "neu", "neg"])
+    scores = np.array([_polarity(line) for line in lines], dtype=float).reshape(-1, 4)
+    n = len(lines)
+    return pd.DataFrame({
+        "line_no": np.arange(n), "position": (np.arange(n) + 0.5) / max(n, 1), "line": lines,
+        "compound": scores[:, 0], "pos": scores[:, 1], "neu": scores[:, 2], "neg": scores[:, 3]})
 
 
 def sentiment_arc(text_or_lines, bins: int = 10) -> np.ndarray:
@@ -276,12 +280,25 @@ def sentiment_arc(text_or_lines, bins: int = 10) -> np.ndarray:
     numpy.ndarray
         Shape ``(bins,)``; all NaN for a text without lines.
     """
-    scored = text_or_lines if isinstance(text_or_lines, pd.DataFrame) else line_sentiment(text_or_lines)
+    if isinstance(text_or_lines, pd.DataFrame):
+        compound = text_or_lines["compound"].to_numpy(dtype=float)
+    else:
+        compound = _line_compounds(text_or_lines)
+    return _arc(compound, bins)
+
+
+def _line_compounds(text: str) -> np.ndarray:
+    return np.array([_polarity(line)[0] for line in song_lines(text)], dtype=float)
+
+
+def _arc(compound: np.ndarray, bins: int) -> np.ndarray:
     arc = np.full(bins, np.nan)
-    if scored.empty:
+    n = len(compound)
+    if n == 0:
         return arc
-    slot = np.minimum((scored["position"].to_numpy() * bins).astype(int), bins - 1)
-    sums = np.bincount(slot, weights=scored["compound"].to_numpy(), minlength=bins)
+    # same slots as line_sentiment's "position": the middle of each line's share of the song
+    slot = np.minimum(((np.arange(n) + 0.5) / n * bins).astype(int), bins - 1)
+    sums = np.bincount(slot, weights=compound, minlength=bins)
     counts = np.bincount(slot, minlength=bins)
     filled = counts > 0
     arc[filled] = sums[filled] / counts[filled]
@@ -291,7 +308,8 @@ def sentiment_arc(text_or_lines, bins: int = 10) -> np.ndarray:
     return arc
 
 
-def sentiment_summary(text: str, *, threshold: float = 0.05, bins: int = 10) -> dict:
+def sentiment_summary(text: str, *, threshold: float = 0.05, bins: int = 10,
+                      whole_text: bool = True) -> dict:
     """Aggregate line-by-line VADER scores of one song.
 
     Parameters
@@ -302,6 +320,8 @@ def sentiment_summary(text: str, *, threshold: float = 0.05, bins: int = 10) -> 
         (VADER's own convention).
     bins : int
         Parts of the song for the arc.
+    whole_text : bool
+        Also score the whole text at once (costs as much again; NaN when False).
 
     Returns
     -------
@@ -310,31 +330,33 @@ def sentiment_summary(text: str, *, threshold: float = 0.05, bins: int = 10) -> 
         ``share_neutral``, ``arc_change`` (mean of the last third of the arc minus the first
         third), ``whole_text`` (VADER on the whole text at once, for comparison: it saturates).
     """
-    scored = line_sentiment(text)
-    if scored.empty:
+    compound = _line_compounds(text)
+    if compound.size == 0:
         keys = ("mean", "median", "std", "share_positive", "share_negative", "share_neutral",
                 "arc_change", "whole_text")
         return {"n_lines": 0} | dict.fromkeys(keys, float("nan"))
-    compound = scored["compound"]
-    arc = sentiment_arc(scored, bins)
+    arc = _arc(compound, bins)
     third = max(1, bins // 3)
     return {
-        "n_lines": int(len(scored)),
+        "n_lines": int(compound.size),
         "mean": float(compound.mean()),
-        "median": float(compound.median()),
-        "std": float(compound.std(ddof=0)),
+        "median": float(np.median(compound)),
+        "std": float(compound.std()),
         "share_positive": float((compound >= threshold).mean()),
         "share_negative": float((compound <= -threshold).mean()),
-        "share_neutral": float(compound.abs().lt(threshold).mean()),
+        "share_neutral": float((np.abs(compound) < threshold).mean()),
         "arc_change": float(arc[-third:].mean() - arc[:third].mean()),
-        "whole_text": float(_analyzer().polarity_scores(text)["compound"]),
+        "whole_text": float(_analyzer().polarity_scores(text)["compound"]) if whole_text
+        else float("nan"),
     }
 
 
-def score_songs(texts, *, threshold: float = 0.05, bins: int = 10) -> pd.DataFrame:
+def score_songs(texts, *, threshold: float = 0.05, bins: int = 10,
+                whole_text: bool = True) -> pd.DataFrame:
     """Return :func:`sentiment_summary` for every song (rows keep the input's index)."""
     texts = pd.Series(texts)
-    rows = [sentiment_summary(t, threshold=threshold, bins=bins) for t in texts]
+    rows = [sentiment_summary(t, threshold=threshold, bins=bins, whole_text=whole_text)
+            for t in texts]
     return pd.DataFrame(rows, index=texts.index)
 
 
