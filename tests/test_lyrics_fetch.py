@@ -17,7 +17,13 @@ import pytest
 
 from helpers import cli
 from helpers.errors import InputError
-from helpers.lyrics_fetch import USER_AGENT, LyricsCache, RetryPolicy, fetch_lyrics
+from helpers.lyrics_fetch import (
+    USER_AGENT,
+    LyricsCache,
+    RetryPolicy,
+    fetch_lyrics,
+    load_liked_lyrics,
+)
 
 FAST = RetryPolicy(timeout=0.3, retries=2, backoff=0.01, max_backoff=0.05)
 
@@ -412,3 +418,34 @@ def test_cli_not_found_exits_1_and_provider_failure_exits_2(providers, capsys):
     assert cli.main(["lyrics", "X", "Y", "--provider", "lrclib", "--json", "--refresh"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "malformed" in err
+
+
+# --------------------------------------------------------------------------- liked-songs lists
+def test_liked_songs_use_given_and_cached_lyrics_and_fetch_only_when_asked(providers, tmp_path):
+    cache = LyricsCache(tmp_path / "c.sqlite")
+    providers.route("/api/get", (200, lrclib_record(1, "River Song", "The Willows")))
+    fetch("The Willows", "River Song", providers="lrclib", cache=cache)
+    liked = tmp_path / "liked.csv"
+    liked.write_text('artist,title,lyrics\n'
+                     'Anon,Given Song,"[Verse]\nUn café\npara ti"\n'
+                     'The Willows,River Song (Radio Edit),\n'
+                     'The Hills,Hill Song,\n', encoding="utf-8")
+    providers.reset()
+    offline = load_liked_lyrics(liked, cache=cache)
+    assert offline["lyrics_status"].tolist() == ["given", "cached", "not_fetched"]
+    assert offline["lyrics"].tolist()[:2] == ["Un café\npara ti", SONG]
+    assert providers.requests == []
+    providers.route("/api/get", (200, lrclib_record(2, "Hill Song", "The Hills")))
+    fetched = load_liked_lyrics(liked, cache=cache, fetch_missing=True, providers="lrclib",
+                                policy=FAST)
+    assert fetched["lyrics_status"].tolist() == ["given", "cached", "found"]
+    assert providers.paths() == ["/api/get"]
+
+
+def test_liked_songs_file_without_titles_is_bad_input(tmp_path):
+    bad = tmp_path / "liked.csv"
+    bad.write_text("name,song\nA,B\n")
+    with pytest.raises(InputError, match="title"):
+        load_liked_lyrics(bad, cache=False)
+    with pytest.raises(InputError, match="does not exist"):
+        load_liked_lyrics(tmp_path / "missing.csv", cache=False)

@@ -77,3 +77,19 @@ def test_lrc_timestamps_and_tags_are_removed():
 def test_empty_and_missing_texts_give_empty_string():
     assert clean_lyrics(None) == ""
     assert clean_lyrics("   \n\u200b\n") == ""
+
+
+def test_score_typesetting_residue_is_removed_but_the_word_unfold_is_not():
+    text = "And this should be his customary\nunfold 30\nattitude\nThe gay face of nature doth unfold,"
+    assert clean_lyrics(text) == "And this should be his customary\nattitude\nThe gay face of nature doth unfold,"
+
+
+def test_embedded_corpus_loses_only_residue_lines():
+    from helpers import data
+
+    songs = data.load_public_domain_lyrics()
+    cleaned = songs["lyrics"].map(clean_lyrics)
+    assert not cleaned.str.contains(r"^unfold \d+$", regex=True, flags=2 | 8).any()  # re.I | re.M
+    words_before = songs["lyrics"].str.split().str.len().sum()
+    words_after = cleaned.str.split().str.len().sum()
+    assert words_before - words_after == 2 * 103  # 103 residue lines of two words ("unfold N")

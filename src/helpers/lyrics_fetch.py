@@ -534,6 +534,16 @@ class LyricsCache:
                 (artist_key, title_key, stored_under, result.status, record,
                  result.fetched_at or self.clock().isoformat(), expires))
 
+    def get_found(self, artist: str, title: str) -> LyricsResult | None:
+        """Return the cached lyrics of a song from any provider, or ``None`` (offline lookup)."""
+        artist_key, title_key = self.key(artist, title)
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT record FROM lyrics_cache WHERE artist_key = ? AND title_key = ? "
+                "AND status = 'found' ORDER BY fetched_at DESC LIMIT 1",
+                (artist_key, title_key)).fetchone()
+        return self._result(row[0]) if row else None
+
     def __len__(self) -> int:
         with self._connect() as conn:
             return conn.execute("SELECT count(*) FROM lyrics_cache").fetchone()[0]
@@ -666,6 +676,81 @@ def fetch_lyrics(artist: str, title: str, *, album: str | None = None,
     return result
 
 
+def load_liked_lyrics(path: str | os.PathLike, *, fetch_missing: bool = False,
+                      providers: Sequence[str] | str | None = None,
+                      cache: LyricsCache | bool | None = True,
+                      policy: RetryPolicy | None = None, progress=None):
+    """Load a liked-songs CSV (``artist``, ``title`` and optionally ``lyrics``) with lyrics.
+
+    Rows without lyrics are looked up in the cache (offline); only with ``fetch_missing=True``
+    are the providers asked (this uses the internet).
+
+    Parameters
+    ----------
+    path : path-like
+        CSV with columns ``artist`` and ``title``; ``lyrics``, ``album`` and ``duration``
+        (seconds) are used when present.
+    fetch_missing : bool
+        Fetch lyrics the file and the cache do not hold.
+    providers, cache, policy
+        As for :func:`fetch_lyrics`.
+    progress : callable, optional
+        Called with each finished :class:`LyricsResult` (e.g. to print progress).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The file's rows plus ``lyrics`` (cleaned; empty when missing), ``lyrics_status``
+        (``given``, ``cached``, ``found``, ``not_found``, ``error`` or ``not_fetched``),
+        ``lyrics_provider`` and ``lyrics_reason``.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "liked-songs file does not exist")
+    try:
+        table = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"is not a readable CSV ({exc})") from None
+    missing = {"artist", "title"} - set(table.columns)
+    if missing:
+        raise InputError(path, f"has no column {', '.join(sorted(missing))} (needs artist, title)")
+    store = LyricsCache() if cache is True else (None if cache is False or cache is None else cache)
+    given = table["lyrics"] if "lyrics" in table else pd.Series([None] * len(table), index=table.index)
+    lyrics, status, provider, reason = [], [], [], []
+    for i, row in table.iterrows():
+        text = given.loc[i]
+        if isinstance(text, str) and text.strip():
+            lyrics.append(clean_lyrics(text))
+            status.append("given")
+            provider.append(None)
+            reason.append("")
+            continue
+        result = store.get_found(row["artist"], row["title"]) if store is not None else None
+        if result is None and fetch_missing:
+            duration = row.get("duration")
+            result = fetch_lyrics(
+                row["artist"], row["title"], album=row.get("album") if isinstance(
+                    row.get("album"), str) else None,
+                duration=float(duration) if pd.notna(duration) and duration else None,
+                providers=providers, cache=store if store is not None else False, policy=policy)
+        if result is None:
+            lyrics.append("")
+            status.append("not_fetched")
+            provider.append(None)
+            reason.append("not in the cache; fetch_missing=False")
+            continue
+        lyrics.append(result.lyrics)
+        status.append("cached" if result.cached and result.found else result.status)
+        provider.append(result.provider)
+        reason.append("; ".join(result.reasons) if not result.found else "")
+        if progress is not None:
+            progress(result)
+    return table.assign(lyrics=lyrics, lyrics_status=status, lyrics_provider=provider,
+                        lyrics_reason=reason)
+
+
 # --------------------------------------------------------------------------- command line
 def run_lyrics_command(args) -> int:
     """``music-study lyrics ARTIST TITLE [--provider P] [--refresh] [--timeout S] [--retries N] [--json]``.
@@ -704,6 +789,7 @@ def run_lyrics_command(args) -> int:
 
 __all__ = [
     "DEFAULT_PROVIDERS", "GeniusProvider", "LrclibProvider", "LyricsCache", "LyricsQuery",
-    "LyricsResult", "ProviderError", "RetryPolicy", "fetch_lyrics", "provider_order",
+    "LyricsResult", "ProviderError", "RetryPolicy", "fetch_lyrics", "load_liked_lyrics",
+    "provider_order",
     "run_lyrics_command",
 ]

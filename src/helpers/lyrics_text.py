@@ -3,7 +3,8 @@
 Genius pages scraped by lyricsgenius carry debris around and inside the lyrics: a header
 ``"123 ContributorsTranslations…Song Title Lyrics"``, section headers (``[Chorus]``,
 ``[Verse 1: Artist]``), a ``"You might also like"`` block in the middle, ticket adverts and a
-trailing ``"123Embed"``. LRCLIB's synced lyrics carry ``[mm:ss.xx]`` time stamps. The cleaners
+trailing ``"123Embed"``. LRCLIB's synced lyrics carry ``[mm:ss.xx]`` time stamps; lyrics
+extracted from LilyPond scores keep lines like ``"unfold 7"``. The cleaners
 here remove exactly that debris and zero-width characters; they keep accented letters
 (``café``, ``niño``), punctuation, line breaks and the blank line between stanzas.
 
@@ -36,6 +37,9 @@ _TICKETS = re.compile(r"\n?See [^\n]{1,80}? Live\s*Get tickets as low as \$\d+(?
 # "…last line123Embed" or a lone "Embed" at the very end (glued to the text, as Genius does).
 _EMBED = re.compile(r"(?:\d+\s*)?Embed\s*\Z")
 _SECTION_HEADER = re.compile(r"^[ \t]*\[[^\]\n]{1,80}\][ \t]*", re.MULTILINE)
+# LilyPond "\\repeat unfold N" left as a line "unfold N" in lyrics extracted from scores (the
+# embedded public-domain corpus has 103 such lines).
+_TYPESETTING_RESIDUE = re.compile(r"^[ \t]*unfold[ \t]+\d+[ \t]*(?:\n|\Z)", re.MULTILINE)
 _LRC_TIMESTAMP = re.compile(r"\[\d{1,2}:\d{2}(?:[.:]\d{1,3})?\]\s?")
 _LRC_TAG_LINE = re.compile(r"^\[(?:ar|ti|al|au|by|length|offset|re|ve):[^\]]*\][ \t]*(?:\n|\Z)",
                            re.MULTILINE | re.IGNORECASE)
@@ -64,6 +68,11 @@ def remove_genius_debris(text: str) -> str:
     text = _TICKETS.sub("\n", text)
     text = _MIGHT_ALSO_LIKE.sub("\n", text)
     return _EMBED.sub("", text.rstrip())
+
+
+def remove_typesetting_residue(text: str) -> str:
+    """Remove lines such as ``"unfold 30"`` that score typesetting (LilyPond) leaves in lyrics."""
+    return _TYPESETTING_RESIDUE.sub("", text)
 
 
 def remove_section_headers(text: str) -> str:
@@ -102,7 +111,8 @@ def clean_lyrics(text: str | None, *, section_headers: bool = True) -> str:
     Returns
     -------
     str
-        The lyrics with Genius debris, LRC time stamps and zero-width characters removed;
+        The lyrics with Genius debris, LRC time stamps, typesetting residue ("unfold 7") and
+        zero-width characters removed;
         accented letters, punctuation, line breaks and stanza breaks (one blank line) kept.
     """
     if not text:
@@ -110,6 +120,7 @@ def clean_lyrics(text: str | None, *, section_headers: bool = True) -> str:
     text = remove_zero_width(str(text))
     text = strip_timestamps(text)
     text = remove_genius_debris(text)
+    text = remove_typesetting_residue(text)
     if section_headers:
         text = remove_section_headers(text)
     return normalise_layout(text)
