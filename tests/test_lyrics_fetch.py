@@ -449,3 +449,21 @@ def test_liked_songs_file_without_titles_is_bad_input(tmp_path):
         load_liked_lyrics(bad, cache=False)
     with pytest.raises(InputError, match="does not exist"):
         load_liked_lyrics(tmp_path / "missing.csv", cache=False)
+
+
+def test_not_found_without_a_genius_token_is_cached_for_the_providers_that_answered(
+        providers, monkeypatch, tmp_path):
+    monkeypatch.delenv("GENIUS_ACCESS_TOKEN")
+    cache = LyricsCache(tmp_path / "c.sqlite")
+    providers.route("/api/get", NOT_FOUND)
+    providers.route("/api/search", (200, []))
+    first = fetch("Nobody", "Nothing", providers="lrclib,genius", cache=cache)
+    assert first.status == "not_found" and any("skipped" in r for r in first.reasons)
+    n = len(providers.requests)
+    assert fetch("Nobody", "Nothing", providers="lrclib,genius", cache=cache).cached
+    assert len(providers.requests) == n
+    # once Genius can be asked, the cached "not found" no longer covers the fetch
+    monkeypatch.setenv("GENIUS_ACCESS_TOKEN", "test-token")
+    providers.route("/search", (200, genius_search()))
+    assert not fetch("Nobody", "Nothing", providers="lrclib,genius", cache=cache).cached
+    assert "/search" in providers.paths()

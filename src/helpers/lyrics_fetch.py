@@ -636,24 +636,26 @@ def fetch_lyrics(artist: str, title: str, *, album: str | None = None,
     if not str(artist).strip() or not str(title).strip():
         raise InputError(f"{artist!r} - {title!r}", "artist and title must both be given")
     names = provider_order(providers)
-    # (not "cache or None": an empty LyricsCache has len 0 and is falsy)
-    store = LyricsCache() if cache is True else (None if cache is False or cache is None else cache)
-    query = LyricsQuery(str(artist).strip(), str(title).strip(), album, duration)
-    if store is not None and not refresh:
-        hit = store.get(query.artist, query.title, names)
-        if hit is not None:
-            return hit
-
-    reasons, answered, failed = [], [], False
+    reasons, usable = [], []
     for name in names:
         try:
-            provider = make_provider(name, policy)
+            usable.append(make_provider(name, policy))
         except ProviderUnavailable as exc:
             if len(names) == 1:
                 raise InputError(name, str(exc).split(": ", 1)[-1] +
                                  " (get a token at https://genius.com/api-clients)") from None
             reasons.append(f"{exc} (skipped)")
-            continue
+    usable_names = [provider.name for provider in usable]
+    # (not "cache or None": an empty LyricsCache has len 0 and is falsy)
+    store = LyricsCache() if cache is True else (None if cache is False or cache is None else cache)
+    query = LyricsQuery(str(artist).strip(), str(title).strip(), album, duration)
+    if store is not None and not refresh and usable_names:
+        hit = store.get(query.artist, query.title, usable_names)
+        if hit is not None:
+            return hit
+
+    answered, failed = [], False
+    for provider in usable:
         try:
             found, tried = _first_match(provider, query, title_threshold, artist_threshold)
         except ProviderError as exc:
@@ -661,13 +663,14 @@ def fetch_lyrics(artist: str, title: str, *, album: str | None = None,
             failed = True
             continue
         reasons.extend(tried)
-        answered.append(name)
+        answered.append(provider.name)
         if found is not None:
             found.reasons = reasons
             found.fetched_at = _now().isoformat()
             if store is not None:
                 store.put(found, answered)
             return found
+    # "not_found" only when every usable provider answered; otherwise nothing is known
     status = "error" if failed or not answered else "not_found"
     result = LyricsResult(artist=query.artist, title=query.title, status=status,
                           reasons=reasons, fetched_at=_now().isoformat())
