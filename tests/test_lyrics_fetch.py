@@ -467,3 +467,12 @@ def test_not_found_without_a_genius_token_is_cached_for_the_providers_that_answe
     providers.route("/search", (200, genius_search()))
     assert not fetch("Nobody", "Nothing", providers="lrclib,genius", cache=cache).cached
     assert "/search" in providers.paths()
+
+
+def test_genius_requests_share_the_retry_policy(providers):
+    providers.route("/search", (429, {"meta": {"status": 429}}, {"Retry-After": "0"}),
+                    (200, genius_search(genius_hit(11, "River Song", "The Willows", "Slow-page"))))
+    providers.route("/Slow-page", (200, genius_page(SONG_LINES), {}, 1.0))
+    result = fetch("The Willows", "River Song", providers="genius")
+    assert result.status == "error" and "timed out" in result.reasons[0]
+    assert providers.paths() == ["/search", "/search"] + ["/Slow-page"] * (FAST.retries + 1)

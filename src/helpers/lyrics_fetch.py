@@ -38,6 +38,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -480,15 +481,20 @@ class LyricsCache:
         with self._connect() as conn:
             conn.execute(_SCHEMA)
 
-    def _connect(self) -> sqlite3.Connection:
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """Open the database; commit on success, roll back on error, always close."""
         conn = sqlite3.connect(self.path, timeout=30)
         try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError as exc:
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.DatabaseError as exc:
+                raise InputError(self.path, f"is not a usable SQLite lyrics cache ({exc}); "
+                                 "move it aside or set MUSIC_STUDY_LYRICS_CACHE") from None
+            with conn:  # one transaction
+                yield conn
+        finally:
             conn.close()
-            raise InputError(self.path, f"is not a usable SQLite lyrics cache ({exc}); "
-                             "move it aside or set MUSIC_STUDY_LYRICS_CACHE") from None
-        return conn
 
     @staticmethod
     def key(artist: str, title: str) -> tuple[str, str]:
