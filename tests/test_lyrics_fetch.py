@@ -476,3 +476,16 @@ def test_genius_requests_share_the_retry_policy(providers):
     result = fetch("The Willows", "River Song", providers="genius")
     assert result.status == "error" and "timed out" in result.reasons[0]
     assert providers.paths() == ["/search", "/search"] + ["/Slow-page"] * (FAST.retries + 1)
+
+
+def test_a_genius_page_without_lyrics_is_not_found(providers):
+    providers.route("/search", (200, genius_search(genius_hit(11, "River Song", "The Willows", "Empty"))))
+    providers.route("/Empty", (200, "<html><body><p>Nothing here</p></body></html>"))
+    result = fetch("The Willows", "River Song", providers="genius")
+    assert result.status == "not_found" and "no lyrics text" in result.reasons[0]
+
+
+def test_an_unusable_provider_url_is_an_error_not_a_traceback(providers, monkeypatch):
+    monkeypatch.setenv("MUSIC_STUDY_LRCLIB_URL", "not-a-url")
+    result = fetch("The Willows", "River Song", providers="lrclib")
+    assert result.status == "error" and "failed" in result.reasons[0]

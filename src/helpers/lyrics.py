@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -416,15 +416,3 @@ def song_report(text: str, n: int = 10) -> dict:
         "sentiment": {k: (round(v, 4) if isinstance(v, float) else v)
                       for k, v in sentiment_summary(text).items()},
     }
-
-
-def frequencies(table: pd.DataFrame, value: str = "count") -> dict[str, dict[str, float]]:
-    """Return ``{group: {term: value}}`` from a :func:`term_frequency` or :func:`tfidf_terms` table."""
-    return {str(g): dict(zip(part["term"], part[value].astype(float), strict=True))
-            for g, part in table.groupby("group")}
-
-
-def as_mapping(counts: Mapping[str, float] | pd.Series) -> dict[str, float]:
-    """Return a plain ``{term: weight}`` dict with positive weights."""
-    items = counts.items()
-    return {str(k): float(v) for k, v in items if v and v > 0}

@@ -33,6 +33,7 @@ Examples
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import sys
@@ -135,6 +136,8 @@ def http_get(session: requests.Session, url: str, *, params=None, headers=None,
             last = f"timed out after {policy.timeout:g} s"
         except requests.ConnectionError as exc:
             last = f"cannot connect ({type(exc).__name__})"
+        except requests.RequestException as exc:  # bad URL, broken encoding: retrying won't help
+            raise ProviderError(f"{provider}: request to {url} failed ({type(exc).__name__})") from None
         else:
             if response.ok or response.status_code == 404:
                 return response
@@ -364,6 +367,9 @@ class GeniusProvider:
         web_url = web_url or os.environ.get("MUSIC_STUDY_GENIUS_WEB_URL") or GENIUS_WEB_URL
         self.policy = policy or RetryPolicy()
         self.max_hits = max_hits
+        # lyricsgenius logs a warning for pages without lyrics; the caller gets the reason
+        # instead, so keep it off stderr (a NullHandler stops logging's last-resort printing).
+        logging.getLogger("lyricsgenius").addHandler(logging.NullHandler())
         self.client = _genius_client_class()(
             token, api_root=api_url.rstrip("/") + "/", web_root=web_url.rstrip("/") + "/",
             policy=self.policy)
