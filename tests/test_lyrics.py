@@ -104,6 +104,11 @@ def test_top_term_bars_have_one_panel_per_group():
     assert len(panels[0].patches) == 2
 
 
+def test_eras_label_decades_and_wider_spans():
+    assert lyrics.era([1967, 1970, None, "x"]).tolist() == ["1960s", "1970s", "(unknown)", "(unknown)"]
+    assert lyrics.era([1967], width=25).tolist() == ["1950-1974"]
+
+
 # --------------------------------------------------------------------------- genre level
 @pytest.fixture(scope="module")
 def moura():
@@ -132,3 +137,15 @@ def test_line_sentiment_separates_topics_and_genres(moura):
     by_genre = lyrics.group_sentiment(scores, moura["genre"], n_boot=300)
     assert by_genre["mean"].idxmin() == "hip hop"
     assert (by_genre["ci_low"] <= by_genre["mean"]).all() and (by_genre["mean"] <= by_genre["ci_high"]).all()
+
+
+@pytest.mark.shared_data
+def test_terms_per_era_and_per_artist(moura):
+    eras = lyrics.era(moura["release_date"])
+    table = lyrics.term_frequency(moura["lyrics"], eras, n=5)
+    assert set(table["group"]) == {f"{decade}s" for decade in range(1950, 2020, 10)}
+    artist = moura["artist_name"].value_counts().index[0]
+    mine = moura[moura["artist_name"] == artist]
+    per_artist = lyrics.tfidf_terms(moura["lyrics"], moura["artist_name"], n=5, min_songs=1)
+    words = set(lyrics.tokenize(" ".join(mine["lyrics"])))
+    assert set(per_artist.loc[per_artist["group"] == artist, "term"]) <= words

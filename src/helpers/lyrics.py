@@ -416,3 +416,20 @@ def song_report(text: str, n: int = 10) -> dict:
         "sentiment": {k: (round(v, 4) if isinstance(v, float) else v)
                       for k, v in sentiment_summary(text).items()},
     }
+
+
+def era(years, width: int = 10) -> pd.Series:
+    """Return an era label per year for grouping, e.g. ``1967 -> "1960s"`` (width 10).
+
+    Parameters
+    ----------
+    years : sequence or pandas.Series of int or float
+        Release years; missing or unparseable years give ``"(unknown)"``.
+    width : int
+        Years per era (10: decades).
+    """
+    values = pd.to_numeric(pd.Series(years), errors="coerce")
+    start = (values // width * width)
+    labels = start.map(lambda y: f"{int(y)}s" if width == 10 else f"{int(y)}-{int(y) + width - 1}",
+                       na_action="ignore")
+    return labels.fillna("(unknown)").rename("era")
