@@ -107,3 +107,16 @@ def test_shortcuts_equal_the_librosa_functions_they_replace(gtzan_audio_dir):
     expected, _ = librosa.beat.beat_track(onset_envelope=envelope, sr=SAMPLE_RATE)
     assert features.tempo(envelope) == float(np.atleast_1d(expected)[0])
     assert features.tempo(np.zeros_like(envelope)) == 0.0
+
+
+def test_parity_table_flags_a_row_that_drifts(table):
+    import pandas as pd
+
+    reference = table.reset_index()
+    rows = reference.head(3)[["filename", *FEATURE_COLUMNS]].copy()
+    rows.loc[1, "rms_mean"] += 0.1 * reference["rms_mean"].std()
+    rows.loc[2, "tempo"] += 2.0
+    deviations, summary = features.parity_table(rows, reference)
+    assert deviations.shape == (3, 56) and summary["ok"].tolist() == [True, False, False]
+    assert summary.loc[rows.loc[1, "filename"], "worst_column"] == "rms_mean"
+    assert isinstance(summary, pd.DataFrame)

@@ -215,16 +215,18 @@ def extract_one(path, segment_seconds: float | None = None, feature_set: str = "
     return rows, None, False
 
 
-def _progress(total: int, enabled: bool, desc: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, disable=not enabled, desc=desc, unit="file", file=sys.stderr)
+def _progress(total: int, progress: bool | str, desc: str):
+    if progress == "text":
+        from tqdm.std import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(total=total, disable=not progress, desc=desc, unit="file", file=sys.stderr)
 
 
 def extract_table(paths, *, segment_seconds: float | None = None, feature_set: str = "gtzan",
                   jobs: int = 1, cache: bool = True, cache_dir=None, scheduler=None,
                   offset: float = 0.0, duration: float | None = None,
-                  progress: bool = True) -> ExtractionResult:
+                  progress: bool | str = True) -> ExtractionResult:
     """Extract features for files and folders into one table.
 
     Parameters
@@ -245,8 +247,9 @@ def extract_table(paths, *, segment_seconds: float | None = None, feature_set: s
         joblib's dask backend instead of local processes.
     offset, duration : float
         Part of each file to read, in seconds (``duration=None``: to the end).
-    progress : bool
-        Show a progress bar (tqdm; a widget in notebooks).
+    progress : bool or "text"
+        Show a progress bar (tqdm: a widget in notebooks; ``"text"`` forces the plain-text bar,
+        which a saved or headless notebook keeps in its final state).
 
     Returns
     -------
