@@ -42,8 +42,13 @@ from helpers.paths import project_root, shared_data_dir  # noqa: E402
 COLD_START = """
 import json, sys, time
 wall, cpu = time.perf_counter(), time.process_time()
-from helpers.features import extract_file
-extract_file(sys.argv[1])
+if sys.argv[2] == "baseline":
+    import librosa
+    from helpers.features import extract_signal_librosa
+    extract_signal_librosa(librosa.load(sys.argv[1], sr=22050)[0])
+else:
+    from helpers.features import extract_file
+    extract_file(sys.argv[1])
 print(json.dumps({"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}))
 """
 
@@ -87,11 +92,11 @@ def parity(rows: dict[str, dict], reference: dict[str, dict]) -> tuple[float, st
     return worst, worst_column, tempo
 
 
-def cold_start(clip: Path, numba_cache: str | None) -> dict[str, float]:
+def cold_start(clip: Path, numba_cache: str | None, way: str = "fast") -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(project_root() / "src"))
     if numba_cache is not None:
         env["NUMBA_CACHE_DIR"] = numba_cache
-    out = subprocess.run([sys.executable, "-c", COLD_START, str(clip)], env=env, check=True,
+    out = subprocess.run([sys.executable, "-c", COLD_START, str(clip), way], env=env, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -160,8 +165,11 @@ def main(argv=None) -> int:
     clip = clips[0][0]
     print(f"\nfirst clip in a fresh process ({clip.name}; imports + decode + features):")
     warm = cold_start(clip, None)
+    baseline = cold_start(clip, None, "baseline")
     with tempfile.TemporaryDirectory() as empty:
         cold = cold_start(clip, empty)
+    print(f"  per-call librosa : wall {baseline['wall']:.2f} s, cpu {baseline['cpu']:.2f} s "
+          "(numba cache warm; compiles its beat tracker every time)")
     print(f"  numba cache warm : wall {warm['wall']:.2f} s, cpu {warm['cpu']:.2f} s")
     print(f"  numba cache empty: wall {cold['wall']:.2f} s, cpu {cold['cpu']:.2f} s "
           "(what the on-disk cache saves on every later start)")
