@@ -124,7 +124,7 @@ def is_silent(samples: np.ndarray, threshold_db: float = SILENCE_THRESHOLD_DB) -
     if samples.size == 0:
         return True
     rms = float(np.sqrt(np.mean(samples * samples)))
-    return rms <= 0.0 or 20.0 * np.log10(rms) < threshold_db
+    return bool(rms <= 0.0 or 20.0 * np.log10(rms) < threshold_db)
 
 
 def _window_lengths(sr: int, window_seconds: float, hop_seconds: float | None) -> tuple[int, int]:
