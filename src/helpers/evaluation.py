@@ -162,7 +162,8 @@ def tune_model(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "full"
     import sklearn
 
     grid_values = param_grid(name, grid)
-    key_source = json.dumps({"name": name, "grid": grid_values, "seed": seed, "n_splits": n_splits,
+    key_source = json.dumps({"name": name, "estimator": repr(build_model(name, random_state=seed)),
+                             "grid": grid_values, "seed": seed, "n_splits": n_splits,
                              "sklearn": sklearn.__version__, "rows": table_fingerprint(train),
                              "files": hashlib.md5("\n".join(train["filename"]).encode()).hexdigest()},
                             sort_keys=True, default=str)
