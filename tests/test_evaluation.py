@@ -103,7 +103,7 @@ def _merged_with_fake_rows(table):
 
 def test_source_confounding_detects_a_loudness_shift(table):
     merged = _merged_with_fake_rows(table)
-    report = evaluation.source_confounding(merged)
+    report = evaluation.source_confounding(merged, n_splits=3)
     assert report["source_share"].loc["house", "original study"] == 1.0
     assert report["new_genres"] == ["house"]
     assert report["old_genre_rows"] == 10
@@ -116,6 +116,6 @@ def test_source_confounding_of_the_study_rows(table):
     from conftest import require_shared
 
     merged = models.merge_extra_rows(table, require_shared("seed", "features_30_secActive.csv"))
-    report = evaluation.source_confounding(merged)
+    report = evaluation.source_confounding(merged, n_splits=3)
     assert report["new_genres"] == ["alternative", "house"]
     assert report["source_balanced_accuracy"] > 0.75
