@@ -12,7 +12,7 @@ Examples
 >>> from helpers import evaluation
 >>> result = evaluation.evaluate_model("knn", split="fault-filtered", grid="small")
 >>> round(result.accuracy, 2), result.split, result.n_test
-(0.46, 'fault-filtered', 290)
+(0.44, 'fault-filtered', 290)
 """
 
 from __future__ import annotations
