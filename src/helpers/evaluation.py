@@ -21,7 +21,7 @@ import hashlib
 import json
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import joblib
@@ -230,10 +230,8 @@ class Evaluation:
 
     def as_dict(self) -> dict:
         """Return the JSON-ready fields (no arrays, no estimator)."""
-        out = asdict(self)
-        for key in ("y_true", "y_pred", "estimator"):
-            out.pop(key)
-        return out
+        skip = {"y_true", "y_pred", "estimator"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
 
 
 def evaluate_model(name: str = "knn", split: str = "fault-filtered", seed: int = 0,
