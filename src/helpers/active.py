@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, f1_score
+from threadpoolctl import threadpool_limits
 
 from helpers.errors import InputError
 from helpers.models import MODEL_FEATURES, make_knn
@@ -299,23 +300,33 @@ def retrain(store=None, *, estimator=None, previous_model=None, base_table=None,
     model = _fit(estimator, pd.concat([base, extra[base.columns]], ignore_index=True), columns)
     after = bootstrap_accuracy(y_test, model.predict(X_test), n_boot, random_state)
 
-    curve_rows = []
-    if curve_points and len(extra):
-        labelled = store.current_labels().sort_values("event_id")["song_id"]
-        songs = [s for s in labelled if s in set(extra["song_id"])]  # in labelling order
-        for k in sorted({int(round(x)) for x in np.linspace(0, len(songs), curve_points + 1)}):
-            chosen = extra[extra["song_id"].isin(songs[:k])]
-            rows = pd.concat([base, chosen[base.columns]], ignore_index=True)
-            fitted = model if k == len(songs) else _fit(estimator, rows, columns)
-            metrics = after if k == len(songs) else bootstrap_accuracy(
-                y_test, fitted.predict(X_test), n_boot, random_state)
-            curve_rows.append({"store_songs": k, "store_windows": len(chosen), **metrics})
+    curve = _learning_curve(store, extra, base, estimator, columns, X_test, y_test, model, after,
+                            curve_points, n_boot, random_state) if curve_points and len(extra) else []
     known_before = set(map(str, getattr(before_model, "classes_", [])))
     return RetrainResult(
         model=model, before=before, after=after, split=split, n_base=len(base), n_store=len(extra),
         store_genres=extra["label"].value_counts().sort_index().to_dict(),
         new_genres=sorted(set(map(str, model.classes_)) - known_before),
-        curve=pd.DataFrame(curve_rows), excluded=excluded)
+        curve=pd.DataFrame(curve), excluded=excluded)
+
+
+def _learning_curve(store, extra, base, estimator, columns, X_test, y_test, final_model, final,
+                    points, n_boot, random_state) -> list[dict]:
+    """Held-out accuracy after adding the first k store songs (labelling order), k on a grid."""
+    labelled = store.current_labels().sort_values("event_id")["song_id"]
+    songs = [s for s in labelled if s in set(extra["song_id"])]
+    rows = []
+    with threadpool_limits(1):  # small fits: threads only add overhead
+        for k in sorted({int(round(x)) for x in np.linspace(0, len(songs), points + 1)}):
+            chosen = extra[extra["song_id"].isin(songs[:k])]
+            if k == len(songs):
+                metrics = final
+            else:
+                fitted = _fit(estimator, pd.concat([base, chosen[base.columns]], ignore_index=True),
+                              columns)
+                metrics = bootstrap_accuracy(y_test, fitted.predict(X_test), n_boot, random_state)
+            rows.append({"store_songs": k, "store_windows": len(chosen), **metrics})
+    return rows
 
 
 # --------------------------------------------------------------------------- simulation
@@ -340,7 +351,7 @@ def simulate(table: pd.DataFrame | None = None, *, strategies=STRATEGIES, seeds=
     -------
     pandas.DataFrame
         One row per (strategy, seed, round): ``strategy, seed, round, n_labelled, accuracy,
-        macro_f1, genres_seen``.
+        macro_f1, genres_seen, fewest_per_genre`` (clips of the rarest genre in the labelled set).
     """
     from helpers.data import load_gtzan_table
 
@@ -352,6 +363,16 @@ def simulate(table: pd.DataFrame | None = None, *, strategies=STRATEGIES, seeds=
     y_pool = pool_rows["label"].to_numpy()
     X_test, y_test = test_rows[list(columns)], test_rows["label"].to_numpy()
     records = []
+    # Hundreds of tiny fits: BLAS/OpenMP threads cost more than they save (7x on 2 busy cores).
+    with threadpool_limits(1):
+        _simulate_runs(records, seeds, strategies, estimator, X_pool, y_pool, X_test, y_test,
+                       per_class, batch_size, n_rounds, epsilon)
+    return pd.DataFrame(records)
+
+
+def _simulate_runs(records, seeds, strategies, estimator, X_pool, y_pool, X_test, y_test,
+                   per_class, batch_size, n_rounds, epsilon) -> None:
+    genres = np.unique(y_pool)
     for seed in seeds:
         initial = _seed_indices(y_pool, per_class, np.random.default_rng(seed))
         for strategy in strategies:
@@ -367,6 +388,7 @@ def simulate(table: pd.DataFrame | None = None, *, strategies=STRATEGIES, seeds=
                     "accuracy": float(accuracy_score(y_test, predicted)),
                     "macro_f1": float(f1_score(y_test, predicted, average="macro", zero_division=0)),
                     "genres_seen": len(set(y_pool[labelled])),
+                    "fewest_per_genre": int(min((y_pool[labelled] == g).sum() for g in genres)),
                 })
                 unlabelled = np.flatnonzero(~labelled)
                 if round_ == n_rounds or not len(unlabelled):
@@ -374,7 +396,6 @@ def simulate(table: pd.DataFrame | None = None, *, strategies=STRATEGIES, seeds=
                 proba = _proba_over_all_genres(model, X_pool.iloc[unlabelled], np.unique(y_pool))
                 picks = query(proba, batch_size, strategy, epsilon=epsilon, random_state=rng)
                 labelled[unlabelled[picks]] = True
-    return pd.DataFrame(records)
 
 
 def _proba_over_all_genres(model, X, genres) -> np.ndarray:

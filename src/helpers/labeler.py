@@ -591,12 +591,11 @@ class Labeler:
         figure.savefig(buffer, format="png")
         return buffer.getvalue()
 
-    def show(self):
-        """Display the widget (in a notebook) and return it."""
+    def show(self) -> None:
+        """Display the widget (in a notebook)."""
         from IPython.display import display
 
         display(self.widget)
-        return self.widget
 
     def _ipython_display_(self):
         self.show()
