@@ -576,6 +576,7 @@ class Labeler:
 
         matplotlib.use("Agg", force=False)
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
 
         figure = Figure(figsize=(5, 2.8), dpi=90)
         axes = figure.subplots()
@@ -583,6 +584,7 @@ class Labeler:
         if not curve.empty:
             axes.plot(curve["store_songs"], curve["accuracy"], marker="o")
             axes.fill_between(curve["store_songs"], curve["ci_low"], curve["ci_high"], alpha=0.25)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel("labelled songs from the store (in labelling order)")
         axes.set_ylabel(f"accuracy ({result.split} test)")
         axes.set_title("Learning curve (band: bootstrap 95% CI)", fontsize=9)
