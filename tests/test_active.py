@@ -118,3 +118,11 @@ def test_simulation_pairs_strategies_on_the_same_seed_set():
     assert row["ci_low_auc"] <= row["mean_gain_auc"] <= row["ci_high_auc"]
     with pytest.raises(InputError, match="random"):
         active.compare_to_random(results[results["strategy"] != "random"])
+
+
+def test_make_estimator_always_gives_probabilities():
+    assert hasattr(active.make_estimator("logistic"), "predict_proba")
+    assert hasattr(active.make_estimator("svm"), "predict_proba")  # Platt scaling switched on
+    assert active.make_estimator("knn").steps[-1][1].n_neighbors == 4
+    with pytest.raises(InputError, match="unknown model"):
+        active.make_estimator("oracle")
