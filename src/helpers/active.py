@@ -373,7 +373,7 @@ def simulate(table: pd.DataFrame | None = None, *, strategies=STRATEGIES, seeds=
     y_pool = pool_rows["label"].to_numpy()
     X_test, y_test = test_rows[list(columns)], test_rows["label"].to_numpy()
     records = []
-    # Hundreds of tiny fits: BLAS/OpenMP threads cost more than they save (7x on 2 busy cores).
+    # Hundreds of tiny fits: thread start-up in BLAS/OpenMP costs more than it saves.
     with threadpool_limits(1):
         _simulate_runs(records, seeds, strategies, estimator, X_pool, y_pool, X_test, y_test,
                        per_class, batch_size, n_rounds, epsilon)
