@@ -222,3 +222,15 @@ def test_new_genre_round_trip_on_the_shipped_electronic_song(root, tmp_path, mon
     assert "electronic" in again.model.classes_ and "electronic" in again.buttons
     assert again.top_genres(again.store.song_id(song))[0][0] == "electronic"
     assert len(calls) == 2
+
+
+def test_silent_and_short_windows_are_not_used(tmp_path):
+    tone = _tone("sine", 3.0)
+    signal = np.concatenate([tone, np.zeros(3 * SR), tone[: SR // 2]]).astype(np.float32)
+    sf.write(tmp_path / "gaps.wav", signal, SR)
+    with LabelStore(tmp_path / "s.sqlite") as store:
+        song = store.add_song(tmp_path / "gaps.wav", duration=6.5)
+        windows = labeler_module.song_window_features(store, song, tmp_path / "gaps.wav",
+                                                      window_seconds=WINDOW)
+        assert windows[["start", "end"]].values.tolist() == [[0.0, 3.0]]
+        assert len(store.windows(song)) == 1
