@@ -20,7 +20,10 @@ the model knows (an electronic track has no GTZAN genre): a case for the labeler
 from __future__ import annotations
 
 import json
+import os
 import sys
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -365,19 +368,21 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     """
     if rule not in RULES:
         raise InputError(rule, f"unknown voting rule (choose from {', '.join(RULES)})")
+    from helpers.audio import probe_audio
     from helpers.ingest import fetch_audio
 
-    from helpers.audio import probe_audio
-
     path = fetch_audio(source).path
-    probe_audio(path)  # refuse a file that is not audio before loading a model
+    window_seconds = _check_window_seconds(source, window_seconds)
+    minimum = default_min_window_seconds(window_seconds, min_window_seconds)
+    # Refuse a file that is not audio, cut off or too short before loading a model.
+    stated = probe_audio(path).duration
     check_not_truncated(path)
+    if stated is not None and stated < minimum:
+        raise InputError(source, f"too short: {stated:.1f} s of audio, at least {minimum:g} s needed")
     if model is None:
         from helpers.models import default_model
 
         model = default_model()
-    window_seconds = _check_window_seconds(source, window_seconds)
-    minimum = default_min_window_seconds(window_seconds, min_window_seconds)
     table = window_table(path, model, window_seconds, minimum)
     return _decide(source, table, rule, window_seconds, minimum)
 
@@ -431,11 +436,14 @@ def run_predict_command(args) -> int:
     """``music-study predict FILE_OR_URL [--model PATH] [--window-seconds S] [--json]``."""
     from helpers.ingest import fetch_audio, is_url
 
-    if is_url(args.source):
-        print(f"fetching {args.source} ...", file=sys.stderr)
-    ingested = fetch_audio(args.source)
-    model = _load_model_argument(args.model)
-    prediction = predict_song(ingested.path, model=model, window_seconds=args.window_seconds)
+    with _native_stderr_silenced(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # librosa's tuning warnings on quiet passages
+        if is_url(args.source):
+            print(f"fetching {args.source} ...", file=sys.stderr)
+        ingested = fetch_audio(args.source)
+        _check_window_seconds(args.source, args.window_seconds)
+        model = _load_model_argument(args.model)
+        prediction = predict_song(ingested.path, model=model, window_seconds=args.window_seconds)
     prediction.source = str(args.source)
     if args.json:
         document = prediction.to_dict()
@@ -445,6 +453,32 @@ def run_predict_command(args) -> int:
     else:
         print(format_prediction(prediction, title=ingested.title))
     return 0
+
+
+@contextmanager
+def _native_stderr_silenced():
+    """Send what C decoders write to file descriptor 2 (mpg123's "Note: ..." lines) to
+    /dev/null, while Python's ``sys.stderr`` keeps writing to the terminal: the command's
+    stderr must stay one line on bad input."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor (e.g. captured in a notebook)
+        yield
+        return
+    python_stderr = sys.stderr
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
+        yield
+    finally:
+        sys.stderr.flush()
+        if sys.stderr is not python_stderr:
+            sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _load_model_argument(path):
