@@ -183,9 +183,12 @@ def window_table(source, model, window_seconds: float = 30.0,
             note = "silent"
         row = {"start": window.start, "end": window.end, "note": note}
         if window.duration >= _MIN_PREDICTABLE_SECONDS:
-            with np.errstate(all="ignore"):
-                values = extract_signal(window.samples, SAMPLE_RATE)
-            vector = [values[c] for c in columns]
+            try:
+                with np.errstate(all="ignore"):
+                    values = extract_signal(window.samples, SAMPLE_RATE)
+                vector = [values[c] for c in columns]
+            except AudioError:  # too short or non-finite samples for the features
+                vector = [np.nan]
             if np.all(np.isfinite(vector)):
                 row["_features"] = len(features)
                 features.append(vector)
@@ -385,6 +388,85 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
         model = default_model()
     table = window_table(path, model, window_seconds, minimum)
     return _decide(source, table, rule, window_seconds, minimum)
+
+
+def verdict(prediction: SongPrediction, threshold: float = UNCERTAIN_CONFIDENCE) -> str:
+    """Return one plain sentence on what the prediction means for a person."""
+    name = Path(str(prediction.source)).name
+    second, share = prediction.runner_up
+    if prediction.is_uncertain(threshold):
+        top = ", ".join(f"{g} {p:.0%}" for g, p in list(prediction.probabilities.items())[:3])
+        return (f"{name}: probably none of the genres the model knows - its vote is spread out "
+                f"({top}); label it with the labeler (notebook 05) or the web page.")
+    return (f"{name}: {prediction.genre} ({prediction.confidence:.0%} of the vote, runner-up "
+            f"{second} {share:.0%}; {prediction.agreement:.0%} of the windows agree).")
+
+
+def compare_rules(prediction: SongPrediction, rules=RULES) -> pd.DataFrame:
+    """Return one row per voting rule: ``rule, genre, confidence, windows_used``."""
+    rows = []
+    for rule in rules:
+        other = revote(prediction, rule)
+        rows.append({"rule": rule, "genre": other.genre, "confidence": other.confidence,
+                     "windows_used": int(other.windows["used"].sum())})
+    return pd.DataFrame(rows)
+
+
+def summarise(predictions) -> pd.DataFrame:
+    """Return one row per song: whole-song answer next to the first-window answer.
+
+    Parameters
+    ----------
+    predictions : iterable of SongPrediction
+    """
+    rows = []
+    for p in predictions:
+        first_genre, first_confidence = p.first_window()
+        second, share = p.runner_up
+        rows.append({
+            "song": Path(str(p.source)).name, "minutes": round(p.duration / 60, 2),
+            "windows": len(p.windows), "used": int(p.windows["used"].sum()),
+            "genre": p.genre, "confidence": round(p.confidence, 3), "runner_up": second,
+            "runner_up_share": round(share, 3), "agreement": round(p.agreement, 3),
+            "first_30s_genre": first_genre, "first_30s_confidence": round(first_confidence, 3),
+            "uncertain": p.is_uncertain(),
+        })
+    return pd.DataFrame(rows)
+
+
+def plot_timeline(prediction: SongPrediction, ax=None, colours=None):
+    """Plot the genre probabilities of every window along the song as stacked bars.
+
+    Windows left out of the vote are hatched; the song's genre and confidence form the title.
+    Returns the matplotlib Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 2.8))
+    genres = prediction.genres
+    colours = colours or dict(zip(genres, plt.cm.tab10.colors, strict=False))
+    table = prediction.windows
+    widths = (table["end"] - table["start"]).to_numpy()
+    bottom = np.zeros(len(table))
+    for genre in genres:
+        values = table[genre].fillna(0).to_numpy()
+        ax.bar(table["start"], values, width=widths, bottom=bottom, align="edge",
+               color=colours[genre], edgecolor="white", linewidth=0.5, label=genre)
+        bottom += values
+    for row in table[~table["used"]].itertuples():
+        ax.bar(row.start, 1.0, width=row.end - row.start, align="edge", fill=False,
+               hatch="//", edgecolor="0.3", linewidth=0)
+        ax.text((row.start + row.end) / 2, 1.02, row.note or "left out", ha="center",
+                va="bottom", fontsize=8, color="0.3")
+    ax.set_xlim(0, max(prediction.duration, 1.0))
+    ax.set_ylim(0, 1.12)
+    ax.set_xlabel("time in the song (s)")
+    ax.set_ylabel("probability")
+    ax.set_title(f"{Path(str(prediction.source)).name}: {prediction.genre} "
+                 f"({prediction.confidence:.0%}, rule {prediction.rule})", fontsize=10)
+    ax.legend(ncol=1, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return ax
 
 
 # --------------------------------------------------------------------------- command line
