@@ -177,16 +177,20 @@ def bad_inputs(tmp_path_factory):
     ("gopher://127.0.0.1/song", "unsupported URL scheme"),
     ("http://127.0.0.1:9/song.ogg", "cannot reach the server"),
     ("blip.wav --window-seconds 0", "window length"),
+    ("blip.wav --model no_such_model.skops", "model file does not exist"),
+    ("blip.wav --model blip.wav", "not a readable skops model file"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(bad_inputs, source, reason):
     source, *options = source.split()
     target = source if "://" in source else str(bad_inputs / source)
+    options = [str(bad_inputs / o) if o.endswith((".skops", ".wav")) else o for o in options]
     run = _cli(target, "--json", *options)
     assert run.returncode == 2, run.stderr
     assert run.stdout == ""
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 or (len(lines) == 2 and lines[0].startswith("fetching")), run.stderr
-    assert target in lines[-1] and reason in lines[-1]
+    assert (options[-1] if "--model" in options else target) in lines[-1]
+    assert reason in lines[-1]
     assert "Traceback" not in run.stderr
 
 
@@ -199,8 +203,10 @@ def test_cli_json_and_human_output_on_a_real_song(tmp_path, capsys):
     assert len(document["snippets"]) == 2 and document["genre"] in document["probabilities"]
     assert document["title"] == "song" and document["source_url"] is None
     from helpers.cli import main
+    from helpers.models import default_model, save_model
 
-    assert main(["predict", str(song), "--window-seconds", "8"]) == 0
+    model_file = save_model(default_model(), tmp_path / "knn.skops")
+    assert main(["predict", str(song), "--window-seconds", "8", "--model", str(model_file)]) == 0
     human = capsys.readouterr().out
     assert f"genre: {document['genre']}" in human
     assert "0:00-0:08" in human and "0:08-0:16" in human

@@ -154,6 +154,16 @@ def _model_columns(model) -> list[str]:
     return list(getattr(model, "feature_names_in_", MODEL_FEATURES))
 
 
+def check_model_columns(model, source="model") -> None:
+    """Raise :class:`InputError` if *model* needs a column whole-song prediction cannot compute."""
+    from helpers.features import FEATURE_COLUMNS
+
+    unknown = [c for c in _model_columns(model) if c not in FEATURE_COLUMNS]
+    if unknown:
+        raise InputError(source, f"model needs features this prediction does not compute: "
+                                 f"{', '.join(unknown[:4])}")
+
+
 def window_table(source, model, window_seconds: float = 30.0,
                  min_window_seconds: float | None = None) -> pd.DataFrame:
     """Predict every window of a song; return the timeline table of :class:`SongPrediction`.
@@ -172,6 +182,7 @@ def window_table(source, model, window_seconds: float = 30.0,
     check_not_truncated(source)
     window_seconds = _check_window_seconds(source, window_seconds)
     minimum = default_min_window_seconds(window_seconds, min_window_seconds)
+    check_model_columns(model)
     columns = _model_columns(model)
     genres = [str(g) for g in model.classes_]
     rows, features = [], []
@@ -564,12 +575,12 @@ def _native_stderr_silenced():
 
 
 def _load_model_argument(path):
-    if path is None:
-        from helpers.models import default_model
-
-        return default_model()
     from helpers import models
 
-    if not Path(path).is_file():
-        raise InputError(path, "model file not found")
-    return models.load_model(path)
+    if path is None:
+        return models.default_model()
+    model = models.load_model(path)
+    if not hasattr(model, "predict_proba"):
+        raise InputError(path, "the model gives no probabilities (no predict_proba)")
+    check_model_columns(model, source=path)
+    return model
