@@ -150,7 +150,7 @@ def create_app(store_path=None, model=None, upload_dir=None,
 
     def show_index(error: str | None = None, status: int = 200):
         return render_template("index.html", error=error, recent=recent_labels(),
-                               max_mb=max_upload_bytes // 2**20,
+                               max_mb=max_upload_bytes // 2**20, window_seconds=window_seconds,
                                extensions=", ".join(sorted(ALLOWED_EXTENSIONS))), status
 
     @app.get("/")
