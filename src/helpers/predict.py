@@ -141,13 +141,6 @@ def _clean_float(value) -> float | None:
 _MIN_PREDICTABLE_SECONDS = 1.0
 
 
-def model_fingerprint(model) -> str:
-    """Return a short stable hash of a fitted model (recorded with each stored prediction)."""
-    import joblib
-
-    return joblib.hash(model)[:16]
-
-
 def _model_columns(model) -> list[str]:
     from helpers.models import MODEL_FEATURES
 

@@ -130,7 +130,7 @@ def create_app(store_path=None, model=None, upload_dir=None,
 
                 state["model"] = default_model()
             if state["fingerprint"] is None:
-                from helpers.predict import model_fingerprint
+                from helpers.active import model_fingerprint
 
                 state["fingerprint"] = model_fingerprint(state["model"])
         return state["model"], state["fingerprint"]
