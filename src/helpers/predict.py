@@ -340,6 +340,21 @@ def _decide(source, table, rule, window_seconds, minimum) -> SongPrediction:
     )
 
 
+def check_audio(path, min_seconds: float = MIN_WINDOW_SECONDS, source=None) -> float | None:
+    """Refuse a file that is not audio, is cut off, or is shorter than *min_seconds*.
+
+    Cheap (reads headers only); returns the stated duration in seconds (``None`` if unknown).
+    """
+    from helpers.audio import probe_audio
+
+    stated = probe_audio(path).duration
+    check_not_truncated(path)
+    if stated is not None and stated < min_seconds:
+        raise InputError(source or path, f"too short: {stated:.1f} s of audio, at least "
+                                         f"{min_seconds:g} s needed")
+    return stated
+
+
 def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "weighted",
                  min_window_seconds: float | None = None) -> SongPrediction:
     """Predict the genre of a whole song from its windows.
@@ -375,17 +390,12 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     """
     if rule not in RULES:
         raise InputError(rule, f"unknown voting rule (choose from {', '.join(RULES)})")
-    from helpers.audio import probe_audio
     from helpers.ingest import fetch_audio
 
     path = fetch_audio(source).path
     window_seconds = _check_window_seconds(source, window_seconds)
     minimum = default_min_window_seconds(window_seconds, min_window_seconds)
-    # Refuse a file that is not audio, cut off or too short before loading a model.
-    stated = probe_audio(path).duration
-    check_not_truncated(path)
-    if stated is not None and stated < minimum:
-        raise InputError(source, f"too short: {stated:.1f} s of audio, at least {minimum:g} s needed")
+    check_audio(path, minimum, source=source)  # before loading a model
     if model is None:
         from helpers.models import default_model
 
@@ -527,7 +537,8 @@ def run_predict_command(args) -> int:
         if is_url(args.source):
             print(f"fetching {args.source} ...", file=sys.stderr)
         ingested = fetch_audio(args.source)
-        _check_window_seconds(args.source, args.window_seconds)
+        window_seconds = _check_window_seconds(args.source, args.window_seconds)
+        check_audio(ingested.path, default_min_window_seconds(window_seconds), source=args.source)
         model = _load_model_argument(args.model)
         prediction = predict_song(ingested.path, model=model, window_seconds=args.window_seconds)
     prediction.source = str(args.source)
