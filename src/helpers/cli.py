@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["stratified", "fault-filtered"], default="fault-filtered")
     p.add_argument("--model", default="knn", help="model name, or 'all'")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--grid", choices=["full", "small"], default="full",
+                   help="tuning grid size (default full; tuned settings are cached in data/cache)")
+    p.add_argument("--jobs", type=int, default=1, help="parallel workers for the grid search")
+    p.add_argument("--retune", action="store_true", help="ignore cached tuning results")
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
     # --- predict (whole-song prediction)

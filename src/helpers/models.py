@@ -216,8 +216,7 @@ def param_grid(name: str, size: str = "full") -> dict[str, list]:
     conditions = ["none", "log-variance"] if small else list(CONDITIONING_METHODS)
     grids = {
         "knn": {"condition__method": conditions,
-                "model__n_neighbors": [4, 15] if small else
-                [1, 2, 3, 4, 5, 7, 10, 15, 20, 25, 30, 40, 50],
+                "model__n_neighbors": [4, 15] if small else [1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50],
                 "model__weights": ["distance"] if small else ["uniform", "distance"],
                 "model__p": [1] if small else [1, 2]},
         "svm": {"condition__method": conditions,
