@@ -126,3 +126,16 @@ def test_make_estimator_always_gives_probabilities():
     assert active.make_estimator("knn").steps[-1][1].n_neighbors == 4
     with pytest.raises(InputError, match="unknown model"):
         active.make_estimator("oracle")
+
+
+@pytest.mark.shared_data
+def test_retrain_on_the_original_study_rows_learns_their_new_genres(tmp_path):
+    from conftest import require_shared
+
+    store = LabelStore(tmp_path / "s.sqlite")
+    store.import_original_study(require_shared("seed", "features_30_secActive.csv"))
+    result = active.retrain(store, curve_points=0, n_boot=200)
+    assert result.new_genres == ["alternative", "house"]
+    assert result.n_store == 196 and result.store_genres["alternative"] == 103
+    assert result.curve.empty
+    assert 0.3 < result.after["accuracy"] < 0.6  # GTZAN held-out set: no new genre in it

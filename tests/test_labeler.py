@@ -12,6 +12,7 @@ import soundfile as sf
 from helpers import labeler as labeler_module
 from helpers.errors import InputError
 from helpers.labeler import Labeler, pool_files
+from helpers.models import load_model, read_model_metadata
 from helpers.store import LabelStore
 
 SR = 22050
@@ -152,6 +153,8 @@ def test_bad_clicks_show_a_message_and_store_nothing(pool_dir, store_path, no_ex
     assert "genre is empty" in lab.status.value
     lab.revisit_button.click()
     assert "no skipped song" in lab.status.value
+    lab.save_button.click()
+    assert "retrain first" in lab.status.value
     assert lab.store.events().empty
 
 
@@ -216,9 +219,25 @@ def test_new_genre_round_trip_on_the_shipped_electronic_song(root, tmp_path, mon
     assert len(windows) == 2
     assert set(lab.model.predict(windows[list(lab.model.feature_names_in_)])) == {"electronic"}
     assert "New genres: <b>electronic</b>" in lab.retrain_output.value
+    saved = lab.save_model(tmp_path / "retrained.skops")
+    loaded = load_model(saved, expected_genres=list(lab.model.classes_))
+    assert "electronic" in loaded.classes_
+    assert read_model_metadata(saved)["metrics"]["held_out_split"] == "fault-filtered test"
     lab.store.close()
     # after a restart the model is fitted with the stored label and knows the genre at once
     again = Labeler([song], store=tmp_path / "labels.sqlite", window_seconds=30.0, max_windows=2)
     assert "electronic" in again.model.classes_ and "electronic" in again.buttons
     assert again.top_genres(again.store.song_id(song))[0][0] == "electronic"
     assert len(calls) == 2
+
+
+def test_silent_and_short_windows_are_not_used(tmp_path):
+    tone = _tone("sine", 3.0)
+    signal = np.concatenate([tone, np.zeros(3 * SR), tone[: SR // 2]]).astype(np.float32)
+    sf.write(tmp_path / "gaps.wav", signal, SR)
+    with LabelStore(tmp_path / "s.sqlite") as store:
+        song = store.add_song(tmp_path / "gaps.wav", duration=6.5)
+        windows = labeler_module.song_window_features(store, song, tmp_path / "gaps.wav",
+                                                      window_seconds=WINDOW)
+        assert windows[["start", "end"]].values.tolist() == [[0.0, 3.0]]
+        assert len(store.windows(song)) == 1

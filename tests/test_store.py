@@ -292,6 +292,10 @@ def test_files_that_are_not_label_stores_are_refused(tmp_path):
         LabelStore(newer)
     with pytest.raises(InputError, match="is a folder"):
         LabelStore(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(InputError, match="cannot open the label store"):
+        LabelStore(blocker / "labels.sqlite")
 
 
 def test_import_refuses_a_csv_in_another_layout(store, tmp_path):

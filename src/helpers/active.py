@@ -240,6 +240,31 @@ class RetrainResult:
             line += f"; new genres: {', '.join(self.new_genres)}"
         return line
 
+    def save(self, path=None):
+        """Save the retrained model as a model file (skops, with its held-out metrics).
+
+        Parameters
+        ----------
+        path : path-like, optional
+            Default ``data/models/retrained.skops`` (git-ignored); ``music-study predict
+            --model PATH`` and :func:`helpers.models.load_model` read it.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from pathlib import Path
+
+        from helpers.models import save_model
+        from helpers.paths import data_dir
+
+        path = Path(path) if path is not None else data_dir() / "models" / "retrained.skops"
+        metrics = {"held_out_split": f"{self.split} test", "before": self.before, "after": self.after}
+        return save_model(self.model, path, {
+            "metrics": metrics, "trained_by": "helpers.active.retrain",
+            "n_table_rows": self.n_base, "n_store_rows": self.n_store,
+            "store_genres": self.store_genres})
+
 
 def training_rows(store=None, *, base_table=None, split: str = HELD_OUT_SPLIT,
                   columns=MODEL_FEATURES):

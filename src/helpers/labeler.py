@@ -446,6 +446,14 @@ class Labeler:
         self._render()
         return result
 
+    def save_model(self, path=None):
+        """Save the last retrained model (see :meth:`helpers.active.RetrainResult.save`)."""
+        if not self.retrain_history:
+            raise InputError("save model", "retrain first: there is no retrained model yet")
+        saved = self.retrain_history[-1].save(path)
+        self._render(f"Model saved to {saved}")
+        return saved
+
     # ------------------------------------------------------------------ widgets
     def _button(self, description, handler, style="", tooltip=""):
         import ipywidgets as widgets
@@ -482,6 +490,8 @@ class Labeler:
         self.dislike_button = self._button("Dislike", lambda: self.like(False), "")
         self.retrain_button = self._button("Retrain", self.retrain, "primary",
                                            "Fit on the table plus your labels; compare held out")
+        self.save_button = self._button("Save model", self.save_model, "",
+                                        "Write the retrained model to data/models/retrained.skops")
         self.progress_line = widgets.HTML()
         self.status = widgets.HTML()
         self.retrain_output = widgets.HTML()
@@ -494,7 +504,8 @@ class Labeler:
                           self.like_button, self.dislike_button]),
             widgets.HBox([self.skipped_choice, self.revisit_button]),
             self.progress_line, self.status,
-            widgets.HBox([self.retrain_button]), self.retrain_output, self.curve_image,
+            widgets.HBox([self.retrain_button, self.save_button]), self.retrain_output,
+            self.curve_image,
         ])
 
     def _rebuild_genre_buttons(self) -> None:

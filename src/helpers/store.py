@@ -230,15 +230,17 @@ class LabelStore:
         self.who = self._check_who(who)
         if self.path.is_dir():
             raise InputError(self.path, "label store path is a folder, not a file")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
                 str(self.path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
                 check_same_thread=False,
             )
             self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise InputError(self.path, f"cannot open the label store ({exc})") from exc
         except sqlite3.DatabaseError as exc:
             raise DataIntegrityError(self.path, f"not a label store ({exc})") from exc
         if str(mode).lower() != "wal":
