@@ -163,6 +163,27 @@ def test_bad_forms_are_messages_not_server_errors(app):
     assert client.get("/nope").status_code == 404
 
 
+class BrokenModel:
+    """A model that fails on use (module level, so the fingerprint can pickle it)."""
+
+    def __init__(self, model):
+        self.classes_ = model.classes_
+        self.feature_names_in_ = model.feature_names_in_
+
+    def predict_proba(self, features):
+        raise RuntimeError("the model fell over")
+
+
+def test_an_unexpected_failure_is_a_page_not_a_traceback(tmp_path, model):
+    app = create_app(store_path=tmp_path / "labels.sqlite", model=BrokenModel(model),
+                     upload_dir=tmp_path / "uploads", window_seconds=6.0)
+    response = _upload(app.test_client(), _wav_bytes(seconds=7.0))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "something went wrong on our side (RuntimeError)" in page and "Traceback" not in page
+    assert LabelStore(tmp_path / "labels.sqlite").predictions().empty
+
+
 @pytest.mark.slow
 def test_real_browser_upload_confirm(tmp_path, model):
     if not os.path.exists(CHROMIUM):

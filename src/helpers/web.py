@@ -232,6 +232,14 @@ def create_app(store_path=None, model=None, upload_dir=None,
     def not_found(_exc):
         return show_index(error=f"{request.path}: no such page", status=404)
 
+    @app.errorhandler(500)
+    def server_error(exc):
+        original = getattr(exc, "original_exception", None) or exc
+        app.logger.error("while serving %s: %r", request.path, original)
+        return show_index(error=f"{request.path}: something went wrong on our side "
+                                f"({type(original).__name__}); nothing was stored. Please try "
+                                "again or tell the person running this page.", status=500)
+
     @app.errorhandler(405)
     def wrong_method(_exc):
         return redirect(url_for("index"), code=303)
