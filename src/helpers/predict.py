@@ -534,7 +534,7 @@ def run_predict_command(args) -> int:
 
     with _native_stderr_silenced(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # librosa's tuning warnings on quiet passages
-        if is_url(args.source):
+        if is_url(args.source) and sys.stderr.isatty():  # scripts get exactly one line
             print(f"fetching {args.source} ...", file=sys.stderr)
         ingested = fetch_audio(args.source)
         window_seconds = _check_window_seconds(args.source, args.window_seconds)
@@ -555,25 +555,30 @@ def run_predict_command(args) -> int:
 @contextmanager
 def _native_stderr_silenced():
     """Send what C decoders write to file descriptor 2 (mpg123's "Note: ..." lines) to
-    /dev/null, while Python's ``sys.stderr`` keeps writing to the terminal: the command's
-    stderr must stay one line on bad input."""
+    /dev/null, while Python's ``sys.stderr`` keeps writing where it did: the command's stderr
+    must stay one line on bad input."""
     try:
-        sys.stderr.flush()
+        sys.__stderr__.flush()
         saved = os.dup(2)
-    except (OSError, ValueError):  # no real descriptor (e.g. captured in a notebook)
+    except (AttributeError, OSError, ValueError):  # no descriptor 2 to redirect
         yield
         return
     python_stderr = sys.stderr
     try:
+        writes_to_fd2 = python_stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # captured (pytest, Jupyter): leave it be
+        writes_to_fd2 = False
+    try:
+        python_stderr.flush()
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-        sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
+        if writes_to_fd2:
+            sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
         yield
     finally:
-        sys.stderr.flush()
         if sys.stderr is not python_stderr:
             sys.stderr.close()
-        sys.stderr = python_stderr
+            sys.stderr = python_stderr
         os.dup2(saved, 2)
         os.close(saved)
 
