@@ -115,3 +115,17 @@ def test_load_refuses_more_than_fits_in_one_array(tmp_path, monkeypatch):
     with pytest.raises(AudioError, match="long.wav.*too long"):
         audio.load_audio(path)
     assert len(audio.load_audio(path, duration=1.5)) == int(1.5 * SR)
+
+
+def test_libsndfile_failure_on_first_block_falls_back_to_ffmpeg(tmp_path, monkeypatch):
+    path = tmp_path / "tone.wav"
+    sf.write(path, _tone(1.0, sr=44100, channels=2), 44100)
+    expected = audio.load_audio(path)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("libsndfile gave up")
+        yield  # pragma: no cover - makes this a generator
+
+    monkeypatch.setattr(audio, "_soundfile_blocks", broken)
+    y = audio.load_audio(path)
+    assert len(y) == len(expected) and np.max(np.abs(y - expected)) < 1e-4

@@ -120,3 +120,12 @@ def test_runs_on_a_local_dask_cluster(library, tmp_path):
     local = batch.extract_table([library / "blues"], cache=False, progress=False)
     pd.testing.assert_frame_equal(result.table, local.table)
     assert [f.path for f in result.failures] == [str(library / "rock" / "broken.wav")]
+
+
+def test_bad_options_are_input_errors(library, capsys):
+    with pytest.raises(InputError, match="unknown feature set"):
+        batch.extract_table([library], feature_set="fancy", progress=False)
+    with pytest.raises(InputError, match="positive number of processes"):
+        batch.extract_table([library], jobs=0, progress=False)
+    assert main(["extract", str(library), "-o", "x.csv", "--feature-set", "fancy"]) == 2
+    assert "unknown feature set" in capsys.readouterr().err

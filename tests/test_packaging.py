@@ -11,7 +11,8 @@ import yaml
 from helpers.report import discover_notebooks
 
 # conda-forge names that differ from the PyPI names in pyproject.toml
-CONDA_TO_PYPI = {"pysoundfile": "soundfile", "vadersentiment": "vadersentiment"}
+CONDA_TO_PYPI = {"pysoundfile": "soundfile", "vadersentiment": "vadersentiment",
+                 "soxr-python": "soxr"}
 
 
 def _name(requirement: str) -> str:

@@ -296,6 +296,26 @@ def _ffmpeg_blocks(path: Path, info: AudioInfo, offset: float,
         raise AudioError(path, f"cannot decode audio: ffmpeg says {last}")
 
 
+def _blocks_with_fallback(path: Path, info: AudioInfo, offset: float,
+                          frames: int | None) -> Iterator[np.ndarray]:
+    """Blocks from the probed decoder; if libsndfile opens a file but fails on its first block
+    (some mp3 variants), ffmpeg gets a try before the file is called undecodable."""
+    if info.decoder == "ffmpeg":
+        yield from _ffmpeg_blocks(path, info, offset, frames)
+        return
+    blocks = _soundfile_blocks(path, info, offset, frames)
+    try:
+        first = next(blocks, None)
+    except Exception:
+        # keep the rate the caller resamples from; ffmpeg converts to it if needed
+        fallback = AudioInfo(info.samplerate, _ffmpeg_info(path).channels, info.duration, "ffmpeg")
+        yield from _ffmpeg_blocks(path, fallback, offset, frames)
+        return
+    if first is not None:
+        yield first
+        yield from blocks
+
+
 def iter_decoded_blocks(path, offset: float = 0.0, duration: float | None = None,
                         sr: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
     """Yield the mono signal at *sr* block by block (memory bounded by one block).
@@ -322,8 +342,7 @@ def iter_decoded_blocks(path, offset: float = 0.0, duration: float | None = None
     if offset < 0 or (duration is not None and duration <= 0):
         raise AudioError(path, f"invalid window: offset {offset} s, duration {duration} s")
     frames = None if duration is None else int(duration * info.samplerate)
-    reader = _soundfile_blocks if info.decoder == "soundfile" else _ffmpeg_blocks
-    blocks = reader(path, info, offset, frames)
+    blocks = _blocks_with_fallback(path, info, offset, frames)
     n_in = 0
     n_out = 0
     try:

@@ -269,6 +269,8 @@ def extract_table(paths, *, segment_seconds: float | None = None, feature_set: s
     files = find_audio_files(paths)
     if segment_seconds is not None and segment_seconds <= 0:
         raise InputError(segment_seconds, "segment length must be positive")
+    if jobs == 0 or jobs < -1:
+        raise InputError(f"--jobs {jobs}", "use a positive number of processes, or -1 for all")
     cache_path = str(Path(cache_dir) if cache_dir else default_cache_dir()) if cache else None
     tasks = [joblib.delayed(extract_one)(str(path), segment_seconds, feature_set, offset,
                                          duration, cache_path) for path, _ in files]
@@ -309,7 +311,13 @@ def _run_on_dask(tasks, scheduler, bar) -> list:
     import joblib
     from distributed import Client
 
-    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    if isinstance(scheduler, Client):
+        client = scheduler
+    else:
+        try:
+            client = Client(scheduler, timeout=15)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(scheduler, f"cannot reach the Dask scheduler ({exc})") from exc
     try:
         with joblib.parallel_config(backend="dask"):
             outcomes = []

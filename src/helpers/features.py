@@ -46,7 +46,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from helpers.errors import AudioError
+from helpers.errors import AudioError, InputError
 
 SAMPLE_RATE = 22050
 N_FFT = 2048
@@ -96,10 +96,10 @@ def feature_columns(feature_set: str = "gtzan") -> tuple[str, ...]:
     """
     try:
         return FEATURE_SETS[feature_set]
-    except KeyError:
-        raise ValueError(
-            f"unknown feature set {feature_set!r}; choose one of {sorted(FEATURE_SETS)}"
-        ) from None
+    except (KeyError, TypeError):
+        # InputError is a ValueError: the command line reports it as bad input (exit status 2).
+        raise InputError(feature_set, "unknown feature set; choose one of "
+                                      + ", ".join(sorted(FEATURE_SETS))) from None
 
 
 # --------------------------------------------------------------------------- median filter
