@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: report report-quick test lint lab serve venv clean-venv
+.PHONY: report report-quick test lint lab serve venv clean-venv model
 
 $(STAMP): pyproject.toml
 	@if ! $(BIN)/python -c "import sys" >/dev/null 2>&1; then \
@@ -27,6 +27,10 @@ report-quick: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# (re)train the default genre model into data/models/default.skops
+model: $(STAMP)
+	$(BIN)/python -c "from helpers.models import default_model, default_model_path; default_model(retrain=True); print(default_model_path())"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -182,7 +182,8 @@ def test_default_model_retrains_when_the_cached_file_is_stale(tmp_path, table):
     path = tmp_path / "default.skops"
     stale = models.fit_on_table(table.head(300), models.build_model("knn"))
     models.save_model(stale, path, models.model_metadata(stale, table.head(300)))
-    model = models.default_model(path=path)
+    with pytest.warns(UserWarning, match="retraining.*genres"):
+        model = models.default_model(path=path)
     meta = models.read_model_metadata(path)
     assert meta["training_fingerprint"] == models.table_fingerprint(table)
     assert len(model.classes_) == 10

@@ -194,7 +194,7 @@ def build_model(name: str = "knn", random_state: int = 0) -> Pipeline:
     if name == "logreg":
         return _pipeline(LogisticRegression(C=1.0, max_iter=5000), "power")
     if name == "forest":
-        return _pipeline(RandomForestClassifier(n_estimators=300, random_state=random_state,
+        return _pipeline(RandomForestClassifier(n_estimators=200, random_state=random_state,
                                                 n_jobs=1), "none")
     if name == "lda-knn":
         return _pipeline(KNeighborsClassifier(n_neighbors=30, weights="distance"), "power",

@@ -1,0 +1,121 @@
+"""Evaluation protocol, uncertainty, the study's numbers, and the ``evaluate`` command."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from helpers import cli, data, evaluation, models
+
+
+@pytest.fixture(scope="module")
+def table():
+    return data.load_gtzan_table()
+
+
+def test_bootstrap_interval_brackets_the_accuracy_and_shrinks_with_more_clips():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 10, 2000)
+    guess = np.where(rng.random(2000) < 0.6, truth, (truth + 1) % 10)
+    small = evaluation.bootstrap_ci(truth[:200], guess[:200])
+    large = evaluation.bootstrap_ci(truth, guess)
+    assert small[0] <= np.mean(truth[:200] == guess[:200]) <= small[1]
+    assert large[1] - large[0] < small[1] - small[0]
+    # the standard error of one 200-clip split is about 3.5 points: the interval spans ~14
+    assert 0.10 < small[1] - small[0] < 0.18
+    assert evaluation.bootstrap_ci([1, 1], [1, 1]) == (1.0, 1.0)
+
+
+def test_split_frames_use_the_published_split(table):
+    train, test = evaluation.split_frames(table, "fault-filtered")
+    split = data.load_split("fault-filtered")
+    assert set(train["filename"]) == set(split["train"]) | set(split["valid"])
+    assert set(test["filename"]) == set(split["test"])
+    assert (len(train), len(test)) == (640, 290)
+
+
+def test_inner_folds_never_put_an_artist_on_both_sides(table):
+    train, _ = evaluation.split_frames(table, "stratified")
+    groups = data.artist_groups(train["filename"]).to_numpy()
+    for fit_idx, score_idx in evaluation.grouped_folds(5, seed=3).split(train, train["label"], groups):
+        assert not set(groups[fit_idx]) & set(groups[score_idx])
+
+
+def test_original_study_numbers_reproduce(table):
+    study = evaluation.reproduce_study(table)
+    assert study["accuracy"].round(3).tolist() == [0.645, 0.685, 0.69]
+    assert (study["ci95_lo"] < study["accuracy"]).all() and (study["accuracy"] < study["ci95_hi"]).all()
+
+
+def test_tuning_is_cached_per_training_data(table, tmp_path, monkeypatch):
+    shutil.copytree(data.data_dir() / "gtzan", tmp_path / "gtzan")
+    monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path))
+    train, _ = evaluation.split_frames(table, "fault-filtered")
+    first = evaluation.tune_model("knn", train, grid="small")
+    again = evaluation.tune_model("knn", train, grid="small")
+    assert not first.cached and again.cached and again.params == first.params
+    assert len(list((tmp_path / "cache" / "tuning").glob("knn-*.json"))) == 1
+    other = evaluation.tune_model("knn", train.iloc[:-40], grid="small")
+    assert not other.cached
+
+
+def test_evaluate_json_lists_one_object_per_model(capsys):
+    status = cli.main(["evaluate", "--model", "knn", "--grid", "small", "--retune", "--json"])
+    out = capsys.readouterr().out
+    assert status == 0
+    results = json.loads(out)
+    assert isinstance(results, list) and len(results) == 1
+    result = results[0]
+    assert {"model", "split", "accuracy", "macro_f1", "ci95", "n_train", "n_test", "params"} <= set(result)
+    assert (result["model"], result["split"]) == ("knn", "fault-filtered")
+    assert (result["n_train"], result["n_test"]) == (640, 290)
+    lo, hi = result["ci95"]
+    assert lo <= result["accuracy"] <= hi and 0.3 < result["accuracy"] < 0.6
+    assert set(result["params"]) == set(models.param_grid("knn", "small"))
+
+
+def test_evaluate_table_names_split_and_interval(capsys):
+    status = cli.main(["evaluate", "--model", "logreg", "--split", "stratified", "--grid", "small",
+                       "--retune"])
+    out = capsys.readouterr().out
+    assert status == 0
+    line = out.splitlines()[0]
+    assert "stratified test (n=250)" in line and "95% CI" in line and "n=750" in line
+
+
+def test_evaluate_refuses_an_unknown_model(capsys):
+    assert cli.main(["evaluate", "--model", "bert", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and "bert: unknown model" in captured.err
+
+
+def _merged_with_fake_rows(table):
+    extra = table.groupby("label").head(4).copy()
+    extra["filename"] = [f"song_{i}.wav" for i in range(len(extra))]
+    # a "modern master": louder than any GTZAN clip, and all of the new genre
+    extra["rms_mean"] = extra["rms_mean"] * 4
+    extra["label"] = ["house"] * 30 + ["blues"] * 10
+    extra["length"] = 30.0
+    return models.merge_extra_rows(table, extra)
+
+
+def test_source_confounding_detects_a_loudness_shift(table):
+    merged = _merged_with_fake_rows(table)
+    report = evaluation.source_confounding(merged, n_splits=3)
+    assert report["source_share"].loc["house", "original study"] == 1.0
+    assert report["new_genres"] == ["house"]
+    assert report["old_genre_rows"] == 10
+    assert report["source_balanced_accuracy"] > 0.8
+    lo, hi = report["source_ci95"]
+    assert lo <= report["source_accuracy"] <= hi
+
+
+def test_source_confounding_of_the_study_rows(table):
+    from conftest import require_shared
+
+    merged = models.merge_extra_rows(table, require_shared("seed", "features_30_secActive.csv"))
+    report = evaluation.source_confounding(merged, n_splits=3)
+    assert report["new_genres"] == ["alternative", "house"]
+    assert report["source_balanced_accuracy"] > 0.75
