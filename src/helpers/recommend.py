@@ -166,6 +166,7 @@ class Library:
 
         self.meta = pd.DataFrame({"id": ids.to_numpy(), "artist": column(artist_column),
                                   "title": column(title_column), "genre": column(genre_column)})
+        self._columns = {name: self.meta[name].to_numpy() for name in self.meta.columns}
         self.feature_columns = feature_columns
         self.raw = values
         self.conditioner = FeatureConditioner().fit(values)
@@ -184,6 +185,7 @@ class Library:
         }
         self._tempo = feature_columns.index("tempo") if "tempo" in feature_columns else None
         self.shared_thresholds = self._block_thresholds()
+        self.hubness = self._hubness()
 
     # ----------------------------------------------------------------- construction helpers
 
@@ -227,6 +229,28 @@ class Library:
                 block = _unit_rows(self.standardised[:, cols])
                 thresholds[name] = float(np.percentile((block[a] * block[b]).sum(axis=1), SHARED_PERCENTILE))
         return thresholds
+
+    def _hubness(self, n_neighbours: int = 10, reference_size: int = 2000, seed: int = 0) -> np.ndarray:
+        """Mean cosine of each song to its nearest library songs (high for "hub" songs).
+
+        Hubs sit close to everything, so they top the nearest-neighbour lists of many queries.
+        With more than *reference_size* songs the neighbours are sought in a random reference
+        sample, which estimates the same quantity at a fraction of the cost.
+        """
+        n = len(self)
+        if n < 2:
+            return np.zeros(n, dtype=np.float32)
+        rng = np.random.default_rng(seed)
+        reference = np.arange(n) if n <= reference_size else rng.choice(n, reference_size, replace=False)
+        reach = min(n_neighbours, len(reference) - 1)
+        out = np.empty(n, dtype=np.float32)
+        for start in range(0, n, 8192):
+            sims = self.embedding[start:start + 8192] @ self.embedding[reference].T
+            # drop each song's similarity to itself (and its exact copies) when it is in the reference
+            sims[sims > 0.99999] = -np.inf
+            top = np.partition(sims, sims.shape[1] - reach, axis=1)[:, -reach:]
+            out[start:start + 8192] = np.where(np.isfinite(top), top, 0).mean(axis=1)
+        return out
 
     # ----------------------------------------------------------------- constructors
 
@@ -369,11 +393,16 @@ class Recommender:
         Each disliked song excludes itself and this many of its nearest songs.
     rrf_k : float
         Reciprocal-rank-fusion constant: a song at rank r of a liked song's list earns 1/(rrf_k + r).
+    hub_penalty : float
+        Retrieval ranks by ``cosine - hub_penalty * hubness`` where hubness is a song's mean
+        cosine to its nearest library songs (:attr:`Library.hubness`); 0.5 is the CSLS
+        correction of Conneau et al. (2018), 0 ranks by plain cosine. Hubs — songs close to
+        everything — otherwise fill most users' lists.
     """
 
     def __init__(self, library: Library, *, strategy: str = "per-seed", per_seed: int = 50,
                  mmr_lambda: float | None = 0.7, artist_cap: int | None = 2,
-                 dislike_neighbours: int = 10, rrf_k: float = 10.0):
+                 dislike_neighbours: int = 10, rrf_k: float = 10.0, hub_penalty: float = 0.5):
         if strategy not in ("per-seed", "centroid"):
             raise InputError(strategy, "unknown strategy; choose per-seed or centroid")
         if mmr_lambda is not None and not 0.0 <= mmr_lambda <= 1.0:
@@ -389,6 +418,7 @@ class Recommender:
         self.artist_cap = artist_cap
         self.dislike_neighbours = int(dislike_neighbours)
         self.rrf_k = float(rrf_k)
+        self.hub_penalty = float(hub_penalty)
         artists = library.meta["artist"].map(normalize_artist).to_numpy()
         codes, _ = pd.factorize(artists)
         self._artist_code = np.where(artists == "", -1, codes)
@@ -430,6 +460,8 @@ class Recommender:
             centre = queries.mean(axis=0)
             centre /= max(np.linalg.norm(centre), 1e-12)
             sims = emb @ centre
+            if self.hub_penalty:
+                sims = sims - self.hub_penalty * self.library.hubness
             sims[~allowed] = -np.inf
             size = min(max(self.per_seed, 5 * k), n_allowed)
             pool = np.argpartition(-sims, size - 1)[:size]
@@ -437,6 +469,8 @@ class Recommender:
             sources = [None] * len(pool)
         else:
             sims = queries @ emb.T
+            if self.hub_penalty:
+                sims -= self.hub_penalty * self.library.hubness
             sims[:, ~allowed] = -np.inf
             depth = min(self.per_seed, n_allowed)
             top = np.argpartition(-sims, depth - 1, axis=1)[:, :depth]
@@ -526,21 +560,22 @@ class Recommender:
             return []
         pool, relevance, sources = self._pool(queries, allowed, k)
         picks = self._select(pool, relevance, k)
-        seed_meta = self._seed_meta(rows, external)
+        seed_meta = self._seed_meta(rows, external) if explain else None
+        columns = lib._columns
         recs = []
         for position in picks:
             item = int(pool[position])
-            meta = lib.meta.iloc[item]
-            rec = Recommendation(id=meta["id"], artist=meta["artist"], title=meta["title"],
-                                 genre=meta["genre"], score=round(float(relevance[position]), 4),
-                                 reason="")
+            rec = Recommendation(id=columns["id"][item], artist=columns["artist"][item],
+                                 title=columns["title"][item], genre=columns["genre"][item],
+                                 score=round(float(relevance[position]), 4), reason="")
             if explain:
                 self._explain(rec, item, queries, sources[position], seed_meta, rows)
             recs.append(rec)
         return recs
 
     def _seed_meta(self, rows, external) -> list[dict]:
-        meta = [self.library.meta.iloc[r][["id", "artist", "title", "genre"]].to_dict() for r in rows]
+        columns = self.library._columns
+        meta = [{key: columns[key][r] for key in ("id", "artist", "title", "genre")} for r in rows]
         if external is not None:
             for _, row in external.iterrows():
                 meta.append({key: str(row.get(key, "") or "") for key in ("id", "artist", "title", "genre")})
