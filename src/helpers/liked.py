@@ -77,7 +77,8 @@ class LikedSong:
         Album as listed; ``None`` for videos and id-only sources.
     kind : str
         ``'song'`` (title/artist/album block or CSV row), ``'video'`` (a block without album:
-        the "artist" line is the uploading channel), ``'id'``, ``'path'`` or ``'url'``.
+        the "artist" line is the uploading channel), ``'id'`` (a library id), ``'path'`` (an
+        audio file) or ``'url'`` (to fetch; also Takeout rows that give only a video id).
     uploader : str or None
         For videos: the channel line as listed.
     video_id : str or None
@@ -354,10 +355,10 @@ def parse_ytmusic_copy(source) -> LikedList:
 
 # --------------------------------------------------------------------------- Google Takeout CSV
 
-_TITLE_COLUMNS = ("song title", "title", "track name", "track title", "song", "name")
+_TITLE_COLUMNS = ("song title", "title", "track name", "track title", "song")
 _ALBUM_COLUMNS = ("album title", "album", "album name")
 _ARTIST_COLUMNS = ("artist names", "artist name", "artists", "artist", "artist name(s)")
-_ID_COLUMNS = ("video id", "song url", "video url", "url", "youtube url")
+_ID_COLUMNS = ("video id", "song url", "video url", "youtube url")
 _DURATION_COLUMNS = ("duration seconds", "duration")
 
 
@@ -399,7 +400,8 @@ def read_takeout_csv(source) -> LikedList:
     -------
     LikedList
         One song per data row; rows with neither a title nor a video id are skipped with a reason.
-        Id-only rows have ``title=None`` and a ``video_id`` (fetchable through :attr:`LikedSong.url`).
+        Id-only rows are ``kind='url'`` entries with ``title=None``, a ``video_id`` and the
+        YouTube Music watch URL as ``ref`` (the ingest helpers can fetch them).
 
     Raises
     ------
@@ -411,6 +413,8 @@ def read_takeout_csv(source) -> LikedList:
     header_at = None
     for number, row in enumerate(rows):
         lowered = [cell.strip().lower() for cell in row]
+        if "playlist id" in lowered:  # older exports: a playlist header block comes first
+            continue
         if _find(lowered, _TITLE_COLUMNS) is not None or _find(lowered, _ID_COLUMNS) is not None:
             header_at = number
             break
@@ -440,9 +444,10 @@ def read_takeout_csv(source) -> LikedList:
             duration = float(cell(duration_col)) if cell(duration_col) else None
         except ValueError:
             duration = None
-        kind = "song" if title else "id"
+        # Id-only rows (playlist exports) can only be fetched, so they are URLs to the workspace.
+        kind, ref = ("song", None) if title else ("url", f"https://music.youtube.com/watch?v={video_id}")
         parsed.songs.append(LikedSong(title, artists, cell(album_col) or None, kind,
-                                      video_id=video_id, duration=duration, line=number))
+                                      video_id=video_id, ref=ref, duration=duration, line=number))
     if not parsed.songs:
         raise InputError(name, "the Takeout CSV holds no song rows")
     return parsed
@@ -547,5 +552,8 @@ def match_to_library(liked: Iterable[LikedSong], library: pd.DataFrame, *, id_co
         rows.append({"title": song.title, "artist": song.artist, "kind": song.kind,
                      "library_id": best[0], "library_artist": best[1], "library_title": best[2],
                      "title_score": best[3], "artist_score": best[4]})
-    return pd.DataFrame(rows, columns=["title", "artist", "kind", "library_id", "library_artist",
-                                       "library_title", "title_score", "artist_score"])
+    frame = pd.DataFrame(rows, columns=["title", "artist", "kind", "library_id", "library_artist",
+                                        "library_title", "title_score", "artist_score"])
+    for column in ("library_id", "library_artist", "library_title"):
+        frame[column] = pd.Series([r[column] for r in rows], index=frame.index, dtype=object)
+    return frame

@@ -653,7 +653,7 @@ def resolve_liked(liked, library: Library, *, window_seconds: float = 30.0) -> S
     for song in songs:
         if song.kind in ("song", "video") or (song.kind == "id" and song.title):
             match = next(match_iter)
-            library_id = match.library_id
+            library_id = match.library_id if pd.notna(match.library_id) else None
             report.append({"entry": song.title, "artist": song.artist, "kind": song.kind,
                            "library_id": library_id, "how": "title match" if library_id else "unmatched",
                            "url": song.url})
