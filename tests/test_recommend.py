@@ -230,3 +230,17 @@ def test_cli_liked_audio_file_outside_the_library(tmp_path):
     recs = json.loads(result.stdout)
     assert len(recs) == 3 and recs[0]["near"][0]["id"] == str(path)
     assert "my song" in recs[0]["reason"]
+
+
+def test_top_per_row_is_exact_including_fallback():
+    from helpers.recommend import _top_per_row
+
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(4, 30000)).astype(np.float32)
+    scores[1, :] = -np.inf  # almost everything excluded: the sampled threshold cannot work
+    scores[1, rng.choice(30000, 60, replace=False)] = rng.normal(size=60)
+    scores[2, 100:200] = 5.0  # ties: lower index first, as a stable full sort gives
+    top = _top_per_row(scores, 50)
+    for row in range(4):
+        expected = np.argsort(-scores[row], kind="stable")[:50]
+        assert top[row].tolist() == expected.tolist()
