@@ -620,7 +620,7 @@ def _top_per_row(scores: np.ndarray, depth: int, sample_size: int = 4096, seed: 
     A full ``argpartition`` of 100 000 scores per liked song dominates a query. Instead a
     threshold is read off a fixed random sample of columns so that a few times *depth* scores
     pass it; the top *depth* among those that pass are the exact top *depth* whenever at least
-    *depth* pass, and a row where fewer pass falls back to the full partition.
+    *depth* pass, and a row where fewer pass falls back to a full sort.
     """
     n_rows, n_cols = scores.shape
     out = np.empty((n_rows, depth), dtype=np.int64)
@@ -633,11 +633,10 @@ def _top_per_row(scores: np.ndarray, depth: int, sample_size: int = 4096, seed: 
         values = scores[row]
         candidates = np.flatnonzero(values >= thresholds[row]) if use_sample else None
         if candidates is None or len(candidates) < depth or not np.isfinite(thresholds[row]):
-            candidates = np.argpartition(values, n_cols - depth)[n_cols - depth:]
-        elif len(candidates) > depth:
-            candidates = candidates[np.argpartition(values[candidates], len(candidates) - depth)[len(candidates) - depth:]]
-        # stable order: higher score first, ties by lower index (as a full stable sort would)
-        out[row] = candidates[np.lexsort((candidates, -values[candidates]))]
+            out[row] = np.argsort(-values, kind="stable")[:depth]
+            continue
+        # higher score first, ties by lower index (as a full stable sort would)
+        out[row] = candidates[np.lexsort((candidates, -values[candidates]))[:depth]]
     return out
 
 
