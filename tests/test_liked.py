@@ -187,3 +187,14 @@ def test_match_to_library_needs_title_and_artist(gtzan_meta):
     matched = liked.match_to_library(songs, gtzan_meta)
     assert matched["library_id"].tolist() == ["reggae.00001.wav", "reggae.00000.wav", None, None, None]
     assert matched.loc[0, "title_score"] == 100.0
+
+
+def test_fetch_plan_prefers_video_ids_and_dedupes():
+    songs = [liked.LikedSong("Lullaby (feat. BISHØP)", ("Chocolate Puma", "Firebeatz")),
+             liked.LikedSong("Lullaby", ("Chocolate Puma",)),
+             liked.LikedSong(None, kind="url", ref="https://music.youtube.com/watch?v=dQw4w9WgXcQ",
+                             video_id="dQw4w9WgXcQ")]
+    plan = liked.fetch_plan(songs)
+    assert plan["how"].tolist() == ["search", "video id"]
+    assert plan.loc[0, "url"].endswith("search_query=Chocolate+Puma+%26+Firebeatz+Lullaby")
+    assert plan.loc[1, "url"] == "https://music.youtube.com/watch?v=dQw4w9WgXcQ"

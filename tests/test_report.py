@@ -35,8 +35,9 @@ def test_a_failing_notebook_is_marked_and_the_others_still_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_quick_report_renders_every_notebook_without_errors(tmp_path, gtzan_audio_dir):
-    overrides = {"01": {"audio_dir": str(gtzan_audio_dir)}}
+def test_quick_report_renders_every_notebook_without_errors(tmp_path, gtzan_audio_dir, shared_data):
+    overrides = {"01": {"audio_dir": str(gtzan_audio_dir)},
+                 "07": {"liked_file": str(shared_data / "seed" / "ytmusic_liked_songs.txt")}}
     runs = report.run_reports(quick=True, output_dir=tmp_path, overrides=overrides)
     assert runs and all(r.status == "ok" for r in runs), [(r.name, r.error) for r in runs]
     for run in runs:

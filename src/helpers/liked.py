@@ -33,7 +33,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote_plus, urlparse
 
 import pandas as pd
 
@@ -557,3 +557,30 @@ def match_to_library(liked: Iterable[LikedSong], library: pd.DataFrame, *, id_co
     for column in ("library_id", "library_artist", "library_title"):
         frame[column] = pd.Series([r[column] for r in rows], index=frame.index, dtype=object)
     return frame
+
+
+def fetch_plan(songs: Iterable[LikedSong]) -> pd.DataFrame:
+    """How the workspace would get the audio of liked songs that no library holds.
+
+    A song with a video id is fetched from its watch URL; any other is looked up with a YouTube
+    search URL whose first result the ingest helpers download (``playlist_entries`` then
+    ``fetch_audio``). Nothing is fetched here.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``title``, ``artist``, ``how`` (``'video id'`` or ``'search'``) and ``url``; one row per
+        distinct song (same normalised title and first artist).
+    """
+    rows, seen = [], set()
+    for song in songs:
+        if song.key() in seen or not (song.title or song.url):
+            continue
+        seen.add(song.key())
+        if song.url:
+            rows.append({"title": song.title, "artist": song.artist, "how": "video id", "url": song.url})
+        else:
+            query = f"{song.artist} {strip_title_decorations(song.title)}".strip()
+            rows.append({"title": song.title, "artist": song.artist, "how": "search",
+                         "url": "https://www.youtube.com/results?search_query=" + quote_plus(query)})
+    return pd.DataFrame(rows, columns=["title", "artist", "how", "url"])

@@ -558,7 +558,14 @@ class Recommender:
             return []
         pool, relevance, sources = self._pool(queries, allowed, k)
         picks = self._select(pool, relevance, k)
-        seed_meta = self._seed_meta(rows, external) if explain else None
+        if explain:
+            seed_meta = self._seed_meta(rows, external)
+            seed_raw = lib.raw[rows]
+            if external is not None:
+                external_raw = external[lib.feature_columns].to_numpy(dtype=float)
+                seed_raw = np.vstack([seed_raw, external_raw])
+            seed_std = lib.conditioner.transform(seed_raw)
+            seed_has_lyrics = np.concatenate([lib.has_lyrics[rows], np.zeros(len(queries) - len(rows), bool)])
         columns = lib._columns
         recs = []
         for position in picks:
@@ -567,7 +574,8 @@ class Recommender:
                                  title=columns["title"][item], genre=columns["genre"][item],
                                  score=round(float(relevance[position]), 4), reason="")
             if explain:
-                self._explain(rec, item, queries, sources[position], seed_meta, rows)
+                self._explain(rec, item, queries, sources[position], seed_meta, seed_raw, seed_std,
+                              seed_has_lyrics)
             recs.append(rec)
         return recs
 
@@ -579,7 +587,8 @@ class Recommender:
                 meta.append({key: str(row.get(key, "") or "") for key in ("id", "artist", "title", "genre")})
         return meta
 
-    def _explain(self, rec: Recommendation, item: int, queries, source_seeds, seed_meta, rows) -> None:
+    def _explain(self, rec: Recommendation, item: int, queries, source_seeds, seed_meta, seed_raw,
+                 seed_std, seed_has_lyrics) -> None:
         lib = self.library
         sims = queries @ lib.embedding[item]
         candidates = source_seeds if source_seeds else list(range(len(queries)))
@@ -591,22 +600,19 @@ class Recommender:
         if rec.genre and rec.genre == seed_meta[best].get("genre"):
             shared.append("genre")
         detail = {}
-        if best < len(rows):
-            seed_row = rows[best]
-            if lib._tempo is not None:
-                a, b = lib.raw[item, lib._tempo], lib.raw[seed_row, lib._tempo]
-                if abs(a - b) <= TEMPO_TOLERANCE * max(a, b):
-                    shared.append("tempo")
-                    detail["tempo"] = f"{b:.0f} vs {a:.0f} BPM"
-            for name, cols in lib._blocks.items():
-                if name in lib.shared_thresholds:
-                    u = lib.standardised[item, cols]
-                    v = lib.standardised[seed_row, cols]
-                    cos = float(u @ v / max(np.linalg.norm(u) * np.linalg.norm(v), 1e-12))
-                    if cos >= lib.shared_thresholds[name]:
-                        shared.append(name)
-            if lib.lyrics_weight > 0 and lib.has_lyrics[item] and lib.has_lyrics[seed_row]:
-                shared.append("lyrics")
+        if lib._tempo is not None:
+            a, b = lib.raw[item, lib._tempo], seed_raw[best, lib._tempo]
+            if abs(a - b) <= TEMPO_TOLERANCE * max(a, b):
+                shared.append("tempo")
+                detail["tempo"] = f"{b:.0f} vs {a:.0f} BPM"
+        for name, cols in lib._blocks.items():
+            if name in lib.shared_thresholds:
+                u, v = lib.standardised[item, cols], seed_std[best, cols]
+                cos = float(u @ v / max(np.linalg.norm(u) * np.linalg.norm(v), 1e-12))
+                if cos >= lib.shared_thresholds[name]:
+                    shared.append(name)
+        if lib.lyrics_weight > 0 and lib.has_lyrics[item] and seed_has_lyrics[best]:
+            shared.append("lyrics")
         rec.shared = shared
         names = "; ".join(_describe(n) for n in rec.near[:2])
         what = ", ".join(f"{s} ({detail[s]})" if s in detail else
@@ -641,8 +647,13 @@ def _top_per_row(scores: np.ndarray, depth: int, sample_size: int = 4096, seed: 
 
 
 def _describe(near: dict) -> str:
-    label = f"{near['artist']} – {near['title']}" if near.get("artist") else (near.get("title") or near["id"])
-    return f"'{label}' ({near['id']}, similarity {near['similarity']:.2f})"
+    if near.get("artist"):
+        label = f"'{near['artist']} – {near['title']}' ({near['id']}, "
+    elif near.get("title") and near["title"] not in near["id"]:
+        label = f"'{near['title']}' ({near['id']}, "
+    else:
+        label = f"{near['id']} ("
+    return f"{label}similarity {near['similarity']:.2f})"
 
 
 # --------------------------------------------------------------------------- resolving liked lists

@@ -147,7 +147,8 @@ def evaluate(library: Library, users, configs: dict, k: int = 10) -> tuple[pd.Da
     Returns
     -------
     per_user : pandas.DataFrame
-        One row per (config, user) with :func:`user_metrics` columns and ``two_genres``.
+        One row per (config, user) with :func:`user_metrics` columns, ``two_genres`` and
+        ``recommended`` (the list of ids).
     catalogue : pandas.DataFrame
         One row per config with :func:`catalogue_metrics` columns.
     """
@@ -160,7 +161,7 @@ def evaluate(library: Library, users, configs: dict, k: int = 10) -> tuple[pd.Da
             recs = [r.id for r in recommender.recommend(user.seeds, k=k, explain=False)]
             lists.append(recs)
             rows.append({"config": name, "user": user.user, "two_genres": len(user.genres) == 2,
-                         **user_metrics(recs, user, library)})
+                         **user_metrics(recs, user, library), "recommended": recs})
         catalogue.append({"config": name, **catalogue_metrics(lists, size)})
     return pd.DataFrame(rows), pd.DataFrame(catalogue).set_index("config")
 
@@ -180,3 +181,29 @@ def summarise(per_user: pd.DataFrame, metrics=("precision", "recall", "in_user_g
         row["users"] = len(group)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def catalogue_intervals(per_user: pd.DataFrame, catalogue_size: int, panel_size: int | None = None,
+                        n_draws: int = 200, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Catalogue metrics per config for random panels of users, with their spread.
+
+    Coverage and concentration depend on how many users are pooled (more users reach more of
+    the catalogue), and resampling users *with* replacement would shrink coverage. So panels of
+    *panel_size* distinct users (default: half of them) are drawn without replacement
+    *n_draws* times; the table gives the mean over panels and the central *level* interval.
+    """
+    rng = np.random.default_rng(seed)
+    alpha = (1 - level) / 2
+    rows = []
+    for name, group in per_user.groupby("config", sort=False):
+        lists = group["recommended"].tolist()
+        size = panel_size or max(1, len(lists) // 2)
+        draws = [catalogue_metrics([lists[i] for i in rng.choice(len(lists), size, replace=False)], catalogue_size)
+                 for _ in range(n_draws)]
+        row = {"config": name, "panel_users": size}
+        for metric in ("coverage", "gini", "top1pct_share"):
+            values = [d[metric] for d in draws]
+            row[metric] = float(np.mean(values))
+            row[f"{metric}_ci"] = f"[{np.quantile(values, alpha):.3f}, {np.quantile(values, 1 - alpha):.3f}]"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("config")
