@@ -79,10 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     # --- lyrics
     p = sub.add_parser("lyrics", help="fetch, validate and analyse a song's lyrics")
-    p.add_argument("artist")
-    p.add_argument("title")
-    p.add_argument("--provider", choices=["genius", "lrclib"], default=None)
+    p.add_argument("artist", help="artist as you know it (\"feat. ...\" is ignored for matching)")
+    p.add_argument("title", help="song title (\"(Radio Edit)\", \"(feat. ...)\" are ignored for matching)")
+    p.add_argument("--provider", choices=["genius", "lrclib"], default=None,
+                   help="ask only this provider (default: lrclib then genius, or "
+                        "$MUSIC_STUDY_LYRICS_PROVIDERS; genius needs $GENIUS_ACCESS_TOKEN)")
     p.add_argument("--refresh", action="store_true", help="bypass the lyrics cache")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait per request (default 10)")
+    p.add_argument("--retries", type=int, default=3,
+                   help="extra attempts after a timeout, HTTP 429 or 5xx (default 3)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
     # --- serve
