@@ -244,3 +244,30 @@ def test_top_per_row_is_exact_including_fallback():
     for row in range(4):
         expected = np.argsort(-scores[row], kind="stable")[:50]
         assert top[row].tolist() == expected.tolist()
+
+
+def test_lyrics_features_from_texts_and_cli(tmp_path, capsys):
+    from helpers.data import load_public_domain_lyrics
+    from helpers.recommend import lyrics_features
+
+    songs = load_public_domain_lyrics().iloc[:40]
+    ids = [f"blues.{i:05d}.wav" for i in range(20)] + [f"classical.{i:05d}.wav" for i in range(20)]
+    texts = pd.Series(songs["lyrics"].to_numpy(), index=ids)
+    texts.iloc[5] = ""  # no words: no row
+    features = lyrics_features(texts, n_topics=5)
+    assert len(features) == 39 and "blues.00005.wav" not in features.index
+    assert list(features.columns[:4]) == ["sentiment_mean", "sentiment_positive", "sentiment_negative",
+                                          "sentiment_change"]
+    assert [c for c in features.columns if c.startswith("topic_")] == [f"topic_{i}" for i in range(1, 6)]
+    assert np.isfinite(features.to_numpy()).all()
+    blended = Library.gtzan(lyrics=features, lyrics_weight=0.5)
+    assert blended.has_lyrics.sum() == 39
+
+    path = tmp_path / "lyrics.csv"
+    pd.DataFrame({"id": ids, "lyrics": texts.to_numpy()}).to_csv(path, index=False)
+    assert main(["recommend", "--liked", "blues.00000", "--lyrics", str(path), "--lyrics-weight", "0.6",
+                 "-k", "5", "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert len(recs) == 5 and any("lyrics" in r["shared"] for r in recs)
+    with pytest.raises(InputError, match="fewer than two"):
+        lyrics_features(pd.Series(["", "oh oh"], index=["a", "b"]))

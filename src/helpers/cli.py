@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artist-cap", type=int, default=2, help="at most N songs per artist (default 2)")
     p.add_argument("--strategy", choices=["per-seed", "centroid"], default="per-seed",
                    help="retrieve per liked song and merge (default) or around their average")
+    p.add_argument("--lyrics", default=None,
+                   help="CSV of lyrics per library song: id + lyrics text, or id + numeric features")
+    p.add_argument("--lyrics-weight", type=float, default=0.3,
+                   help="weight of lyrics similarity when --lyrics is given (default 0.3)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
     # --- lyrics

@@ -656,6 +656,78 @@ def _describe(near: dict) -> str:
     return f"{label}similarity {near['similarity']:.2f})"
 
 
+# --------------------------------------------------------------------------- lyrics features
+
+
+def lyrics_features(texts, n_topics: int = 8, seed: int = 0) -> pd.DataFrame:
+    """Numeric lyrics features per song for :class:`Library`'s lyrics blend.
+
+    Sentiment comes from :func:`helpers.lyrics.score_songs` (line-by-line VADER: mean compound,
+    share of positive and negative lines, change over the song); topics are the TF-IDF matrix
+    of :func:`helpers.lyrics.tokenize` tokens reduced to *n_topics* components by truncated SVD
+    (latent semantic analysis), so songs with similar vocabulary get similar rows.
+
+    Parameters
+    ----------
+    texts : pandas.Series of str
+        Lyrics indexed by song id; empty or missing texts get no row.
+    n_topics : int
+        TF-IDF components kept (fewer when the vocabulary or the number of songs is small).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by song id: ``sentiment_mean``, ``sentiment_positive``, ``sentiment_negative``,
+        ``sentiment_change``, ``topic_1`` ... ``topic_n``.
+
+    Raises
+    ------
+    InputError
+        Fewer than two songs with words.
+    """
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from helpers.lyrics import score_songs, tokenize
+
+    texts = pd.Series(texts).dropna().astype(str)
+    tokens = texts.map(tokenize)
+    texts, tokens = texts[tokens.map(len) > 0], tokens[tokens.map(len) > 0]
+    if len(texts) < 2:
+        raise InputError("lyrics", "fewer than two songs have lyrics with words")
+    sentiment = score_songs(texts, whole_text=False)
+    frame = pd.DataFrame({
+        "sentiment_mean": sentiment["mean"], "sentiment_positive": sentiment["share_positive"],
+        "sentiment_negative": sentiment["share_negative"], "sentiment_change": sentiment["arc_change"],
+    }, index=texts.index)
+    matrix = TfidfVectorizer(analyzer=lambda t: t, sublinear_tf=True).fit_transform(tokens.tolist())
+    components = min(n_topics, matrix.shape[1] - 1, len(texts) - 1)
+    if components >= 1:
+        topics = TruncatedSVD(n_components=components, random_state=seed).fit_transform(matrix)
+        for i in range(components):
+            frame[f"topic_{i + 1}"] = topics[:, i]
+    frame.index = frame.index.astype(str)
+    return frame
+
+
+def read_lyrics_table(path) -> pd.DataFrame:
+    """Lyrics input of the command line: a CSV with an ``id`` column and either a ``lyrics``
+    text column (features computed by :func:`lyrics_features`) or numeric feature columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "lyrics table does not exist")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"lyrics table is not a readable CSV ({exc})") from None
+    if "id" not in table.columns:
+        raise InputError(path, "lyrics table needs an id column")
+    table = table.set_index(table["id"].astype(str))
+    if "lyrics" in table.columns:
+        return lyrics_features(table["lyrics"])
+    return table.drop(columns="id").select_dtypes("number")
+
+
 # --------------------------------------------------------------------------- resolving liked lists
 
 
@@ -738,7 +810,11 @@ def run_recommend_command(args) -> int:
     """``music-study recommend``: print recommendations for liked ids, paths or a liked list."""
     from helpers.liked import liked_from_items, read_liked_file
 
-    library = Library.from_csv(args.library) if getattr(args, "library", None) else Library.gtzan()
+    lyrics, weight = None, 0.0
+    if getattr(args, "lyrics", None):
+        lyrics, weight = read_lyrics_table(args.lyrics), getattr(args, "lyrics_weight", 0.3)
+    options = {"lyrics": lyrics, "lyrics_weight": weight}
+    library = Library.from_csv(args.library, **options) if getattr(args, "library", None) else Library.gtzan(**options)
     entries = LikedList(source="command line")
     entries.songs.extend(liked_from_items(args.liked or []))
     if args.liked_file:
