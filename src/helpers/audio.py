@@ -1,7 +1,43 @@
-"""Decode audio files into the mono 22 050 Hz signal the features are defined on."""
+"""Decode audio files into the mono 22 050 Hz signal the features are defined on, and window it.
+
+Decoding
+--------
+libsndfile (through :mod:`soundfile`) reads wav, flac, ogg/vorbis, opus and mp3; anything it
+refuses (m4a/aac, webm, wma, ...) goes through an ``ffmpeg`` binary shipped by the PyPI package
+``imageio-ffmpeg``, so nothing has to be installed by hand. Either way the decoder yields blocks
+at the file's own rate; channels are averaged (as :func:`librosa.to_mono` does) and the signal is
+resampled with soxr "HQ" in streaming mode, which gives bit for bit the samples of
+``librosa.load(path, sr=22050)``: features computed on it reproduce the GTZAN table.
+
+Memory stays bounded: :func:`iter_file_windows` decodes block by block and holds one window (plus
+one block) at a time, so a one-hour file costs no more than a 30-s one. :func:`load_audio` returns
+one array and therefore refuses requests longer than :data:`MAX_LOAD_SECONDS`.
+
+Windowing policy
+----------------
+:func:`iter_windows` / :func:`iter_file_windows` cut a signal into windows of ``window_seconds``
+starting every ``hop_seconds`` (default: no overlap). Every window is yielded, including the last,
+partial one: the windows stop at the first one that reaches the end of the signal, so every sample
+is covered and at most the last window is shorter than the others. Consumers decide what to do with
+it (batch extraction in segment mode drops a partial segment; whole-song prediction keeps it when it
+is long enough). Silence is not dropped here either: :func:`is_silent` tells whether a window's RMS
+level is below a threshold (-60 dBFS by default), and consumers skip or flag such windows.
+
+Examples
+--------
+>>> import numpy as np
+>>> from helpers.audio import iter_windows
+>>> y = np.zeros(22050 * 70, dtype=np.float32)
+>>> [(w.start, w.end) for w in iter_windows(y, window_seconds=30.0)]
+[(0.0, 30.0), (30.0, 60.0), (60.0, 70.0)]
+"""
 
 from __future__ import annotations
 
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -9,27 +45,406 @@ import numpy as np
 from helpers.errors import AudioError
 from helpers.features import SAMPLE_RATE
 
+#: The longest stretch :func:`load_audio` decodes into one array (15 minutes); longer files are
+#: read window by window with :func:`iter_file_windows`.
+MAX_LOAD_SECONDS = 15 * 60.0
+
+#: Default level below which :func:`is_silent` calls a window silent (RMS, dB re full scale).
+SILENCE_THRESHOLD_DB = -60.0
+
+#: Native-rate samples decoded per block while streaming (about 3 s at 44.1 kHz).
+_BLOCK_FRAMES = 1 << 17
+
+_FFMPEG_CHANNELS = {"mono": 1, "stereo": 2}
+
+
+@dataclass(frozen=True, eq=False)
+class Window:
+    """One window of a signal.
+
+    Attributes
+    ----------
+    start, end : float
+        Position in the signal, in seconds (``end`` is exclusive).
+    samples : np.ndarray
+        The window's mono samples.
+    """
+
+    start: float
+    end: float
+    samples: np.ndarray = field(repr=False)
+
+    @property
+    def duration(self) -> float:
+        """Length of the window in seconds."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a decoder reports about a file before decoding it.
+
+    Attributes
+    ----------
+    samplerate : int
+        The file's own sample rate.
+    channels : int
+        Number of channels (0 when ffmpeg downmixes an unusual layout itself).
+    duration : float or None
+        Length in seconds, when the container states it.
+    decoder : str
+        ``"soundfile"`` or ``"ffmpeg"``.
+    """
+
+    samplerate: int
+    channels: int
+    duration: float | None
+    decoder: str
+
+
+def ffmpeg_executable() -> str:
+    """Return the path of the ffmpeg binary shipped by ``imageio-ffmpeg``."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def is_silent(samples: np.ndarray, threshold_db: float = SILENCE_THRESHOLD_DB) -> bool:
+    """Return True when the RMS level of *samples* is below *threshold_db* dB re full scale.
+
+    An empty array is silent.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_silent(np.zeros(100)), is_silent(np.full(100, 0.1))
+    (True, False)
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.size == 0:
+        return True
+    rms = float(np.sqrt(np.mean(samples * samples)))
+    return rms <= 0.0 or 20.0 * np.log10(rms) < threshold_db
+
+
+def _window_lengths(sr: int, window_seconds: float, hop_seconds: float | None) -> tuple[int, int]:
+    if not window_seconds or window_seconds <= 0:
+        raise ValueError(f"window_seconds must be positive, got {window_seconds!r}")
+    hop_seconds = window_seconds if hop_seconds is None else hop_seconds
+    if hop_seconds <= 0:
+        raise ValueError(f"hop_seconds must be positive, got {hop_seconds!r}")
+    window = max(1, int(round(window_seconds * sr)))
+    hop = max(1, int(round(hop_seconds * sr)))
+    return window, hop
+
+
+def iter_windows(y: np.ndarray, sr: int = SAMPLE_RATE, window_seconds: float = 30.0,
+                 hop_seconds: float | None = None) -> Iterator[Window]:
+    """Cut a signal into windows; see the module's windowing policy.
+
+    Parameters
+    ----------
+    y : np.ndarray
+        Mono signal.
+    sr : int
+        Its sample rate.
+    window_seconds : float
+        Window length (30 s, the GTZAN clip length, by default; 3 s for the segment table).
+    hop_seconds : float, optional
+        Distance between window starts; default ``window_seconds`` (no overlap).
+
+    Yields
+    ------
+    Window
+        Every window in order; the last may be shorter. An empty signal yields nothing.
+    """
+    window, hop = _window_lengths(sr, window_seconds, hop_seconds)
+    y = np.asarray(y)
+    n = len(y)
+    start = 0
+    while start < n:
+        end = min(start + window, n)
+        yield Window(start / sr, end / sr, y[start:end])
+        if end >= n:
+            return
+        start += hop
+
+
+# --------------------------------------------------------------------------- decoders
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise AudioError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "file is empty")
+
+
+def _soundfile_info(path: Path) -> AudioInfo | None:
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            frames, rate, channels = handle.frames, handle.samplerate, handle.channels
+    except Exception:  # libsndfile does not know the format: let ffmpeg try
+        return None
+    # Some formats (mp3 streams without a header) report no frame count.
+    duration = frames / rate if 0 < frames < 2**62 else None
+    return AudioInfo(int(rate), int(channels), duration, "soundfile")
+
+
+def _ffmpeg_info(path: Path) -> AudioInfo:
+    try:
+        probe = subprocess.run(
+            [ffmpeg_executable(), "-hide_banner", "-nostdin", "-i", str(path)],
+            capture_output=True, timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise AudioError(path, f"cannot run ffmpeg to decode it ({exc})") from exc
+    text = probe.stderr.decode("utf-8", "replace")
+    stream = re.search(r"Stream #\S+.*?: Audio: [^\n]*?(\d+) Hz(?:, ([^,\n]+))?", text)
+    if stream is None:
+        if "Invalid data found" in text or "could not find codec" in text.lower():
+            reason = "not a recognised audio format"
+        elif "Stream #" in text:
+            reason = "the file holds no audio stream"
+        else:
+            reason = "not a recognised audio format"
+        raise AudioError(path, f"cannot decode audio: {reason}")
+    layout = (stream.group(2) or "").strip()
+    channels = _FFMPEG_CHANNELS.get(layout.split("(")[0].strip(), 0)
+    match = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", text)
+    duration = None
+    if match:
+        h, m, s = match.groups()
+        duration = int(h) * 3600 + int(m) * 60 + float(s)
+    return AudioInfo(int(stream.group(1)), channels, duration, "ffmpeg")
+
+
+def probe_audio(path) -> AudioInfo:
+    """Return the sample rate, channels, duration and decoder of an audio file.
+
+    Raises
+    ------
+    AudioError
+        The file is missing, empty, or neither libsndfile nor ffmpeg can read it.
+    """
+    path = Path(path)
+    _check_file(path)
+    return _soundfile_info(path) or _ffmpeg_info(path)
+
+
+def _soundfile_blocks(path: Path, info: AudioInfo, offset: float,
+                      frames: int | None) -> Iterator[np.ndarray]:
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as handle:
+        if offset:
+            # librosa.load seeks to int(offset * sr): same first sample.
+            handle.seek(int(offset * info.samplerate))
+        remaining = -1 if frames is None else frames
+        while remaining != 0:
+            want = _BLOCK_FRAMES if remaining < 0 else min(_BLOCK_FRAMES, remaining)
+            block = handle.read(frames=want, dtype="float32", always_2d=True)
+            if len(block) == 0:
+                return
+            if remaining > 0:
+                remaining -= len(block)
+            yield block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+
+
+def _ffmpeg_blocks(path: Path, info: AudioInfo, offset: float,
+                   frames: int | None) -> Iterator[np.ndarray]:
+    channels = info.channels or 1
+    command = [ffmpeg_executable(), "-hide_banner", "-nostdin", "-v", "error"]
+    if offset:
+        command += ["-ss", f"{offset:.6f}"]
+    command += ["-i", str(path), "-map", "0:a:0", "-vn", "-sn", "-dn"]
+    if frames is not None:
+        # A little more than needed; the exact length is enforced below, in samples.
+        command += ["-t", f"{frames / info.samplerate + 1.0:.6f}"]
+    if info.channels == 0:
+        command += ["-ac", "1"]  # unusual layouts: let ffmpeg apply its weighted downmix
+    command += ["-ar", str(info.samplerate), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    bytes_per_frame = 4 * channels
+    remaining = -1 if frames is None else frames
+    leftover = b""
+    at_end = False
+    try:
+        while remaining != 0:
+            want = _BLOCK_FRAMES if remaining < 0 else min(_BLOCK_FRAMES, remaining)
+            chunk = leftover + process.stdout.read(want * bytes_per_frame - len(leftover))
+            usable = len(chunk) - len(chunk) % bytes_per_frame
+            leftover = chunk[usable:]
+            if usable == 0:
+                at_end = True
+                break
+            block = np.frombuffer(chunk[:usable], dtype=np.float32).reshape(-1, channels)
+            if remaining > 0:
+                remaining -= len(block)
+            yield block.mean(axis=1, dtype=np.float32) if channels > 1 else block[:, 0].copy()
+    finally:
+        if not at_end:  # enough samples, or the consumer stopped early
+            process.kill()
+        process.stdout.close()
+        error = process.stderr.read().decode("utf-8", "replace").strip()
+        process.stderr.close()
+        status = process.wait()
+    if at_end and status != 0:
+        last = error.splitlines()[-1] if error else f"exit status {status}"
+        raise AudioError(path, f"cannot decode audio: ffmpeg says {last}")
+
+
+def iter_decoded_blocks(path, offset: float = 0.0, duration: float | None = None,
+                        sr: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
+    """Yield the mono signal at *sr* block by block (memory bounded by one block).
+
+    Parameters
+    ----------
+    path : path-like
+        Audio file.
+    offset, duration : float
+        Seconds to skip, and seconds to read (``None``: to the end).
+    sr : int
+        Output rate.
+
+    Yields
+    ------
+    np.ndarray
+        Consecutive float32 blocks whose concatenation equals ``librosa.load(path, sr=sr,
+        offset=offset, duration=duration)[0]``.
+    """
+    import soxr
+
+    path = Path(path)
+    info = probe_audio(path)
+    if offset < 0 or (duration is not None and duration <= 0):
+        raise AudioError(path, f"invalid window: offset {offset} s, duration {duration} s")
+    frames = None if duration is None else int(duration * info.samplerate)
+    reader = _soundfile_blocks if info.decoder == "soundfile" else _ffmpeg_blocks
+    blocks = reader(path, info, offset, frames)
+    n_in = 0
+    n_out = 0
+    try:
+        if info.samplerate == sr:
+            for block in blocks:
+                n_in += len(block)
+                yield block
+            return
+        stream = soxr.ResampleStream(info.samplerate, sr, 1, dtype="float32", quality="HQ")
+        for block in blocks:
+            n_in += len(block)
+            out = stream.resample_chunk(np.ascontiguousarray(block), last=False)
+            n_out += len(out)
+            if len(out):
+                yield out
+        tail = stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        # librosa.resample fixes the length to ceil(n * ratio); do the same.
+        expected = int(np.ceil(n_in * sr / info.samplerate))
+        tail = tail[: max(0, expected - n_out)]
+        if expected > n_out + len(tail):
+            tail = np.concatenate([tail, np.zeros(expected - n_out - len(tail), np.float32)])
+        if len(tail):
+            yield tail
+    except AudioError:
+        raise
+    except Exception as exc:  # libsndfile raises on a file that breaks off mid-stream
+        raise AudioError(path, f"cannot decode audio ({type(exc).__name__}: {exc})") from exc
+
 
 def load_audio(path, offset: float = 0.0, duration: float | None = None,
                sr: int = SAMPLE_RATE) -> np.ndarray:
     """Decode one window of an audio file to mono float32 at *sr*.
 
+    Parameters
+    ----------
+    path : path-like
+        wav, flac, ogg, mp3, m4a/aac or anything else ffmpeg reads.
+    offset : float
+        Start in seconds.
+    duration : float, optional
+        Seconds to read; ``None`` reads to the end (at most :data:`MAX_LOAD_SECONDS`).
+    sr : int
+        Output sample rate.
+
+    Returns
+    -------
+    np.ndarray
+        The same samples as ``librosa.load(path, sr=sr, mono=True, offset=offset,
+        duration=duration)[0]``.
+
     Raises
     ------
     AudioError
-        The file is missing, empty or cannot be decoded.
+        The file is missing, empty, not audio, corrupt, longer than :data:`MAX_LOAD_SECONDS`
+        for one array, or holds no samples in the requested window.
     """
-    import librosa
-
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise AudioError(path, "file is empty")
-    try:
-        y, _ = librosa.load(path, sr=sr, mono=True, offset=offset, duration=duration)
-    except Exception as exc:  # decoders raise many types; the user needs one
-        raise AudioError(path, f"cannot decode audio ({type(exc).__name__}: {exc})") from exc
-    if y.size == 0:
-        raise AudioError(path, "no audio samples in the requested window")
-    return y.astype(np.float32, copy=False)
+    info = probe_audio(path)
+    wanted = duration
+    if wanted is None and info.duration is not None:
+        wanted = max(0.0, info.duration - offset)
+    if wanted is not None and wanted > MAX_LOAD_SECONDS:
+        raise AudioError(
+            path, f"{wanted / 60:.0f} minutes is too long to decode at once (limit "
+                  f"{MAX_LOAD_SECONDS / 60:.0f}); read it window by window (iter_file_windows)")
+    blocks = []
+    total = 0
+    limit = int(MAX_LOAD_SECONDS * sr) + sr
+    for block in iter_decoded_blocks(path, offset=offset, duration=duration, sr=sr):
+        blocks.append(block)
+        total += len(block)
+        if total > limit:  # the container did not state its length
+            raise AudioError(path, f"longer than {MAX_LOAD_SECONDS / 60:.0f} minutes; read it "
+                                   "window by window (iter_file_windows)")
+    if total == 0:
+        where = f" after {offset} s" if offset else ""
+        raise AudioError(path, f"no audio samples{where}")
+    return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+
+
+def iter_file_windows(path, window_seconds: float = 30.0, hop_seconds: float | None = None,
+                      sr: int = SAMPLE_RATE, offset: float = 0.0,
+                      duration: float | None = None) -> Iterator[Window]:
+    """Decode a file window by window, holding one window in memory at a time.
+
+    Same windows as ``iter_windows(load_audio(path, offset, duration, sr), sr, window_seconds,
+    hop_seconds)`` (times are relative to *offset*), for files of any length.
+
+    Raises
+    ------
+    AudioError
+        The file cannot be decoded or holds no samples.
+    """
+    window, hop = _window_lengths(sr, window_seconds, hop_seconds)
+    blocks = iter_decoded_blocks(path, offset=offset, duration=duration, sr=sr)
+    buffer = np.zeros(0, dtype=np.float32)
+    buffer_start = 0  # sample index of buffer[0] in the decoded signal
+    start = 0  # sample index where the next window starts
+    previous_end = None
+    finished = False
+    while True:
+        # Decode until the buffer covers the whole next window (or the signal ends).
+        while not finished and buffer_start + len(buffer) < start + window:
+            block = next(blocks, None)
+            if block is None:
+                finished = True
+            else:
+                buffer = np.concatenate([buffer, block])
+            if start > buffer_start:  # a hop longer than the window skips samples
+                drop = min(start - buffer_start, len(buffer))
+                buffer, buffer_start = buffer[drop:], buffer_start + drop
+        available = buffer_start + len(buffer)
+        if previous_end is not None and previous_end >= available:
+            return  # the previous window reached the end of the signal
+        if start >= available:
+            if previous_end is None:
+                raise AudioError(Path(path), "no audio samples")
+            return
+        end = min(start + window, available)
+        yield Window(start / sr, end / sr, buffer[start - buffer_start:end - buffer_start].copy())
+        previous_end = end
+        start += hop
+        drop = min(max(0, start - buffer_start), len(buffer))
+        buffer, buffer_start = buffer[drop:], buffer_start + drop

@@ -1,0 +1,777 @@
+"""The label store: songs, their features, predictions, label decisions and likes, in SQLite.
+
+Made for several writers at once (notebook widgets, the web page, imports): the database runs in
+WAL mode with a busy timeout, and every public method that writes is one transaction, so a
+process killed in the middle of an action loses that action only and never corrupts the file.
+Nothing is ever deleted: a correction is a new label event, and an undo is an event that points
+at the event it cancels.
+
+Tables
+------
+songs          one row per song: location (absolute path or URL), content hash, title, artist,
+               duration, source, display filename
+windows        per-window features of a song: start/end in seconds and the 58 FEATURE_COLUMNS
+predictions    each prediction shown to someone: model fingerprint, probabilities (JSON), where
+label_events   every decision: ``label`` (genre), ``skip`` or ``undo`` (pointing at the event it
+               cancels), with who, when (UTC ISO 8601), where and what the model had said
+preferences    likes and dislikes, as events (the latest one per song and person counts)
+schema_version the schema version the file was written with
+
+Examples
+--------
+>>> from helpers.store import LabelStore
+>>> store = LabelStore(tmp_path / "labels.sqlite")          # doctest: +SKIP
+>>> song = store.add_song("data/music/singularity_coherence.ogg", title="Coherence")  # doctest: +SKIP
+>>> event = store.record_label(song, "electronic", model_said="disco")  # doctest: +SKIP
+>>> store.current_labels()[["song_id", "genre"]]            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+import pandas as pd
+
+from helpers.errors import DataIntegrityError, InputError
+from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE
+from helpers.paths import data_dir, shared_data_dir
+
+#: Version of the schema this module writes; older files are migrated on open.
+SCHEMA_VERSION = 1
+
+#: Environment variable that moves the default store.
+STORE_ENV = "MUSIC_STUDY_LABEL_STORE"
+
+#: Where a decision or prediction was made.
+WHERE_VALUES = ("widget", "web", "import", "notebook", "cli")
+
+#: Source recorded for the rows imported from the original study's CSV.
+ORIGINAL_STUDY_SOURCE = "original study"
+
+#: Seconds a writer waits for another writer's transaction before giving up.
+BUSY_TIMEOUT_SECONDS = 30.0
+
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]+:")  # 2+ letters: "C:" is a Windows drive
+_MAX_GENRE_LENGTH = 64
+
+
+def default_store_path() -> Path:
+    """Return the default store file: ``$MUSIC_STUDY_LABEL_STORE`` or ``data_dir()/labels.sqlite``."""
+    env = os.environ.get(STORE_ENV)
+    return Path(env).expanduser().resolve() if env else data_dir() / "labels.sqlite"
+
+
+def utc_now() -> str:
+    """Return the current UTC time in ISO 8601 with microseconds (``...+00:00``)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def normalise_genre(genre) -> str:
+    """Return *genre* trimmed, lower-cased and with single spaces; reject empty or odd names.
+
+    Raises
+    ------
+    InputError
+        Not a string, empty, longer than 64 characters or holding control characters.
+    """
+    if not isinstance(genre, str):
+        raise InputError(repr(genre), "genre must be a text")
+    cleaned = " ".join(genre.split()).lower()
+    if not cleaned:
+        raise InputError(repr(genre), "genre is empty")
+    if len(cleaned) > _MAX_GENRE_LENGTH:
+        raise InputError(cleaned[:20] + "...", f"genre is longer than {_MAX_GENRE_LENGTH} characters")
+    if any(ord(ch) < 32 for ch in cleaned):
+        raise InputError(repr(genre), "genre holds control characters")
+    return cleaned
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Return the hex sha256 of a file's bytes (the store's content hash)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _location(path_or_url) -> tuple[str, Path | None]:
+    """Return the stored location of a song and, for local files, its resolved path."""
+    text = os.fspath(path_or_url) if isinstance(path_or_url, os.PathLike) else path_or_url
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(repr(path_or_url), "song location must be a non-empty path or URL")
+    text = text.strip()
+    if _SCHEME.match(text) and not text.lower().startswith("file:"):
+        return text, None
+    if text.lower().startswith("file:"):
+        text = unquote(urlparse(text).path)
+    path = Path(text).expanduser().resolve()
+    if not path.is_file():
+        raise InputError(path, "song file not found")
+    return str(path), path
+
+
+def _display_filename(location: str) -> str:
+    name = Path(unquote(urlparse(location).path) if _SCHEME.match(location) else location).name
+    return name or location
+
+
+def _check_features(features: Mapping, source: str) -> list[float]:
+    missing = [c for c in FEATURE_COLUMNS if c not in features]
+    if missing:
+        raise InputError(source, f"features lack {len(missing)} columns, e.g. {missing[0]}")
+    values = []
+    for name in FEATURE_COLUMNS:
+        try:
+            value = float(features[name])
+        except (TypeError, ValueError):
+            raise InputError(source, f"feature {name} is not a number: {features[name]!r}") from None
+        if not math.isfinite(value):
+            raise InputError(source, f"feature {name} is not finite ({value})")
+        values.append(value)
+    return values
+
+
+_FEATURE_SQL = ", ".join(f'"{c}" REAL NOT NULL' for c in FEATURE_COLUMNS)
+_FEATURE_NAMES_SQL = ", ".join(f'"{c}"' for c in FEATURE_COLUMNS)
+
+_SCHEMA_V1 = f"""
+CREATE TABLE schema_version (version INTEGER NOT NULL, applied_utc TEXT NOT NULL);
+CREATE TABLE songs (
+    id INTEGER PRIMARY KEY,
+    location TEXT NOT NULL UNIQUE,
+    filename TEXT NOT NULL,
+    content_hash TEXT,
+    title TEXT, artist TEXT, duration REAL, source TEXT,
+    added_utc TEXT NOT NULL
+);
+CREATE INDEX songs_by_hash ON songs(content_hash);
+CREATE TABLE windows (
+    id INTEGER PRIMARY KEY,
+    song_id INTEGER NOT NULL REFERENCES songs(id),
+    start REAL NOT NULL, "end" REAL NOT NULL,
+    {_FEATURE_SQL},
+    added_utc TEXT NOT NULL,
+    UNIQUE (song_id, start, "end")
+);
+CREATE TABLE predictions (
+    id INTEGER PRIMARY KEY,
+    song_id INTEGER NOT NULL REFERENCES songs(id),
+    model_fingerprint TEXT NOT NULL,
+    genre TEXT NOT NULL,
+    probabilities TEXT NOT NULL,
+    "where" TEXT NOT NULL,
+    window_start REAL, window_end REAL,
+    created_utc TEXT NOT NULL
+);
+CREATE TABLE label_events (
+    id INTEGER PRIMARY KEY,
+    song_id INTEGER NOT NULL REFERENCES songs(id),
+    kind TEXT NOT NULL CHECK (kind IN ('label', 'skip', 'undo')),
+    genre TEXT,
+    undoes INTEGER REFERENCES label_events(id),
+    who TEXT NOT NULL,
+    "where" TEXT NOT NULL,
+    model_said TEXT,
+    prediction_id INTEGER REFERENCES predictions(id),
+    created_utc TEXT NOT NULL
+);
+CREATE INDEX events_by_song ON label_events(song_id);
+CREATE TABLE preferences (
+    id INTEGER PRIMARY KEY,
+    song_id INTEGER NOT NULL REFERENCES songs(id),
+    liked INTEGER NOT NULL CHECK (liked IN (0, 1)),
+    who TEXT NOT NULL,
+    "where" TEXT NOT NULL,
+    created_utc TEXT NOT NULL
+);
+"""
+
+#: version -> SQL that upgrades a file from version-1 to version (the first creates everything).
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+
+
+class LabelStore:
+    """A durable, append-only store of songs, features, predictions, labels and likes.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The SQLite file; default :func:`default_store_path` (``$MUSIC_STUDY_LABEL_STORE`` or
+        ``data/labels.sqlite``). Created with its folder when missing.
+    who : str
+        Default person recorded with each decision.
+
+    Raises
+    ------
+    DataIntegrityError
+        The file is not an SQLite database, or was written by a newer schema version.
+
+    Notes
+    -----
+    One instance may be shared between threads (a lock serialises its use); each process opens
+    its own instance. Open a store after forking, not before.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, who: str = "user"):
+        self.path = Path(path).expanduser().resolve() if path is not None else default_store_path()
+        self.who = self._check_who(who)
+        if self.path.is_dir():
+            raise InputError(self.path, "label store path is a folder, not a file")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(
+                str(self.path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
+                check_same_thread=False,
+            )
+            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise DataIntegrityError(self.path, f"not a label store ({exc})") from exc
+        if str(mode).lower() != "wal":
+            raise DataIntegrityError(self.path, f"cannot switch to WAL mode (journal mode {mode})")
+        self._db.execute("PRAGMA synchronous = FULL")  # a label is a person's work: keep it
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    # ------------------------------------------------------------------ plumbing
+    def __repr__(self) -> str:
+        return f"LabelStore({str(self.path)!r})"
+
+    def __enter__(self) -> LabelStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection (the file stays consistent whether or not this is called)."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self):
+        """One action = one ``BEGIN IMMEDIATE ... COMMIT``; any error rolls it back whole."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, sql: str, params: Iterable = ()) -> pd.DataFrame:
+        with self._lock:
+            cursor = self._db.execute(sql, tuple(params))
+            columns = [d[0] for d in cursor.description]
+            return pd.DataFrame(cursor.fetchall(), columns=columns)
+
+    def _migrate(self) -> None:
+        try:
+            with self._transaction() as db:
+                tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                version = 0
+                if "schema_version" in tables:
+                    version = db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+                elif tables:
+                    raise DataIntegrityError(self.path, "SQLite file is not a label store (no schema_version table)")
+                if version > SCHEMA_VERSION:
+                    raise DataIntegrityError(
+                        self.path, f"written by a newer version (schema {version}, this code knows "
+                                   f"{SCHEMA_VERSION}); update the workspace")
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[target].split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    db.execute("INSERT INTO schema_version VALUES (?, ?)", (target, utc_now()))
+        except sqlite3.DatabaseError as exc:
+            raise DataIntegrityError(self.path, f"not a readable label store ({exc})") from exc
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open file."""
+        with self._lock:
+            return int(self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+
+    def integrity_check(self) -> str:
+        """Return SQLite's ``PRAGMA integrity_check`` verdict (``'ok'`` when sound)."""
+        with self._lock:
+            return "; ".join(r[0] for r in self._db.execute("PRAGMA integrity_check"))
+
+    @staticmethod
+    def _check_who(who) -> str:
+        if not isinstance(who, str) or not who.strip():
+            raise InputError(repr(who), "who must be a non-empty name")
+        return who.strip()
+
+    @staticmethod
+    def _check_where(where) -> str:
+        if where not in WHERE_VALUES:
+            raise InputError(repr(where), f"where must be one of {', '.join(WHERE_VALUES)}")
+        return where
+
+    def _check_song(self, db, song_id) -> int:
+        if isinstance(song_id, bool) or not isinstance(song_id, int | np.integer):
+            raise InputError(repr(song_id), "song id must be an integer")
+        if db.execute("SELECT 1 FROM songs WHERE id = ?", (int(song_id),)).fetchone() is None:
+            raise InputError(f"song {song_id}", f"no such song in {self.path.name}")
+        return int(song_id)
+
+    # ------------------------------------------------------------------ songs and features
+    def add_song(self, path_or_url, *, title: str | None = None, artist: str | None = None,
+                 duration: float | None = None, source: str | None = None,
+                 content_hash: str | None = None) -> int:
+        """Register a song (a local file or a URL) and return its id.
+
+        A song already stored under the same location, or (for local files) with the same
+        content hash, keeps its id; metadata it lacked is filled in.
+
+        Parameters
+        ----------
+        path_or_url : path-like or str
+            A local audio file (must exist; stored as an absolute path) or a URL.
+        title, artist : str, optional
+            Display metadata.
+        duration : float, optional
+            Length in seconds.
+        source : str, optional
+            Where the song came from (``"folder"``, ``"youtube"``, ``"original study"``, ...).
+        content_hash : str, optional
+            Hash of the audio bytes; computed (sha256) for local files when omitted.
+        """
+        location, path = _location(path_or_url)
+        if duration is not None:
+            try:
+                duration = float(duration)
+            except (TypeError, ValueError):
+                raise InputError(location, f"duration is not a number: {duration!r}") from None
+            if not math.isfinite(duration) or duration < 0:
+                raise InputError(location, f"duration must be a non-negative number, got {duration}")
+        if content_hash is None and path is not None:
+            content_hash = file_sha256(path)
+        fields = {"title": title, "artist": artist, "duration": duration, "source": source,
+                  "content_hash": content_hash}
+        with self._transaction() as db:
+            row = db.execute("SELECT id FROM songs WHERE location = ?", (location,)).fetchone()
+            if row is None and content_hash is not None:
+                row = db.execute("SELECT id FROM songs WHERE content_hash = ? ORDER BY id LIMIT 1",
+                                 (content_hash,)).fetchone()
+            if row is None:
+                cursor = db.execute(
+                    "INSERT INTO songs (location, filename, content_hash, title, artist, duration,"
+                    " source, added_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (location, _display_filename(location), content_hash, title, artist, duration,
+                     source, utc_now()))
+                return int(cursor.lastrowid)
+            song_id = int(row[0])
+            for name, value in fields.items():
+                if value is not None:
+                    db.execute(f"UPDATE songs SET {name} = ? WHERE id = ? AND {name} IS NULL",
+                               (value, song_id))
+            return song_id
+
+    def song_id(self, path_or_url) -> int | None:
+        """Return the id of a stored song by location (or content hash of a local file), else None."""
+        location, path = _location(path_or_url)
+        with self._lock:
+            row = self._db.execute("SELECT id FROM songs WHERE location = ?", (location,)).fetchone()
+            if row is None and path is not None:
+                row = self._db.execute("SELECT id FROM songs WHERE content_hash = ? ORDER BY id LIMIT 1",
+                                       (file_sha256(path),)).fetchone()
+        return None if row is None else int(row[0])
+
+    def songs(self) -> pd.DataFrame:
+        """Return every song: ``song_id, location, filename, content_hash, title, artist,
+        duration, source, added_utc``."""
+        return self._read(
+            "SELECT id AS song_id, location, filename, content_hash, title, artist, duration,"
+            " source, added_utc FROM songs ORDER BY id")
+
+    def add_windows(self, song_id: int, windows: Iterable[tuple[float, float, Mapping]]) -> list[int]:
+        """Store the features of several windows of a song in one transaction.
+
+        Parameters
+        ----------
+        song_id : int
+        windows : iterable of (start, end, features)
+            Window bounds in seconds and a mapping with every name in ``FEATURE_COLUMNS``.
+            A window already stored (same start and end) keeps its first features.
+
+        Returns
+        -------
+        list of int
+            The window ids, in the order given.
+        """
+        prepared = []
+        for start, end, features in windows:
+            start, end = float(start), float(end)
+            if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
+                raise InputError(f"song {song_id} window {start}-{end}",
+                                 "window must have 0 <= start < end")
+            prepared.append((start, end, _check_features(features, f"song {song_id} window {start}-{end}")))
+        placeholders = ", ".join("?" * len(FEATURE_COLUMNS))
+        ids = []
+        with self._transaction() as db:
+            song_id = self._check_song(db, song_id)
+            now = utc_now()
+            for start, end, values in prepared:
+                db.execute(
+                    f'INSERT OR IGNORE INTO windows (song_id, start, "end", {_FEATURE_NAMES_SQL},'
+                    f" added_utc) VALUES (?, ?, ?, {placeholders}, ?)",
+                    (song_id, start, end, *values, now))
+                ids.append(int(db.execute(
+                    'SELECT id FROM windows WHERE song_id = ? AND start = ? AND "end" = ?',
+                    (song_id, start, end)).fetchone()[0]))
+        return ids
+
+    def add_window(self, song_id: int, start: float, end: float, features: Mapping) -> int:
+        """Store one window's features; see :meth:`add_windows`."""
+        return self.add_windows(song_id, [(start, end, features)])[0]
+
+    def windows(self, song_id: int | None = None) -> pd.DataFrame:
+        """Return stored window features: ``window_id, song_id, start, end`` + FEATURE_COLUMNS."""
+        where, params = ("WHERE song_id = ?", (int(song_id),)) if song_id is not None else ("", ())
+        return self._read(
+            f'SELECT id AS window_id, song_id, start, "end", {_FEATURE_NAMES_SQL} FROM windows'
+            f" {where} ORDER BY song_id, start", params)
+
+    # ------------------------------------------------------------------ predictions
+    def record_prediction(self, song_id: int, probabilities: Mapping[str, float],
+                          model_fingerprint: str, where: str = "widget", *,
+                          window_start: float | None = None,
+                          window_end: float | None = None) -> int:
+        """Record a prediction shown to someone and return its id.
+
+        Parameters
+        ----------
+        song_id : int
+        probabilities : mapping genre -> probability
+            Finite values in [0, 1] summing to 1 (within 1e-3).
+        model_fingerprint : str
+            Identifies the model that predicted (see :func:`helpers.active.model_fingerprint`).
+        where : {'widget', 'web', 'import', 'notebook', 'cli'}
+        window_start, window_end : float, optional
+            The window the prediction is about (``None``: the whole song).
+        """
+        where = self._check_where(where)
+        if not isinstance(model_fingerprint, str) or not model_fingerprint.strip():
+            raise InputError(repr(model_fingerprint), "model fingerprint must be a non-empty text")
+        if not isinstance(probabilities, Mapping) or not probabilities:
+            raise InputError(f"song {song_id}", "probabilities must be a non-empty genre -> value mapping")
+        clean = {}
+        for genre, value in probabilities.items():
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise InputError(f"song {song_id}", f"probability of {genre!r} is not a number") from None
+            if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+                raise InputError(f"song {song_id}", f"probability of {genre!r} is {value}, not in [0, 1]")
+            clean[normalise_genre(genre)] = value
+        total = sum(clean.values())
+        if abs(total - 1.0) > 1e-3:
+            raise InputError(f"song {song_id}", f"probabilities sum to {total:.4f}, not 1")
+        top = max(clean, key=clean.get)
+        with self._transaction() as db:
+            song_id = self._check_song(db, song_id)
+            cursor = db.execute(
+                'INSERT INTO predictions (song_id, model_fingerprint, genre, probabilities, "where",'
+                " window_start, window_end, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (song_id, model_fingerprint.strip(), top, json.dumps(clean, sort_keys=True), where,
+                 window_start, window_end, utc_now()))
+            return int(cursor.lastrowid)
+
+    def predictions(self, song_id: int | None = None) -> pd.DataFrame:
+        """Return recorded predictions (``probabilities`` decoded to dicts)."""
+        where, params = ("WHERE song_id = ?", (int(song_id),)) if song_id is not None else ("", ())
+        frame = self._read(
+            'SELECT id AS prediction_id, song_id, model_fingerprint, genre, probabilities, "where",'
+            f" window_start, window_end, created_utc FROM predictions {where} ORDER BY id", params)
+        frame["probabilities"] = frame["probabilities"].map(json.loads)
+        return frame
+
+    # ------------------------------------------------------------------ label events
+    def _append_event(self, song_id, kind, *, genre=None, undoes=None, who=None, where="widget",
+                      model_said=None, prediction_id=None) -> int:
+        who = self._check_who(who if who is not None else self.who)
+        where = self._check_where(where)
+        if model_said is not None:
+            model_said = normalise_genre(model_said)
+        with self._transaction() as db:
+            song_id = self._check_song(db, song_id)
+            if prediction_id is not None and db.execute(
+                    "SELECT 1 FROM predictions WHERE id = ? AND song_id = ?",
+                    (int(prediction_id), song_id)).fetchone() is None:
+                raise InputError(f"prediction {prediction_id}", f"no such prediction for song {song_id}")
+            cursor = db.execute(
+                'INSERT INTO label_events (song_id, kind, genre, undoes, who, "where", model_said,'
+                " prediction_id, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (song_id, kind, genre, undoes, who, where, model_said, prediction_id, utc_now()))
+            return int(cursor.lastrowid)
+
+    def record_label(self, song_id: int, genre: str, *, who: str | None = None,
+                     where: str = "widget", model_said: str | None = None,
+                     prediction_id: int | None = None) -> int:
+        """Record that *who* says song *song_id* is *genre*; return the event id.
+
+        The genre is normalised (trimmed, lower case); a genre the model does not know yet is
+        welcome — that is how new genres enter the data. *model_said* is the genre the model
+        had predicted (``None`` when none was shown); *prediction_id* links the prediction row.
+        """
+        return self._append_event(song_id, "label", genre=normalise_genre(genre), who=who,
+                                  where=where, model_said=model_said, prediction_id=prediction_id)
+
+    def record_skip(self, song_id: int, *, who: str | None = None, where: str = "widget",
+                    model_said: str | None = None) -> int:
+        """Record that *who* skipped a song (it leaves the queue until revisited); return the id."""
+        return self._append_event(song_id, "skip", who=who, where=where, model_said=model_said)
+
+    def undo(self, event_id: int | None = None, *, song_id: int | None = None,
+             who: str | None = None, where: str = "widget") -> int | None:
+        """Cancel a label or skip event by appending an ``undo`` event; return the undo's id.
+
+        Parameters
+        ----------
+        event_id : int, optional
+            The event to cancel. Default: the latest still-active label or skip event by *who*
+            (the store's default person), restricted to *song_id* when given.
+        song_id : int, optional
+            Restrict the default choice to this song.
+
+        Returns
+        -------
+        int or None
+            The new undo event's id; ``None`` when there was nothing left to undo.
+
+        Raises
+        ------
+        InputError
+            *event_id* does not exist, is itself an undo, or was already undone.
+        """
+        who = self._check_who(who if who is not None else self.who)
+        where = self._check_where(where)
+        with self._transaction() as db:
+            if event_id is None:
+                sql = ("SELECT e.id, e.song_id FROM label_events e WHERE e.kind != 'undo' AND e.who = ?"
+                       " AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes = e.id)")
+                params: tuple = (who,)
+                if song_id is not None:
+                    sql += " AND e.song_id = ?"
+                    params += (int(song_id),)
+                row = db.execute(sql + " ORDER BY e.id DESC LIMIT 1", params).fetchone()
+                if row is None:
+                    return None
+            else:
+                row = db.execute("SELECT id, song_id, kind FROM label_events WHERE id = ?",
+                                 (int(event_id),)).fetchone()
+                if row is None:
+                    raise InputError(f"event {event_id}", "no such label event")
+                if row[2] == "undo":
+                    raise InputError(f"event {event_id}", "is an undo; record the label again instead")
+                if db.execute("SELECT 1 FROM label_events WHERE undoes = ?", (row[0],)).fetchone():
+                    raise InputError(f"event {event_id}", "was already undone")
+            cursor = db.execute(
+                'INSERT INTO label_events (song_id, kind, undoes, who, "where", created_utc)'
+                " VALUES (?, 'undo', ?, ?, ?, ?)", (row[1], row[0], who, where, utc_now()))
+            return int(cursor.lastrowid)
+
+    def events(self, song_id: int | None = None) -> pd.DataFrame:
+        """Return every label event (label, skip, undo) in the order they happened."""
+        where, params = ("WHERE song_id = ?", (int(song_id),)) if song_id is not None else ("", ())
+        frame = self._read(
+            'SELECT id AS event_id, song_id, kind, genre, undoes, who, "where", model_said,'
+            f" prediction_id, created_utc FROM label_events {where} ORDER BY id", params)
+        frame["undone"] = frame["event_id"].isin(set(frame["undoes"].dropna().astype(int)))
+        return frame
+
+    _ACTIVE = ("SELECT e.* FROM label_events e WHERE e.kind != 'undo' AND NOT EXISTS"
+               " (SELECT 1 FROM label_events u WHERE u.undoes = e.id)")
+
+    def current_labels(self) -> pd.DataFrame:
+        """Return each labelled song's current genre: its latest label event not undone.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``song_id, genre, event_id, who, where, model_said, labelled_utc, location,
+            filename, title, artist, source``; one row per song, ordered by song id.
+        """
+        return self._read(
+            f"WITH active AS ({self._ACTIVE} AND e.kind = 'label'),"
+            " latest AS (SELECT song_id, MAX(id) AS id FROM active GROUP BY song_id)"
+            ' SELECT a.song_id, a.genre, a.id AS event_id, a.who, a."where", a.model_said,'
+            " a.created_utc AS labelled_utc, s.location, s.filename, s.title, s.artist, s.source"
+            " FROM latest l JOIN active a ON a.id = l.id JOIN songs s ON s.id = a.song_id"
+            " ORDER BY a.song_id")
+
+    def song_states(self) -> pd.DataFrame:
+        """Return every song's queue state from its latest active event.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``song_id, state, genre, last_event_id`` where state is ``'labelled'``,
+            ``'skipped'`` or ``'unlabelled'`` (no active event).
+        """
+        frame = self._read(
+            f"WITH active AS ({self._ACTIVE}),"
+            " latest AS (SELECT song_id, MAX(id) AS id FROM active GROUP BY song_id)"
+            " SELECT s.id AS song_id, a.kind, a.genre, a.id AS last_event_id FROM songs s"
+            " LEFT JOIN latest l ON l.song_id = s.id LEFT JOIN active a ON a.id = l.id ORDER BY s.id")
+        frame["state"] = frame["kind"].map({"label": "labelled", "skip": "skipped"}).fillna("unlabelled")
+        return frame[["song_id", "state", "genre", "last_event_id"]]
+
+    # ------------------------------------------------------------------ preferences
+    def record_preference(self, song_id: int, liked: bool, *, who: str | None = None,
+                          where: str = "widget") -> int:
+        """Record that *who* likes (``liked=True``) or dislikes a song; return the event id."""
+        if not isinstance(liked, bool):
+            raise InputError(repr(liked), "liked must be True or False")
+        who = self._check_who(who if who is not None else self.who)
+        where = self._check_where(where)
+        with self._transaction() as db:
+            song_id = self._check_song(db, song_id)
+            cursor = db.execute(
+                'INSERT INTO preferences (song_id, liked, who, "where", created_utc)'
+                " VALUES (?, ?, ?, ?, ?)", (song_id, int(liked), who, where, utc_now()))
+            return int(cursor.lastrowid)
+
+    def preferences(self, latest_only: bool = True) -> pd.DataFrame:
+        """Return likes/dislikes: per song and person the latest (default), or every event."""
+        sql = ('SELECT p.id AS preference_id, p.song_id, p.liked, p.who, p."where", p.created_utc,'
+               " s.location, s.title, s.artist FROM preferences p JOIN songs s ON s.id = p.song_id")
+        if latest_only:
+            sql += (" WHERE p.id = (SELECT MAX(q.id) FROM preferences q"
+                    " WHERE q.song_id = p.song_id AND q.who = p.who)")
+        frame = self._read(sql + " ORDER BY p.id")
+        frame["liked"] = frame["liked"].astype(bool)
+        return frame
+
+    # ------------------------------------------------------------------ training rows
+    def export_training_rows(self, provenance: bool = False) -> pd.DataFrame:
+        """Return the currently labelled songs' windows as rows in the GTZAN-table layout.
+
+        Parameters
+        ----------
+        provenance : bool
+            Also return ``song_id``, ``window_start`` and ``window_end`` columns.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``filename``, the 58 ``FEATURE_COLUMNS``, ``label`` and ``source``: one row per
+            stored window of every song whose current label is set (songs labelled without
+            features yield no rows).
+        """
+        labels = self.current_labels()[["song_id", "genre", "filename", "source"]]
+        windows = self.windows()
+        rows = windows.merge(labels, on="song_id", how="inner").sort_values(["song_id", "start"])
+        rows = rows.rename(columns={"genre": "label", "start": "window_start", "end": "window_end"})
+        rows["source"] = rows["source"].fillna("label store")
+        columns = ["filename", *FEATURE_COLUMNS, "label", "source"]
+        if provenance:
+            columns += ["song_id", "window_start", "window_end"]
+        return rows[columns].reset_index(drop=True)
+
+    def import_original_study(self, csv_path: str | os.PathLike | None = None, *,
+                              who: str = "original study author") -> int:
+        """Import the original study's added rows as songs, windows and labels (idempotent).
+
+        The rows of ``features_30_secActive.csv`` whose ``filename`` is not in the GTZAN table
+        (196 in the published file: 103 alternative, 58 house, ...) become one song each, with
+        source ``"original study"``, one 0-30 s window and one label event (``where='import'``).
+        Their ``length`` stored 30.0 seconds where the table stores samples; it is fixed to
+        ``30 * 22050``. Importing again adds nothing. Everything is one transaction.
+
+        Parameters
+        ----------
+        csv_path : path-like, optional
+            Default ``../shared/data/seed/features_30_secActive.csv``.
+        who : str
+            Recorded as the labeller.
+
+        Returns
+        -------
+        int
+            Number of rows newly imported (0 on a re-import).
+        """
+        from helpers.data import load_gtzan_table
+
+        if csv_path is None:
+            shared = shared_data_dir()
+            if shared is None:
+                raise InputError("../shared/data/seed/features_30_secActive.csv",
+                                 "reference data folder not found; pass csv_path")
+            csv_path = shared / "seed" / "features_30_secActive.csv"
+        csv_path = Path(csv_path)
+        if not csv_path.is_file():
+            raise InputError(csv_path, "file not found")
+        try:
+            table = pd.read_csv(csv_path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise InputError(csv_path, f"not a readable CSV ({type(exc).__name__})") from exc
+        expected = ["filename", *FEATURE_COLUMNS, "label"]
+        if list(table.columns) != expected:
+            missing = [c for c in expected if c not in table.columns]
+            raise DataIntegrityError(
+                csv_path, "columns are not the GTZAN-table layout"
+                + (f" (missing {missing[0]})" if missing else " (order differs)"))
+        gtzan = set(load_gtzan_table()["filename"])
+        extra = table[~table["filename"].isin(gtzan)]
+        length_seconds = extra["length"] < 1000  # seconds were stored where samples belong
+        extra = extra.assign(length=extra["length"].where(~length_seconds,
+                                                          extra["length"] * SAMPLE_RATE))
+        who = self._check_who(who)
+        prepared = []
+        for index, row in extra.iterrows():
+            values = _check_features(row, f"{csv_path.name} row {index + 2}")
+            prepared.append((f"original-study:{csv_path.name}#row{index + 2}", str(row["filename"]),
+                             normalise_genre(row["label"]), values))
+        placeholders = ", ".join("?" * len(FEATURE_COLUMNS))
+        added = 0
+        with self._transaction() as db:
+            now = utc_now()
+            for location, filename, genre, values in prepared:
+                if db.execute("SELECT 1 FROM songs WHERE location = ?", (location,)).fetchone():
+                    continue
+                song_id = db.execute(
+                    "INSERT INTO songs (location, filename, title, duration, source, added_utc)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (location, filename, Path(filename).stem.replace("_", " "), 30.0,
+                     ORIGINAL_STUDY_SOURCE, now)).lastrowid
+                db.execute(
+                    f'INSERT INTO windows (song_id, start, "end", {_FEATURE_NAMES_SQL}, added_utc)'
+                    f" VALUES (?, 0.0, 30.0, {placeholders}, ?)", (song_id, *values, now))
+                db.execute(
+                    'INSERT INTO label_events (song_id, kind, genre, who, "where", created_utc)'
+                    " VALUES (?, 'label', ?, ?, 'import', ?)", (song_id, genre, who, now))
+                added += 1
+        return added
+
+    def summary(self) -> dict:
+        """Return counts: songs, windows, labelled, skipped, unlabelled, events, genres."""
+        states = self.song_states()["state"].value_counts()
+        labels = self.current_labels()
+        with self._lock:
+            windows = self._db.execute("SELECT COUNT(*) FROM windows").fetchone()[0]
+            events = self._db.execute("SELECT COUNT(*) FROM label_events").fetchone()[0]
+        return {
+            "songs": int(states.sum()), "windows": int(windows), "events": int(events),
+            "labelled": int(states.get("labelled", 0)), "skipped": int(states.get("skipped", 0)),
+            "unlabelled": int(states.get("unlabelled", 0)),
+            "genres": labels["genre"].value_counts().sort_index().to_dict(),
+        }
+

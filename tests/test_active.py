@@ -1,0 +1,128 @@
+"""Query strategies, retraining with held-out metrics, and the simulated study."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import active
+from helpers.data import load_gtzan_table
+from helpers.errors import InputError
+from helpers.features import FEATURE_COLUMNS
+from helpers.store import LabelStore
+
+PROBA = np.array([
+    [0.90, 0.05, 0.05],
+    [0.40, 0.40, 0.20],
+    [0.50, 0.30, 0.20],
+    [1 / 3, 1 / 3, 1 / 3],
+])
+
+
+def test_uncertainty_scores_follow_their_definitions():
+    np.testing.assert_allclose(active.uncertainty(PROBA, "least_confidence"),
+                               [0.10, 0.60, 0.50, 2 / 3])
+    np.testing.assert_allclose(active.uncertainty(PROBA, "margin"), [0.15, 1.0, 0.80, 1.0])
+    entropy = active.uncertainty(PROBA, "entropy")
+    assert entropy[3] == pytest.approx(np.log2(3))
+    assert entropy[0] == pytest.approx(-(0.9 * np.log2(0.9) + 2 * 0.05 * np.log2(0.05)))
+    assert np.all(active.uncertainty(PROBA, "random") == 0)
+    assert active.uncertainty(np.array([[1.0, 0.0]]), "entropy")[0] == 0.0  # 0 log 0 = 0
+
+
+def test_query_picks_the_most_uncertain_over_the_whole_pool():
+    assert active.query(PROBA, 2, "least_confidence", epsilon=0.0, random_state=0).tolist() == [3, 1]
+    assert active.query(PROBA, 1, "entropy", epsilon=0.0, random_state=0).tolist() == [3]
+    # margin ties between rows 1 and 3 are broken at random, not by position
+    firsts = {int(active.query(PROBA, 1, "margin", epsilon=0.0, random_state=s)[0]) for s in range(20)}
+    assert firsts == {1, 3}
+    picks = active.query(PROBA, 10, "margin", epsilon=0.5, random_state=1)
+    assert sorted(picks.tolist()) == [0, 1, 2, 3]  # never more than the pool, never twice
+
+
+def test_a_share_epsilon_of_the_picks_is_random():
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet(np.ones(10), size=2000)
+    scores = active.uncertainty(proba, "least_confidence")
+    top = set(np.argsort(-scores)[:400].tolist())
+    counts = []
+    for seed in range(10):
+        picks = active.query(proba, 400, "least_confidence", epsilon=0.25, random_state=seed)
+        counts.append(sum(p not in top for p in picks.tolist()))
+    # a random pick lands outside the top 400 with probability 0.8: expect 0.25 * 400 * 0.8 = 80
+    assert 60 < np.mean(counts) < 100
+    assert set(active.query(proba, 400, "least_confidence", epsilon=0.0, random_state=0).tolist()) == top
+    random_picks = active.query(proba, 400, "random", random_state=0)
+    assert len(set(random_picks.tolist()) & top) < 200
+
+
+def test_bad_strategy_or_probabilities_are_input_errors():
+    with pytest.raises(InputError, match="unknown query strategy"):
+        active.query(PROBA, 1, "confusion")
+    with pytest.raises(InputError, match="NaN"):
+        active.uncertainty(np.array([[np.nan, 1.0]]))
+    with pytest.raises(InputError, match="2-D"):
+        active.uncertainty(np.array([0.5, 0.5]))
+    with pytest.raises(InputError, match="epsilon"):
+        active.query(PROBA, 1, epsilon=1.5)
+
+
+def _store_with_rows(path, rows: pd.DataFrame, genre_of) -> LabelStore:
+    store = LabelStore(path)
+    for i, row in enumerate(rows.itertuples(index=False)):
+        song = store.add_song(f"https://example.org/{i}/{row.filename}", title=row.filename)
+        store.add_window(song, 0.0, 30.0, dict(zip(FEATURE_COLUMNS, row[1:59], strict=True)))
+        store.record_label(song, genre_of(row), where="notebook")
+    return store
+
+
+def test_retrain_adds_store_labels_and_reports_held_out_metrics(tmp_path):
+    table = load_gtzan_table()
+    train, test = active.held_out_split(table)
+    # a made-up genre: metal clips pushed far away in every feature
+    newgenre = train[train["label"] == "metal"].head(6).copy()
+    for column in FEATURE_COLUMNS[1:]:
+        newgenre[column] = newgenre[column] + 1e4
+    leak = test.head(1)  # a held-out clip labelled in the store must not be trained on
+    store = _store_with_rows(tmp_path / "s.sqlite", pd.concat([newgenre, leak]),
+                             lambda r: "noise" if r.label == "metal" else r.label)
+    result = active.retrain(store, curve_points=3, n_boot=200)
+    # the study's reference figure: KNN on train+valid_filtered tested on test_filtered = 0.445
+    assert result.before["accuracy"] == pytest.approx(0.445, abs=0.005)
+    assert result.before["ci_low"] < result.before["accuracy"] < result.before["ci_high"]
+    assert result.split == "fault-filtered" and result.after["n"] == len(test) == 290
+    assert result.excluded == 1 and result.n_store == 6 and result.n_base == len(train)
+    assert result.new_genres == ["noise"] and "noise" in result.model.classes_
+    assert result.curve["store_songs"].tolist() == [0, 2, 4, 6]
+    assert result.curve["accuracy"].iloc[0] == pytest.approx(result.before["accuracy"])
+    assert "before 0.445" in result.summary() and "new genres: noise" in result.summary()
+    shifted = newgenre[list(result.model.feature_names_in_)] + 1.0
+    assert set(result.model.predict(shifted)) == {"noise"}
+
+
+def test_simulation_pairs_strategies_on_the_same_seed_set():
+    results = active.simulate(seeds=[0, 1], strategies=("margin", "random"), per_class=1,
+                              batch_size=5, n_rounds=3)
+    assert len(results) == 2 * 2 * 4
+    first = results[results["round"] == 0].groupby("seed")["accuracy"].nunique()
+    assert (first == 1).all()  # both strategies start from the same seed set
+    assert results.groupby(["strategy", "seed"])["n_labelled"].apply(list).map(
+        lambda n: n == [10, 15, 20, 25]).all()
+    curves = active.learning_curves(results)
+    assert set(curves.columns) >= {"strategy", "n_labelled", "mean", "low", "high", "n_seeds"}
+    assert (curves["low"] <= curves["mean"]).all() and (curves["mean"] <= curves["high"]).all()
+    comparison = active.compare_to_random(results)
+    assert comparison["strategy"].tolist() == ["margin"]
+    row = comparison.iloc[0]
+    assert row["ci_low_auc"] <= row["mean_gain_auc"] <= row["ci_high_auc"]
+    with pytest.raises(InputError, match="random"):
+        active.compare_to_random(results[results["strategy"] != "random"])
+
+
+def test_make_estimator_always_gives_probabilities():
+    assert hasattr(active.make_estimator("logistic"), "predict_proba")
+    assert hasattr(active.make_estimator("svm"), "predict_proba")  # Platt scaling switched on
+    assert active.make_estimator("knn").steps[-1][1].n_neighbors == 4
+    with pytest.raises(InputError, match="unknown model"):
+        active.make_estimator("oracle")

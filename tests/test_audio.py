@@ -1,0 +1,117 @@
+"""helpers.audio: decoding (soundfile and ffmpeg), resampling like librosa, windowing policy."""
+
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from helpers import audio
+from helpers.errors import AudioError
+
+SR = 22050
+
+
+def _tone(seconds, sr=SR, freq=440.0, channels=1, amplitude=0.5):
+    t = np.arange(int(seconds * sr)) / sr
+    y = amplitude * np.sin(2 * np.pi * freq * t)
+    if channels > 1:
+        y = np.stack([y * (c + 1) / channels for c in range(channels)], axis=1)
+    return y.astype(np.float32)
+
+
+def test_iter_windows_yields_every_window_and_one_last_partial_window():
+    y = np.arange(int(70 * SR), dtype=np.float32)
+    windows = list(audio.iter_windows(y, window_seconds=30.0))
+    assert [(w.start, w.end) for w in windows] == [(0.0, 30.0), (30.0, 60.0), (60.0, 70.0)]
+    assert windows[-1].duration == pytest.approx(10.0)
+    assert np.array_equal(np.concatenate([w.samples for w in windows]), y)
+
+
+def test_overlapping_windows_stop_at_the_first_window_that_reaches_the_end():
+    y = np.zeros(100, dtype=np.float32)
+    spans = [(w.start, w.end) for w in audio.iter_windows(y, sr=10, window_seconds=3, hop_seconds=1)]
+    assert spans[0] == (0.0, 3.0) and spans[-1] == (7.0, 10.0) and len(spans) == 8
+    # a signal shorter than one window is one partial window; an empty one yields nothing
+    assert [(w.start, w.end) for w in audio.iter_windows(y[:15], sr=10, window_seconds=3)] == [(0.0, 1.5)]
+    assert list(audio.iter_windows(y[:0], sr=10)) == []
+    with pytest.raises(ValueError):
+        next(audio.iter_windows(y, window_seconds=0))
+
+
+def test_window_is_frozen():
+    window = next(audio.iter_windows(np.zeros(10), sr=10, window_seconds=1))
+    with pytest.raises(AttributeError):
+        window.start = 3.0
+
+
+def test_is_silent_uses_rms_level():
+    assert audio.is_silent(np.zeros(1000))
+    assert audio.is_silent(np.full(1000, 1e-4))  # -80 dBFS
+    assert not audio.is_silent(np.full(1000, 1e-2))  # -40 dBFS
+    assert audio.is_silent(np.full(1000, 1e-2), threshold_db=-30.0)
+    assert audio.is_silent(np.zeros(0))
+
+
+def test_load_matches_librosa_load_for_a_gtzan_clip(gtzan_audio_dir):
+    import librosa
+
+    clip = gtzan_audio_dir / "blues" / "blues.00000.wav"
+    expected, _ = librosa.load(clip, sr=SR, offset=3.5, duration=10.0)
+    y = audio.load_audio(clip, offset=3.5, duration=10.0)
+    assert y.dtype == np.float32 and np.array_equal(y, expected)
+
+
+def test_stereo_48k_is_mixed_and_resampled_exactly_like_librosa(tmp_path):
+    import librosa
+
+    path = tmp_path / "stereo48k.wav"
+    sf.write(path, _tone(2.0, sr=48000, channels=2), 48000)
+    expected, _ = librosa.load(path, sr=SR)
+    y = audio.load_audio(path)
+    assert len(y) == len(expected) == int(np.ceil(2.0 * SR))
+    assert np.array_equal(y, expected)
+    windows = list(audio.iter_file_windows(path, window_seconds=0.5, hop_seconds=0.3))
+    assert np.array_equal(windows[1].samples, expected[int(0.3 * SR):int(0.3 * SR) + int(0.5 * SR)])
+
+
+def test_file_windows_equal_windows_of_the_loaded_signal(shipped_songs):
+    song = shipped_songs[0]
+    y = audio.load_audio(song, offset=5.0, duration=20.0)
+    for window_seconds, hop in [(3.0, None), (7.0, 11.0), (5.0, 2.5)]:
+        expected = list(audio.iter_windows(y, window_seconds=window_seconds, hop_seconds=hop))
+        streamed = list(audio.iter_file_windows(song, window_seconds=window_seconds,
+                                                hop_seconds=hop, offset=5.0, duration=20.0))
+        assert [(w.start, w.end) for w in streamed] == [(w.start, w.end) for w in expected]
+        assert all(np.array_equal(a.samples, b.samples) for a, b in zip(streamed, expected, strict=True))
+
+
+@pytest.fixture(scope="module")
+def m4a_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m4a") / "tone.m4a"
+    wav = path.with_suffix(".wav")
+    sf.write(wav, _tone(3.0, sr=44100, channels=2), 44100)
+    subprocess.run([audio.ffmpeg_executable(), "-v", "error", "-y", "-i", str(wav), str(path)],
+                   check=True)
+    return path
+
+
+def test_m4a_goes_through_the_shipped_ffmpeg(m4a_file):
+    info = audio.probe_audio(m4a_file)
+    assert info.decoder == "ffmpeg" and info.samplerate == 44100 and info.channels == 2
+    y = audio.load_audio(m4a_file)
+    assert abs(len(y) - 3 * SR) < 0.1 * SR
+    # the left/right average of a 440 Hz tone at 0.25 and 0.5: peak about 0.375
+    assert 0.3 < np.abs(y[SR // 2:SR]).max() < 0.45
+    part = audio.load_audio(m4a_file, offset=1.0, duration=1.0)
+    assert len(part) == SR
+    assert [w.start for w in audio.iter_file_windows(m4a_file, window_seconds=1.0)][:3] == [0, 1, 2]
+
+
+def test_load_refuses_more_than_fits_in_one_array(tmp_path, monkeypatch):
+    path = tmp_path / "long.wav"
+    sf.write(path, _tone(3.0), SR)
+    monkeypatch.setattr(audio, "MAX_LOAD_SECONDS", 2.0)
+    with pytest.raises(AudioError, match="long.wav.*too long"):
+        audio.load_audio(path)
+    assert len(audio.load_audio(path, duration=1.5)) == int(1.5 * SR)
