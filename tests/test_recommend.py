@@ -271,3 +271,37 @@ def test_lyrics_features_from_texts_and_cli(tmp_path, capsys):
     assert len(recs) == 5 and any("lyrics" in r["shared"] for r in recs)
     with pytest.raises(InputError, match="fewer than two"):
         lyrics_features(pd.Series(["", "oh oh"], index=["a", "b"]))
+
+
+def test_library_from_label_store_and_cli(tmp_path, capsys):
+    from helpers.features import FEATURE_COLUMNS
+    from helpers.recommend import store_preferences
+    from helpers.store import LabelStore
+
+    table = load_gtzan_table()
+    rows = table[table["filename"].str.match(r"(blues|metal|classical)\.0000[0-3]")]
+    path = tmp_path / "labels.sqlite"
+    with LabelStore(path) as store:
+        ids = {}
+        for _, row in rows.iterrows():
+            song = store.add_song(f"https://example.org/{row['filename']}", title=row["filename"], artist="someone " + row["label"])
+            features = {c: float(row[c]) for c in FEATURE_COLUMNS}
+            store.add_windows(song, [(0, 30, features), (30, 60, {**features, "tempo": features["tempo"] + 2})])
+            ids[row["filename"]] = song
+        store.record_label(ids["metal.00000.wav"], "metal", where="import")
+        store.record_preference(ids["blues.00000.wav"], True)
+        store.record_preference(ids["metal.00001.wav"], False)
+        library = Library.from_store(store)
+        liked_ids, disliked_ids = store_preferences(store)
+    assert len(library) == 12 and set(library.meta["id"]) == {str(i) for i in ids.values()}
+    row = library.index_of(str(ids["blues.00000.wav"]))
+    assert library.raw[row, library.feature_columns.index("tempo")] == pytest.approx(
+        float(rows.set_index("filename").at["blues.00000.wav", "tempo"]) + 1)
+    assert library.meta.set_index("id").at[str(ids["metal.00000.wav"]), "genre"] == "metal"
+    assert liked_ids == [str(ids["blues.00000.wav"])] and disliked_ids == [str(ids["metal.00001.wav"])]
+
+    assert main(["recommend", "--store", str(path), "-k", "20", "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    got = {r["id"] for r in recs}
+    assert recs and recs[0]["near"][0]["id"] == liked_ids[0]
+    assert not got & {liked_ids[0], disliked_ids[0]} and len(got) <= 12 - 3

@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="disliked song ids: they and their nearest songs are never recommended")
     p.add_argument("--library", default=None,
                    help="feature table CSV (e.g. from `music-study extract`); default the GTZAN table")
+    p.add_argument("--store", default=None, metavar="SQLITE",
+                   help="use a label store's songs as the library, its likes/dislikes as preferences")
     p.add_argument("--lambda", dest="mmr_lambda", type=float, default=0.7,
                    help="MMR trade-off: 1 = relevance only, lower = more diverse (default 0.7)")
     p.add_argument("--artist-cap", type=int, default=2, help="at most N songs per artist (default 2)")

@@ -285,6 +285,35 @@ class Library:
             table = table.rename(columns={"label": "genre"})
         return cls(table, id_column=id_column, **kwargs)
 
+    @classmethod
+    def from_store(cls, store, **kwargs) -> Library:
+        """The songs of a :class:`helpers.store.LabelStore` that have stored window features.
+
+        A song's features are the mean of its windows' features (songs are summarised the way
+        their windows were extracted); its genre is its current label, if any. Ids are the
+        store's song ids as strings.
+
+        Raises
+        ------
+        InputError
+            Fewer than two songs with features in the store.
+        """
+        from helpers.features import FEATURE_COLUMNS
+
+        windows = store.windows()
+        if windows["song_id"].nunique() < 2:
+            raise InputError(getattr(store, "path", "label store"),
+                             "fewer than two songs with stored features; extract some songs first")
+        features = windows.groupby("song_id")[list(FEATURE_COLUMNS)].mean()
+        songs = store.songs().set_index("song_id")
+        labels = store.current_labels().set_index("song_id")["genre"]
+        table = features.join(songs[["title", "artist", "filename"]], how="left")
+        table["genre"] = labels.reindex(table.index).fillna("")
+        table["title"] = table["title"].fillna(table["filename"])
+        table = table.reset_index().rename(columns={"song_id": "id"})
+        table["id"] = table["id"].astype(str)
+        return cls(table, **kwargs)
+
     # ----------------------------------------------------------------- lookups
 
     def __len__(self) -> int:
@@ -390,7 +419,8 @@ class Recommender:
     artist_cap : int or None
         At most this many songs per artist (songs with an unknown artist are not capped).
     dislike_neighbours : int
-        Each disliked song excludes itself and this many of its nearest songs.
+        Each disliked song excludes itself and this many of its nearest songs (at most 2 % of
+        the library, at least one).
     rrf_k : float
         Reciprocal-rank-fusion constant: a song at rank r of a liked song's list earns 1/(rrf_k + r).
     hub_penalty : float
@@ -430,7 +460,7 @@ class Recommender:
 
         Excluded: liked songs, their exact duplicates and other clips of the same song (same
         artist and normalised title), non-representative copies of any duplicated row, disliked
-        songs with their duplicates and their *dislike_neighbours* nearest songs.
+        songs with their duplicates and their nearest songs (see *dislike_neighbours*).
         """
         lib = self.library
         n = len(lib)
@@ -444,8 +474,9 @@ class Recommender:
         if disliked_rows.size:
             allowed &= ~np.isin(lib.duplicate_of, lib.duplicate_of[disliked_rows])
             sims = lib.embedding[disliked_rows] @ lib.embedding.T
-            reach = min(self.dislike_neighbours + 1, n)
-            if reach > 0:
+            # a small library would lose everything to a fixed radius: at most 2 % of it
+            reach = min(self.dislike_neighbours, max(1, n // 50)) + 1
+            if self.dislike_neighbours > 0:
                 near = np.argpartition(-sims, reach - 1, axis=1)[:, :reach]
                 allowed[near.ravel()] = False
         return allowed
@@ -656,6 +687,18 @@ def _describe(near: dict) -> str:
     return f"{label}similarity {near['similarity']:.2f})"
 
 
+def store_preferences(store, who: str | None = None) -> tuple[list[str], list[str]]:
+    """Liked and disliked song ids (as :meth:`Library.from_store` spells them) from a store.
+
+    The latest preference per song and person counts; *who* restricts to one person.
+    """
+    prefs = store.preferences()
+    if who is not None:
+        prefs = prefs[prefs["who"] == who]
+    ids = prefs["song_id"].astype(str)
+    return ids[prefs["liked"]].unique().tolist(), ids[~prefs["liked"]].unique().tolist()
+
+
 # --------------------------------------------------------------------------- lyrics features
 
 
@@ -814,13 +857,29 @@ def run_recommend_command(args) -> int:
     if getattr(args, "lyrics", None):
         lyrics, weight = read_lyrics_table(args.lyrics), getattr(args, "lyrics_weight", 0.3)
     options = {"lyrics": lyrics, "lyrics_weight": weight}
-    library = Library.from_csv(args.library, **options) if getattr(args, "library", None) else Library.gtzan(**options)
+    disliked = list(getattr(args, "dislike", None) or [])
+    store_liked: list[str] = []
+    if getattr(args, "store", None):
+        from helpers.store import LabelStore
+
+        store_path = Path(args.store)
+        if not store_path.is_file():
+            raise InputError(store_path, "label store does not exist")
+        with LabelStore(store_path) as store:
+            library = Library.from_store(store, **options)
+            store_liked, store_disliked = store_preferences(store)
+        disliked += store_disliked
+    elif getattr(args, "library", None):
+        library = Library.from_csv(args.library, **options)
+    else:
+        library = Library.gtzan(**options)
     entries = LikedList(source="command line")
-    entries.songs.extend(liked_from_items(args.liked or []))
+    entries.songs.extend(liked_from_items(list(args.liked or []) + store_liked))
     if args.liked_file:
         entries.songs.extend(read_liked_file(args.liked_file).songs)
     if not entries.songs:
-        raise InputError("--liked", "give at least one liked song id, audio path or --liked-file")
+        raise InputError("--liked", "give at least one liked song id, audio path or --liked-file "
+                                    "(or --store with liked songs)")
     seeds = resolve_liked(entries, library)
     unmatched = seeds.report[seeds.report["library_id"].isna() & (seeds.report["how"] == "unmatched")]
     if not len(seeds):
@@ -831,7 +890,7 @@ def run_recommend_command(args) -> int:
     recommender = Recommender(library, mmr_lambda=getattr(args, "mmr_lambda", 0.7),
                               artist_cap=getattr(args, "artist_cap", 2),
                               strategy=getattr(args, "strategy", "per-seed"))
-    recs = recommender.recommend(seeds, disliked=getattr(args, "dislike", None) or [], k=args.k)
+    recs = recommender.recommend(seeds, disliked=disliked, k=args.k)
     print(f"{len(seeds)} liked songs used ({len(unmatched)} not in the library of {len(library)} "
           f"songs)", file=sys.stderr)
     if args.json:
