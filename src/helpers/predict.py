@@ -1,0 +1,579 @@
+"""Whole-song genre prediction: cut a song into windows, predict each, vote.
+
+The original study cut a song into 30-second snippets, predicted each and took the genre with
+the highest average probability. Its weak points were that the last snippet (sometimes only a
+few seconds long) counted as much as a full one, and that silence counted. Here:
+
+* every window is predicted and reported in a per-window table (the timeline);
+* windows shorter than ``min_window_seconds`` (default :data:`MIN_WINDOW_SECONDS` = 10 s, or
+  the window length itself when windows are shorter than that) and near-silent windows
+  (RMS below :data:`helpers.audio.SILENCE_THRESHOLD_DB`) are left out of the vote;
+* the vote is a *rule* (see :data:`RULES`): ``"weighted"`` (default) averages the used windows'
+  probabilities weighted by their duration; ``"mean"`` is the original plain mean over every
+  window; ``"majority"`` counts each used window's top genre, weighted by duration.
+
+The confidence of the song is the winning genre's share of the vote. A low, spread-out
+confidence (see :meth:`SongPrediction.is_uncertain`) means the song probably belongs to no genre
+the model knows (an electronic track has no GTZAN genre): a case for the labeler.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers.errors import AudioError, InputError
+
+#: Windows shorter than this (seconds) are left out of the vote (features of a few seconds are
+#: not comparable with the 30-s clips the model was trained on).
+MIN_WINDOW_SECONDS = 10.0
+#: Voting rules: duration-weighted mean of the used windows, the original plain mean of every
+#: window, and a duration-weighted majority of the windows' top genres.
+RULES = ("weighted", "mean", "majority")
+#: Below this confidence the song is reported as "probably none of the known genres".
+UNCERTAIN_CONFIDENCE = 0.5
+
+
+@dataclass
+class SongPrediction:
+    """The genre of a whole song and the per-window evidence for it.
+
+    Attributes
+    ----------
+    source : str
+        The file (or URL) predicted.
+    genre : str
+        The winning genre.
+    confidence : float
+        The winning genre's share of the vote, in [0, 1].
+    probabilities : dict
+        Every genre the model knows -> its share of the vote (sums to 1), highest first.
+    windows : pandas.DataFrame
+        One row per window: ``start``, ``end`` (seconds), one column per genre (the window's
+        probabilities), ``genre`` (its top genre), ``used`` (whether it took part in the vote)
+        and ``note`` (why it was left out: ``"short"`` or ``"silent"``, else empty).
+    rule : str
+        The voting rule used (one of :data:`RULES`).
+    window_seconds : float
+        The window length.
+    min_window_seconds : float
+        Shorter windows were left out.
+    duration : float
+        Length of the song in seconds.
+    """
+
+    source: str
+    genre: str
+    confidence: float
+    probabilities: dict[str, float]
+    windows: pd.DataFrame = field(repr=False)
+    rule: str = "weighted"
+    window_seconds: float = 30.0
+    min_window_seconds: float = MIN_WINDOW_SECONDS
+    duration: float = 0.0
+
+    @property
+    def genres(self) -> list[str]:
+        """The genres the model knows, in the model's order."""
+        return [c for c in self.windows.columns if c not in _TABLE_COLUMNS]
+
+    @property
+    def agreement(self) -> float:
+        """Share of the used windows' duration whose top genre is the song's genre."""
+        used = self.windows[self.windows["used"]]
+        weights = used["end"] - used["start"]
+        return float(weights[used["genre"] == self.genre].sum() / weights.sum())
+
+    @property
+    def runner_up(self) -> tuple[str, float]:
+        """The second genre and its share of the vote."""
+        second = list(self.probabilities.items())[1] if len(self.probabilities) > 1 else ("", 0.0)
+        return second[0], float(second[1])
+
+    def is_uncertain(self, threshold: float = UNCERTAIN_CONFIDENCE) -> bool:
+        """True when the confidence is below *threshold*: probably none of the known genres."""
+        return self.confidence < threshold
+
+    def first_window(self) -> tuple[str, float]:
+        """The answer of the first window alone (the original first-30-seconds prediction)."""
+        first = self.windows.iloc[0]
+        return str(first["genre"]), float(first[first["genre"]])
+
+    def to_dict(self) -> dict:
+        """Return the prediction as JSON-ready values (the ``--json`` document)."""
+        genres = self.genres
+        snippets = [{
+            "start": round(float(row["start"]), 3), "end": round(float(row["end"]), 3),
+            "genre": row["genre"] or None,
+            "probabilities": {g: _clean_float(row[g]) for g in genres},
+            "used": bool(row["used"]), "note": row["note"] or None,
+        } for row in self.windows.to_dict("records")]
+        return {
+            "source": self.source, "genre": self.genre, "confidence": round(self.confidence, 4),
+            "probabilities": {g: round(p, 4) for g, p in self.probabilities.items()},
+            "rule": self.rule, "window_seconds": self.window_seconds,
+            "min_window_seconds": self.min_window_seconds, "duration": round(self.duration, 3),
+            "agreement": round(self.agreement, 4), "uncertain": self.is_uncertain(),
+            "snippets": snippets,
+        }
+
+    def to_json(self, **kwargs) -> str:
+        """Return :meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+
+_TABLE_COLUMNS = ("start", "end", "genre", "used", "note")
+
+
+def _clean_float(value) -> float | None:
+    value = float(value)
+    return round(value, 4) if np.isfinite(value) else None
+
+#: Windows shorter than this (seconds) are not even predicted: too few frames for the features.
+_MIN_PREDICTABLE_SECONDS = 1.0
+
+
+def _model_columns(model) -> list[str]:
+    from helpers.models import MODEL_FEATURES
+
+    return list(getattr(model, "feature_names_in_", MODEL_FEATURES))
+
+
+def check_model_columns(model, source="model") -> None:
+    """Raise :class:`InputError` if *model* needs a column whole-song prediction cannot compute."""
+    from helpers.features import FEATURE_COLUMNS
+
+    unknown = [c for c in _model_columns(model) if c not in FEATURE_COLUMNS]
+    if unknown:
+        raise InputError(source, f"model needs features this prediction does not compute: "
+                                 f"{', '.join(unknown[:4])}")
+
+
+def window_table(source, model, window_seconds: float = 30.0,
+                 min_window_seconds: float | None = None) -> pd.DataFrame:
+    """Predict every window of a song; return the timeline table of :class:`SongPrediction`.
+
+    ``used`` is filled for the default ``"weighted"`` rule; :func:`vote` recomputes it per rule.
+
+    Raises
+    ------
+    InputError
+        Bad window length, or the audio cannot be decoded.
+    """
+    from helpers.audio import is_silent, iter_file_windows, probe_audio
+    from helpers.features import SAMPLE_RATE, extract_signal
+
+    stated = probe_audio(source).duration
+    check_not_truncated(source)
+    window_seconds = _check_window_seconds(source, window_seconds)
+    minimum = default_min_window_seconds(window_seconds, min_window_seconds)
+    check_model_columns(model)
+    columns = _model_columns(model)
+    genres = [str(g) for g in model.classes_]
+    rows, features = [], []
+    for window in iter_file_windows(source, window_seconds=window_seconds):
+        note = ""
+        if window.duration < minimum:
+            note = "short"
+        elif is_silent(window.samples):
+            note = "silent"
+        row = {"start": window.start, "end": window.end, "note": note}
+        if window.duration >= _MIN_PREDICTABLE_SECONDS:
+            try:
+                with np.errstate(all="ignore"):
+                    values = extract_signal(window.samples, SAMPLE_RATE)
+                vector = [values[c] for c in columns]
+            except AudioError:  # too short or non-finite samples for the features
+                vector = [np.nan]
+            if np.all(np.isfinite(vector)):
+                row["_features"] = len(features)
+                features.append(vector)
+        rows.append(row)
+    decoded = rows[-1]["end"] if rows else 0.0
+    if stated and decoded < stated - max(0.5, 0.01 * stated):
+        raise AudioError(source, f"truncated or corrupt: the file states {stated:.1f} s but only "
+                                 f"{decoded:.1f} s could be decoded")
+    probabilities = np.full((len(rows), len(genres)), np.nan)
+    if features:
+        predicted = model.predict_proba(pd.DataFrame(features, columns=columns))
+        for i, row in enumerate(rows):
+            if "_features" in row:
+                probabilities[i] = predicted[row.pop("_features")]
+    table = pd.DataFrame(rows, columns=["start", "end", "note"])
+    table = pd.concat([table[["start", "end"]], pd.DataFrame(probabilities, columns=genres),
+                       table[["note"]]], axis=1)
+    table.insert(2 + len(genres), "genre", [
+        genres[int(np.argmax(p))] if np.all(np.isfinite(p)) else "" for p in probabilities])
+    table["used"] = _used(table, "weighted")
+    return table[["start", "end", *genres, "genre", "used", "note"]]
+
+
+def check_not_truncated(path) -> None:
+    """Raise :class:`AudioError` when a WAV or Ogg file was cut off (e.g. an interrupted copy).
+
+    Decoders silently return the samples present, so a cut file would look like a shorter song.
+    A WAV file whose ``data`` chunk promises more bytes than the file holds, and an Ogg stream
+    whose last page lacks the end-of-stream flag, are refused.
+    """
+    path = Path(path)
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+            _check_wav_data_chunk(path, handle)
+        elif head[:4] == b"OggS":
+            size = path.stat().st_size
+            handle.seek(max(0, size - 65536))
+            tail = handle.read()
+            last = tail.rfind(b"OggS")
+            if last < 0 or last + 6 > len(tail) or not tail[last + 5] & 0x04:
+                raise AudioError(path, "truncated: the Ogg stream has no end (file cut off?)")
+
+
+def _check_wav_data_chunk(path: Path, handle) -> None:
+    size = path.stat().st_size
+    position = 12
+    while position + 8 <= size:
+        handle.seek(position)
+        chunk = handle.read(8)
+        length = int.from_bytes(chunk[4:8], "little")
+        if chunk[:4] == b"data":
+            if length != 0xFFFFFFFF and position + 8 + length > size:
+                held = size - position - 8
+                raise AudioError(path, f"truncated: the WAV header promises {length} bytes of "
+                                       f"audio but the file holds {held}")
+            return
+        position += 8 + length + (length & 1)
+
+
+def default_min_window_seconds(window_seconds: float, min_window_seconds: float | None = None) -> float:
+    """The shortest window that votes: *min_window_seconds*, else ``min(10 s, window_seconds)``."""
+    if min_window_seconds is not None:
+        return float(min_window_seconds)
+    return min(MIN_WINDOW_SECONDS, float(window_seconds))
+
+
+def _check_window_seconds(source, window_seconds) -> float:
+    try:
+        value = float(window_seconds)
+    except (TypeError, ValueError):
+        raise InputError(source, f"window length {window_seconds!r} is not a number") from None
+    if not np.isfinite(value) or value < 3.0 or value > 600.0:
+        raise InputError(source, f"window length {value:g} s is outside 3-600 s")
+    return value
+
+
+def _used(table: pd.DataFrame, rule: str) -> pd.Series:
+    predicted = table["genre"] != ""
+    if rule == "mean":  # the original: every window counts, short or silent
+        return predicted
+    return predicted & (table["note"] == "")
+
+
+def vote(table: pd.DataFrame, rule: str = "weighted") -> tuple[dict[str, float], pd.Series]:
+    """Combine the windows of :func:`window_table` into song-level genre shares.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The per-window table.
+    rule : {"weighted", "mean", "majority"}
+        ``"weighted"``: mean of the used windows' probabilities weighted by duration;
+        ``"mean"``: the original plain mean over every predicted window (short and silent ones
+        included); ``"majority"``: each used window gives its duration to its top genre.
+
+    Returns
+    -------
+    probabilities : dict
+        Genre -> share of the vote (sums to 1), highest first.
+    used : pandas.Series of bool
+        Which windows took part.
+    """
+    if rule not in RULES:
+        raise InputError(rule, f"unknown voting rule (choose from {', '.join(RULES)})")
+    genres = [c for c in table.columns if c not in _TABLE_COLUMNS]
+    used = _used(table, rule)
+    chosen = table[used]
+    if chosen.empty:
+        return {}, used
+    weights = (chosen["end"] - chosen["start"]).to_numpy()
+    if rule == "mean":
+        shares = chosen[genres].to_numpy().mean(axis=0)
+    elif rule == "weighted":
+        shares = np.average(chosen[genres].to_numpy(), axis=0, weights=weights)
+    else:
+        shares = np.array([weights[(chosen["genre"] == g).to_numpy()].sum() for g in genres])
+    shares = shares / shares.sum()
+    order = np.argsort(-shares, kind="stable")
+    return {genres[i]: float(shares[i]) for i in order}, used
+
+
+def revote(prediction: SongPrediction, rule: str) -> SongPrediction:
+    """Return *prediction* re-decided by another voting *rule* (no audio is re-read)."""
+    return _decide(prediction.source, prediction.windows.copy(), rule,
+                   prediction.window_seconds, prediction.min_window_seconds)
+
+
+def _decide(source, table, rule, window_seconds, minimum) -> SongPrediction:
+    probabilities, used = vote(table, rule)
+    table["used"] = used
+    duration = float(table["end"].max()) if len(table) else 0.0
+    if not probabilities:
+        if len(table) and (table["note"] == "silent").all():
+            raise InputError(source, "the audio is silent (every window below -60 dBFS)")
+        if duration < minimum:
+            raise InputError(source, f"too short: {duration:.1f} s of audio, at least "
+                                     f"{minimum:g} s needed")
+        raise InputError(source, f"no window of at least {minimum:g} s with sound to predict")
+    genre = next(iter(probabilities))
+    return SongPrediction(
+        source=str(source), genre=genre, confidence=probabilities[genre],
+        probabilities=probabilities, windows=table, rule=rule, window_seconds=window_seconds,
+        min_window_seconds=minimum, duration=duration,
+    )
+
+
+def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "weighted",
+                 min_window_seconds: float | None = None) -> SongPrediction:
+    """Predict the genre of a whole song from its windows.
+
+    Parameters
+    ----------
+    source : path-like or str
+        An audio file, or a URL (downloaded with :func:`helpers.ingest.fetch_audio`).
+    model : fitted classifier, optional
+        Anything with ``predict_proba``, ``classes_`` and (ideally) ``feature_names_in_``;
+        default :func:`helpers.models.default_model`.
+    window_seconds : float
+        Window length (30 s: the GTZAN clip length the model was trained on).
+    rule : {"weighted", "mean", "majority"}
+        Voting rule, see :func:`vote`; ``"mean"`` is the original study's.
+    min_window_seconds : float, optional
+        Shorter windows do not vote; default ``min(10 s, window_seconds)``.
+
+    Returns
+    -------
+    SongPrediction
+
+    Raises
+    ------
+    InputError
+        Missing, undecodable, silent or too short audio; a bad URL; an unknown rule.
+
+    Examples
+    --------
+    >>> result = predict_song("data/music/openmsx_be_sharp_render.ogg")  # doctest: +SKIP
+    >>> result.genre, round(result.confidence, 2)  # doctest: +SKIP
+    >>> result.windows[["start", "end", "genre", "used"]]  # doctest: +SKIP
+    """
+    if rule not in RULES:
+        raise InputError(rule, f"unknown voting rule (choose from {', '.join(RULES)})")
+    from helpers.audio import probe_audio
+    from helpers.ingest import fetch_audio
+
+    path = fetch_audio(source).path
+    window_seconds = _check_window_seconds(source, window_seconds)
+    minimum = default_min_window_seconds(window_seconds, min_window_seconds)
+    # Refuse a file that is not audio, cut off or too short before loading a model.
+    stated = probe_audio(path).duration
+    check_not_truncated(path)
+    if stated is not None and stated < minimum:
+        raise InputError(source, f"too short: {stated:.1f} s of audio, at least {minimum:g} s needed")
+    if model is None:
+        from helpers.models import default_model
+
+        model = default_model()
+    table = window_table(path, model, window_seconds, minimum)
+    return _decide(source, table, rule, window_seconds, minimum)
+
+
+def verdict(prediction: SongPrediction, threshold: float = UNCERTAIN_CONFIDENCE) -> str:
+    """Return one plain sentence on what the prediction means for a person."""
+    name = Path(str(prediction.source)).name
+    second, share = prediction.runner_up
+    if prediction.is_uncertain(threshold):
+        top = ", ".join(f"{g} {p:.0%}" for g, p in list(prediction.probabilities.items())[:3])
+        return (f"{name}: probably none of the genres the model knows - its vote is spread out "
+                f"({top}); label it with the labeler (notebook 05) or the web page.")
+    return (f"{name}: {prediction.genre} ({prediction.confidence:.0%} of the vote, runner-up "
+            f"{second} {share:.0%}; {prediction.agreement:.0%} of the windows agree).")
+
+
+def compare_rules(prediction: SongPrediction, rules=RULES) -> pd.DataFrame:
+    """Return one row per voting rule: ``rule, genre, confidence, windows_used``."""
+    rows = []
+    for rule in rules:
+        other = revote(prediction, rule)
+        rows.append({"rule": rule, "genre": other.genre, "confidence": other.confidence,
+                     "windows_used": int(other.windows["used"].sum())})
+    return pd.DataFrame(rows)
+
+
+def summarise(predictions) -> pd.DataFrame:
+    """Return one row per song: whole-song answer next to the first-window answer.
+
+    Parameters
+    ----------
+    predictions : iterable of SongPrediction
+    """
+    rows = []
+    for p in predictions:
+        first_genre, first_confidence = p.first_window()
+        second, share = p.runner_up
+        rows.append({
+            "song": Path(str(p.source)).name, "minutes": round(p.duration / 60, 2),
+            "windows": len(p.windows), "used": int(p.windows["used"].sum()),
+            "genre": p.genre, "confidence": round(p.confidence, 3), "runner_up": second,
+            "runner_up_share": round(share, 3), "agreement": round(p.agreement, 3),
+            "first_30s_genre": first_genre, "first_30s_confidence": round(first_confidence, 3),
+            "uncertain": p.is_uncertain(),
+        })
+    return pd.DataFrame(rows)
+
+
+def plot_timeline(prediction: SongPrediction, ax=None, colours=None):
+    """Plot the genre probabilities of every window along the song as stacked bars.
+
+    Windows left out of the vote are hatched; the song's genre and confidence form the title.
+    Returns the matplotlib Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 2.8))
+    genres = prediction.genres
+    colours = colours or dict(zip(genres, plt.cm.tab10.colors, strict=False))
+    table = prediction.windows
+    widths = (table["end"] - table["start"]).to_numpy()
+    bottom = np.zeros(len(table))
+    for genre in genres:
+        values = table[genre].fillna(0).to_numpy()
+        ax.bar(table["start"], values, width=widths, bottom=bottom, align="edge",
+               color=colours[genre], edgecolor="white", linewidth=0.5, label=genre)
+        bottom += values
+    for row in table[~table["used"]].itertuples():
+        ax.bar(row.start, 1.0, width=row.end - row.start, align="edge", fill=False,
+               hatch="//", edgecolor="0.3", linewidth=0)
+        ax.text((row.start + row.end) / 2, 1.02, row.note or "left out", ha="center",
+                va="bottom", fontsize=8, color="0.3")
+    ax.set_xlim(0, max(prediction.duration, 1.0))
+    ax.set_ylim(0, 1.12)
+    ax.set_xlabel("time in the song (s)")
+    ax.set_ylabel("probability")
+    ax.set_title(f"{Path(str(prediction.source)).name}: {prediction.genre} "
+                 f"({prediction.confidence:.0%}, rule {prediction.rule})", fontsize=10)
+    ax.legend(ncol=1, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return ax
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def format_timeline(prediction: SongPrediction, bar_width: int = 20) -> str:
+    """Return a small text timeline: one line per window with its top genre and a bar."""
+    lines = []
+    for row in prediction.windows.to_dict("records"):
+        span = f"{_clock(row['start'])}-{_clock(row['end'])}"
+        if not row["genre"]:
+            lines.append(f"  {span}  {'-':<10} (too short to predict)")
+            continue
+        share = float(row[row["genre"]])
+        bar = "#" * max(1, int(round(share * bar_width)))
+        left_out = "" if row["used"] else f"  (left out: {_NOTES.get(row['note'], row['note'])})"
+        lines.append(f"  {span}  {row['genre']:<10} {share:4.2f} {bar:<{bar_width}}{left_out}".rstrip())
+    return "\n".join(lines)
+
+
+_NOTES = {"short": "shorter than the minimum window", "silent": "silent"}
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def format_prediction(prediction: SongPrediction, title: str | None = None) -> str:
+    """Return the human-readable report printed by ``music-study predict``."""
+    used = prediction.windows["used"]
+    top = ", ".join(f"{g} {p:.2f}" for g, p in list(prediction.probabilities.items())[:3])
+    lines = [
+        f"{title or prediction.source}: {_clock(prediction.duration)} min, "
+        f"{len(used)} windows of {prediction.window_seconds:g} s ({int(used.sum())} used, "
+        f"rule {prediction.rule})",
+        f"genre: {prediction.genre}  (confidence {prediction.confidence:.2f}, "
+        f"windows agreeing {prediction.agreement:.0%})",
+        f"top genres: {top}",
+    ]
+    if prediction.is_uncertain():
+        lines.append("note: low, spread-out confidence - probably none of the genres the model "
+                     "knows; label it with the labeler or the web page")
+    lines += ["timeline:", format_timeline(prediction)]
+    return "\n".join(lines)
+
+
+def run_predict_command(args) -> int:
+    """``music-study predict FILE_OR_URL [--model PATH] [--window-seconds S] [--json]``."""
+    from helpers.ingest import fetch_audio, is_url
+
+    with _native_stderr_silenced(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # librosa's tuning warnings on quiet passages
+        if is_url(args.source):
+            print(f"fetching {args.source} ...", file=sys.stderr)
+        ingested = fetch_audio(args.source)
+        _check_window_seconds(args.source, args.window_seconds)
+        model = _load_model_argument(args.model)
+        prediction = predict_song(ingested.path, model=model, window_seconds=args.window_seconds)
+    prediction.source = str(args.source)
+    if args.json:
+        document = prediction.to_dict()
+        document.update(title=ingested.title, artist=ingested.artist,
+                        source_url=ingested.source_url, path=str(ingested.path))
+        print(json.dumps(document))
+    else:
+        print(format_prediction(prediction, title=ingested.title))
+    return 0
+
+
+@contextmanager
+def _native_stderr_silenced():
+    """Send what C decoders write to file descriptor 2 (mpg123's "Note: ..." lines) to
+    /dev/null, while Python's ``sys.stderr`` keeps writing to the terminal: the command's
+    stderr must stay one line on bad input."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor (e.g. captured in a notebook)
+        yield
+        return
+    python_stderr = sys.stderr
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
+        yield
+    finally:
+        sys.stderr.flush()
+        if sys.stderr is not python_stderr:
+            sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _load_model_argument(path):
+    from helpers import models
+
+    if path is None:
+        return models.default_model()
+    model = models.load_model(path)
+    if not hasattr(model, "predict_proba"):
+        raise InputError(path, "the model gives no probabilities (no predict_proba)")
+    check_model_columns(model, source=path)
+    return model

@@ -1,0 +1,88 @@
+"""helpers.features: parity with the GTZAN table, with per-call librosa, and the feature sets."""
+
+import numpy as np
+import pytest
+import scipy.ndimage
+
+from helpers import features
+from helpers.data import load_gtzan_table
+from helpers.errors import AudioError
+from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE
+
+
+@pytest.fixture(scope="module")
+def table():
+    return load_gtzan_table().set_index("filename")
+
+
+@pytest.fixture(scope="module")
+def gtzan_rows(gtzan_audio_dir):
+    """Features of every real clip, extracted once for the module."""
+    clips = sorted(gtzan_audio_dir.glob("*/*.wav"))
+    assert len(clips) == 10
+    return {clip.name: features.extract_file(clip) for clip in clips}
+
+
+def test_every_clip_matches_its_table_row(gtzan_rows, table):
+    spread = table[list(FEATURE_COLUMNS)].std()
+    for name, row in gtzan_rows.items():
+        expected = table.loc[name]
+        assert list(row) == list(FEATURE_COLUMNS)
+        assert row["length"] == expected["length"]  # samples, not seconds
+        assert abs(row["tempo"] - expected["tempo"]) <= 1.0, name
+        for column in FEATURE_COLUMNS:
+            if column in ("length", "tempo"):
+                continue
+            deviation = abs(row[column] - expected[column]) / spread[column]
+            assert deviation <= 0.05, f"{name} {column}: {deviation:.3f} std from the table"
+
+
+def test_fast_path_agrees_with_per_call_librosa(gtzan_audio_dir, table):
+    from helpers.audio import load_audio
+
+    y = load_audio(gtzan_audio_dir / "disco" / "disco.00000.wav", duration=12.0)
+    fast = features.extract_signal(y)
+    reference = features.extract_signal_librosa(y)
+    spread = table[list(FEATURE_COLUMNS)].std()
+    for column in FEATURE_COLUMNS:
+        assert abs(fast[column] - reference[column]) <= 1e-3 * spread[column], column
+
+
+@pytest.mark.parametrize("shape", [(1025, 130), (40, 61), (7, 300)])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_median_filter_is_exactly_scipys(shape, axis):
+    rng = np.random.default_rng(sum(shape) + axis)
+    x = rng.random(shape).astype(np.float32)
+    x[:, ::7] = 0.25  # ties
+    size = [1, 1]
+    size[axis] = features.HPSS_KERNEL
+    expected = scipy.ndimage.median_filter(x, size=size, mode="reflect")
+    assert np.array_equal(features.median_filter_1d(x, features.HPSS_KERNEL, axis), expected)
+
+
+def test_extended_set_adds_documented_columns_after_the_table_columns():
+    columns = features.feature_columns("extended")
+    assert columns[:58] == FEATURE_COLUMNS and len(columns) == 148 == len(set(columns))
+    for name in ("spectral_contrast7_var", "tonnetz6_mean", "chroma_Cs_var", "mfcc20_delta_var"):
+        assert name in columns
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
+    y = (0.3 * np.sin(2 * np.pi * 261.63 * t) + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+    row = features.extract_signal(y, feature_set="extended")
+    assert list(row) == list(columns) and all(np.isfinite(list(row.values())))
+    # a pure C: the C chroma bin dominates
+    chroma = {pc: row[f"chroma_{pc}_mean"] for pc in features.PITCH_CLASSES}
+    assert max(chroma, key=chroma.get) == "C"
+    assert row["chroma_stft_mean"] == pytest.approx(np.mean(list(chroma.values())), rel=1e-6)
+    with pytest.raises(ValueError, match="unknown feature set"):
+        features.feature_columns("fancy")
+
+
+def test_signal_checks():
+    with pytest.raises(ValueError, match="22050"):
+        features.extract_signal(np.zeros(44100, dtype=np.float32), sr=44100)
+    with pytest.raises(AudioError, match="at least 1 s"):
+        features.extract_signal(np.ones(SAMPLE_RATE // 2, dtype=np.float32))
+    # silence is defined (finite numbers); files that are silent are refused by extract_file
+    row = features.extract_signal(np.zeros(2 * SAMPLE_RATE, dtype=np.float32))
+    assert all(np.isfinite(list(row.values())))
