@@ -218,18 +218,90 @@ def test_cli_real_liked_list_has_no_gtzan_match(capsys):
     assert captured.out == ""
 
 
-@pytest.mark.slow
-def test_cli_liked_audio_file_outside_the_library(tmp_path):
+def _write_song(path, seconds=6.0, freq=220.0):
     sr = 22050
-    t = np.arange(6 * sr) / sr
-    signal = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sign(np.sin(2 * np.pi * 2 * t))) / 2
-    path = tmp_path / "my song.wav"
+    t = np.arange(int(seconds * sr)) / sr
+    signal = 0.3 * np.sin(2 * np.pi * freq * t) * (1 + np.sign(np.sin(2 * np.pi * 2 * t))) / 2
+    signal += 0.01 * np.random.default_rng(0).standard_normal(t.size)
     soundfile.write(path, signal.astype(np.float32), sr)
-    result = _cli("--liked", str(path), "-k", "3", "--json")
-    assert result.returncode == 0, result.stderr
-    recs = json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_cli_liked_audio_file_outside_the_library(tmp_path, capsys):
+    path = tmp_path / "my song.wav"
+    _write_song(path)
+    assert main(["recommend", "--liked", str(path), "-k", "3", "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
     assert len(recs) == 3 and recs[0]["near"][0]["id"] == str(path)
     assert "my song" in recs[0]["reason"]
+
+
+@pytest.fixture()
+def site(tmp_path, monkeypatch):
+    """A local web site with a page of two songs; downloads go to tmp_path."""
+    import functools
+    import http.server
+    import threading
+
+    from helpers import ingest
+
+    root = tmp_path / "site"
+    root.mkdir()
+    _write_song(root / "first.wav", 5.0, 220.0)
+    _write_song(root / "second.wav", 5.0, 660.0)
+    (root / "list.html").write_text("<!doctype html><html><head><title>Two songs</title></head><body>"
+                                    "<audio src='first.wav'></audio><audio src='second.wav'></audio></body></html>")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(ingest, "downloads_dir", lambda: tmp_path / "downloads")
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.slow
+def test_cli_liked_urls_are_downloaded_and_used(site, tmp_path, capsys):
+    songs = [site + "/first.wav", site + "/second.wav"]
+    assert main(["recommend", "--liked", *songs, "blues.00000", "-k", "5", "--json"]) == 0
+    captured = capsys.readouterr()
+    recs = json.loads(captured.out)
+    assert {n["id"] for r in recs for n in r["near"]} & set(songs)
+    assert len(list((tmp_path / "downloads").glob("*.json"))) == 2  # one sidecar per download
+    assert "3 liked songs used" in captured.err
+
+    # with a fetch limit of 1 the second song is reported, not downloaded
+    assert main(["recommend", "--liked", *songs, "--fetch-limit", "1", "--json"]) == 0
+    assert "1 liked songs used (1 not in the library" in capsys.readouterr().err
+
+    # a liked URL that does not answer is bad input: one line naming it, exit status 2
+    assert main(["recommend", "--liked", songs[0], site + "/missing.wav", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"music-study recommend: error: {site}/missing.wav: download failed: HTTP 404 File not found"
+    assert captured.out == ""
+
+
+def test_playlist_songs_match_by_title_before_download(monkeypatch, library):
+    from helpers import ingest
+    from helpers.liked import liked_from_items
+    from helpers.recommend import resolve_liked
+
+    listed = [ingest.PlaylistEntry(url="https://example.org/v1", title="John Lee Hooker - One Bourbon, One Scotch And One Beer (Live)"),
+              ingest.PlaylistEntry(url="https://example.org/v2", title="Is This Love", artist="Bob Marley"),
+              ingest.PlaylistEntry(url="https://example.org/v3", title="Unknown Song", artist="Nobody")]
+    monkeypatch.setattr(ingest, "playlist_entries", lambda url: listed)
+    seeds = resolve_liked(liked_from_items(["https://example.org/playlist"]), library, fetch_limit=0)
+    assert [library.meta["id"].iloc[r] for r in seeds.indices] == []  # nothing fetched, nothing listed
+    seeds = resolve_liked(liked_from_items(["https://example.org/playlist"]), library, fetch_limit=1)
+    assert [library.meta["id"].iloc[r] for r in seeds.indices] == ["blues.00000.wav", "reggae.00000.wav"]
+    # the third song would need a download; the network is not reachable from tests
+    monkeypatch.setattr(ingest, "fetch_audio", lambda url, **kw: (_ for _ in ()).throw(InputError(url, "offline")))
+    seeds = resolve_liked(liked_from_items(["https://example.org/playlist"]), library, fetch_limit=1)
+    assert seeds.report["how"].tolist() == ["title match", "title match", "failed: offline"]
 
 
 def test_top_per_row_is_exact_including_fallback():

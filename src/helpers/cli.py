@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # --- recommend
     p = sub.add_parser("recommend", help="recommend songs from liked songs")
-    p.add_argument("--liked", nargs="*", default=[], metavar="ID", help="liked song ids or paths")
+    p.add_argument("--liked", nargs="*", default=[], metavar="ID",
+                   help="liked song ids, audio paths, song URLs or playlist URLs")
     p.add_argument("--liked-file", default=None, help="liked-songs list (YouTube Music copy or Takeout CSV)")
     p.add_argument("-k", type=int, default=10, help="number of recommendations")
     p.add_argument("--dislike", nargs="*", default=[], metavar="ID",
@@ -77,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artist-cap", type=int, default=2, help="at most N songs per artist (default 2)")
     p.add_argument("--strategy", choices=["per-seed", "centroid"], default="per-seed",
                    help="retrieve per liked song and merge (default) or around their average")
+    p.add_argument("--fetch-limit", type=int, default=20,
+                   help="download at most N liked songs given as URLs or playlist URLs (default 20)")
     p.add_argument("--lyrics", default=None,
                    help="CSV of lyrics per library song: id + lyrics text, or id + numeric features")
     p.add_argument("--lyrics-weight", type=float, default=0.3,

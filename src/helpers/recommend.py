@@ -42,7 +42,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from helpers.errors import InputError
-from helpers.liked import LikedList, match_to_library, normalize_artist, normalize_title
+from helpers.liked import LikedList, LikedSong, match_to_library, normalize_artist, normalize_title
 from helpers.models import MODEL_FEATURES
 
 #: Feature blocks a reason can name, by column-name prefix.
@@ -774,8 +774,9 @@ def read_lyrics_table(path) -> pd.DataFrame:
 # --------------------------------------------------------------------------- resolving liked lists
 
 
-def resolve_liked(liked, library: Library, *, window_seconds: float = 30.0) -> Seeds:
-    """Resolve liked entries against *library*: ids, titles, audio paths.
+def resolve_liked(liked, library: Library, *, window_seconds: float = 30.0, fetch_limit: int = 0,
+                  download_dir=None) -> Seeds:
+    """Resolve liked entries against *library*: ids, titles, audio paths and URLs.
 
     Parameters
     ----------
@@ -783,8 +784,15 @@ def resolve_liked(liked, library: Library, *, window_seconds: float = 30.0) -> S
         From :mod:`helpers.liked` parsers or :func:`helpers.liked.liked_from_items`.
     library : Library
     window_seconds : float
-        Audio paths are summarised by one window this long from the middle of the file (the
-        library's clips are 30-s excerpts).
+        Audio outside the library is summarised by one window this long from the middle of the
+        file (the library's clips are 30-s excerpts).
+    fetch_limit : int
+        At most this many songs are downloaded for ``'url'`` entries (a song URL, or a playlist
+        URL whose songs are listed with :func:`helpers.ingest.playlist_entries`); a playlist
+        song whose title and artist match the library is used without download. 0 downloads
+        nothing: URL entries are reported unmatched.
+    download_dir : path-like, optional
+        Where downloads go (default: the ingest helpers' ``data/downloads``).
 
     Returns
     -------
@@ -793,37 +801,74 @@ def resolve_liked(liked, library: Library, *, window_seconds: float = 30.0) -> S
     Raises
     ------
     InputError
-        An explicit id that is not in the library, or an unreadable audio file.
+        An explicit id that is not in the library, an unreadable audio file, or a URL that
+        cannot be listed. A song of a playlist that fails to download is reported, not raised.
     """
     songs = list(liked)
     rows, external, report = [], [], []
-    titled = [s for s in songs if s.kind in ("song", "video") or (s.kind == "id" and s.title)]
+    titled = [s for s in songs if s.kind in ("song", "video")]
     matches = match_to_library(titled, library.meta) if titled else None
     match_iter = iter(matches.itertuples(index=False)) if matches is not None else iter(())
+    budget = [int(fetch_limit)]
+
+    def add_report(entry, artist, kind, library_id, how, url):
+        report.append({"entry": entry, "artist": artist, "kind": kind, "library_id": library_id,
+                       "how": how, "url": url})
+
     for song in songs:
-        if song.kind in ("song", "video") or (song.kind == "id" and song.title):
+        if song.kind in ("song", "video"):
             match = next(match_iter)
             library_id = match.library_id if pd.notna(match.library_id) else None
-            report.append({"entry": song.title, "artist": song.artist, "kind": song.kind,
-                           "library_id": library_id, "how": "title match" if library_id else "unmatched",
-                           "url": song.url})
+            add_report(song.title, song.artist, song.kind, library_id,
+                       "title match" if library_id else "unmatched", song.url)
             if library_id is not None:
                 rows.append(library.index_of(library_id))
         elif song.kind == "id":
             row = library.index_of(song.ref)
             rows.append(row)
-            report.append({"entry": song.ref, "artist": "", "kind": "id",
-                           "library_id": library.meta["id"].iloc[row], "how": "id", "url": None})
+            add_report(song.ref, "", "id", library.meta["id"].iloc[row], "id", None)
         elif song.kind == "path":
             external.append(_features_of_file(song.ref, library, window_seconds))
-            report.append({"entry": song.ref, "artist": "", "kind": "path", "library_id": None,
-                           "how": "audio features", "url": None})
+            add_report(song.ref, "", "path", None, "audio features", None)
+        elif budget[0] <= 0:
+            add_report(song.ref, song.artist, song.kind, None, "unmatched", song.url)
         else:
-            report.append({"entry": song.ref, "artist": "", "kind": song.kind, "library_id": None,
-                           "how": "unmatched", "url": song.url})
+            _resolve_url(song, library, rows, external, add_report, budget, window_seconds, download_dir)
     frame = pd.DataFrame(external) if external else pd.DataFrame(columns=["id", "artist", "title"])
     rows = list(dict.fromkeys(rows))  # a song liked twice counts once
     return Seeds(rows, frame, pd.DataFrame(report, columns=["entry", "artist", "kind", "library_id", "how", "url"]))
+
+
+def _resolve_url(song, library, rows, external, add_report, budget, window_seconds, download_dir):
+    """Expand a song or playlist URL; match its songs by title or download their audio."""
+    from helpers.ingest import fetch_audio, playlist_entries
+    from helpers.liked import split_artist_title
+
+    for entry in playlist_entries(song.url):
+        title, artists = entry.title, ((entry.artist,) if entry.artist else ())
+        split = split_artist_title(title) if title else None
+        if split is not None:
+            artists, title = split[0], split[1]
+        if title and artists:
+            match = match_to_library([LikedSong(title, tuple(artists))], library.meta).iloc[0]
+            if pd.notna(match["library_id"]):
+                rows.append(library.index_of(match["library_id"]))
+                add_report(entry.url, ", ".join(artists), "url", match["library_id"], "title match", entry.url)
+                continue
+        if budget[0] <= 0:
+            add_report(entry.url, entry.artist or "", "url", None, "unmatched (fetch limit reached)", entry.url)
+            continue
+        budget[0] -= 1
+        try:
+            audio = fetch_audio(entry.url, download_dir=download_dir)
+            row = _features_of_file(audio.path, library, window_seconds)
+        except InputError as exc:
+            add_report(entry.url, entry.artist or "", "url", None, f"failed: {exc.reason}", entry.url)
+            continue
+        row.update({"id": entry.url, "title": audio.title or entry.title or row["title"],
+                    "artist": audio.artist or entry.artist or ""})
+        external.append(row)
+        add_report(entry.url, row["artist"], "url", None, "downloaded, audio features", entry.url)
 
 
 def _features_of_file(path, library: Library, window_seconds: float) -> dict:
@@ -880,8 +925,11 @@ def run_recommend_command(args) -> int:
     if not entries.songs:
         raise InputError("--liked", "give at least one liked song id, audio path or --liked-file "
                                     "(or --store with liked songs)")
-    seeds = resolve_liked(entries, library)
-    unmatched = seeds.report[seeds.report["library_id"].isna() & (seeds.report["how"] == "unmatched")]
+    seeds = resolve_liked(entries, library, fetch_limit=getattr(args, "fetch_limit", 0))
+    used = seeds.report["how"].isin(["title match", "id", "audio features", "downloaded, audio features"])
+    unmatched = seeds.report[~used]
+    for failure in seeds.report.loc[seeds.report["how"].str.startswith("failed"), ["entry", "how"]].itertuples():
+        print(f"music-study recommend: skipped {failure.entry}: {failure.how}", file=sys.stderr)
     if not len(seeds):
         where = args.liked_file or " ".join(args.liked)
         raise InputError(where, f"none of the {len(entries)} liked songs is in the library of "
