@@ -86,3 +86,24 @@ def test_signal_checks():
     # silence is defined (finite numbers); files that are silent are refused by extract_file
     row = features.extract_signal(np.zeros(2 * SAMPLE_RATE, dtype=np.float32))
     assert all(np.isfinite(list(row.values())))
+
+
+def test_shortcuts_equal_the_librosa_functions_they_replace(gtzan_audio_dir):
+    import librosa
+
+    from helpers.audio import load_audio
+
+    y = load_audio(gtzan_audio_dir / "pop" / "pop.00000.wav", duration=10.0)
+    power = np.abs(librosa.stft(y)) ** 2
+    assert features.estimate_tuning(power) == librosa.estimate_tuning(S=power, sr=SAMPLE_RATE,
+                                                                      bins_per_octave=12)
+    assert np.array_equal(features.zero_crossing_rate(y), librosa.feature.zero_crossing_rate(y))
+    noisy = np.random.default_rng(3).standard_normal(SAMPLE_RATE + 77).astype(np.float32)
+    noisy[::5] = -0.0
+    assert np.array_equal(features.zero_crossing_rate(noisy),
+                          librosa.feature.zero_crossing_rate(noisy))
+    mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=SAMPLE_RATE))
+    envelope = librosa.onset.onset_strength(S=mel_db, sr=SAMPLE_RATE, aggregate=np.median)
+    expected, _ = librosa.beat.beat_track(onset_envelope=envelope, sr=SAMPLE_RATE)
+    assert features.tempo(envelope) == float(np.atleast_1d(expected)[0])
+    assert features.tempo(np.zeros_like(envelope)) == 0.0

@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="CSV file to write")
     p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (default 1)")
     p.add_argument("--segment-seconds", type=float, default=None,
-                   help="cut each file into segments of S seconds (e.g. 3); default one 30-s window")
+                   help="cut each file into segments of S seconds (e.g. 3; a trailing partial "
+                        "segment is dropped); default one row per file, described whole")
+    p.add_argument("--duration", type=float, default=None,
+                   help="read only the first DURATION seconds of each file (default: all)")
     p.add_argument("--feature-set", default="gtzan", help="feature set name (default gtzan)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address for cluster runs")
     p.add_argument("--no-cache", action="store_true", help="recompute even cached files")

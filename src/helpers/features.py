@@ -178,6 +178,69 @@ def hpss_from_stft(stft: np.ndarray, length: int, y: np.ndarray | None = None,
     return y_harmonic, invert(harmonic_stft(stft, percussive, harmonic, tiny))
 
 
+def estimate_tuning(power: np.ndarray, sr: int = SAMPLE_RATE, n_fft: int = N_FFT,
+                    fmin: float = 150.0, fmax: float = 4000.0, threshold: float = 0.1) -> float:
+    """Tuning deviation in fractions of a chroma bin, as ``chroma_stft`` estimates it.
+
+    The same computation as ``librosa.estimate_tuning(S=power, sr=sr, bins_per_octave=12)``
+    (``librosa.piptrack``: parabolic interpolation of spectral peaks above a tenth of each frame's
+    maximum, between 150 and 4000 Hz), but only on the bins in that range plus one neighbour on
+    each side, which are all the peak picking and the interpolation ever look at.
+    """
+    import librosa
+    from librosa.core.pitch import _parabolic_interpolation  # piptrack's own stencil
+
+    freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    inside = np.flatnonzero((max(fmin, 0.0) <= freqs) & (freqs < min(fmax, sr / 2)))
+    lo, hi = max(inside[0] - 1, 0), min(inside[-1] + 2, len(freqs))
+    band = power[lo:hi]
+    shift = _parabolic_interpolation(band, axis=-2)
+    skew = 0.5 * np.gradient(band, axis=-2) * shift
+    reference = threshold * np.max(power, axis=-2, keepdims=True)
+    peaks = librosa.util.localmax(band * (band > reference), axis=-2)
+    in_range = np.zeros(len(band), dtype=bool)
+    in_range[inside - lo] = True
+    rows, cols = np.nonzero(in_range[:, None] & peaks)
+    pitches = ((rows + lo) + shift[rows, cols]) * float(sr) / n_fft
+    magnitudes = band[rows, cols] + skew[rows, cols]
+    positive = pitches > 0
+    cut = np.median(magnitudes[positive]) if positive.any() else 0.0
+    return float(librosa.pitch_tuning(pitches[(magnitudes >= cut) & positive],
+                                      bins_per_octave=12))
+
+
+def zero_crossing_rate(y: np.ndarray, frame_length: int = N_FFT,
+                       hop_length: int = HOP_LENGTH) -> np.ndarray:
+    """``librosa.feature.zero_crossing_rate(y)`` from one pass over the signal.
+
+    Sign changes (samples within 1e-10 of zero count as positive) are marked once, then summed per
+    centred frame with a cumulative sum instead of framing the signal.
+    """
+    padded = np.pad(np.asarray(y), frame_length // 2, mode="edge")
+    padded = np.where(np.abs(padded) <= 1e-10, 0, padded)
+    changes = np.signbit(padded[1:]) != np.signbit(padded[:-1])
+    running = np.concatenate([[0], np.cumsum(changes, dtype=np.int64)])
+    starts = np.arange(1 + (len(padded) - frame_length) // hop_length) * hop_length
+    # crossings between sample k-1 and k, for k in start+1 .. start+frame_length-1
+    counts = running[starts + frame_length - 1] - running[starts]
+    return (counts / frame_length)[np.newaxis, :]
+
+
+def tempo(onset_envelope: np.ndarray, sr: int = SAMPLE_RATE) -> float:
+    """The tempo ``librosa.beat.beat_track`` returns, without tracking the beats themselves.
+
+    ``beat_track`` reports ``librosa.feature.tempo`` of the onset envelope (0 when the envelope
+    is all zeros); the dynamic-programming beat tracker it then runs does not change that number,
+    and skipping it also skips its numba compilation on every fresh start.
+    """
+    import librosa
+
+    if not onset_envelope.any():
+        return 0.0
+    return float(librosa.feature.tempo(onset_envelope=onset_envelope, sr=sr,
+                                       hop_length=HOP_LENGTH)[0])
+
+
 # --------------------------------------------------------------------------- extraction
 
 
@@ -233,7 +296,7 @@ def extract_signal(y: np.ndarray, sr: int = SAMPLE_RATE,
     magnitude = np.abs(stft)
     power = magnitude**2
 
-    chroma = librosa.feature.chroma_stft(S=power, sr=sr)
+    chroma = librosa.feature.chroma_stft(S=power, sr=sr, tuning=estimate_tuning(power, sr))
     _summarise(stats, "chroma_stft", chroma)
     # rms and zero crossings are defined on the (unwindowed) framed waveform, not the STFT.
     _summarise(stats, "rms", librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP_LENGTH))
@@ -241,7 +304,7 @@ def extract_signal(y: np.ndarray, sr: int = SAMPLE_RATE,
     _summarise(stats, "spectral_centroid", centroid)
     _summarise(stats, "spectral_bandwidth", bandwidth)
     _summarise(stats, "rolloff", rolloff)
-    _summarise(stats, "zero_crossing_rate", librosa.feature.zero_crossing_rate(y))
+    _summarise(stats, "zero_crossing_rate", zero_crossing_rate(y))
 
     harmonic, percussive = hpss_from_stft(stft, len(y), y=y, magnitude=magnitude)
     _summarise(stats, "harmony", harmonic)
@@ -249,9 +312,7 @@ def extract_signal(y: np.ndarray, sr: int = SAMPLE_RATE,
 
     mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr))
     onset_envelope = librosa.onset.onset_strength(S=mel_db, sr=sr, aggregate=np.median)
-    tempo, _ = librosa.beat.beat_track(onset_envelope=onset_envelope, sr=sr,
-                                       hop_length=HOP_LENGTH)
-    stats["tempo"] = float(np.atleast_1d(tempo)[0])
+    stats["tempo"] = tempo(onset_envelope, sr)
 
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=N_MFCC)
     for i, row in enumerate(mfcc, start=1):

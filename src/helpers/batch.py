@@ -1,0 +1,376 @@
+"""Batch feature extraction: many files (or 3-s segments) into one table, in parallel, cached.
+
+:func:`extract_table` turns files and folders into a DataFrame with one row per file (or per
+segment), ``filename`` first and ``label`` last when the folder layout is ``<genre>/<file>`` (as in
+GTZAN's ``genres_original``). Work is spread over processes with joblib (``jobs``), or over a Dask
+cluster through joblib's dask backend (``scheduler``). Every finished file is cached under
+``data/cache/features`` keyed by the file's content and the extraction parameters, so a re-run skips
+it. A file that cannot be used does not stop the batch: it is listed, with the reason, in
+:attr:`ExtractionResult.failures`.
+
+Segment mode (``segment_seconds=3``) cuts each file with :func:`helpers.audio.iter_file_windows`:
+a trailing partial segment is dropped (the GTZAN 3-s table has ten full segments per 30-s clip), and
+silent segments are kept but flagged in the ``silent`` column, so the table stays aligned with the
+clip; ``clip`` and ``segment`` let a split keep a clip's segments together.
+
+Examples
+--------
+>>> from helpers.batch import extract_table
+>>> result = extract_table(["genres_original/"], jobs=2)          # doctest: +SKIP
+>>> result.table.groupby("label").size()                           # doctest: +SKIP
+>>> [(f.path, f.reason) for f in result.failures]                  # doctest: +SKIP
+[('genres_original/jazz/jazz.00054.wav', 'cannot decode audio: ...')]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from helpers.errors import AudioError, InputError
+from helpers.features import SAMPLE_RATE, extract_file, extract_signal, feature_columns
+from helpers.paths import data_dir
+
+#: File name endings picked up when a folder is given.
+AUDIO_EXTENSIONS = frozenset({
+    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".wma", ".aiff",
+    ".aif", ".webm",
+})
+
+#: Bump when the extraction changes so older cache entries are not reused.
+CACHE_VERSION = 1
+
+SEGMENT_COLUMNS = ("clip", "segment", "start", "end", "silent")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A file the batch could not use, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class ExtractionResult:
+    """What :func:`extract_table` returns.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per file (or segment): ``filename``, segment columns in segment mode, the feature
+        columns, and ``label`` when known.
+    failures : list of Failure
+        Files that produced no row, with the reason.
+    files : int
+        Number of files attempted.
+    cached : int
+        Files served from the cache.
+    """
+
+    table: pd.DataFrame
+    failures: list[Failure] = field(default_factory=list)
+    files: int = 0
+    cached: int = 0
+
+
+def default_cache_dir() -> Path:
+    """Return the feature cache folder (``$MUSIC_STUDY_FEATURE_CACHE`` or data/cache/features)."""
+    env = os.environ.get("MUSIC_STUDY_FEATURE_CACHE")
+    return Path(env).expanduser() if env else data_dir() / "cache" / "features"
+
+
+def find_audio_files(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, str | None]]:
+    """Expand files and folders into ``(file, label)`` pairs, in a stable order.
+
+    Folders are searched recursively for :data:`AUDIO_EXTENSIONS`; a file in a sub-folder of a
+    given folder gets that sub-folder's name as its label (``<genre>/<file>``). A file named
+    directly gets a label only when its name starts with its folder's name (GTZAN's
+    ``blues/blues.00000.wav``). Files named directly are kept whatever their extension, so a
+    mistake is reported rather than skipped.
+
+    Raises
+    ------
+    InputError
+        A path does not exist, or nothing playable was found.
+    """
+    found: list[tuple[Path, str | None]] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*")
+                           if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            for file in files:
+                relative = file.relative_to(path)
+                found.append((file, relative.parts[0] if len(relative.parts) == 2 else None))
+        elif path.is_file():
+            parent = path.parent.name
+            label = parent if parent and path.name.startswith(parent + ".") else None
+            found.append((path, label))
+        else:
+            raise InputError(path, "no such file or folder")
+    if not found:
+        raise InputError(", ".join(map(str, paths)) or "(no paths)", "no audio files found")
+    return found
+
+
+def _content_key(path: Path, params: dict) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    digest.update(json.dumps(params, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _read_cache(cache_file: Path) -> list[dict] | None:
+    try:
+        return json.loads(cache_file.read_text())["rows"]
+    except (OSError, ValueError, KeyError):
+        return None  # missing or damaged entry: recompute
+
+
+def _write_cache(cache_file: Path, rows: list[dict]) -> None:
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    # Write then rename, so a crash never leaves a half-written entry behind.
+    handle, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".tmp")
+    with os.fdopen(handle, "w") as out:
+        json.dump({"rows": rows}, out)
+    os.replace(tmp, cache_file)
+
+
+def _segment_rows(path: Path, segment_seconds: float, feature_set: str, offset: float,
+                  duration: float | None) -> list[dict]:
+    from helpers.audio import is_silent, iter_file_windows
+
+    full = int(round(segment_seconds * SAMPLE_RATE))
+    rows = []
+    for index, window in enumerate(iter_file_windows(path, window_seconds=segment_seconds,
+                                                     offset=offset, duration=duration)):
+        if len(window.samples) < full:
+            continue  # policy: the trailing partial segment is dropped
+        try:
+            values = extract_signal(window.samples, SAMPLE_RATE, feature_set=feature_set)
+        except AudioError as exc:
+            raise AudioError(path, exc.reason) from None
+        rows.append({"filename": f"{path.stem}.{index}{path.suffix}", "clip": path.name,
+                     "segment": index, "start": window.start + offset,
+                     "end": window.end + offset, "silent": bool(is_silent(window.samples)),
+                     **values})
+    if not rows:
+        raise AudioError(path, f"shorter than one {segment_seconds:g}-s segment")
+    return rows
+
+
+def extract_one(path, segment_seconds: float | None = None, feature_set: str = "gtzan",
+                offset: float = 0.0, duration: float | None = None,
+                cache_dir: str | os.PathLike | None = None) -> tuple[list[dict], str | None, bool]:
+    """Extract one file's rows; never raises for a bad file.
+
+    Returns
+    -------
+    rows : list of dict
+        One row (whole file) or one per full segment.
+    error : str or None
+        The reason the file produced nothing.
+    from_cache : bool
+        Whether the rows came from the cache.
+    """
+    path = Path(path)
+    params = {"version": CACHE_VERSION, "feature_set": feature_set, "sr": SAMPLE_RATE,
+              "segment_seconds": segment_seconds, "offset": offset, "duration": duration}
+    cache_file = None
+    try:
+        if cache_dir is not None:
+            key = _content_key(path, params)
+            cache_file = Path(cache_dir) / key[:2] / f"{key}.json"
+            rows = _read_cache(cache_file)
+            if rows is not None:
+                return rows, None, True
+        if segment_seconds:
+            rows = _segment_rows(path, segment_seconds, feature_set, offset, duration)
+        else:
+            rows = [{"filename": path.name,
+                     **extract_file(path, offset=offset, duration=duration,
+                                    feature_set=feature_set)}]
+    except InputError as exc:
+        return [], exc.reason, False
+    except OSError as exc:
+        return [], f"cannot read the file ({exc.strerror or exc})", False
+    except Exception as exc:  # a batch must survive any one file
+        return [], f"{type(exc).__name__}: {exc}", False
+    if cache_file is not None:
+        try:
+            _write_cache(cache_file, rows)
+        except OSError:
+            pass  # a read-only cache only costs time
+    return rows, None, False
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="file", file=sys.stderr)
+
+
+def extract_table(paths, *, segment_seconds: float | None = None, feature_set: str = "gtzan",
+                  jobs: int = 1, cache: bool = True, cache_dir=None, scheduler=None,
+                  offset: float = 0.0, duration: float | None = None,
+                  progress: bool = True) -> ExtractionResult:
+    """Extract features for files and folders into one table.
+
+    Parameters
+    ----------
+    paths : path-like or list of path-like
+        Audio files and folders (searched recursively).
+    segment_seconds : float, optional
+        Cut each file into segments of this length (e.g. 3 for the GTZAN 3-s table); default one
+        row per file, described whole (the GTZAN 30-s table's way).
+    feature_set : {"gtzan", "extended"}
+        Columns to compute (:func:`helpers.features.feature_columns`).
+    jobs : int
+        Worker processes (joblib); ``-1`` uses every core.
+    cache : bool
+        Reuse and store results in *cache_dir* (default :func:`default_cache_dir`).
+    scheduler : str or distributed.Client, optional
+        A Dask scheduler address (``tcp://host:8786``) or client: run on that cluster through
+        joblib's dask backend instead of local processes.
+    offset, duration : float
+        Part of each file to read, in seconds (``duration=None``: to the end).
+    progress : bool
+        Show a progress bar (tqdm; a widget in notebooks).
+
+    Returns
+    -------
+    ExtractionResult
+        The table, the failures with their reasons, and counts.
+
+    Raises
+    ------
+    InputError
+        A path does not exist or no audio file was found.
+    """
+    import joblib
+
+    columns = feature_columns(feature_set)
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    files = find_audio_files(paths)
+    if segment_seconds is not None and segment_seconds <= 0:
+        raise InputError(segment_seconds, "segment length must be positive")
+    cache_path = str(Path(cache_dir) if cache_dir else default_cache_dir()) if cache else None
+    tasks = [joblib.delayed(extract_one)(str(path), segment_seconds, feature_set, offset,
+                                         duration, cache_path) for path, _ in files]
+    bar = _progress(len(tasks), progress, "extracting")
+    outcomes = []
+    try:
+        if scheduler is not None:
+            outcomes = _run_on_dask(tasks, scheduler, bar)
+        elif jobs == 1:
+            for task in tasks:
+                function, args, kwargs = task
+                outcomes.append(function(*args, **kwargs))
+                bar.update()
+        else:
+            runner = joblib.Parallel(n_jobs=jobs, backend="loky", return_as="generator")
+            for outcome in runner(tasks):
+                outcomes.append(outcome)
+                bar.update()
+    finally:
+        bar.close()
+
+    rows, failures, cached = [], [], 0
+    for (path, label), (file_rows, error, from_cache) in zip(files, outcomes, strict=True):
+        if error is not None:
+            failures.append(Failure(str(path), error))
+            continue
+        cached += bool(from_cache)
+        for row in file_rows:
+            rows.append({**row, "label": label})
+    leading = ["filename"] + (list(SEGMENT_COLUMNS) if segment_seconds else [])
+    table = pd.DataFrame(rows, columns=leading + list(columns) + ["label"])
+    if table["label"].isna().all():
+        table = table.drop(columns="label")
+    return ExtractionResult(table=table, failures=failures, files=len(files), cached=cached)
+
+
+def _run_on_dask(tasks, scheduler, bar) -> list:
+    import joblib
+    from distributed import Client
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        with joblib.parallel_config(backend="dask"):
+            outcomes = []
+            for outcome in joblib.Parallel(return_as="generator")(tasks):
+                outcomes.append(outcome)
+                bar.update()
+            return outcomes
+    finally:
+        if client is not scheduler:
+            client.close()
+
+
+def write_table(table: pd.DataFrame, output) -> Path:
+    """Write *table* as CSV atomically (an existing file is replaced only when complete)."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=output.parent, prefix=output.name, suffix=".tmp")
+    os.close(handle)
+    try:
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return output
+
+
+def run_extract_command(args) -> int:
+    """``music-study extract``: write the feature table; list failures on stderr.
+
+    Exit status 0 when every file worked, 1 when some failed (the others are written), 2 (an
+    :class:`InputError`) when none did.
+    """
+    result = extract_table(
+        args.paths, segment_seconds=args.segment_seconds, feature_set=args.feature_set,
+        jobs=args.jobs, cache=not args.no_cache, scheduler=args.scheduler,
+        duration=getattr(args, "duration", None), progress=sys.stderr.isatty(),
+    )
+    if result.table.empty:
+        first = result.failures[0] if result.failures else Failure(", ".join(args.paths), "?")
+        more = f" (and {len(result.failures) - 1} more failed)" if len(result.failures) > 1 else ""
+        raise InputError(first.path, first.reason + more)
+    output = write_table(result.table, args.output)
+    print(f"wrote {len(result.table)} rows from {result.files - len(result.failures)} of "
+          f"{result.files} files to {output} ({result.cached} from cache)", file=sys.stderr)
+    for failure in result.failures:
+        print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
+    return 1 if result.failures else 0
+
+
+def summarise_failures(failures: list[Failure]) -> pd.DataFrame:
+    """Return failures as a two-column table (``path``, ``reason``) for display."""
+    return pd.DataFrame([(f.path, f.reason) for f in failures], columns=["path", "reason"])
+
+
+def throughput(seconds: float, files: int) -> dict[str, float]:
+    """Seconds per file and files per minute of a timed batch."""
+    per_file = seconds / files if files else float("nan")
+    return {"files": files, "seconds": seconds, "seconds_per_file": per_file,
+            "files_per_minute": 60.0 / per_file if files else float("nan")}
+
+
+__all__ = [
+    "AUDIO_EXTENSIONS", "ExtractionResult", "Failure", "default_cache_dir", "extract_one",
+    "extract_table", "find_audio_files", "run_extract_command", "summarise_failures",
+    "throughput", "write_table",
+]
