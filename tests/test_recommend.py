@@ -377,3 +377,23 @@ def test_library_from_label_store_and_cli(tmp_path, capsys):
     got = {r["id"] for r in recs}
     assert recs and recs[0]["near"][0]["id"] == liked_ids[0]
     assert not got & {liked_ids[0], disliked_ids[0]} and len(got) <= 12 - 3
+
+
+def test_library_from_segmented_extract_table(tmp_path):
+    from helpers.features import FEATURE_COLUMNS
+
+    table = load_gtzan_table().iloc[[0, 1, 100, 101]]
+    rows = []
+    for _, row in table.iterrows():
+        for segment in range(3):
+            rows.append({"filename": f"{row['filename'][:-4]}.{segment}.wav", "clip": row["filename"],
+                         "segment": segment, "start": 3.0 * segment, "end": 3.0 * segment + 3,
+                         "silent": segment == 2,
+                         **{c: float(row[c]) * (1 + 0.1 * segment) for c in FEATURE_COLUMNS}, "label": row["label"]})
+    path = tmp_path / "segments.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    library = Library.from_csv(path)
+    assert library.meta["id"].tolist() == table["filename"].tolist()
+    assert library.meta["genre"].tolist() == ["blues", "blues", "classical", "classical"]
+    tempo = library.raw[0, library.feature_columns.index("tempo")]
+    assert tempo == pytest.approx(float(table["tempo"].iloc[0]) * 1.05)  # silent segment left out

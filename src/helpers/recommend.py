@@ -269,7 +269,8 @@ class Library:
         """A feature table written by ``music-study extract`` or any CSV with ids and features.
 
         The id column is the first of ``id``, ``filename``, ``path`` present; a ``label`` column
-        is read as the genre.
+        is read as the genre. A segmented table (``clip``/``segment`` columns) becomes one song
+        per clip: the mean of its non-silent segments, id = the clip's file name.
         """
         path = Path(path)
         if not path.is_file():
@@ -278,11 +279,19 @@ class Library:
             table = pd.read_csv(path)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise InputError(path, f"library table is not a readable CSV ({exc})") from None
+        if "genre" not in table.columns and "label" in table.columns:
+            table = table.rename(columns={"label": "genre"})
+        if "clip" in table.columns and "segment" in table.columns:
+            # `music-study extract --segment-seconds`: one song is the mean of its non-silent segments
+            kept = table[~table["silent"].astype(bool)] if "silent" in table.columns else table
+            numeric = kept.drop(columns=["segment", "start", "end", "silent"], errors="ignore")
+            table = numeric.groupby("clip", sort=False).agg(
+                {c: ("mean" if pd.api.types.is_numeric_dtype(numeric[c]) else "first")
+                 for c in numeric.columns if c not in ("clip", "filename")}).reset_index()
+            table = table.rename(columns={"clip": "id"})
         id_column = next((c for c in ("id", "filename", "path") if c in table.columns), None)
         if id_column is None:
             raise InputError(path, "library table needs an id, filename or path column")
-        if "genre" not in table.columns and "label" in table.columns:
-            table = table.rename(columns={"label": "genre"})
         return cls(table, id_column=id_column, **kwargs)
 
     @classmethod
