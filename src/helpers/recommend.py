@@ -955,5 +955,6 @@ def run_recommend_command(args) -> int:
         return 0
     for rank, rec in enumerate(recs, start=1):
         label = f"{rec.artist} – {rec.title}" if rec.artist else rec.id
-        print(f"{rank:>2}. {label} [{rec.id}, {rec.genre}] score {rec.score:.2f}\n    {rec.reason}")
+        where = f"{rec.id}, {rec.genre}" if rec.genre else rec.id
+        print(f"{rank:>2}. {label} [{where}] score {rec.score:.2f}\n    {rec.reason}")
     return 0
