@@ -285,6 +285,28 @@ def test_cli_liked_urls_are_downloaded_and_used(site, tmp_path, capsys):
     assert captured.out == ""
 
 
+def test_cli_takeout_csv_matches_titles_and_downloads_the_rest(tmp_path, monkeypatch, capsys):
+    from helpers import ingest
+
+    path = tmp_path / "music-library-songs.csv"
+    path.write_text("Video ID,Song Title,Album Title,Artist Name 1\n"
+                    "aaaaaaaaaaa,\"No Woman, No Cry (Live)\",Live!,Bob Marley\n"
+                    "bbbbbbbbbbb,Buffalo Soldier,Confrontation,Bob Marley & The Wailers\n"
+                    "ccccccccccc,Watercolour,Immersion,Pendulum\n")
+    assert main(["recommend", "--liked-file", str(path), "--fetch-limit", "0", "-k", "3", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "2 liked songs used (1 not in the library" in captured.err
+    assert {n["id"] for r in json.loads(captured.out) for n in r["near"]} <= {"reggae.00001.wav", "reggae.00004.wav"}
+
+    song = tmp_path / "watercolour.wav"
+    _write_song(song)
+    fetched = []
+    monkeypatch.setattr(ingest, "fetch_audio", lambda url, **kw: fetched.append(url) or ingest.IngestedAudio(song))
+    assert main(["recommend", "--liked-file", str(path), "-k", "3", "--json"]) == 0
+    assert fetched == ["https://music.youtube.com/watch?v=ccccccccccc"]
+    assert "3 liked songs used (0 not in the library" in capsys.readouterr().err
+
+
 def test_playlist_songs_match_by_title_before_download(monkeypatch, library):
     from helpers import ingest
     from helpers.liked import liked_from_items

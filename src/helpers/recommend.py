@@ -796,10 +796,11 @@ def resolve_liked(liked, library: Library, *, window_seconds: float = 30.0, fetc
         Audio outside the library is summarised by one window this long from the middle of the
         file (the library's clips are 30-s excerpts).
     fetch_limit : int
-        At most this many songs are downloaded for ``'url'`` entries (a song URL, or a playlist
-        URL whose songs are listed with :func:`helpers.ingest.playlist_entries`); a playlist
-        song whose title and artist match the library is used without download. 0 downloads
-        nothing: URL entries are reported unmatched.
+        At most this many songs are downloaded: ``'url'`` entries (a song URL, or a playlist
+        URL whose songs are listed with :func:`helpers.ingest.playlist_entries`; a playlist
+        song whose title and artist match the library is used without download) and listed
+        songs that match no library song but carry a URL (Takeout rows with a video id).
+        0 downloads nothing: such entries are reported unmatched.
     download_dir : path-like, optional
         Where downloads go (default: the ingest helpers' ``data/downloads``).
 
@@ -828,10 +829,14 @@ def resolve_liked(liked, library: Library, *, window_seconds: float = 30.0, fetc
         if song.kind in ("song", "video"):
             match = next(match_iter)
             library_id = match.library_id if pd.notna(match.library_id) else None
-            add_report(song.title, song.artist, song.kind, library_id,
-                       "title match" if library_id else "unmatched", song.url)
             if library_id is not None:
                 rows.append(library.index_of(library_id))
+                add_report(song.title, song.artist, song.kind, library_id, "title match", song.url)
+            elif song.url and budget[0] > 0:  # e.g. a Takeout row with a video id
+                _download(song.url, song.title, song.artist, library, external, add_report, budget,
+                          window_seconds, download_dir)
+            else:
+                add_report(song.title, song.artist, song.kind, None, "unmatched", song.url)
         elif song.kind == "id":
             row = library.index_of(song.ref)
             rows.append(row)
@@ -850,7 +855,7 @@ def resolve_liked(liked, library: Library, *, window_seconds: float = 30.0, fetc
 
 def _resolve_url(song, library, rows, external, add_report, budget, window_seconds, download_dir):
     """Expand a song or playlist URL; match its songs by title or download their audio."""
-    from helpers.ingest import fetch_audio, playlist_entries
+    from helpers.ingest import playlist_entries
     from helpers.liked import split_artist_title
 
     for entry in playlist_entries(song.url):
@@ -867,17 +872,24 @@ def _resolve_url(song, library, rows, external, add_report, budget, window_secon
         if budget[0] <= 0:
             add_report(entry.url, entry.artist or "", "url", None, "unmatched (fetch limit reached)", entry.url)
             continue
-        budget[0] -= 1
-        try:
-            audio = fetch_audio(entry.url, download_dir=download_dir)
-            row = _features_of_file(audio.path, library, window_seconds)
-        except InputError as exc:
-            add_report(entry.url, entry.artist or "", "url", None, f"failed: {exc.reason}", entry.url)
-            continue
-        row.update({"id": entry.url, "title": audio.title or entry.title or row["title"],
-                    "artist": audio.artist or entry.artist or ""})
-        external.append(row)
-        add_report(entry.url, row["artist"], "url", None, "downloaded, audio features", entry.url)
+        _download(entry.url, entry.title, entry.artist, library, external, add_report, budget,
+                  window_seconds, download_dir)
+
+
+def _download(url, title, artist, library, external, add_report, budget, window_seconds, download_dir):
+    """Download one song and add its features as a liked song outside the library."""
+    from helpers.ingest import fetch_audio
+
+    budget[0] -= 1
+    try:
+        audio = fetch_audio(url, download_dir=download_dir)
+        row = _features_of_file(audio.path, library, window_seconds)
+    except InputError as exc:
+        add_report(title or url, artist or "", "url", None, f"failed: {exc.reason}", url)
+        return
+    row.update({"id": url, "title": title or audio.title or row["title"], "artist": artist or audio.artist or ""})
+    external.append(row)
+    add_report(title or url, row["artist"], "url", None, "downloaded, audio features", url)
 
 
 def _features_of_file(path, library: Library, window_seconds: float) -> dict:
