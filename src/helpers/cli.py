@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use a label store's songs as the library, its likes/dislikes as preferences")
     p.add_argument("--lambda", dest="mmr_lambda", type=float, default=0.7,
                    help="MMR trade-off: 1 = relevance only, lower = more diverse (default 0.7)")
-    p.add_argument("--artist-cap", type=int, default=2, help="at most N songs per artist (default 2)")
+    p.add_argument("--artist-cap", type=int, default=2,
+                   help="at most N songs per artist (default 2; 0 for no cap)")
     p.add_argument("--strategy", choices=["per-seed", "centroid"], default="per-seed",
                    help="retrieve per liked song and merge (default) or around their average")
     p.add_argument("--fetch-limit", type=int, default=20,

@@ -957,7 +957,7 @@ def run_recommend_command(args) -> int:
                                 f"{len(library)} songs; add their audio to a library with "
                                 "`music-study extract` and pass it with --library")
     recommender = Recommender(library, mmr_lambda=getattr(args, "mmr_lambda", 0.7),
-                              artist_cap=getattr(args, "artist_cap", 2),
+                              artist_cap=getattr(args, "artist_cap", 2) or None,  # 0: no cap
                               strategy=getattr(args, "strategy", "per-seed"))
     recs = recommender.recommend(seeds, disliked=disliked, k=args.k)
     print(f"{len(seeds)} liked songs used ({len(unmatched)} not in the library of {len(library)} "
