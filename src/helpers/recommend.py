@@ -104,12 +104,12 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
 
 
 def _song_keys(artists: pd.Series, titles: pd.Series) -> np.ndarray:
-    """Integer code per (normalised artist, title); -1 where the artist is unknown."""
+    """Integer code per (normalised artist, title); -1 where either is unknown."""
     artist = artists.fillna("").astype(str).map(normalize_artist)
     title = titles.fillna("").astype(str).map(normalize_title)
     keys = artist + "\x1f" + title
     codes, _ = pd.factorize(keys)
-    return np.where(artist.to_numpy() == "", -1, codes)
+    return np.where((artist.to_numpy() == "") | (title.to_numpy() == ""), -1, codes)
 
 
 class Library:
