@@ -38,7 +38,8 @@ def test_a_failing_notebook_is_marked_and_the_others_still_run(tmp_path):
 def test_quick_report_renders_every_notebook_without_errors(tmp_path, gtzan_audio_dir, shared_data):
     overrides = {"01": {"audio_dir": str(gtzan_audio_dir)},
                  "02": {"gtzan_audio_dir": str(gtzan_audio_dir)},
-                 "03": {"extra_rows": str(shared_data / "seed" / "features_30_secActive.csv")}}
+                 "03": {"extra_rows": str(shared_data / "seed" / "features_30_secActive.csv")},
+                 "07": {"liked_file": str(shared_data / "seed" / "ytmusic_liked_songs.txt")}}
     runs = report.run_reports(quick=True, output_dir=tmp_path, overrides=overrides)
     assert runs and all(r.status == "ok" for r in runs), [(r.name, r.error) for r in runs]
     for run in runs:

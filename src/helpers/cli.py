@@ -70,9 +70,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     # --- recommend
     p = sub.add_parser("recommend", help="recommend songs from liked songs")
-    p.add_argument("--liked", nargs="*", default=[], metavar="ID", help="liked song ids or paths")
+    p.add_argument("--liked", nargs="*", default=[], metavar="ID",
+                   help="liked song ids, audio paths, song URLs or playlist URLs")
     p.add_argument("--liked-file", default=None, help="liked-songs list (YouTube Music copy or Takeout CSV)")
     p.add_argument("-k", type=int, default=10, help="number of recommendations")
+    p.add_argument("--dislike", nargs="*", default=[], metavar="ID",
+                   help="disliked song ids: they and their nearest songs are never recommended")
+    p.add_argument("--library", default=None,
+                   help="feature table CSV (e.g. from `music-study extract`); default the GTZAN table")
+    p.add_argument("--store", default=None, metavar="SQLITE",
+                   help="use a label store's songs as the library, its likes/dislikes as preferences")
+    p.add_argument("--lambda", dest="mmr_lambda", type=float, default=0.7,
+                   help="MMR trade-off: 1 = relevance only, lower = more diverse (default 0.7)")
+    p.add_argument("--artist-cap", type=int, default=2,
+                   help="at most N songs per artist (default 2; 0 for no cap)")
+    p.add_argument("--strategy", choices=["per-seed", "centroid"], default="per-seed",
+                   help="retrieve per liked song and merge (default) or around their average")
+    p.add_argument("--fetch-limit", type=int, default=20,
+                   help="download at most N liked songs given as URLs or playlist URLs (default 20)")
+    p.add_argument("--lyrics", default=None,
+                   help="CSV of lyrics per library song: id + lyrics text, or id + numeric features")
+    p.add_argument("--lyrics-weight", type=float, default=0.3,
+                   help="weight of lyrics similarity when --lyrics is given (default 0.3)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
     # --- lyrics

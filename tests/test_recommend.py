@@ -1,0 +1,424 @@
+"""Recommender: library conditioning, exclusions, artist cap, MMR, hubs, lyrics blend, CLI."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+from conftest import require_shared
+
+from helpers import recommend_eval
+from helpers.cli import main
+from helpers.data import load_gtzan_table
+from helpers.errors import InputError
+from helpers.liked import normalize_artist
+from helpers.paths import project_root
+from helpers.recommend import Library, Recommender
+
+
+@pytest.fixture(scope="module")
+def library():
+    return Library.gtzan()
+
+
+@pytest.fixture(scope="module")
+def users(library):
+    return recommend_eval.simulate_users(library, n_users=40, seed=1)
+
+
+def _cli(*args):
+    env = {"PYTHONPATH": str(project_root() / "src"), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "helpers", "recommend", *args],
+                          capture_output=True, text=True, env=env, cwd=project_root(), timeout=120)
+
+
+def test_library_conditions_and_collapses_duplicates(library):
+    conditioner = library.conditioner
+    logged = {c for c, flag in zip(library.feature_columns, conditioner.log_mask_, strict=True) if flag}
+    assert {"rms_var", "spectral_centroid_var", "mfcc1_var"} <= logged
+    assert not logged & {"mfcc2_mean", "tempo", "harmony_mean"}
+    assert np.allclose(np.linalg.norm(library.embedding, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(library.standardised.mean(axis=0), 0, atol=1e-4)
+    # GTZAN's exact replicas share one representative.
+    ids = library.meta["id"].tolist()
+    a, b = ids.index("disco.00098.wav"), ids.index("disco.00099.wav")
+    assert library.duplicate_of[a] == library.duplicate_of[b] == a
+    assert (library.duplicate_of != np.arange(len(library))).sum() == 14
+
+
+def test_library_rejects_bad_tables(library):
+    table = library.meta.assign(tempo=1.0, rms_mean=2.0)
+    with pytest.raises(InputError, match="appears twice"):
+        Library(pd.concat([table, table.iloc[:1]]))
+    broken = table.copy()
+    broken.loc[3, "tempo"] = np.nan
+    with pytest.raises(InputError, match="tempo is not a finite number"):
+        Library(broken)
+    with pytest.raises(InputError, match="no id column"):
+        Library(table.drop(columns="id"))
+    with pytest.raises(InputError, match="not a song id"):
+        library.index_of("blues.99999")
+
+
+def test_liked_duplicates_same_song_and_dislikes_are_excluded(library):
+    ids = library.meta["id"].tolist()
+    liked = ["disco.00098.wav", "jazz.00033.wav", "hiphop.00039.wav", "classical.00004.wav"]
+    recommender = Recommender(library, mmr_lambda=None, artist_cap=None)
+    allowed = recommender.allowed_mask([library.index_of(s) for s in liked])
+    # the exact replicas of liked clips and other clips of the same song (same artist and title:
+    # Coleman Hawkins' "Body and Soul" is jazz.00033 and jazz.00051)
+    for other in ("disco.00099.wav", "hiphop.00045.wav", "jazz.00051.wav"):
+        assert not allowed[ids.index(other)], other
+    # clips whose title is unknown are not "the same song" (JS Bach, classical.00004-00010)
+    assert allowed[ids.index("classical.00005.wav")]
+    recs = recommender.recommend(liked, k=60, explain=False)
+    recommended = {r.id for r in recs}
+    assert len(recs) == 60 and not recommended & set(liked)
+    assert not recommended & {"disco.00099.wav", "hiphop.00045.wav", "jazz.00051.wav"}
+
+    disliked = recs[0].id
+    row = library.index_of(disliked)
+    nearest = np.argsort(-(library.embedding @ library.embedding[row]))[:11]
+    after = {r.id for r in recommender.recommend(liked, disliked=[disliked], k=60, explain=False)}
+    assert disliked not in after
+    assert not after & {ids[i] for i in nearest}
+    # something from the neighbourhood was recommended before, so the exclusion did work
+    assert recommended & {ids[i] for i in nearest}
+
+
+def test_artist_cap(library):
+    marley = ["reggae.00000.wav", "reggae.00001.wav", "reggae.00002.wav", "reggae.00003.wav"]
+    uncapped = Recommender(library, mmr_lambda=None, artist_cap=None).recommend(marley, k=10)
+    counts = pd.Series([normalize_artist(r.artist) for r in uncapped if r.artist]).value_counts()
+    assert counts.iloc[0] > 2, "precondition: without a cap one artist fills the list"
+    capped = Recommender(library, mmr_lambda=None, artist_cap=2).recommend(marley, k=10)
+    counts = pd.Series([normalize_artist(r.artist) for r in capped if r.artist]).value_counts()
+    assert len(capped) == 10 and counts.max() <= 2
+    one = Recommender(library, mmr_lambda=0.7, artist_cap=1).recommend(marley, k=10)
+    assert pd.Series([normalize_artist(r.artist) for r in one if r.artist]).value_counts().max() == 1
+
+
+def test_mmr_diversifies_lists(library, users):
+    def diversity(**kwargs):
+        recommender = Recommender(library, artist_cap=None, **kwargs)
+        rows = [recommend_eval.user_metrics([r.id for r in recommender.recommend(u.seeds, explain=False)], u, library)
+                for u in users]
+        return pd.DataFrame(rows)
+
+    plain, mmr = diversity(mmr_lambda=None), diversity(mmr_lambda=0.5)
+    assert mmr["distinct_artists"].mean() >= plain["distinct_artists"].mean() + 0.5
+    assert mmr["distinct_genres"].mean() >= plain["distinct_genres"].mean() + 0.5
+    assert (mmr["distinct_genres"] >= plain["distinct_genres"]).mean() > 0.7
+    # lambda=1 is plain relevance ranking
+    same = Recommender(library, mmr_lambda=1.0, artist_cap=None).recommend(users[0].seeds, explain=False)
+    base = Recommender(library, mmr_lambda=None, artist_cap=None).recommend(users[0].seeds, explain=False)
+    assert [r.id for r in same] == [r.id for r in base]
+
+
+def test_hub_penalty_spreads_recommendations(library, users):
+    configs = {"plain": {"hub_penalty": 0.0}, "csls": {"hub_penalty": 0.5}}
+    _, catalogue = recommend_eval.evaluate(library, users, configs, k=10)
+    assert catalogue.loc["csls", "coverage"] > catalogue.loc["plain", "coverage"]
+    assert catalogue.loc["csls", "gini"] < catalogue.loc["plain", "gini"]
+
+
+def test_centroid_and_per_seed_strategies_differ(library):
+    liked = ["classical.00020.wav", "classical.00030.wav", "metal.00010.wav", "metal.00020.wav"]
+    per_seed = Recommender(library, mmr_lambda=None, artist_cap=None).recommend(liked, k=10)
+    centroid = Recommender(library, strategy="centroid", mmr_lambda=None, artist_cap=None).recommend(liked, k=10)
+    assert {r.genre for r in per_seed} >= {"classical", "metal"}
+    assert [r.id for r in per_seed] != [r.id for r in centroid]
+
+
+def test_every_recommendation_explains_itself(library):
+    liked = ["blues.00000.wav", "jazz.00010.wav"]
+    recs = Recommender(library).recommend(liked, k=10)
+    titles = set(library.meta.set_index("id").loc[liked, "title"])
+    for rec in recs:
+        assert rec.near and rec.near[0]["id"] in liked
+        assert rec.near[0]["title"] in rec.reason and rec.reason.startswith("near ")
+        assert 0.0 <= rec.score <= 1.0 and rec.near[0]["similarity"] <= 1.0
+        nearest_genre = library.meta.set_index("id").at[rec.near[0]["id"], "genre"]
+        assert ("genre" in rec.shared) == (rec.genre == nearest_genre)
+        assert set(rec.shared) <= {"genre", "tempo", "timbre", "brightness", "lyrics"}
+    assert any(n["title"] in titles for rec in recs for n in rec.near)
+    assert [r.score for r in recs][0] == 1.0
+
+
+def test_lyrics_blend_pulls_in_songs_with_similar_lyrics(library):
+    liked = ["blues.00000.wav", "blues.00001.wav"]
+    rng = np.random.default_rng(0)
+    ids = library.meta["id"].to_numpy()
+    lyrics = pd.DataFrame(rng.normal(size=(len(ids), 4)), index=ids, columns=["sentiment", "t1", "t2", "t3"])
+    audio_only = [r.id for r in Recommender(library, mmr_lambda=None, artist_cap=None).recommend(liked, k=10)]
+    # give a far-away classical clip exactly the liked songs' lyrics profile
+    target = "classical.00050.wav"
+    assert target not in audio_only
+    lyrics.loc[target] = lyrics.loc[liked[0]]
+    lyrics = lyrics.drop(index=["metal.00001.wav"])  # a song without lyrics keeps working
+    blended = Library.gtzan(lyrics=lyrics, lyrics_weight=0.8)
+    recs = Recommender(blended, mmr_lambda=None, artist_cap=None).recommend(liked, k=10)
+    assert target in [r.id for r in recs]
+    assert "lyrics" in next(r for r in recs if r.id == target).shared
+    with pytest.raises(InputError):
+        Library.gtzan(lyrics=lyrics, lyrics_weight=1.5)
+
+
+def test_cli_json_schema():
+    result = _cli("--liked", "blues.00000", "jazz.00010.wav", "-k", "5", "--json")
+    assert result.returncode == 0, result.stderr
+    recs = json.loads(result.stdout)
+    assert isinstance(recs, list) and len(recs) == 5
+    for rec in recs:
+        assert {"id", "artist", "title", "score", "reason"} <= set(rec)
+        assert isinstance(rec["id"], str) and isinstance(rec["reason"], str) and rec["reason"]
+        assert isinstance(rec["score"], float) and isinstance(rec["artist"], str)
+        assert isinstance(rec["title"], str) and isinstance(rec["near"], list)
+    assert len({r["id"] for r in recs}) == 5
+
+
+def test_cli_unknown_id_exits_2_with_one_line():
+    result = _cli("--liked", "blues.00000", "blues.99999", "--json")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == ("music-study recommend: error: blues.99999: not a song id of the "
+                                     "library (1000 songs; ids look like blues.00000.wav)")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--liked-file", "/nonexistent/liked.txt"], "/nonexistent/liked.txt: liked-songs file does not exist"),
+    ([], "give at least one liked song"),
+    (["--liked", "blues.00000", "--lambda", "2"], "outside [0, 1]"),
+    (["--liked", "blues.00000", "--dislike", "nope"], "nope: not a song id"),
+    (["--liked", "blues.00000", "--library", "/nonexistent.csv"], "library table does not exist"),
+])
+def test_cli_bad_input_in_process(args, expected, capsys):
+    assert main(["recommend", *args]) == 2
+    captured = capsys.readouterr()
+    assert expected in captured.err and captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_cli_library_from_an_extracted_table(tmp_path, capsys):
+    # a feature table as `music-study extract` writes it: filename, features, no artist column
+    source = load_gtzan_table().iloc[::10].drop(columns="label")
+    path = tmp_path / "table.csv"
+    source.to_csv(path, index=False)
+    assert main(["recommend", "--library", str(path), "--liked", source["filename"].iloc[0], "-k", "4",
+                 "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert len(recs) == 4 and {r["id"] for r in recs} <= set(source["filename"][1:])
+    assert all(r["artist"] == "" and r["genre"] == "" for r in recs)
+
+
+def test_cli_real_liked_list_has_no_gtzan_match(capsys):
+    path = require_shared("seed", "ytmusic_liked_songs.txt")
+    assert main(["recommend", "--liked-file", str(path), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert "none of the 717 liked songs is in the library of 1000 songs" in captured.err
+    assert captured.out == ""
+
+
+def _write_song(path, seconds=6.0, freq=220.0):
+    sr = 22050
+    t = np.arange(int(seconds * sr)) / sr
+    signal = 0.3 * np.sin(2 * np.pi * freq * t) * (1 + np.sign(np.sin(2 * np.pi * 2 * t))) / 2
+    signal += 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    soundfile.write(path, signal.astype(np.float32), sr)
+
+
+@pytest.mark.slow
+def test_cli_liked_audio_file_outside_the_library(tmp_path, capsys):
+    path = tmp_path / "my song.wav"
+    _write_song(path)
+    assert main(["recommend", "--liked", str(path), "-k", "3", "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert len(recs) == 3 and recs[0]["near"][0]["id"] == str(path)
+    assert "my song" in recs[0]["reason"]
+
+
+@pytest.fixture()
+def site(tmp_path, monkeypatch):
+    """A local web site with a page of two songs; downloads go to tmp_path."""
+    import functools
+    import http.server
+    import threading
+
+    from helpers import ingest
+
+    root = tmp_path / "site"
+    root.mkdir()
+    _write_song(root / "first.wav", 5.0, 220.0)
+    _write_song(root / "second.wav", 5.0, 660.0)
+    (root / "list.html").write_text("<!doctype html><html><head><title>Two songs</title></head><body>"
+                                    "<audio src='first.wav'></audio><audio src='second.wav'></audio></body></html>")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(ingest, "downloads_dir", lambda: tmp_path / "downloads")
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.slow
+def test_cli_liked_urls_are_downloaded_and_used(site, tmp_path, capsys):
+    songs = [site + "/first.wav", site + "/second.wav"]
+    assert main(["recommend", "--liked", *songs, "blues.00000", "-k", "5", "--json"]) == 0
+    captured = capsys.readouterr()
+    recs = json.loads(captured.out)
+    assert {n["id"] for r in recs for n in r["near"]} & set(songs)
+    assert len(list((tmp_path / "downloads").glob("*.json"))) == 2  # one sidecar per download
+    assert "3 liked songs used" in captured.err
+
+    # with a fetch limit of 1 the second song is reported, not downloaded
+    assert main(["recommend", "--liked", *songs, "--fetch-limit", "1", "--json"]) == 0
+    assert "1 liked songs used (1 not in the library" in capsys.readouterr().err
+
+    # a liked URL that does not answer is bad input: one line naming it, exit status 2
+    assert main(["recommend", "--liked", songs[0], site + "/missing.wav", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"music-study recommend: error: {site}/missing.wav: download failed: HTTP 404 File not found"
+    assert captured.out == ""
+
+
+def test_cli_takeout_csv_matches_titles_and_downloads_the_rest(tmp_path, monkeypatch, capsys):
+    from helpers import ingest
+
+    path = tmp_path / "music-library-songs.csv"
+    path.write_text("Video ID,Song Title,Album Title,Artist Name 1\n"
+                    "aaaaaaaaaaa,\"No Woman, No Cry (Live)\",Live!,Bob Marley\n"
+                    "bbbbbbbbbbb,Buffalo Soldier,Confrontation,Bob Marley & The Wailers\n"
+                    "ccccccccccc,Watercolour,Immersion,Pendulum\n")
+    assert main(["recommend", "--liked-file", str(path), "--fetch-limit", "0", "-k", "3", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "2 liked songs used (1 not in the library" in captured.err
+    assert {n["id"] for r in json.loads(captured.out) for n in r["near"]} <= {"reggae.00001.wav", "reggae.00004.wav"}
+
+    song = tmp_path / "watercolour.wav"
+    _write_song(song)
+    fetched = []
+    monkeypatch.setattr(ingest, "fetch_audio", lambda url, **kw: fetched.append(url) or ingest.IngestedAudio(song))
+    assert main(["recommend", "--liked-file", str(path), "-k", "3", "--json"]) == 0
+    assert fetched == ["https://music.youtube.com/watch?v=ccccccccccc"]
+    assert "3 liked songs used (0 not in the library" in capsys.readouterr().err
+
+
+def test_playlist_songs_match_by_title_before_download(monkeypatch, library):
+    from helpers import ingest
+    from helpers.liked import liked_from_items
+    from helpers.recommend import resolve_liked
+
+    listed = [ingest.PlaylistEntry(url="https://example.org/v1", title="John Lee Hooker - One Bourbon, One Scotch And One Beer (Live)"),
+              ingest.PlaylistEntry(url="https://example.org/v2", title="Is This Love", artist="Bob Marley"),
+              ingest.PlaylistEntry(url="https://example.org/v3", title="Unknown Song", artist="Nobody")]
+    monkeypatch.setattr(ingest, "playlist_entries", lambda url: listed)
+    seeds = resolve_liked(liked_from_items(["https://example.org/playlist"]), library, fetch_limit=0)
+    assert [library.meta["id"].iloc[r] for r in seeds.indices] == []  # nothing fetched, nothing listed
+    seeds = resolve_liked(liked_from_items(["https://example.org/playlist"]), library, fetch_limit=1)
+    assert [library.meta["id"].iloc[r] for r in seeds.indices] == ["blues.00000.wav", "reggae.00000.wav"]
+    # the third song would need a download; the network is not reachable from tests
+    monkeypatch.setattr(ingest, "fetch_audio", lambda url, **kw: (_ for _ in ()).throw(InputError(url, "offline")))
+    seeds = resolve_liked(liked_from_items(["https://example.org/playlist"]), library, fetch_limit=1)
+    assert seeds.report["how"].tolist() == ["title match", "title match", "failed: offline"]
+
+
+def test_top_per_row_is_exact_including_fallback():
+    from helpers.recommend import _top_per_row
+
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(4, 30000)).astype(np.float32)
+    scores[1, :] = -np.inf  # almost everything excluded: the sampled threshold cannot work
+    scores[1, rng.choice(30000, 60, replace=False)] = rng.normal(size=60)
+    scores[2, 100:200] = 5.0  # ties: lower index first, as a stable full sort gives
+    top = _top_per_row(scores, 50)
+    for row in range(4):
+        expected = np.argsort(-scores[row], kind="stable")[:50]
+        assert top[row].tolist() == expected.tolist()
+
+
+def test_lyrics_features_from_texts_and_cli(tmp_path, capsys):
+    from helpers.data import load_public_domain_lyrics
+    from helpers.recommend import lyrics_features
+
+    songs = load_public_domain_lyrics().iloc[:40]
+    ids = [f"blues.{i:05d}.wav" for i in range(20)] + [f"classical.{i:05d}.wav" for i in range(20)]
+    texts = pd.Series(songs["lyrics"].to_numpy(), index=ids)
+    texts.iloc[5] = ""  # no words: no row
+    features = lyrics_features(texts, n_topics=5)
+    assert len(features) == 39 and "blues.00005.wav" not in features.index
+    assert list(features.columns[:4]) == ["sentiment_mean", "sentiment_positive", "sentiment_negative",
+                                          "sentiment_change"]
+    assert [c for c in features.columns if c.startswith("topic_")] == [f"topic_{i}" for i in range(1, 6)]
+    assert np.isfinite(features.to_numpy()).all()
+    blended = Library.gtzan(lyrics=features, lyrics_weight=0.5)
+    assert blended.has_lyrics.sum() == 39
+
+    path = tmp_path / "lyrics.csv"
+    pd.DataFrame({"id": ids, "lyrics": texts.to_numpy()}).to_csv(path, index=False)
+    assert main(["recommend", "--liked", "blues.00000", "--lyrics", str(path), "--lyrics-weight", "0.6",
+                 "-k", "5", "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert len(recs) == 5 and any("lyrics" in r["shared"] for r in recs)
+    with pytest.raises(InputError, match="fewer than two"):
+        lyrics_features(pd.Series(["", "oh oh"], index=["a", "b"]))
+
+
+def test_library_from_label_store_and_cli(tmp_path, capsys):
+    from helpers.features import FEATURE_COLUMNS
+    from helpers.recommend import store_preferences
+    from helpers.store import LabelStore
+
+    table = load_gtzan_table()
+    rows = table[table["filename"].str.match(r"(blues|metal|classical)\.0000[0-3]")]
+    path = tmp_path / "labels.sqlite"
+    with LabelStore(path) as store:
+        ids = {}
+        for _, row in rows.iterrows():
+            song = store.add_song(f"https://example.org/{row['filename']}", title=row["filename"], artist="someone " + row["label"])
+            features = {c: float(row[c]) for c in FEATURE_COLUMNS}
+            store.add_windows(song, [(0, 30, features), (30, 60, {**features, "tempo": features["tempo"] + 2})])
+            ids[row["filename"]] = song
+        store.record_label(ids["metal.00000.wav"], "metal", where="import")
+        store.record_preference(ids["blues.00000.wav"], True)
+        store.record_preference(ids["metal.00001.wav"], False)
+        library = Library.from_store(store)
+        liked_ids, disliked_ids = store_preferences(store)
+    assert len(library) == 12 and set(library.meta["id"]) == {str(i) for i in ids.values()}
+    row = library.index_of(str(ids["blues.00000.wav"]))
+    assert library.raw[row, library.feature_columns.index("tempo")] == pytest.approx(
+        float(rows.set_index("filename").at["blues.00000.wav", "tempo"]) + 1)
+    assert library.meta.set_index("id").at[str(ids["metal.00000.wav"]), "genre"] == "metal"
+    assert liked_ids == [str(ids["blues.00000.wav"])] and disliked_ids == [str(ids["metal.00001.wav"])]
+
+    assert main(["recommend", "--store", str(path), "-k", "20", "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    got = {r["id"] for r in recs}
+    assert recs and recs[0]["near"][0]["id"] == liked_ids[0]
+    assert not got & {liked_ids[0], disliked_ids[0]} and len(got) <= 12 - 3
+
+
+def test_library_from_segmented_extract_table(tmp_path):
+    from helpers.features import FEATURE_COLUMNS
+
+    table = load_gtzan_table().iloc[[0, 1, 100, 101]]
+    rows = []
+    for _, row in table.iterrows():
+        for segment in range(3):
+            rows.append({"filename": f"{row['filename'][:-4]}.{segment}.wav", "clip": row["filename"],
+                         "segment": segment, "start": 3.0 * segment, "end": 3.0 * segment + 3,
+                         "silent": segment == 2,
+                         **{c: float(row[c]) * (1 + 0.1 * segment) for c in FEATURE_COLUMNS}, "label": row["label"]})
+    path = tmp_path / "segments.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    library = Library.from_csv(path)
+    assert library.meta["id"].tolist() == table["filename"].tolist()
+    assert library.meta["genre"].tolist() == ["blues", "blues", "classical", "classical"]
+    tempo = library.raw[0, library.feature_columns.index("tempo")]
+    assert tempo == pytest.approx(float(table["tempo"].iloc[0]) * 1.05)  # silent segment left out
