@@ -97,6 +97,10 @@ def test_playlist_page_lists_entries_and_fetch_refuses_it(site, tmp_path):
     entries = ingest.playlist_entries(site["base"] + "/list.html")
     assert len(entries) == 2
     assert all(isinstance(e, ingest.PlaylistEntry) and e.url for e in entries)
+    # each entry points at its own song, not back at the playlist page, so it can be fetched
+    assert len({e.url for e in entries}) == 2 and all(e.url != site["base"] + "/list.html" for e in entries)
+    fetched = ingest.fetch_audio(entries[0].url, download_dir=tmp_path)
+    assert fetched.path.is_file()
     single = ingest.playlist_entries(site["base"] + "/song.ogg")
     assert len(single) == 1
     with pytest.raises(InputError, match="playlist"):

@@ -387,12 +387,16 @@ def playlist_entries(url: str) -> list[PlaylistEntry]:
         raise InputError(url, f"cannot reach the server ({exc})") from exc
     if info is None:
         raise InputError(url, "no songs found at this address")
-    raw = list(info.get("entries") or []) if info.get("entries") is not None else [info]
+    is_playlist = info.get("entries") is not None
+    raw = list(info.get("entries") or []) if is_playlist else [info]
+    # A playlist entry's own address is its `url` (its `webpage_url`, when present, may be the
+    # playlist page itself); a single song's `url` is a short-lived stream, so keep its page.
+    keys = ("url", "webpage_url", "original_url") if is_playlist else ("webpage_url", "url", "original_url")
     entries = []
     for item in raw:
         if not item:
             continue
-        entry_url = item.get("webpage_url") or item.get("url") or item.get("original_url")
+        entry_url = next((item[k] for k in keys if item.get(k)), None)
         if not entry_url:
             continue
         entries.append(PlaylistEntry(
