@@ -7,7 +7,12 @@ skips with a reason when the folder is absent, and fails instead when
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import os
+import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -51,3 +56,41 @@ def root() -> Path:
 def shipped_songs(root) -> list[Path]:
     """The openly licensed whole songs shipped in data/music."""
     return sorted((root / "data" / "music").glob("*.ogg"))
+
+
+class _QuietFileHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder, records each GET path on its server, logs nothing."""
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.server.requests.append(self.path)
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+class _QuietFileServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a client closing a connection early (e.g. a size limit) is expected
+
+
+@contextlib.contextmanager
+def serve_directory(folder):
+    """Serve *folder* over HTTP on 127.0.0.1 in a thread for the duration of a ``with`` block.
+
+    Yields
+    ------
+    types.SimpleNamespace
+        ``base`` (``http://127.0.0.1:PORT``) and ``requests`` (the GET paths served, in order).
+    """
+    server = _QuietFileServer(("127.0.0.1", 0),
+                              functools.partial(_QuietFileHandler, directory=str(folder)))
+    server.requests = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield types.SimpleNamespace(base=f"http://127.0.0.1:{server.server_port}", requests=server.requests)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import socket
-import threading
 
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import serve_directory
 
 from helpers import ingest
 from helpers.errors import InputError
 
 SR = 22050
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    requests: list[str] = []
-
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        type(self).requests.append(self.path)
-        super().do_GET()
-
-    def log_message(self, *args):
-        pass
-
-
-class _QuietServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass  # yt-dlp closing a connection early (size limit) is expected
 
 
 def _write_tone(path, seconds, freq=440.0):
@@ -57,13 +37,8 @@ def site(tmp_path_factory):
     (root / "news.html").write_text(
         "<!doctype html><html><head><title>News</title></head><body><p>No music.</p></body></html>")
     (root / "notes.txt").write_text("just some text, not audio\n")
-    handler = type("Handler", (_QuietHandler,), {"requests": []})
-    server = _QuietServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield {"base": f"http://127.0.0.1:{server.server_port}", "requests": handler.requests}
-    server.shutdown()
-    server.server_close()
+    with serve_directory(root) as server:
+        yield {"base": server.base, "requests": server.requests}
 
 
 def test_direct_audio_url_is_downloaded_with_sidecar_and_reused(site, tmp_path):

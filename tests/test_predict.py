@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from conftest import serve_directory
 
 from helpers import predict
 from helpers.errors import AudioError, InputError
@@ -223,10 +224,6 @@ def test_cli_json_and_human_output_on_a_real_song(tmp_path, capsys):
 
 
 def test_cli_predicts_a_url_served_on_127_0_0_1(tmp_path, capsys, monkeypatch):
-    import functools
-    import http.server
-    import threading
-
     from helpers import ingest
     from helpers.cli import main
 
@@ -234,20 +231,10 @@ def test_cli_predicts_a_url_served_on_127_0_0_1(tmp_path, capsys, monkeypatch):
     site.mkdir()
     _song(site / "tune.wav", [(12, "noise")])
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             functools.partial(Quiet, directory=str(site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(ingest, "downloads_dir", lambda: tmp_path / "downloads")
-    url = f"http://127.0.0.1:{server.server_port}/tune.wav"
-    try:
+    with serve_directory(site) as server:
+        url = f"{server.base}/tune.wav"
         assert main(["predict", url, "--json", "--window-seconds", "6"]) == 0
-    finally:
-        server.shutdown()
-        server.server_close()
     captured = capsys.readouterr()
     document = json.loads(captured.out)
     assert document["source"] == url and document["source_url"] == url

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile
-from conftest import require_shared
+from conftest import require_shared, serve_directory
 
 from helpers import recommend_eval
 from helpers.cli import main
@@ -242,9 +242,6 @@ def test_cli_liked_audio_file_outside_the_library(tmp_path, capsys):
 @pytest.fixture()
 def site(tmp_path, monkeypatch):
     """A local web site with a page of two songs; downloads go to tmp_path."""
-    import functools
-    import http.server
-    import threading
 
     from helpers import ingest
 
@@ -255,16 +252,9 @@ def site(tmp_path, monkeypatch):
     (root / "list.html").write_text("<!doctype html><html><head><title>Two songs</title></head><body>"
                                     "<audio src='first.wav'></audio><audio src='second.wav'></audio></body></html>")
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(ingest, "downloads_dir", lambda: tmp_path / "downloads")
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serve_directory(root) as server:
+        yield server.base
 
 
 @pytest.mark.slow

@@ -303,7 +303,7 @@ def test_import_refuses_a_csv_in_another_layout(store, tmp_path):
     pd.DataFrame({"filename": ["a.wav"], "label": ["rock"]}).to_csv(bad, index=False)
     with pytest.raises(DataIntegrityError, match="GTZAN-table layout"):
         store.import_original_study(bad)
-    with pytest.raises(InputError, match="file not found"):
+    with pytest.raises(InputError, match="does not exist"):
         store.import_original_study(tmp_path / "nope.csv")
     assert store.songs().empty
 

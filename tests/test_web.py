@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import serve_directory
 
 from helpers.store import LabelStore
 from helpers.web import create_app
@@ -101,22 +102,11 @@ def test_correction_with_a_new_genre_then_offered_to_the_next_visitor(app, tmp_p
 
 
 def test_pasted_url_is_downloaded_predicted_and_stored_by_url(tmp_path, model):
-    import functools
-    import http.server
-
     site = tmp_path / "site"
     site.mkdir()
     (site / "tune.wav").write_bytes(_wav_bytes(seconds=12.0))
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             functools.partial(Quiet, directory=str(site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/tune.wav"
-    try:
+    with serve_directory(site) as server:
+        url = f"{server.base}/tune.wav"
         app = create_app(store_path=tmp_path / "labels.sqlite", model=model,
                          upload_dir=tmp_path / "uploads", window_seconds=6.0,
                          fetch_options={"download_dir": tmp_path / "downloads"})
@@ -129,9 +119,6 @@ def test_pasted_url_is_downloaded_predicted_and_stored_by_url(tmp_path, model):
         assert len(list((tmp_path / "downloads").glob("*.ogg"))) == 1
         missing = app.test_client().post("/predict", data={"url": url.replace("tune", "gone")})
         assert missing.status_code == 400 and "HTTP 404" in missing.get_data(as_text=True)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.parametrize("name, data, status, message", [

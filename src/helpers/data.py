@@ -184,3 +184,27 @@ def load_public_domain_lyrics() -> pd.DataFrame:
     """Load the 197 public-domain songs shipped in ``data/lyrics`` (title, poet, lyrics, ...)."""
     path = _checked(data_dir() / "lyrics" / "public_domain_songs.csv", LYRICS_MD5)
     return pd.read_csv(path)
+
+
+def read_user_csv(path: str | Path, what: str = "table") -> pd.DataFrame:
+    """Read a CSV the user names, turning every way it can be unusable into one clear error.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV file.
+    what : str
+        What the file is meant to be (``"library table"``, ...), for the error message.
+
+    Raises
+    ------
+    InputError
+        The file does not exist or is not a readable CSV.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, f"{what} does not exist")
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"{what} is not a readable CSV ({type(exc).__name__}: {exc})") from None

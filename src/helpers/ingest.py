@@ -112,6 +112,20 @@ def _url_key(url: str) -> str:
     return hashlib.sha1(url.strip().encode("utf-8")).hexdigest()[:10]
 
 
+def _extract_info(url: str, options: dict) -> dict | None:
+    """Ask yt-dlp what *url* holds (no download), as one-line ``InputError`` on failure."""
+    from yt_dlp import YoutubeDL
+    from yt_dlp.utils import YoutubeDLError
+
+    try:
+        with YoutubeDL(options) as ydl:
+            return ydl.extract_info(url, download=False)
+    except YoutubeDLError as exc:
+        raise InputError(url, _one_line_reason(exc)) from exc
+    except OSError as exc:
+        raise InputError(url, f"cannot reach the server ({exc})") from exc
+
+
 def _one_line_reason(exc: BaseException) -> str:
     """Turn a yt-dlp error into a short reason a user can act on."""
     text = _ANSI.sub("", str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -271,13 +285,7 @@ def fetch_audio(source, *, download_dir=None, max_duration: float = MAX_DURATION
     from yt_dlp import YoutubeDL
     from yt_dlp.utils import YoutubeDLError
 
-    try:
-        with YoutubeDL(_ydl_options()) as ydl:
-            info = ydl.extract_info(url, download=False, process=True)
-    except YoutubeDLError as exc:
-        raise InputError(url, _one_line_reason(exc)) from exc
-    except OSError as exc:
-        raise InputError(url, f"cannot reach the server ({exc})") from exc
+    info = _extract_info(url, _ydl_options())
     if info is None:
         raise InputError(url, "no audio found at this address")
     if info.get("_type") == "playlist" or info.get("entries") is not None:
@@ -375,16 +383,8 @@ def playlist_entries(url: str) -> list[PlaylistEntry]:
         Unsupported or unreachable URL, or a page without any song.
     """
     url = _check_url(url)
-    from yt_dlp import YoutubeDL
-    from yt_dlp.utils import YoutubeDLError
 
-    try:
-        with YoutubeDL(_ydl_options(noplaylist=False, extract_flat="in_playlist")) as ydl:
-            info = ydl.extract_info(url, download=False)
-    except YoutubeDLError as exc:
-        raise InputError(url, _one_line_reason(exc)) from exc
-    except OSError as exc:
-        raise InputError(url, f"cannot reach the server ({exc})") from exc
+    info = _extract_info(url, _ydl_options(noplaylist=False, extract_flat="in_playlist"))
     if info is None:
         raise InputError(url, "no songs found at this address")
     is_playlist = info.get("entries") is not None

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from helpers.data import read_user_csv
 from helpers.errors import InputError
 from helpers.liked import LikedList, LikedSong, match_to_library, normalize_artist, normalize_title
 from helpers.models import MODEL_FEATURES
@@ -273,12 +274,7 @@ class Library:
         per clip: the mean of its non-silent segments, id = the clip's file name.
         """
         path = Path(path)
-        if not path.is_file():
-            raise InputError(path, "library table does not exist")
-        try:
-            table = pd.read_csv(path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise InputError(path, f"library table is not a readable CSV ({exc})") from None
+        table = read_user_csv(path, "library table")
         if "genre" not in table.columns and "label" in table.columns:
             table = table.rename(columns={"label": "genre"})
         if "clip" in table.columns and "segment" in table.columns:
@@ -766,12 +762,7 @@ def read_lyrics_table(path) -> pd.DataFrame:
     """Lyrics input of the command line: a CSV with an ``id`` column and either a ``lyrics``
     text column (features computed by :func:`lyrics_features`) or numeric feature columns."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "lyrics table does not exist")
-    try:
-        table = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"lyrics table is not a readable CSV ({exc})") from None
+    table = read_user_csv(path, "lyrics table")
     if "id" not in table.columns:
         raise InputError(path, "lyrics table needs an id column")
     table = table.set_index(table["id"].astype(str))

@@ -44,6 +44,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pandas as pd
 
+from helpers.data import read_user_csv
 from helpers.errors import DataIntegrityError, InputError
 from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE
 from helpers.paths import data_dir, shared_data_dir
@@ -719,12 +720,7 @@ class LabelStore:
                                  "reference data folder not found; pass csv_path")
             csv_path = shared / "seed" / "features_30_secActive.csv"
         csv_path = Path(csv_path)
-        if not csv_path.is_file():
-            raise InputError(csv_path, "file not found")
-        try:
-            table = pd.read_csv(csv_path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise InputError(csv_path, f"not a readable CSV ({type(exc).__name__})") from exc
+        table = read_user_csv(csv_path, "original study's table")
         expected = ["filename", *FEATURE_COLUMNS, "label"]
         if list(table.columns) != expected:
             missing = [c for c in expected if c not in table.columns]
