@@ -2,15 +2,31 @@
 
 Modules (one concern each)
 --------------------------
-data        the embedded GTZAN table, splits, artist index and lyrics sample
-audio       decoding and windowing of audio files
-features    the 58 GTZAN-table features (``FEATURE_COLUMNS``, ``extract_file``)
-models      scikit-learn pipelines, tuning, evaluation and model files
-store       the SQLite label store: songs, window features, predictions, label events, likes
-active      active-learning query strategies, retraining with held-out metrics, simulation
-labeler     the ipywidgets labeler that writes every click to the store
-report      papermill runner that renders every notebook into ``reports/``
-cli         the ``music-study`` command
+data             the embedded GTZAN table, splits, artist index and lyrics sample; user CSVs
+paths            where data, reports and notebooks live; environment overrides
+errors           one-line user-facing error types
+exploration      descriptive statistics of the table and artist index (notebook 01)
+audio            decoding (libsndfile, shipped ffmpeg), resampling and windowing
+features         the 58 GTZAN-table features (``FEATURE_COLUMNS``, ``extract_file``), extended set
+batch            parallel, cached, failure-tolerant extraction of folders (``music-study extract``)
+models           scikit-learn pipelines by name, feature conditioning, safe model files
+evaluation       tuning by artist-grouped CV, bootstrap intervals, the study reproduced
+ingest           URLs to local audio through yt-dlp and the shipped ffmpeg; playlists
+predict          whole-song prediction by duration-weighted window vote
+store            the SQLite label store: songs, window features, predictions, label events, likes
+active           active-learning query strategies, retraining with held-out metrics, simulation
+labeler          the ipywidgets labeler that writes every click to the store
+web              the Flask page: paste a URL or upload a file, confirm or correct the genre
+lyrics_fetch     Genius and LRCLIB providers with validation, retries and a cache
+lyrics_validate  title/artist normalisation and song-likeness checks
+lyrics_text      cleaning of provider debris, keeping accents and stanzas
+lyrics           tokens, term frequency, TF-IDF, line-by-line VADER sentiment
+lyrics_plots     word clouds, top-term bars, sentiment plots
+liked            liked-songs lists (YouTube Music copy, Takeout CSV, ids) and matching
+recommend        per-liked-song retrieval, hub correction, MMR, artist cap, reasons
+recommend_eval   simulated users, precision/recall, coverage and concentration
+report           papermill runner that renders every notebook into ``reports/``
+cli              the ``music-study`` command
 """
 
 __version__ = "0.1.0"
