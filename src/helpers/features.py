@@ -127,7 +127,7 @@ def median_filter_1d(x: np.ndarray, size: int, axis: int) -> np.ndarray:
     lines = np.ascontiguousarray(x if axis in (-1, 1) else x.T)
     out = np.empty_like(lines)
     median_rows(lines, size, out)
-    return out if axis in (-1, 1) else np.ascontiguousarray(out.T)
+    return out if axis in (-1, 1) else out.T  # a view: callers that care about layout copy
 
 
 def spectral_shape(magnitude: np.ndarray, sr: int = SAMPLE_RATE,
@@ -173,10 +173,17 @@ def hpss_from_stft(stft: np.ndarray, length: int, y: np.ndarray | None = None,
         return librosa.istft(spectrum, hop_length=HOP_LENGTH, n_fft=N_FFT, length=length,
                              dtype=dtype)
 
-    y_harmonic = invert(harmonic_stft(stft, harmonic, percussive, tiny))
+    def masked(first, second):
+        # The kernel walks its arrays row by row; librosa's STFT is Fortran-ordered, so hand it
+        # the transposed views (contiguous rows) — an element-wise mask commutes with .T.
+        if stft.flags.f_contiguous and not stft.flags.c_contiguous:
+            return harmonic_stft(stft.T, first.T, second.T, tiny).T
+        return harmonic_stft(stft, first, second, tiny)
+
+    y_harmonic = invert(masked(harmonic, percussive))
     if y is not None:
         return y_harmonic, (np.asarray(y, dtype=dtype) - y_harmonic)
-    return y_harmonic, invert(harmonic_stft(stft, percussive, harmonic, tiny))
+    return y_harmonic, invert(masked(percussive, harmonic))
 
 
 def estimate_tuning(power: np.ndarray, sr: int = SAMPLE_RATE, n_fft: int = N_FFT,
