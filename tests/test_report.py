@@ -28,8 +28,10 @@ def test_a_failing_notebook_is_marked_and_the_others_still_run(tmp_path):
     assert [r.status for r in runs] == ["ok", "failed", "ok"]
     assert "deliberate failure" in runs[1].error
     assert runs[0].parameters == {"value": 21}
+    assert runs[0].effective == {"value": 21} and runs[2].effective == {"value": "1"}
     index = (out / "index.html").read_text()
     assert "failed" in index and "deliberate failure" in index and "03_after.html" in index
+    assert "<b>value = 21</b>" in index and "value = 1<" in index
     assert json.loads((out / "index.json").read_text())["runs"][2]["status"] == "ok"
     assert "42" in (out / "01_fine.html").read_text()
 

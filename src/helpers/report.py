@@ -33,7 +33,8 @@ class NotebookRun:
     name: str
     status: str = "pending"  # "ok" or "failed"
     seconds: float = 0.0
-    parameters: dict = field(default_factory=dict)
+    parameters: dict = field(default_factory=dict)  # what was passed (overrides)
+    effective: dict = field(default_factory=dict)  # every parameter as the notebook ran with it
     error: str = ""
     html: str = ""
 
@@ -50,6 +51,18 @@ def quick_parameters(notebook: str | Path) -> dict:
 
     nb = nbformat.read(str(notebook), as_version=4)
     return dict(nb.metadata.get("music_study", {}).get("quick_parameters", {}))
+
+
+def effective_parameters(notebook: str | Path, parameters: dict) -> dict:
+    """Return every parameter of *notebook* as it runs: its defaults updated by *parameters*.
+
+    Defaults are the source text of each assignment in the ``parameters`` cell, as papermill
+    reads them.
+    """
+    import papermill
+
+    defaults = {name: spec["default"] for name, spec in papermill.inspect_notebook(str(notebook)).items()}
+    return {**defaults, **parameters}
 
 
 def _one_line(text: str) -> str:
@@ -71,7 +84,8 @@ def run_notebook(notebook: Path, output_dir: Path, parameters: dict,
     """Execute one notebook with papermill into *output_dir* and render its HTML."""
     import papermill
 
-    run = NotebookRun(name=notebook.stem, parameters=parameters)
+    run = NotebookRun(name=notebook.stem, parameters=parameters,
+                      effective=effective_parameters(notebook, parameters))
     executed = output_dir / notebook.name
     started = time.perf_counter()
     try:
@@ -102,7 +116,11 @@ def write_index(runs: list[NotebookRun], output_dir: Path, quick: bool) -> Path:
     rows = []
     for run in runs:
         link = f'<a href="{html.escape(run.html)}">{html.escape(run.name)}</a>' if run.html else html.escape(run.name)
-        params = html.escape(json.dumps(run.parameters, sort_keys=True)) if run.parameters else "defaults"
+        # every parameter; the ones passed in (not the notebook's defaults) in bold
+        params = "<br>".join(
+            (f"<b>{html.escape(name)} = {html.escape(repr(value))}</b>" if name in run.parameters
+             else f"{html.escape(name)} = {html.escape(str(value))}")
+            for name, value in run.effective.items()) or "none"
         colour = "#1a7f37" if run.status == "ok" else "#cf222e"
         rows.append(
             f"<tr><td>{link}</td><td style='color:{colour};font-weight:bold'>{run.status}</td>"
