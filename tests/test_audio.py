@@ -129,3 +129,11 @@ def test_libsndfile_failure_on_first_block_falls_back_to_ffmpeg(tmp_path, monkey
     monkeypatch.setattr(audio, "_soundfile_blocks", broken)
     y = audio.load_audio(path)
     assert len(y) == len(expected) and np.max(np.abs(y - expected)) < 1e-4
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 6])
+def test_mix_to_mono_equals_numpy_mean_exactly(channels):
+    block = np.random.default_rng(channels).standard_normal((5000, channels)).astype(np.float32)
+    mono = audio.mix_to_mono(block)
+    assert mono.dtype == np.float32 and mono.flags.owndata
+    np.testing.assert_array_equal(mono, block.mean(axis=1, dtype=np.float32))
