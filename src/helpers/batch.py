@@ -123,10 +123,8 @@ def find_audio_files(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, str
 
 
 def _content_key(path: Path, params: dict) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+        digest = hashlib.file_digest(handle, "sha256")
     digest.update(json.dumps(params, sort_keys=True).encode())
     return digest.hexdigest()
 

@@ -42,11 +42,8 @@ SPLIT_PARTS = ("train", "valid", "test")
 
 def file_md5(path: str | Path) -> str:
     """Return the hex md5 of a file's bytes."""
-    digest = hashlib.md5()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "md5").hexdigest()
 
 
 def _checked(path: Path, expected_md5: str | None) -> Path:

@@ -101,11 +101,8 @@ def normalise_genre(genre) -> str:
 
 def file_sha256(path: str | os.PathLike) -> str:
     """Return the hex sha256 of a file's bytes (the store's content hash)."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _location(path_or_url) -> tuple[str, Path | None]:
