@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from helpers.errors import InputError
 from helpers.models import MODEL_FEATURES, make_knn
+from helpers.stats import bootstrap_mean_interval
 
 #: Query strategies accepted by :func:`uncertainty` and :func:`query`.
 STRATEGIES = ("least_confidence", "margin", "entropy", "random")
@@ -171,9 +172,7 @@ def bootstrap_accuracy(y_true, y_pred, n_boot: int = 1000, random_state=0) -> di
     if len(y_true) == 0:
         raise InputError("held-out set", "is empty")
     correct = (y_true == y_pred).astype(float)
-    rng = np.random.default_rng(random_state)
-    resampled = correct[rng.integers(0, len(correct), size=(n_boot, len(correct)))].mean(axis=1)
-    low, high = np.percentile(resampled, [2.5, 97.5])
+    low, high = bootstrap_mean_interval(correct, n_boot, rng=random_state)
     return {"accuracy": float(correct.mean()), "ci_low": float(low), "ci_high": float(high),
             "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
             "n": int(len(y_true))}
@@ -485,9 +484,8 @@ def compare_to_random(results: pd.DataFrame, metric: str = "accuracy", n_boot: i
         row = {"strategy": strategy}
         for name, frame in (("auc", auc), ("final", final)):
             gain = (frame[strategy] - frame["random"]).dropna().to_numpy()
-            boot = gain[rng.integers(0, len(gain), size=(n_boot, len(gain)))].mean(axis=1)
             row[f"mean_gain_{name}"] = float(gain.mean())
-            row[f"ci_low_{name}"], row[f"ci_high_{name}"] = map(float, np.percentile(boot, [2.5, 97.5]))
+            row[f"ci_low_{name}"], row[f"ci_high_{name}"] = bootstrap_mean_interval(gain, n_boot, rng=rng)
         row["wins"] = int(((auc[strategy] - auc["random"]) > 0).sum())
         row["n_seeds"] = int(auc[strategy].notna().sum())
         rows.append(row)

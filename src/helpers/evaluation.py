@@ -51,6 +51,7 @@ from helpers import data
 from helpers.errors import InputError
 from helpers.features import FEATURE_COLUMNS
 from helpers.models import MODEL_FEATURES, MODEL_NAMES, build_model, param_grid, table_fingerprint
+from helpers.stats import bootstrap_mean_interval
 
 #: Splits accepted by :func:`evaluate_model` (the published ones, see :func:`helpers.data.load_split`).
 SPLITS = tuple(data.SPLITS)
@@ -72,11 +73,8 @@ def bootstrap_ci(y_true, y_pred, n_boot: int = 2000, level: float = 0.95,
     correct = np.asarray(y_true) == np.asarray(y_pred)
     if correct.size == 0:
         raise InputError("predictions", "cannot bootstrap an empty test set")
-    rng = np.random.default_rng(seed)
-    means = correct[rng.integers(0, correct.size, (n_boot, correct.size))].mean(axis=1)
-    tail = (1 - level) / 2 * 100
-    lo, hi = np.percentile(means, [tail, 100 - tail])
-    return round(float(lo), 4), round(float(hi), 4)
+    lo, hi = bootstrap_mean_interval(correct, n_boot, level, rng=seed)
+    return round(lo, 4), round(hi, 4)
 
 
 def score_predictions(y_true, y_pred, seed: int = 0) -> dict:

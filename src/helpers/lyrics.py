@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.errors import InputError
+from helpers.stats import bootstrap_mean_interval
 
 #: Sung syllables and interjections that carry no topic.
 LYRIC_FILLERS = frozenset("""
@@ -392,8 +393,7 @@ def group_sentiment(scores: pd.DataFrame, groups, *, seed: int = 0,
     for label, part in scores.groupby(labels.values):
         values = part["mean"].dropna().to_numpy()
         if len(values):
-            boot = rng.choice(values, size=(n_boot, len(values))).mean(axis=1)
-            low, high = np.percentile(boot, [2.5, 97.5])
+            low, high = bootstrap_mean_interval(values, n_boot, rng=rng)
         else:
             low = high = float("nan")
         rows[label] = {"songs": len(part), "mean": float(np.mean(values)) if len(values) else np.nan,

@@ -29,6 +29,7 @@ import pandas as pd
 
 from helpers.liked import normalize_artist
 from helpers.recommend import Library, Recommender
+from helpers.stats import bootstrap_mean_interval
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,7 @@ def bootstrap_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0)
     values = values[~np.isnan(values)]
     if values.size == 0:
         return (np.nan, np.nan, np.nan)
-    rng = np.random.default_rng(seed)
-    means = rng.choice(values, size=(n_boot, values.size), replace=True).mean(axis=1)
-    alpha = (1 - level) / 2
-    return float(values.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+    return (float(values.mean()), *bootstrap_mean_interval(values, n_boot, level, rng=seed))
 
 
 def evaluate(library: Library, users, configs: dict, k: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
