@@ -25,6 +25,7 @@ lyrics_plots     word clouds, top-term bars, sentiment plots
 liked            liked-songs lists (YouTube Music copy, Takeout CSV, ids) and matching
 recommend        per-liked-song retrieval, hub correction, MMR, artist cap, reasons
 recommend_eval   simulated users, precision/recall, coverage and concentration
+stats            bootstrap intervals shared by every evaluation
 report           papermill runner that renders every notebook into ``reports/``
 cli              the ``music-study`` command
 """
