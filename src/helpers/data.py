@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from helpers.errors import DataIntegrityError, InputError
-from helpers.paths import data_dir
+from helpers.paths import shipped_data_dir
 
 #: md5 of the original GTZAN feature table (see data/README.md).
 GTZAN_TABLE_MD5 = "33e05662f090110c8724cb9feb6e8923"
@@ -48,7 +48,7 @@ def file_md5(path: str | Path) -> str:
 
 def _checked(path: Path, expected_md5: str | None) -> Path:
     if not path.is_file():
-        raise DataIntegrityError(path, "file is missing; restore it from git or data/README.md")
+        raise DataIntegrityError(path, "file is missing from the workspace's shipped data; restore it with `git checkout -- data/` (see data/README.md)")
     if expected_md5 is not None:
         actual = file_md5(path)
         if actual != expected_md5:
@@ -60,7 +60,7 @@ def _checked(path: Path, expected_md5: str | None) -> Path:
 
 def gtzan_table_path() -> Path:
     """Return the path of the embedded GTZAN feature table."""
-    return data_dir() / "gtzan" / "features_30_sec.csv"
+    return shipped_data_dir() / "gtzan" / "features_30_sec.csv"
 
 
 @lru_cache(maxsize=4)
@@ -111,7 +111,7 @@ def load_split(name: str = "fault-filtered") -> dict[str, list[str]]:
     """
     if name not in SPLITS:
         raise InputError(name, f"unknown split; choose one of {', '.join(SPLITS)}")
-    folder = data_dir() / "gtzan" / "splits"
+    folder = shipped_data_dir() / "gtzan" / "splits"
     parts = {}
     for part in SPLIT_PARTS:
         path = _checked(folder / f"{part}_{SPLITS[name]}.txt", None)
@@ -153,7 +153,7 @@ def load_artist_index() -> pd.DataFrame:
         Columns ``filename``, ``artist``, ``title``, ``genre``; 1000 rows. ``artist`` is an empty
         string for the 81 clips Sturm could not identify.
     """
-    path = _checked(data_dir() / "gtzan" / "metadata" / "GTZANindex.txt", GTZAN_INDEX_MD5)
+    path = _checked(shipped_data_dir() / "gtzan" / "metadata" / "GTZANindex.txt", GTZAN_INDEX_MD5)
     return _load_index(str(path)).copy()
 
 
@@ -179,7 +179,7 @@ def artist_groups(filenames, unknown: str = "per-clip") -> pd.Series:
 
 def load_public_domain_lyrics() -> pd.DataFrame:
     """Load the 197 public-domain songs shipped in ``data/lyrics`` (title, poet, lyrics, ...)."""
-    path = _checked(data_dir() / "lyrics" / "public_domain_songs.csv", LYRICS_MD5)
+    path = _checked(shipped_data_dir() / "lyrics" / "public_domain_songs.csv", LYRICS_MD5)
     return pd.read_csv(path)
 
 

@@ -27,3 +27,23 @@ class AudioError(InputError):
 
 class DataIntegrityError(InputError):
     """An embedded or stored data file that does not match what the workspace expects."""
+
+
+class StoreError(InputError):
+    """The label store cannot do what was asked; the message names the file and what to do.
+
+    Subclasses tell the three failures a user can act on apart. The web page answers 503 with
+    the message; the labeler shows it in its status line; the command line exits 2.
+    """
+
+
+class StoreReadOnlyError(StoreError):
+    """The store file (or its folder) is not writable: it opens for reading only."""
+
+
+class StoreFullError(StoreError):
+    """The disk (or the store's size limit) is full: nothing more can be written."""
+
+
+class StoreLockedError(StoreError):
+    """Another process held the store's write lock for longer than the timeout."""

@@ -3,7 +3,9 @@
 Environment variables
 ---------------------
 MUSIC_STUDY_DATA_DIR
-    The ``data/`` folder (default: ``data/`` of the checkout; user data and caches go here too).
+    Where what the *user* makes goes: label store, caches, downloads, uploads, models
+    (default: ``data/`` of the checkout). What the workspace *ships* (GTZAN table, splits,
+    artist index, public-domain lyrics, songs) is always read from :func:`shipped_data_dir`.
 MUSIC_STUDY_GTZAN_AUDIO
     A full GTZAN audio folder in the ``genres_original/<genre>/<clip>.wav`` layout
     (the folder that holds the genre folders).
@@ -30,10 +32,26 @@ def project_root() -> Path:
     return Path.cwd()
 
 
+def shipped_data_dir() -> Path:
+    """Return the folder of data the workspace ships (``<checkout>/data``), never moved.
+
+    The GTZAN table, splits, artist index, public-domain lyrics and the openly licensed
+    songs live here whatever ``$MUSIC_STUDY_DATA_DIR`` says.
+    """
+    return project_root() / "data"
+
+
 def data_dir() -> Path:
-    """Return the data folder (``$MUSIC_STUDY_DATA_DIR`` or ``<root>/data``)."""
+    """Return the folder for what the user makes (``$MUSIC_STUDY_DATA_DIR`` or ``<root>/data``).
+
+    Label store, caches, downloads, uploads and models go here; shipped data does not
+    (see :func:`shipped_data_dir`).
+    """
     env = os.environ.get("MUSIC_STUDY_DATA_DIR")
-    return Path(env).expanduser().resolve() if env else project_root() / "data"
+    return Path(env).expanduser().resolve() if env else shipped_data_dir()
+
+
+user_data_dir = data_dir
 
 
 def reports_dir() -> Path:
@@ -71,4 +89,4 @@ def gtzan_audio_dir(explicit: str | os.PathLike | None = None) -> Path | None:
 
 def shipped_music_dir() -> Path:
     """Return the folder of openly licensed whole songs shipped in ``data/music``."""
-    return project_root() / "data" / "music"
+    return shipped_data_dir() / "music"
