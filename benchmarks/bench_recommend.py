@@ -55,7 +55,7 @@ def baseline_recommend(recommender: Recommender, liked_ids, k: int) -> list[str]
     emb = lib.embedding
     fused: dict[int, float] = {}
     for row in rows:
-        sims = emb @ emb[row] - recommender.hub_penalty * lib.hubness
+        sims = emb @ emb[row] - recommender.hub_penalty * lib.local_density
         ranked = [int(i) for i in np.argsort(-sims, kind="stable") if allowed[i]][:recommender.per_seed]
         for rank, item in enumerate(ranked, start=1):
             fused[item] = fused.get(item, 0.0) + 1.0 / (recommender.rrf_k + rank)

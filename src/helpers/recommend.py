@@ -8,7 +8,10 @@ each:
 1. :class:`Library` conditions the features (log of heavy-tailed, non-negative columns such as
    the variances) and standardises them *on the library*, then unit-normalises rows so a dot
    product is a cosine similarity. Exact duplicate rows (GTZAN holds replicated clips) collapse
-   to one representative.
+   to one representative. The similarity *space* is a choice (:data:`SPACES`): the conditioned
+   audio features alone (``'features'``), or those joined with a genre-informed block — a
+   linear discriminant projection fitted on the library's genre labels (:class:`GenreProjection`)
+   — with weight ``genre_weight`` (``'features+genre'``), or the projection alone (``'genre'``).
 2. :class:`Recommender` retrieves neighbours for *each* liked song and merges the lists by
    reciprocal-rank fusion, so every liked song gets the same say whatever its neighbourhood's
    density (``strategy='centroid'`` keeps the classic recipe as a baseline).
@@ -19,19 +22,21 @@ each:
 5. Optional lyrics features (any numeric table indexed by song id: sentiment, TF-IDF
    components) blend in with weight ``lyrics_weight``.
 
-Every :class:`Recommendation` says which liked song(s) it is near and what they share
-(genre, tempo, timbre, brightness, lyrics).
+Every :class:`Recommendation` says which liked song(s) it is near — with the similarity measured
+in the space the recommendation was chosen in, which the reason names — and what they share
+(genre, genre profile, tempo, timbre, brightness, lyrics).
 
 Examples
 --------
 >>> library = Library.gtzan()
 >>> recs = Recommender(library).recommend(["blues.00000.wav", "jazz.00010.wav"], k=5)
 >>> sorted(recs[0].to_dict())
-['artist', 'genre', 'id', 'near', 'reason', 'score', 'shared', 'title']
+['artist', 'genre', 'id', 'near', 'reason', 'score', 'shared', 'space', 'title']
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from dataclasses import asdict, dataclass, field
@@ -55,6 +60,21 @@ TEMPO_TOLERANCE = 0.06
 
 #: Percentile of random-pair block similarity above which two songs "share" a block.
 SHARED_PERCENTILE = 90.0
+
+#: Similarity spaces a :class:`Library` can embed its songs in, with the words a reason uses.
+SPACES = {
+    "features": "audio-feature space",
+    "features+genre": "audio + genre-projection space",
+    "genre": "genre-projection space",
+}
+
+#: The space :class:`Library` uses unless told otherwise. Notebook 07 compares the spaces on
+#: simulated users (artist-grouped folds, projection fitted without the evaluated users' songs);
+#: the default changes only when a space's gain lies outside the intervals.
+DEFAULT_SPACE = "features"
+
+#: Weight of the genre block's cosine in ``'features+genre'`` (the audio block gets 1 - weight).
+DEFAULT_GENRE_WEIGHT = 0.5
 
 
 class FeatureConditioner(TransformerMixin, BaseEstimator):
@@ -99,6 +119,46 @@ class FeatureConditioner(TransformerMixin, BaseEstimator):
         return (self._log(np.asarray(X, dtype=float)) - self.mean_) / self.scale_
 
 
+class GenreProjection(TransformerMixin, BaseEstimator):
+    """Linear discriminant projection of conditioned features onto the directions that separate genres.
+
+    A shrinkage LDA (``solver='eigen'``, Ledoit-Wolf shrinkage) fitted on labelled rows; its
+    ``n_genres - 1`` discriminant axes keep what tells the genres apart and drop the rest (level,
+    recording colour), so songs of one genre sit together even when their raw timbre differs.
+
+    Parameters
+    ----------
+    min_rows_per_genre : int
+        Genres with fewer labelled rows are left out of the fit.
+    """
+
+    def __init__(self, min_rows_per_genre: int = 3):
+        self.min_rows_per_genre = min_rows_per_genre
+
+    def fit(self, X, y):
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+        values = np.asarray(X, dtype=float)
+        labels = pd.Series(np.asarray(y, dtype=object)).fillna("").astype(str).to_numpy()
+        counts = pd.Series(labels[labels != ""]).value_counts()
+        kept = counts[counts >= self.min_rows_per_genre].index
+        rows = np.isin(labels, kept)
+        if len(kept) < 2:
+            raise InputError("genre labels", "a genre projection needs at least two genres with "
+                                             f"{self.min_rows_per_genre} labelled songs each")
+        self.lda_ = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(values[rows], labels[rows])
+        self.genres_ = [str(g) for g in self.lda_.classes_]
+        self.n_fitted_ = int(rows.sum())
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        return self.lda_.transform(np.asarray(X, dtype=float))
+
+    def predict(self, X) -> np.ndarray:
+        """The genre each row's projection lies closest to (for explanations)."""
+        return self.lda_.predict(np.asarray(X, dtype=float))
+
+
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
@@ -132,17 +192,33 @@ class Library:
         components); songs without a row have no lyrics.
     lyrics_weight : float
         Weight of lyrics similarity in [0, 1]; 0 ignores *lyrics*.
+    space : {'features', 'features+genre', 'genre'}
+        Similarity space (:data:`SPACES`); default :data:`DEFAULT_SPACE`.
+    genre_weight : float
+        Weight in [0, 1] of the genre projection's cosine in ``'features+genre'``.
+    genre_fit_rows : array-like of bool, optional
+        Rows whose genre labels may fit the projection (default: every labelled row). An
+        evaluation passes the rows outside the evaluated users' songs so nothing leaks.
+
+    Attributes
+    ----------
+    local_density : numpy.ndarray
+        Mean cosine of each song to its 10 nearest library songs in the chosen space (high in
+        dense regions); the CSLS term of :class:`Recommender`. Not hubness: see
+        :meth:`k_occurrence` for how often a song is among other songs' nearest neighbours.
 
     Raises
     ------
     InputError
-        Missing id or feature columns, duplicate ids, or non-finite feature values.
+        Missing id or feature columns, duplicate ids, non-finite feature values, an unknown
+        space, or a genre space without enough labelled genres.
     """
 
     def __init__(self, table: pd.DataFrame, *, id_column: str = "id", feature_columns=None,
                  artist_column: str = "artist", title_column: str = "title",
                  genre_column: str = "genre", lyrics: pd.DataFrame | None = None,
-                 lyrics_weight: float = 0.0):
+                 lyrics_weight: float = 0.0, space: str | None = None,
+                 genre_weight: float = DEFAULT_GENRE_WEIGHT, genre_fit_rows=None):
         if id_column not in table.columns:
             raise InputError(id_column, f"library table has no id column (columns: {', '.join(map(str, table.columns[:8]))}, ...)")
         if feature_columns is None:
@@ -174,7 +250,7 @@ class Library:
         self.standardised = self.conditioner.transform(values).astype(np.float32)
         self.lyrics_weight = float(lyrics_weight)
         self.has_lyrics = np.zeros(len(ids), dtype=bool)
-        self.embedding = self._embed(self.standardised, self._lyrics_block(lyrics, ids))
+        self._lyrics = self._lyrics_block(lyrics, ids)
         self._position = {song_id: i for i, song_id in enumerate(self.meta["id"])}
         # Exact duplicates: identical feature rows collapse to their first occurrence.
         _, first, inverse = np.unique(values, axis=0, return_index=True, return_inverse=True)
@@ -186,7 +262,7 @@ class Library:
         }
         self._tempo = feature_columns.index("tempo") if "tempo" in feature_columns else None
         self.shared_thresholds = self._block_thresholds()
-        self.hubness = self._hubness()
+        self._set_space(DEFAULT_SPACE if space is None else space, genre_weight, genre_fit_rows)
 
     # ----------------------------------------------------------------- construction helpers
 
@@ -210,8 +286,49 @@ class Library:
         block[self.has_lyrics] = _unit_rows((known - self._lyrics_mean) / self._lyrics_scale)
         return block
 
-    def _embed(self, standardised: np.ndarray, lyrics_block: np.ndarray | None) -> np.ndarray:
+    def _set_space(self, space: str, genre_weight: float, genre_fit_rows) -> None:
+        """Embed every song in *space*; fit the genre projection when the space needs one."""
+        if space not in SPACES:
+            raise InputError(space, f"unknown similarity space; choose {', '.join(SPACES)}")
+        if not 0.0 <= genre_weight <= 1.0:
+            raise InputError("genre_weight", f"{genre_weight} is outside [0, 1]")
+        self.space = space
+        self.genre_weight = float(genre_weight)
+        self.projection = None
+        if space != "features":
+            labels = self.meta["genre"].to_numpy(dtype=object).copy()
+            if genre_fit_rows is not None:
+                fit_rows = np.asarray(genre_fit_rows, dtype=bool)
+                if fit_rows.shape != (len(self),):
+                    raise InputError("genre_fit_rows", f"needs one flag per library song ({len(self)})")
+                labels[~fit_rows] = ""
+            self.projection = GenreProjection().fit(self.standardised, labels)
+        self.embedding = self._embed(self.standardised, self._lyrics)
+        self.local_density = self._local_density()
+
+    def in_space(self, space: str, genre_weight: float = DEFAULT_GENRE_WEIGHT,
+                 genre_fit_rows=None) -> Library:
+        """The same library embedded in another similarity space (metadata and conditioning shared).
+
+        Parameters are those of :class:`Library`; the copy is independent of this library's space.
+        """
+        other = copy.copy(self)
+        other._set_space(space, genre_weight, genre_fit_rows)
+        return other
+
+    def sound_vectors(self, standardised: np.ndarray) -> np.ndarray:
+        """Unit vectors of conditioned feature rows in this library's space (lyrics not included)."""
         audio = _unit_rows(standardised)
+        if self.projection is None:
+            return audio
+        genre = _unit_rows(self.projection.transform(standardised))
+        if self.space == "genre":
+            return genre
+        weight = self.genre_weight
+        return np.hstack([audio * np.sqrt(1 - weight), genre * np.sqrt(weight)]).astype(np.float32)
+
+    def _embed(self, standardised: np.ndarray, lyrics_block: np.ndarray | None) -> np.ndarray:
+        audio = self.sound_vectors(standardised)
         if lyrics_block is None:
             return audio
         weight = self.lyrics_weight
@@ -231,10 +348,10 @@ class Library:
                 thresholds[name] = float(np.percentile((block[a] * block[b]).sum(axis=1), SHARED_PERCENTILE))
         return thresholds
 
-    def _hubness(self, n_neighbours: int = 10, reference_size: int = 2000, seed: int = 0) -> np.ndarray:
-        """Mean cosine of each song to its nearest library songs (high for "hub" songs).
+    def _local_density(self, n_neighbours: int = 10, reference_size: int = 2000, seed: int = 0) -> np.ndarray:
+        """Mean cosine of each song to its nearest library songs (high in dense regions).
 
-        Hubs sit close to everything, so they top the nearest-neighbour lists of many queries.
+        Songs in dense regions top the neighbour lists of many queries, so CSLS subtracts this.
         With more than *reference_size* songs the neighbours are sought in a random reference
         sample, which estimates the same quantity at a fraction of the cost.
         """
@@ -339,6 +456,43 @@ class Library:
         example = self.meta["id"].iloc[0] if len(self) else "?"
         raise InputError(song_id, f"not a song id of the library ({len(self)} songs; ids look like {example})")
 
+    def k_occurrence(self, k: int = 10, hub_penalty: float = 0.0, block: int = 2048) -> np.ndarray:
+        """How often each song is among the *k* nearest neighbours of the other songs (hubness).
+
+        Counted over representative songs (one per group of exact duplicates) in this library's
+        space; a song's own duplicates are not its neighbours. Non-representative copies get 0.
+        Uniform neighbourhoods give every song about *k*; hubs get many times *k*, anti-hubs 0.
+
+        Parameters
+        ----------
+        k : int
+            Neighbour-list length.
+        hub_penalty : float
+            Rank neighbours by ``cosine - hub_penalty * local_density`` as :class:`Recommender`
+            retrieves them (0: plain cosine; 0.5: CSLS).
+        block : int
+            Query rows per matrix product (memory bound).
+
+        Returns
+        -------
+        numpy.ndarray of int
+            One count per library row.
+        """
+        representatives = np.flatnonzero(self.duplicate_of == np.arange(len(self)))
+        if k < 1 or k >= len(representatives):
+            raise InputError("k", f"{k}: needs 1 <= k < {len(representatives)} (representative songs)")
+        vectors = self.embedding[representatives]
+        bias = (hub_penalty * self.local_density[representatives]).astype(np.float32)
+        counts = np.zeros(len(representatives), dtype=np.int64)
+        for start in range(0, len(representatives), block):
+            sims = vectors[start:start + block] @ vectors.T - bias
+            sims[np.arange(sims.shape[0]), np.arange(start, start + sims.shape[0])] = -np.inf
+            neighbours = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            counts += np.bincount(neighbours.ravel(), minlength=len(representatives))
+        out = np.zeros(len(self), dtype=np.int64)
+        out[representatives] = counts
+        return out
+
     def embed_rows(self, rows: pd.DataFrame) -> np.ndarray:
         """Embed external feature rows (e.g. extracted from a liked audio file) like library rows."""
         missing = [c for c in self.feature_columns if c not in rows.columns]
@@ -361,12 +515,17 @@ class Recommendation:
     score : float
         Ranking relevance in [0, 1] (1 = the most relevant song of the candidate pool).
     reason : str
-        One sentence: which liked song(s) it is near and what they share.
+        One sentence: which liked song(s) it is near, in which similarity space, and what
+        they share.
     near : list of dict
-        The liked songs it is near: ``id``, ``artist``, ``title``, ``similarity`` (cosine).
+        The liked songs it is near: ``id``, ``artist``, ``title``, ``similarity`` (cosine in
+        *space*).
     shared : list of str
-        What it shares with the nearest liked song: ``genre``, ``tempo``, ``timbre``,
+        What it shares with the nearest liked song: ``genre`` (same label), ``genre profile``
+        (the genre projection puts both closest to the same genre), ``tempo``, ``timbre``,
         ``brightness``, ``lyrics``.
+    space : str
+        The similarity space it was chosen in (a key of :data:`SPACES`).
     """
 
     id: str
@@ -377,6 +536,7 @@ class Recommendation:
     genre: str = ""
     near: list = field(default_factory=list)
     shared: list = field(default_factory=list)
+    space: str = DEFAULT_SPACE
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -429,10 +589,10 @@ class Recommender:
     rrf_k : float
         Reciprocal-rank-fusion constant: a song at rank r of a liked song's list earns 1/(rrf_k + r).
     hub_penalty : float
-        Retrieval ranks by ``cosine - hub_penalty * hubness`` where hubness is a song's mean
-        cosine to its nearest library songs (:attr:`Library.hubness`); 0.5 is the CSLS
-        correction of Conneau et al. (2018), 0 ranks by plain cosine. Hubs — songs close to
-        everything — otherwise fill most users' lists.
+        Retrieval ranks by ``cosine - hub_penalty * local_density`` where local density is a
+        song's mean cosine to its nearest library songs (:attr:`Library.local_density`); 0.5 is
+        the CSLS correction of Conneau et al. (2018), 0 ranks by plain cosine. Songs in dense
+        regions otherwise become hubs (high :meth:`Library.k_occurrence`) and fill most users' lists.
     """
 
     def __init__(self, library: Library, *, strategy: str = "per-seed", per_seed: int = 50,
@@ -493,7 +653,7 @@ class Recommender:
         emb = self.library.embedding
         n_allowed = int(allowed.sum())
         # One additive bias carries both the hub correction and the exclusions.
-        bias = np.where(allowed, -self.hub_penalty * self.library.hubness, -np.inf).astype(np.float32)
+        bias = np.where(allowed, -self.hub_penalty * self.library.local_density, -np.inf).astype(np.float32)
         if self.strategy == "centroid":
             centre = queries.mean(axis=0)
             centre /= max(np.linalg.norm(centre), 1e-12)
@@ -608,7 +768,7 @@ class Recommender:
             item = int(pool[position])
             rec = Recommendation(id=columns["id"][item], artist=columns["artist"][item],
                                  title=columns["title"][item], genre=columns["genre"][item],
-                                 score=round(float(relevance[position]), 4), reason="")
+                                 score=round(float(relevance[position]), 4), reason="", space=lib.space)
             if explain:
                 self._explain(rec, item, queries, sources[position], seed_meta, seed_raw, seed_std,
                               seed_has_lyrics)
@@ -636,6 +796,11 @@ class Recommender:
         if rec.genre and rec.genre == seed_meta[best].get("genre"):
             shared.append("genre")
         detail = {}
+        if lib.projection is not None:
+            profiles = lib.projection.predict(np.vstack([lib.standardised[item], seed_std[best]]))
+            if profiles[0] == profiles[1]:
+                shared.append("genre profile")
+                detail["genre profile"] = f"both closest to {profiles[0]}"
         if lib._tempo is not None:
             a, b = lib.raw[item, lib._tempo], seed_raw[best, lib._tempo]
             if abs(a - b) <= TEMPO_TOLERANCE * max(a, b):
@@ -653,7 +818,8 @@ class Recommender:
         names = "; ".join(_describe(n) for n in rec.near[:2])
         what = ", ".join(f"{s} ({detail[s]})" if s in detail else
                          (f"genre ({rec.genre})" if s == "genre" else s) for s in shared)
-        rec.reason = f"near {names}" + (f" — shares {what}" if what else " — overall sound")
+        rec.reason = (f"near {names} in the {SPACES[lib.space]}"
+                      + (f" — shares {what}" if what else " — overall sound"))
 
 
 def _top_per_row(scores: np.ndarray, depth: int, sample_size: int = 4096, seed: int = 0) -> np.ndarray:
@@ -784,8 +950,8 @@ def resolve_liked(liked, library: Library, *, window_seconds: float = 30.0, fetc
         From :mod:`helpers.liked` parsers or :func:`helpers.liked.liked_from_items`.
     library : Library
     window_seconds : float
-        Audio outside the library is summarised by one window this long from the middle of the
-        file (the library's clips are 30-s excerpts).
+        Audio outside the library is summarised by the mean over all its windows of this
+        length (:func:`song_features`; the library's clips are 30-s excerpts).
     fetch_limit : int
         At most this many songs are downloaded: ``'url'`` entries (a song URL, or a playlist
         URL whose songs are listed with :func:`helpers.ingest.playlist_entries`; a playlist
@@ -883,23 +1049,85 @@ def _download(url, title, artist, library, external, add_report, budget, window_
     add_report(title or url, row["artist"], "url", None, "downloaded, audio features", url)
 
 
-def _features_of_file(path, library: Library, window_seconds: float) -> dict:
-    """Feature row of one window from the middle of an audio file."""
-    import soundfile
+def song_features(path, window_seconds: float = 30.0, min_window_seconds: float | None = None,
+                  middle_only: bool = False) -> dict:
+    """Summarise a whole audio file by the mean of its windows' features.
 
-    from helpers.features import extract_file
+    The file is cut into consecutive *window_seconds* windows (the library's clips are 30-s
+    excerpts, so each window is summarised as a clip is); silent windows and a last window
+    shorter than *min_window_seconds* are left out, and the song's row is the mean of the
+    remaining windows' feature rows — the way :meth:`Library.from_store` summarises stored
+    songs. A file shorter than one window is summarised by itself.
 
+    Parameters
+    ----------
+    path : path-like
+        An audio file the workspace can decode.
+    window_seconds : float
+        Window length in seconds.
+    min_window_seconds : float, optional
+        Shortest window kept (default: half a window).
+    middle_only : bool
+        Summarise one window from the middle of the file instead (the former recipe, kept to
+        compare with).
+
+    Returns
+    -------
+    dict
+        Every :data:`helpers.features.FEATURE_COLUMNS` name to its mean over the kept windows,
+        plus ``windows`` (how many were averaged) and ``seconds`` (the audio they cover).
+
+    Raises
+    ------
+    InputError
+        The file cannot be decoded or holds no window with usable features.
+    """
+    from helpers.audio import is_silent, iter_file_windows
+    from helpers.errors import AudioError
+    from helpers.features import FEATURE_COLUMNS, extract_signal
+
+    minimum = window_seconds / 2 if min_window_seconds is None else min_window_seconds
+    rows, seconds, fallback = [], 0.0, None
+    offset, duration = 0.0, None
+    if middle_only:
+        from helpers.audio import probe_audio
+
+        stated = probe_audio(path).duration or window_seconds
+        offset, duration = max(0.0, (stated - window_seconds) / 2), window_seconds
     try:
-        duration = soundfile.info(str(path)).duration
-    except RuntimeError:
-        import librosa
+        for window in iter_file_windows(path, window_seconds=window_seconds, offset=offset, duration=duration):
+            usable = window.duration >= minimum and not is_silent(window.samples)
+            if not usable and (rows or fallback is not None):
+                continue
+            try:
+                with np.errstate(all="ignore"):
+                    values = extract_signal(window.samples)
+            except AudioError:  # too short or non-finite samples
+                continue
+            vector = [values[c] for c in FEATURE_COLUMNS]
+            if not np.all(np.isfinite(vector)):
+                continue
+            if usable:
+                rows.append(vector)
+                seconds += window.duration
+            else:  # kept only in case no window is usable (a song shorter than a window)
+                fallback = (vector, window.duration)
+    except InputError:
+        raise
+    except Exception as exc:  # decoders raise many types; the user needs one
+        raise InputError(path, f"cannot read audio ({type(exc).__name__})") from None
+    if not rows and fallback is not None:
+        rows, seconds = [fallback[0]], fallback[1]
+    if not rows:
+        raise InputError(path, "no window of the audio yields features (silent or too short)")
+    mean = np.mean(np.asarray(rows, dtype=float), axis=0)
+    return {**dict(zip(FEATURE_COLUMNS, mean.tolist(), strict=True)), "windows": len(rows),
+            "seconds": round(seconds, 3)}
 
-        try:
-            duration = librosa.get_duration(path=str(path))
-        except Exception as exc:  # decoders raise many types; the user needs one
-            raise InputError(path, f"cannot read audio ({type(exc).__name__})") from None
-    offset = max(0.0, (duration - window_seconds) / 2)
-    features = extract_file(path, offset=offset, duration=min(window_seconds, duration) or None)
+
+def _features_of_file(path, library: Library, window_seconds: float) -> dict:
+    """Feature row of a liked audio file outside the library: the mean over all its windows."""
+    features = song_features(path, window_seconds=window_seconds)
     return {"id": str(path), "artist": "", "title": Path(path).stem, "genre": "", **features}
 
 

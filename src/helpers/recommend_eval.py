@@ -6,9 +6,21 @@ repeats artists heavily (35 reggae clips are Bob Marley), recommending the seeds
 easy and says little: a recommended song whose artist is among the user's seed artists earns no
 credit, and held-out songs by those artists are left out of recall's denominator.
 
+"Staying in taste" is measured twice: ``in_user_genres`` (share of the list inside the user's
+genres) and ``in_user_genres_new_artists`` (share of the list inside the user's genres *and* by
+an artist the user has not shown), because recommending the seeds' own artists keeps a list
+on-genre for free.
+
+Every comparison carries two baselines that use no audio at all (:class:`RandomRecommender`,
+:class:`PopularityRecommender`), with the same exclusions as the recommender.
+
 Catalogue-level measures show whether a few "hub" songs take most recommendations: coverage
 (share of the catalogue recommended to anyone), the Gini coefficient of recommendation counts
 and the share of all recommendations taken by the top 1 % of songs.
+
+:func:`compare_spaces` compares similarity spaces on artist-grouped folds: users like songs of
+one fold only, and a genre projection is fitted on the labels of the other folds, so no space
+sees the labels of the songs it is scored on.
 
 Examples
 --------
@@ -28,8 +40,12 @@ import numpy as np
 import pandas as pd
 
 from helpers.liked import normalize_artist
-from helpers.recommend import Library, Recommender
+from helpers.narrate import intervals_overlap
+from helpers.recommend import DEFAULT_GENRE_WEIGHT, Library, Recommendation, Recommender
 from helpers.stats import bootstrap_mean_interval
+
+#: Names of the audio-free baselines every table carries.
+BASELINES = ("random", "popularity")
 
 
 @dataclass(frozen=True)
@@ -44,15 +60,20 @@ class SimulatedUser:
 
 def simulate_users(library: Library, n_users: int = 200, n_likes: int = 20,
                    two_genre_share: float = 0.5, seed_fraction: float = 0.5,
-                   seed: int = 0) -> list[SimulatedUser]:
+                   seed: int = 0, rows=None, first_user: int = 0) -> list[SimulatedUser]:
     """Draw users whose likes come from one genre or two genres (half from each).
 
     Only one copy of each duplicated feature row can be liked. Parameters are counts and
-    fractions; *seed* fixes the random draw.
+    fractions; *seed* fixes the random draw. *rows* (boolean mask or indices) restricts the
+    songs users may like, e.g. to one fold; users are numbered from *first_user*.
     """
     rng = np.random.default_rng(seed)
     meta = library.meta
     representative = library.duplicate_of == np.arange(len(library))
+    if rows is not None:
+        mask = np.zeros(len(library), dtype=bool)
+        mask[np.asarray(rows)] = True
+        representative &= mask
     genres = sorted(g for g in meta["genre"].unique() if g)
     if len(genres) < 2:
         raise ValueError("simulated users need a library with at least two genres")
@@ -66,13 +87,18 @@ def simulate_users(library: Library, n_users: int = 200, n_likes: int = 20,
         rng.shuffle(likes)
         n_seeds = max(1, int(round(seed_fraction * len(likes))))
         ids = meta["id"].to_numpy()
-        users.append(SimulatedUser(user, tuple(str(g) for g in chosen), tuple(ids[likes[:n_seeds]]),
+        users.append(SimulatedUser(first_user + user, tuple(str(g) for g in chosen), tuple(ids[likes[:n_seeds]]),
                                    tuple(ids[likes[n_seeds:]])))
     return users
 
 
 def user_metrics(recommended_ids, user: SimulatedUser, library: Library) -> dict:
-    """Precision/recall with the user's seed artists excluded from credit, and list diversity."""
+    """Precision/recall with the user's seed artists excluded from credit, and list diversity.
+
+    ``in_user_genres`` is the share of the list inside the user's genres; ``in_user_genres_new_artists``
+    the share inside them *and* by an artist the user has not shown (a song by an unknown artist
+    counts as new), over the whole list, so own-artist songs earn no credit there either.
+    """
     meta = library.meta.set_index("id")
     seed_artists = {normalize_artist(a) for a in meta.loc[list(user.seeds), "artist"] if a}
 
@@ -85,15 +111,82 @@ def user_metrics(recommended_ids, user: SimulatedUser, library: Library) -> dict
     hits = sum(1 for s in recs if s in held)
     rec_meta = meta.loc[recs] if recs else meta.iloc[:0]
     artists = [normalize_artist(a) for a in rec_meta["artist"]]
+    in_genres = rec_meta["genre"].isin(user.genres).to_numpy()
+    new_artist = np.array([not a or a not in seed_artists for a in artists], dtype=bool)
     return {
         "precision": hits / len(recs) if recs else np.nan,
         "recall": hits / len(held) if held else np.nan,
-        "in_user_genres": float(rec_meta["genre"].isin(user.genres).mean()) if recs else np.nan,
+        "in_user_genres": float(in_genres.mean()) if recs else np.nan,
+        "in_user_genres_new_artists": float((in_genres & new_artist).mean()) if recs else np.nan,
         "seed_artist_share": float(np.mean([a in seed_artists for a in artists if a])) if any(artists) else 0.0,
         "distinct_artists": len({a for a in artists if a}) + sum(1 for a in artists if not a),
         "distinct_genres": rec_meta["genre"].nunique(),
         "n_recommended": len(recs),
     }
+
+
+class RandomRecommender:
+    """Baseline: *k* songs drawn at random among those the recommender may recommend.
+
+    Same exclusions as :meth:`Recommender.allowed_mask` (liked songs, their copies, other clips
+    of the same song); the draw depends on *seed* and the liked songs, so it is reproducible.
+    """
+
+    name = "random"
+
+    def __init__(self, library: Library, seed: int = 0):
+        self.library = library
+        self.seed = seed
+        self._rules = Recommender(library, mmr_lambda=None, artist_cap=None)
+
+    def _candidates(self, liked):
+        rows = [self.library.index_of(s) for s in liked]
+        return np.flatnonzero(self._rules.allowed_mask(rows)), rows
+
+    def recommend(self, liked, k: int = 10, explain: bool = False) -> list[Recommendation]:
+        candidates, rows = self._candidates(liked)
+        rng = np.random.default_rng([self.seed, *sorted(rows)])
+        picks = rng.choice(candidates, size=min(k, len(candidates)), replace=False)
+        return self._as_recommendations(picks, "random draw among the allowed songs")
+
+    def _as_recommendations(self, picks, reason: str) -> list[Recommendation]:
+        meta = self.library._columns
+        return [Recommendation(id=meta["id"][i], artist=meta["artist"][i], title=meta["title"][i],
+                               genre=meta["genre"][i], score=0.0, reason=reason, space="none")
+                for i in picks]
+
+
+class PopularityRecommender(RandomRecommender):
+    """Baseline: the songs liked most often by a panel of users, ties broken at random.
+
+    Parameters
+    ----------
+    library : Library
+    users : list of SimulatedUser
+        The panel; only their *shown* likes (seeds) count, as a system would observe them.
+    seed : int
+        Tie-breaking draw.
+    """
+
+    name = "popularity"
+
+    def __init__(self, library: Library, users, seed: int = 0):
+        super().__init__(library, seed)
+        counts = pd.Series([s for u in users for s in u.seeds]).value_counts()
+        self.counts = np.zeros(len(library))
+        for song_id, count in counts.items():
+            self.counts[library.index_of(song_id)] = count
+        self._tiebreak = np.random.default_rng(seed).random(len(library))
+
+    def recommend(self, liked, k: int = 10, explain: bool = False) -> list[Recommendation]:
+        candidates, _ = self._candidates(liked)
+        order = np.lexsort((self._tiebreak[candidates], -self.counts[candidates]))
+        return self._as_recommendations(candidates[order[:k]], "liked most often by the panel")
+
+
+def baselines(library: Library, users, seed: int = 0) -> dict:
+    """The audio-free baselines of every table: name -> recommender."""
+    return {"random": RandomRecommender(library, seed), "popularity": PopularityRecommender(library, users, seed)}
 
 
 def gini(counts) -> float:
@@ -138,7 +231,8 @@ def evaluate(library: Library, users, configs: dict, k: int = 10) -> tuple[pd.Da
     library : Library
     users : list of SimulatedUser
     configs : dict
-        Name -> keyword arguments of :class:`~helpers.recommend.Recommender`.
+        Name -> keyword arguments of :class:`~helpers.recommend.Recommender`, or a ready
+        recommender (anything with ``recommend(liked, k=, explain=)``, e.g. a baseline).
     k : int
         List length.
 
@@ -153,7 +247,7 @@ def evaluate(library: Library, users, configs: dict, k: int = 10) -> tuple[pd.Da
     rows, catalogue = [], []
     size = int((library.duplicate_of == np.arange(len(library))).sum())
     for name, kwargs in configs.items():
-        recommender = Recommender(library, **kwargs)
+        recommender = Recommender(library, **kwargs) if isinstance(kwargs, dict) else kwargs
         lists = []
         for user in users:
             recs = [r.id for r in recommender.recommend(user.seeds, k=k, explain=False)]
@@ -164,17 +258,26 @@ def evaluate(library: Library, users, configs: dict, k: int = 10) -> tuple[pd.Da
     return pd.DataFrame(rows), pd.DataFrame(catalogue).set_index("config")
 
 
-def summarise(per_user: pd.DataFrame, metrics=("precision", "recall", "in_user_genres",
-                                                "distinct_artists", "distinct_genres"),
+#: Metrics of the summary tables, in display order.
+METRICS = ("precision", "recall", "in_user_genres", "in_user_genres_new_artists",
+           "distinct_artists", "distinct_genres")
+
+
+def summarise(per_user: pd.DataFrame, metrics=METRICS,
               by=("config",), n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Mean and bootstrap 95 % interval over users of each metric, per group."""
+    """Mean and bootstrap 95 % interval over users of each metric, per group.
+
+    Columns: the *by* keys, then per metric its mean, ``{metric}_low`` and ``{metric}_high``
+    (numbers, for plots and verdicts) and ``{metric}_ci`` (the interval as text), and ``users``.
+    """
     rows = []
-    for keys, group in per_user.groupby(list(by)):
+    for keys, group in per_user.groupby(list(by), sort=False):
         keys = keys if isinstance(keys, tuple) else (keys,)
         row = dict(zip(by, keys, strict=True))
         for metric in metrics:
             mean, low, high = bootstrap_ci(group[metric], n_boot=n_boot, seed=seed)
             row[metric] = mean
+            row[f"{metric}_low"], row[f"{metric}_high"] = low, high
             row[f"{metric}_ci"] = f"[{low:.3f}, {high:.3f}]"
         row["users"] = len(group)
         rows.append(row)
@@ -205,3 +308,176 @@ def catalogue_intervals(per_user: pd.DataFrame, catalogue_size: int, panel_size:
             row[f"{metric}_ci"] = f"[{np.quantile(values, alpha):.3f}, {np.quantile(values, 1 - alpha):.3f}]"
         rows.append(row)
     return pd.DataFrame(rows).set_index("config")
+
+
+def long_table(summary: pd.DataFrame, metrics=METRICS, by: str = "config") -> pd.DataFrame:
+    """One row per (metric, group): mean, 95 % interval and users, for reports.
+
+    *summary* is a :func:`summarise` table.
+    """
+    rows = [{"metric": metric, by: row[by], "mean": round(row[metric], 4),
+             "95% CI": row[f"{metric}_ci"], "n users": int(row["users"])}
+            for metric in metrics for _, row in summary.iterrows()]
+    return pd.DataFrame(rows)
+
+
+def paired_gain(per_user: pd.DataFrame, metric: str, candidate: str, reference: str,
+                n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """Mean per-user difference *candidate* - *reference* of *metric* with a bootstrap interval.
+
+    Both configurations must have been run on the same users (rows matched on ``user``).
+    """
+    wide = per_user.pivot_table(index="user", columns="config", values=metric, aggfunc="first")
+    diff = (wide[candidate] - wide[reference]).dropna().to_numpy()
+    if diff.size == 0:
+        return (np.nan, np.nan, np.nan)
+    return (float(diff.mean()), *bootstrap_mean_interval(diff, n_boot, level, rng=seed))
+
+
+def artist_folds(library: Library, n_folds: int = 2, seed: int = 0) -> np.ndarray:
+    """Fold number of every library row, grouped by artist (unknown artist: by clip).
+
+    Exact duplicates follow their representative, so a song and its copy share a fold. Artists
+    are dealt to folds largest first, each to the fold with the fewest rows so far (ties at
+    random), which keeps the folds close in size.
+    """
+    if n_folds < 2:
+        raise ValueError("n_folds must be at least 2")
+    artists = library.meta["artist"].map(normalize_artist).to_numpy(dtype=object)
+    groups = np.where(artists == "", library.meta["id"].to_numpy(dtype=object), artists)
+    groups = groups[library.duplicate_of]
+    sizes = pd.Series(groups).value_counts()
+    rng = np.random.default_rng(seed)
+    order = sizes.sample(frac=1.0, random_state=int(rng.integers(2**31))).sort_values(ascending=False, kind="stable")
+    load = np.zeros(n_folds)
+    fold_of = {}
+    for group, size in order.items():
+        fold = int(rng.choice(np.flatnonzero(load == load.min())))
+        fold_of[group] = fold
+        load[fold] += size
+    return np.array([fold_of[g] for g in groups])
+
+
+def compare_spaces(library: Library, spaces: dict, *, n_users: int = 200, n_likes: int = 20,
+                   n_folds: int = 2, k: int = 10, recommender: dict | None = None,
+                   include_baselines: bool = True, seed: int = 0) -> pd.DataFrame:
+    """Evaluate similarity spaces (and the baselines) on the same simulated users, fold by fold.
+
+    The library's rows are split into *n_folds* artist-grouped folds (:func:`artist_folds`).
+    For each fold, ``n_users // n_folds`` users like songs of that fold only (seeds and held-out
+    likes), and each space's genre projection is fitted on the labels of the *other* folds — so
+    neither the shown nor the held-out songs' labels reach the space they are scored in. Every
+    library song stays recommendable.
+
+    Parameters
+    ----------
+    library : Library
+    spaces : dict
+        Name -> ``{"space": ..., "genre_weight": ...}`` (keyword arguments of
+        :meth:`Library.in_space`).
+    n_users, n_likes, k : int
+        Users in all, likes per user, list length.
+    n_folds : int
+        Artist-grouped folds.
+    recommender : dict, optional
+        Keyword arguments of :class:`Recommender` shared by every space (default: its defaults).
+    include_baselines : bool
+        Add the random and popularity baselines (:data:`BASELINES`) on the same users.
+    seed : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`evaluate`'s per-user rows for every space and baseline, plus ``fold``.
+    """
+    folds = artist_folds(library, n_folds, seed=seed)
+    per_fold = [n_users // n_folds + (1 if f < n_users % n_folds else 0) for f in range(n_folds)]
+    frames = []
+    for fold in range(n_folds):
+        users = simulate_users(library, n_users=per_fold[fold], n_likes=n_likes, seed=seed + fold,
+                               rows=np.flatnonzero(folds == fold), first_user=sum(per_fold[:fold]))
+        configs = {}
+        for name, options in spaces.items():
+            options = {"genre_weight": DEFAULT_GENRE_WEIGHT, **options}
+            spaced = library.in_space(options["space"], options["genre_weight"],
+                                      genre_fit_rows=folds != fold)
+            configs[name] = Recommender(spaced, **(recommender or {}))
+        if include_baselines:
+            configs.update(baselines(library, users, seed=seed))
+        per_user, _ = evaluate(library, users, configs, k=k)
+        frames.append(per_user.assign(fold=fold))
+    return pd.concat(frames, ignore_index=True)
+
+
+def choose_space(summary: pd.DataFrame, current: str, candidates, metric: str = "precision") -> tuple[str, str]:
+    """Keep *current* unless a candidate's interval of *metric* lies wholly above current's.
+
+    *summary* is a :func:`summarise` table (``config`` column). Returns the chosen name and a
+    sentence saying why, with the intervals.
+    """
+    table = summary.set_index("config")
+    ref = (table.at[current, f"{metric}_low"], table.at[current, f"{metric}_high"])
+    best = None
+    for name in candidates:
+        interval = (table.at[name, f"{metric}_low"], table.at[name, f"{metric}_high"])
+        if interval[0] > ref[1] and (best is None or table.at[name, metric] > table.at[best, metric]):
+            best = name
+    describe = ", ".join(f"{name} {table.at[name, metric]:.3f} {table.at[name, f'{metric}_ci']}"
+                         for name in [current, *candidates])
+    if best is None:
+        overlapping = [n for n in candidates if intervals_overlap(
+            (table.at[n, f"{metric}_low"], table.at[n, f"{metric}_high"]), ref)]
+        why = ("intervals overlap" if overlapping else "no candidate is higher")
+        return current, f"kept {current}: no space's {metric} lies above the current one's interval ({why}; {describe})"
+    return best, f"chose {best}: its {metric} interval lies above {current}'s ({describe})"
+
+
+def k_occurrence_summary(counts, k: int) -> dict:
+    """Hubness of a k-occurrence distribution (:meth:`Library.k_occurrence`).
+
+    Returns the skewness of the counts (0 for a symmetric spread; hubness shows as a long right
+    tail), the largest count as a multiple of *k*, the share of songs in no neighbour list
+    (anti-hubs) and the share of all neighbour slots taken by the top 1 % of songs.
+    """
+    values = np.asarray(counts, dtype=float)
+    values = values[values >= 0]
+    std = values.std()
+    top = max(1, int(np.ceil(0.01 * len(values))))
+    return {
+        "skewness": float(((values - values.mean()) ** 3).mean() / std ** 3) if std > 0 else 0.0,
+        "max_over_k": float(values.max() / k),
+        "antihub_share": float((values == 0).mean()),
+        "top1pct_share": float(np.sort(values)[::-1][:top].sum() / values.sum()) if values.sum() else 0.0,
+    }
+
+
+def genre_counts(per_user: pd.DataFrame, users, library: Library) -> pd.DataFrame:
+    """Per (config, user) of two-genre users: how many of the list fall in each liked genre.
+
+    Columns: ``config``, ``user``, ``genre_a``, ``genre_b``, ``n_a``, ``n_b``, ``n_other`` and
+    ``balance`` (the smaller of ``n_a`` and ``n_b``: 0 when one liked genre is missing).
+    """
+    genre_of = dict(zip(library.meta["id"], library.meta["genre"], strict=True))
+    by_user = {u.user: u for u in users if len(u.genres) == 2}
+    rows = []
+    for row in per_user.itertuples(index=False):
+        user = by_user.get(row.user)
+        if user is None:
+            continue
+        genres = [genre_of[s] for s in row.recommended]
+        n_a, n_b = genres.count(user.genres[0]), genres.count(user.genres[1])
+        rows.append({"config": row.config, "user": row.user, "genre_a": user.genres[0],
+                     "genre_b": user.genres[1], "n_a": n_a, "n_b": n_b,
+                     "n_other": len(genres) - n_a - n_b, "balance": min(n_a, n_b)})
+    return pd.DataFrame(rows)
+
+
+def spreading_example(counts: pd.DataFrame, spread: str, reference: str) -> int:
+    """The two-genre user whose list under *spread* is most balanced relative to *reference*.
+
+    *counts* is a :func:`genre_counts` table. Ties go to the lower user number. The example is
+    chosen to make the effect visible; the averages over all users are what measure it.
+    """
+    wide = counts.pivot_table(index="user", columns="config", values="balance", aggfunc="first")
+    gain = (wide[spread] - wide[reference]).sort_index()
+    return int(gain.idxmax())
