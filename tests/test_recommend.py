@@ -412,3 +412,175 @@ def test_library_from_segmented_extract_table(tmp_path):
     assert library.meta["genre"].tolist() == ["blues", "blues", "classical", "classical"]
     tempo = library.raw[0, library.feature_columns.index("tempo")]
     assert tempo == pytest.approx(float(table["tempo"].iloc[0]) * 1.05)  # silent segment left out
+
+
+# --------------------------------------------------------------------------- similarity spaces, baselines, hubness
+
+
+def test_small_panel_compares_spaces_with_baselines_leak_free(library):
+    spaces = {"features": {"space": "features"}, "features+genre": {"space": "features+genre"}}
+    per_user = recommend_eval.compare_spaces(library, spaces, n_users=16, n_likes=10, n_folds=2, k=5, seed=3)
+    assert set(per_user["config"]) == {"features", "features+genre", "random", "popularity"}
+    # every configuration is scored on the same users
+    users = per_user.groupby("config")["user"].apply(lambda u: tuple(sorted(u)))
+    assert users.nunique() == 1 and len(users.iloc[0]) == 16
+    # each fold's users like songs of that fold only
+    folds = recommend_eval.artist_folds(library, 2, seed=3)
+    fold_of = dict(zip(library.meta["id"], folds, strict=True))
+    sims = recommend_eval.simulate_users(library, n_users=8, n_likes=10, seed=3, rows=np.flatnonzero(folds == 0))
+    assert all(fold_of[s] == 0 for u in sims for s in u.seeds + u.held_out)
+    # artist folds: no artist in two folds
+    artists = library.meta.assign(fold=folds, a=library.meta["artist"].map(normalize_artist))
+    assert artists[artists["a"] != ""].groupby("a")["fold"].nunique().max() == 1
+    summary = recommend_eval.summarise(per_user, n_boot=200)
+    for metric in recommend_eval.METRICS:
+        assert summary[f"{metric}_low"].le(summary[metric] + 1e-12).all()
+    long = recommend_eval.long_table(summary)
+    assert list(long.columns) == ["metric", "config", "mean", "95% CI", "n users"]
+    assert len(long) == len(recommend_eval.METRICS) * 4
+    # the decision keeps the current space unless a candidate's interval lies above it
+    chosen, why = recommend_eval.choose_space(summary, "features", ["features+genre"])
+    table = summary.set_index("config")
+    above = table.at["features+genre", "precision_low"] > table.at["features", "precision_high"]
+    assert (chosen == "features+genre") == above and why.startswith("chose" if above else "kept")
+    gain = recommend_eval.paired_gain(per_user, "precision", "features+genre", "features", n_boot=200)
+    assert gain[1] <= gain[0] <= gain[2]
+
+
+def test_choose_space_needs_a_gain_outside_the_interval():
+    summary = pd.DataFrame({"config": ["cur", "near", "far"], "precision": [0.02, 0.03, 0.06],
+                            "precision_low": [0.01, 0.015, 0.045], "precision_high": [0.03, 0.045, 0.075],
+                            "precision_ci": ["a", "b", "c"]})
+    assert recommend_eval.choose_space(summary, "cur", ["near"])[0] == "cur"
+    assert "intervals overlap" in recommend_eval.choose_space(summary, "cur", ["near"])[1]
+    assert recommend_eval.choose_space(summary, "cur", ["near", "far"])[0] == "far"
+
+
+def test_genre_projection_is_fitted_only_on_allowed_rows(library):
+    fit = np.zeros(len(library), dtype=bool)
+    fit[::2] = True
+    spaced = library.in_space("features+genre", genre_fit_rows=fit)
+    assert spaced.projection.n_fitted_ == fit.sum()
+    assert library.space == "features" and library.projection is None  # the original is untouched
+    assert spaced.embedding.shape[1] == library.embedding.shape[1] + 9
+    assert np.allclose(np.linalg.norm(spaced.embedding, axis=1), 1.0, atol=1e-5)
+    # cos in the blend = (1 - w) cos_features + w cos_genre
+    genre = library.in_space("genre", genre_fit_rows=fit)
+    a, b = 3, 500
+    blended = spaced.embedding[a] @ spaced.embedding[b]
+    expected = 0.5 * library.embedding[a] @ library.embedding[b] + 0.5 * genre.embedding[a] @ genre.embedding[b]
+    assert blended == pytest.approx(expected, abs=1e-5)
+    with pytest.raises(InputError, match="unknown similarity space"):
+        library.in_space("lyrics-only")
+    unlabelled = library.meta.assign(genre="", tempo=1.0, rms_mean=2.0)
+    with pytest.raises(InputError, match="at least two genres"):
+        Library(unlabelled, space="genre")
+
+
+def test_reason_names_the_space_it_was_chosen_in(library):
+    liked = ["metal.00010.wav", "classical.00020.wav"]
+    default = Recommender(library).recommend(liked, k=5)
+    assert all(r.space == "features" and "in the audio-feature space" in r.reason for r in default)
+    genre = Recommender(library.in_space("features+genre")).recommend(liked, k=5)
+    assert all(r.space == "features+genre" and "in the audio + genre-projection space" in r.reason for r in genre)
+    assert any("genre profile" in r.shared and "both closest to" in r.reason for r in genre)
+    # the similarity a reason quotes is the cosine in that space
+    rec = genre[0]
+    row, seed = library.index_of(rec.id), library.index_of(rec.near[0]["id"])
+    space = library.in_space("features+genre")
+    assert rec.near[0]["similarity"] == pytest.approx(float(space.embedding[row] @ space.embedding[seed]), abs=1e-3)
+
+
+def test_random_and_popularity_baselines(library, users):
+    rand = recommend_eval.RandomRecommender(library, seed=1)
+    first = [r.id for r in rand.recommend(users[0].seeds, k=10)]
+    assert first == [r.id for r in rand.recommend(users[0].seeds, k=10)]  # reproducible
+    assert len(set(first)) == 10 and not set(first) & set(users[0].seeds)
+    assert first != [r.id for r in rand.recommend(users[1].seeds, k=10)]
+    popular = recommend_eval.PopularityRecommender(library, users, seed=1)
+    counts = pd.Series([s for u in users for s in u.seeds]).value_counts()
+    recs = [r.id for r in popular.recommend(users[0].seeds, k=5)]
+    eligible = counts.drop(index=list(users[0].seeds), errors="ignore")
+    assert counts[recs].tolist() == sorted(counts[recs].tolist(), reverse=True)
+    assert counts[recs[0]] == eligible.max()
+    per_user, _ = recommend_eval.evaluate(library, users, recommend_eval.baselines(library, users), k=10)
+    summary = recommend_eval.summarise(per_user, n_boot=200).set_index("config")
+    # with ten genres and random lists, about a tenth (one genre) or a fifth (two) is on-genre
+    assert 0.05 < summary.at["random", "in_user_genres"] < 0.25
+
+
+def test_k_occurrence_counts_neighbour_list_appearances():
+    rng = np.random.default_rng(0)
+    centre = rng.normal(size=6)
+    rows = rng.normal(size=(40, 6)) + 0.2 * centre
+    rows[0] = centre  # a hub: close to the mean direction of everything
+    table = pd.DataFrame(rows, columns=[f"f{i}" for i in range(6)])
+    table.insert(0, "id", [f"s{i}" for i in range(40)])
+    table = pd.concat([table, table.iloc[[5]].assign(id="copy of s5")], ignore_index=True)
+    lib = Library(table, feature_columns=[f"f{i}" for i in range(6)])
+    counts = lib.k_occurrence(3)
+    # every representative song lists 3 neighbours; the copy counts nothing and is in no list
+    assert counts.sum() == 3 * 40 and counts[-1] == 0
+    sims = lib.embedding[:40] @ lib.embedding[:40].T
+    np.fill_diagonal(sims, -np.inf)
+    expected = np.bincount(np.argsort(-sims, axis=1)[:, :3].ravel(), minlength=40)
+    assert counts[:40].tolist() == expected.tolist()
+    assert counts[0] == counts.max()
+    assert lib.k_occurrence(3, hub_penalty=0.5)[0] <= counts[0]
+    summary = recommend_eval.k_occurrence_summary(counts[:40], 3)
+    assert summary["skewness"] > 0 and summary["max_over_k"] == counts[0] / 3
+    with pytest.raises(InputError):
+        lib.k_occurrence(40)
+
+
+def test_in_user_genres_without_the_users_own_artists(library):
+    meta = library.meta.set_index("id")
+    user = recommend_eval.SimulatedUser(0, ("reggae",), ("reggae.00000.wav", "reggae.00010.wav"),
+                                        ("reggae.00050.wav",))
+    own = meta.at["reggae.00000.wav", "artist"]
+    same_artist = [i for i in meta.index if meta.at[i, "artist"] == own and i not in user.seeds][:2]
+    other_reggae = [i for i in meta.index if meta.at[i, "genre"] == "reggae"
+                    and meta.at[i, "artist"] not in (own, meta.at["reggae.00010.wav", "artist"])][:1]
+    recs = same_artist + other_reggae + ["metal.00001.wav"]
+    metrics = recommend_eval.user_metrics(recs, user, library)
+    assert metrics["in_user_genres"] == pytest.approx(3 / 4)
+    assert metrics["in_user_genres_new_artists"] == pytest.approx(1 / 4)
+
+
+def test_two_genre_spreading_example_is_computed(library, users):
+    configs = {"centroid": dict(strategy="centroid", mmr_lambda=None, artist_cap=None, hub_penalty=0),
+               "default": {}}
+    per_user, _ = recommend_eval.evaluate(library, users, configs, k=10)
+    counts = recommend_eval.genre_counts(per_user, users, library)
+    assert set(counts["user"]) == {u.user for u in users if len(u.genres) == 2}
+    assert (counts[["n_a", "n_b", "n_other"]].sum(axis=1) == 10).all()
+    pick = recommend_eval.spreading_example(counts, "default", "centroid")
+    wide = counts.pivot_table(index="user", columns="config", values="balance")
+    assert (wide["default"] - wide["centroid"])[pick] == (wide["default"] - wide["centroid"]).max()
+
+
+def test_liked_audio_is_summarised_from_all_its_windows(tmp_path):
+    from helpers.features import FEATURE_COLUMNS, extract_signal
+    from helpers.recommend import song_features
+
+    sr = 22050
+    t = np.arange(int(70 * sr)) / sr
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t)
+    noise = 0.1 * np.random.default_rng(0).standard_normal(t.size)
+    signal = np.where(t < 30, tone, noise).astype(np.float32)  # first window tonal, the rest noise
+    path = tmp_path / "two halves.wav"
+    soundfile.write(path, signal, sr, subtype="FLOAT")  # decoded exactly as written
+    summary = song_features(path, window_seconds=30.0)
+    # windows 0-30 s and 30-60 s; the 10-s tail is shorter than half a window and left out
+    assert summary["windows"] == 2 and summary["seconds"] == pytest.approx(60.0, abs=0.01)
+    first, second = extract_signal(signal[:30 * sr]), extract_signal(signal[30 * sr:60 * sr])
+    for column in ("zero_crossing_rate_mean", "spectral_centroid_mean", "mfcc1_mean"):
+        assert summary[column] == pytest.approx((first[column] + second[column]) / 2, rel=1e-4)
+    assert set(FEATURE_COLUMNS) <= set(summary)
+    middle = song_features(path, window_seconds=30.0, middle_only=True)
+    assert middle["windows"] == 1
+    short = tmp_path / "short.wav"
+    soundfile.write(short, signal[:8 * sr], sr)
+    assert song_features(short)["windows"] == 1  # shorter than a window: summarised by itself
+    with pytest.raises(InputError):
+        song_features(tmp_path / "missing.wav")
