@@ -35,6 +35,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -305,7 +306,8 @@ def catalogue_intervals(per_user: pd.DataFrame, catalogue_size: int, panel_size:
         for metric in ("coverage", "gini", "top1pct_share"):
             values = [d[metric] for d in draws]
             row[metric] = float(np.mean(values))
-            row[f"{metric}_ci"] = f"[{np.quantile(values, alpha):.3f}, {np.quantile(values, 1 - alpha):.3f}]"
+            row[f"{metric}_low"], row[f"{metric}_high"] = np.quantile(values, alpha), np.quantile(values, 1 - alpha)
+            row[f"{metric}_ci"] = f"[{row[f'{metric}_low']:.3f}, {row[f'{metric}_high']:.3f}]"
         rows.append(row)
     return pd.DataFrame(rows).set_index("config")
 
@@ -481,3 +483,84 @@ def spreading_example(counts: pd.DataFrame, spread: str, reference: str) -> int:
     wide = counts.pivot_table(index="user", columns="config", values="balance", aggfunc="first")
     gain = (wide[spread] - wide[reference]).sort_index()
     return int(gain.idxmax())
+
+
+def compact_table(summary: pd.DataFrame, metrics=METRICS, by=("config",)) -> pd.DataFrame:
+    """A :func:`summarise` table as text cells ``mean [low, high]``, one column per metric, plus n."""
+    by = [by] if isinstance(by, str) else list(by)
+    table = pd.DataFrame({metric: [f"{row[metric]:.3f} {row[f'{metric}_ci']}" for _, row in summary.iterrows()]
+                          for metric in metrics}, index=pd.MultiIndex.from_frame(summary[by]) if len(by) > 1
+                         else pd.Index(summary[by[0]], name=by[0]))
+    table["n users"] = summary["users"].to_numpy()
+    return table
+
+
+def interval(table: pd.DataFrame, name: str, metric: str) -> tuple[float, float]:
+    """The 95 % interval ``(low, high)`` of *metric* for *name* in a table indexed by config."""
+    return float(table.at[name, f"{metric}_low"]), float(table.at[name, f"{metric}_high"])
+
+
+def recommendations_table(recs) -> pd.DataFrame:
+    """One row per recommendation: genre, artist, title, score, space and reason."""
+    return pd.DataFrame([{"id": r.id, "genre": r.genre, "artist": r.artist, "title": r.title,
+                          "score": r.score, "space": r.space, "reason": r.reason} for r in recs],
+                        columns=["id", "genre", "artist", "title", "score", "space", "reason"])
+
+
+def liked_audio_lists(library: Library, liked_sets: dict, spaces: dict, k: int = 10,
+                      window_seconds: float = 30.0) -> tuple[pd.DataFrame, dict]:
+    """Recommend for liked sets that mix library ids and audio files, in several spaces.
+
+    Each audio file is summarised by one middle window and by the mean of all its windows
+    (:func:`helpers.recommend.song_features`); every liked set is then recommended for in each
+    space of *spaces* (name -> :meth:`Library.in_space` arguments) with the default recommender.
+
+    Parameters
+    ----------
+    library : Library
+    liked_sets : dict
+        Name -> list of items: existing audio paths, or library ids.
+    spaces : dict
+    k : int
+    window_seconds : float
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per (liked set, summary, space): ``windows`` (per file), ``genres of the list``
+        (counts of the top *k* as text), ``genre_counts`` (the same as a dict), ``top_genre``, ``top_genre_count`` and
+        ``mean_similarity`` (of each recommendation to its nearest liked song, in that space).
+    lists : dict
+        (liked set, summary, space) -> list of :class:`~helpers.recommend.Recommendation`.
+    """
+    from helpers.recommend import song_features
+
+    libraries = {name: library.in_space(**options) for name, options in spaces.items()}
+    cache: dict = {}
+
+    def summary_of(path, middle):
+        if (path, middle) not in cache:
+            cache[(path, middle)] = song_features(path, window_seconds, middle_only=middle)
+        return cache[(path, middle)]
+
+    rows, lists = [], {}
+    for liked_name, items in liked_sets.items():
+        files = [str(i) for i in items if Path(i).is_file()]
+        ids = [str(i) for i in items if not Path(i).is_file()]
+        for summary, middle in (("middle 30 s", True), ("all windows", False)):
+            if not files and middle:
+                continue  # library songs have one summary
+            features = [summary_of(f, middle) for f in files]
+            external = pd.DataFrame([{"id": Path(f).name, "artist": "", "title": Path(f).stem, "genre": "", **row}
+                                     for f, row in zip(files, features, strict=True)])
+            for name, spaced in libraries.items():
+                recs = Recommender(spaced).recommend(ids, external=external if files else None, k=k)
+                lists[(liked_name, summary if files else "library clips", name)] = recs
+                genres = pd.Series([r.genre for r in recs]).value_counts()
+                rows.append({"liked": liked_name, "summary": summary if files else "library clips",
+                             "space": name, "windows": ", ".join(str(row["windows"]) for row in features) or "-",
+                             "genres of the list": ", ".join(f"{g} {n}" for g, n in genres.items()),
+                             "genre_counts": {str(g): int(n) for g, n in genres.items()},
+                             "top_genre": genres.index[0], "top_genre_count": int(genres.iloc[0]),
+                             "mean_similarity": round(float(np.mean([r.near[0]["similarity"] for r in recs])), 3)})
+    return pd.DataFrame(rows), lists
