@@ -99,7 +99,7 @@ def plot_local_density(library, title: str):
     ax.boxplot([frame.loc[frame["genre"] == g, "local density"] for g in genres], flierprops={"markersize": 2})
     ax.set_xticks(range(1, len(genres) + 1), genres)
     ax.set_xlabel("genre")
-    ax.set_ylabel("mean cosine to 10 nearest clips")
+    ax.set_ylabel("mean cosine to 10 nearest clips (no unit)")
     ax.set_title(title)
     fig.tight_layout()
     return fig
