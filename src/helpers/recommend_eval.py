@@ -564,3 +564,22 @@ def liked_audio_lists(library: Library, liked_sets: dict, spaces: dict, k: int =
                              "top_genre": genres.index[0], "top_genre_count": int(genres.iloc[0]),
                              "mean_similarity": round(float(np.mean([r.near[0]["similarity"] for r in recs])), 3)})
     return pd.DataFrame(rows), lists
+
+
+#: Name of the shipped recipe among :func:`recipe_configs`.
+DEFAULT_RECIPE = "per-seed+CSLS+MMR0.7+cap2"
+
+
+def recipe_configs() -> dict:
+    """The recipe built up step by step, as :class:`Recommender` keyword arguments.
+
+    ``centroid`` (the classic recipe), ``per-seed`` retrieval, ``+CSLS``, the shipped
+    :data:`DEFAULT_RECIPE` (``+MMR0.7+cap2``) and the centroid with the same additions.
+    """
+    return {
+        "centroid": dict(strategy="centroid", mmr_lambda=None, artist_cap=None, hub_penalty=0),
+        "per-seed": dict(mmr_lambda=None, artist_cap=None, hub_penalty=0),
+        "per-seed+CSLS": dict(mmr_lambda=None, artist_cap=None, hub_penalty=0.5),
+        DEFAULT_RECIPE: dict(mmr_lambda=0.7, artist_cap=2, hub_penalty=0.5),
+        "centroid+CSLS+MMR0.7+cap2": dict(strategy="centroid", mmr_lambda=0.7, artist_cap=2, hub_penalty=0.5),
+    }
