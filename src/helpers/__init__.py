@@ -23,8 +23,9 @@ lyrics_text      cleaning of provider debris, keeping accents and stanzas
 lyrics           tokens, term frequency, TF-IDF, line-by-line VADER sentiment
 lyrics_plots     word clouds, top-term bars, sentiment plots
 liked            liked-songs lists (YouTube Music copy, Takeout CSV, ids) and matching
-recommend        per-liked-song retrieval, hub correction, MMR, artist cap, reasons
-recommend_eval   simulated users, precision/recall, coverage and concentration
+recommend        similarity spaces, per-liked-song retrieval, hub correction, MMR, artist cap, reasons
+recommend_eval   simulated users, baselines, precision/recall, coverage, k-occurrence, space comparison
+recommend_plots  figures of the recommendation evaluation (notebook 07)
 stats            bootstrap intervals shared by every evaluation
 report           papermill runner that renders every notebook into ``reports/``
 cli              the ``music-study`` command
