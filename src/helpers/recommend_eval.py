@@ -75,10 +75,12 @@ def simulate_users(library: Library, n_users: int = 200, n_likes: int = 20,
         mask = np.zeros(len(library), dtype=bool)
         mask[np.asarray(rows)] = True
         representative &= mask
-    genres = sorted(g for g in meta["genre"].unique() if g)
+    labels = meta["genre"].to_numpy()
+    by_genre = {g: np.flatnonzero(representative & (labels == g)) for g in sorted(set(labels) - {""})}
+    by_genre = {g: rows_of for g, rows_of in by_genre.items() if len(rows_of) >= 2}  # a like to show, one to hold out
+    genres = sorted(by_genre)
     if len(genres) < 2:
-        raise ValueError("simulated users need a library with at least two genres")
-    by_genre = {g: np.flatnonzero(representative & (meta["genre"].to_numpy() == g)) for g in genres}
+        raise ValueError("simulated users need a library (or rows) with at least two genres of two songs each")
     users = []
     for user in range(n_users):
         chosen = tuple(rng.choice(genres, size=2 if rng.random() < two_genre_share else 1, replace=False))
