@@ -1,11 +1,22 @@
-"""The report runner: quick mode over every notebook, and failure handling."""
+"""The report runner: the front page and index.json, the reader's version, quick mode over
+every notebook, and failure handling."""
 
 import json
+import re
+import warnings
 
 import nbformat
 import pytest
 
 from helpers import report
+from helpers.paths import project_root
+
+NARRATING_CELLS = [
+    "from helpers.narrate import headline, not_run, say",
+    "say('doubled: **{v}**', v=value * 2)",
+    "not_run('Audio section', needs='the GTZAN audio', parameter='audio_dir')",
+    "headline(doubled=value * 2, ratio=0.5)",
+]
 
 
 def _write_notebook(path, source_lines):
@@ -31,9 +42,91 @@ def test_a_failing_notebook_is_marked_and_the_others_still_run(tmp_path):
     assert runs[0].effective == {"value": 21} and runs[2].effective == {"value": "1"}
     index = (out / "index.html").read_text()
     assert "failed" in index and "deliberate failure" in index and "03_after.html" in index
-    assert "<b>value = 21</b>" in index and "value = 1<" in index
+    assert re.search(r'<b class="passed"[^>]*>value=21</b>', index)  # passed: marked
+    assert re.search(r"<span[^>]*>value=1</span>", index)  # the notebook's default: plain
     assert json.loads((out / "index.json").read_text())["runs"][2]["status"] == "ok"
     assert "42" in (out / "01_fine.html").read_text()
+
+
+def test_index_records_headline_skipped_commit_and_environment(tmp_path):
+    notebooks = tmp_path / "nb"
+    notebooks.mkdir()
+    _write_notebook(notebooks / "01_narrates.ipynb", NARRATING_CELLS)
+    out = tmp_path / "out"
+    runs = report.run_reports(output_dir=out, notebook_dir=notebooks,
+                              overrides={"01": {"value": 21}})
+    assert runs[0].status == "ok", runs[0].error
+    index = json.loads((out / "index.json").read_text())
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", index["commit"])
+    for package in ["python", "numpy", "scipy", "librosa", "scikit-learn", "pandas", "papermill"]:
+        assert index["environment"][package], package
+    assert index["total_seconds"] >= 0
+    run = index["runs"][0]
+    assert {"name", "status", "seconds", "parameters", "headline", "skipped", "html"} <= set(run)
+    assert run["headline"] == {"doubled": 42, "ratio": 0.5}
+    assert run["skipped"] == [{"section": "Audio section",
+                               "reason": "needs the GTZAN audio (set parameter `audio_dir`)"}]
+    assert run["html"] == "01_narrates.html" and run["ipynb"] == "01_narrates.ipynb"
+    front = (out / "index.html").read_text()
+    for shown in ["doubled", "Audio section", "needs the GTZAN audio", 'href="01_narrates.ipynb"',
+                  index["environment"]["numpy"], index["commit"][:12]]:
+        assert shown in front, shown
+    page = (out / "01_narrates.html").read_text()
+    assert "Not run: Audio section" in page and "doubled: <strong>42</strong>" in page
+    assert "vnd.music-study" not in page  # the raw records feed the index only
+
+
+def _unrepresentable_warnings(render):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        render()
+    return [w for w in caught if "not able to be represented" in str(w.message)]
+
+
+def test_rendering_is_quiet_about_the_narrate_records(tmp_path):
+    notebooks = tmp_path / "nb"
+    notebooks.mkdir()
+    _write_notebook(notebooks / "01_narrates.ipynb", NARRATING_CELLS)
+    out = tmp_path / "out"
+    report.run_reports(output_dir=out, notebook_dir=notebooks)
+    executed = out / "01_narrates.ipynb"
+    assert not _unrepresentable_warnings(lambda: report.render_html(executed, tmp_path / "a.html"))
+
+    def plain_nbconvert():  # the control: without the filter nbconvert warns once per record
+        from nbconvert import HTMLExporter
+        HTMLExporter().from_notebook_node(nbformat.read(str(executed), as_version=4))
+    assert len(_unrepresentable_warnings(plain_nbconvert)) == 2
+
+
+def test_no_input_leaves_code_out_of_the_html(tmp_path):
+    notebooks = tmp_path / "nb"
+    notebooks.mkdir()
+    _write_notebook(notebooks / "01_narrates.ipynb", NARRATING_CELLS)
+    out = tmp_path / "out"
+    report.run_reports(output_dir=out, notebook_dir=notebooks, no_input=True)
+    page = (out / "01_narrates.html").read_text()
+    assert "doubled: <strong>2</strong>" in page
+    assert "from helpers.narrate import" not in page and "not_run(" not in page
+    assert json.loads((out / "index.json").read_text())["no_input"] is True
+
+
+def test_report_command_accepts_no_input():
+    from helpers.cli import build_parser
+
+    args = build_parser().parse_args(["report", "--no-input", "--only", "01"])
+    assert args.no_input is True
+
+
+def test_source_commit_marks_a_dirty_tree():
+    commit = report.source_commit(project_root())
+    if commit["sha"] == "unknown":
+        pytest.skip("not a git checkout")
+    assert commit["label"] == commit["sha"] + ("-dirty" if commit["dirty"] else "")
+
+
+def test_long_parameter_values_are_shortened_on_the_front_page():
+    assert report._short("/tmp/pytest-of-root/pytest-12/some/long/folder/clips.csv") == "…/clips.csv"
+    assert len(report._short("x" * 100)) == 40
 
 
 @pytest.mark.slow
