@@ -127,3 +127,10 @@ def test_verdicts_refuse_an_interval_upside_down():
         narrate.gain_verdict("x", (0.2, 0.1))
     with pytest.raises(InputError, match="interval"):
         narrate.interval_verdict("a", (0.5, 0.4), "b", (0.1, 0.2))
+
+
+def test_values_that_end_a_cell_are_not_shown_twice():
+    text, record, reason = narrate.say("x"), narrate.headline(a=1), narrate.not_run("S", needs="n")
+    assert text == "x" and isinstance(text, str) and record == {"a": 1} and reason == "needs n"
+    for value in (text, record, reason):
+        assert value._ipython_display_() is None  # IPython calls this instead of printing

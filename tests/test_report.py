@@ -145,3 +145,10 @@ def test_quick_report_renders_every_notebook_without_errors(tmp_path, gtzan_audi
                   if o.get("output_type") == "error"]
         assert not errors, f"{run.name}: {errors[:1]}"
     assert (tmp_path / "index.html").is_file()
+
+
+def test_extraction_draws_no_progress_bar_off_a_terminal(shipped_songs, capfd):
+    from helpers import batch
+
+    batch.extract_table(shipped_songs[:1], duration=2.0, cache=False, progress=True)
+    assert "extracting" not in capfd.readouterr().err  # stderr is not a terminal under pytest

@@ -31,6 +31,21 @@ HEADLINE_MIME = "application/vnd.music-study.headline+json"
 SKIPPED_MIME = "application/vnd.music-study.skipped+json"
 
 
+class _Quiet:
+    """Mixin: IPython shows nothing for the value when it ends a cell (it was shown already)."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+class Said(_Quiet, str):
+    """The Markdown :func:`say` and :func:`not_run` displayed; a plain ``str`` otherwise."""
+
+
+class Recorded(_Quiet, dict):
+    """The record :func:`headline` stored; a plain ``dict`` otherwise."""
+
+
 def _display(data: dict, markdown: str | None = None) -> None:
     """Show *markdown* (if any) and leave *data* as a raw output; a no-op outside IPython."""
     try:
@@ -59,9 +74,10 @@ def say(template: str, /, **values) -> str:
     Returns
     -------
     str
-        The rendered Markdown (also displayed when running in IPython).
+        The rendered Markdown, already displayed when running in IPython (so a ``say`` that
+        ends a cell is not shown a second time).
     """
-    text = template.format(**values)
+    text = Said(template.format(**values))
     _display({}, text)
     return text
 
@@ -83,7 +99,7 @@ def not_run(section: str, needs: str, parameter: str | None = None) -> str:
     str
         The one-line reason, also stored as ``{"section", "reason"}``.
     """
-    reason = f"needs {needs}" + (f" (set parameter `{parameter}`)" if parameter else "")
+    reason = Said(f"needs {needs}" + (f" (set parameter `{parameter}`)" if parameter else ""))
     _display({SKIPPED_MIME: {"section": section, "reason": reason}},
              f"**Not run: {section}** — {reason}.")
     return reason
@@ -114,7 +130,7 @@ def headline(**values) -> dict:
     except (TypeError, ValueError) as exc:
         raise InputError("headline", f"values are not JSON numbers or strings ({exc})") from None
     _display({HEADLINE_MIME: clean})
-    return clean
+    return Recorded(clean)
 
 
 def _checked(interval: Sequence[float], name: str) -> tuple[float, float]:
