@@ -145,6 +145,48 @@ def test_quick_report_renders_every_notebook_without_errors(tmp_path, gtzan_audi
                   if o.get("output_type") == "error"]
         assert not errors, f"{run.name}: {errors[:1]}"
     assert (tmp_path / "index.html").is_file()
+    index = json.loads((tmp_path / "index.json").read_text())
+    for run in index["runs"]:
+        assert isinstance(run["headline"], dict) and isinstance(run["skipped"], list), run["name"]
+        if run["name"][:2] in OWN_NOTEBOOKS:
+            assert run["headline"], f"{run['name']} records no headline result"
+
+
+#: The notebooks this file checks page by page (the others are checked in their own tests).
+OWN_NOTEBOOKS = ("01", "02", "04")
+PROGRESS_OR_WARNING = re.compile(r"\r|\d+%\||it/s|file/s|Warning|warn\(|Traceback", re.I)
+
+
+@pytest.mark.slow
+def test_quick_reports_of_01_02_04_are_clean_pages(tmp_path, gtzan_audio_dir):
+    """No stderr output (progress bars, warnings), no temporary paths, no raw records; a
+    headline, and one not-run line per skipped section."""
+    import tempfile
+
+    out = tmp_path / "reports"
+    overrides = {"01": {"audio_dir": str(gtzan_audio_dir)},
+                 "02": {"gtzan_audio_dir": str(gtzan_audio_dir)},
+                 "04": {"wordcloud_dir": str(tmp_path / "clouds")}}
+    runs = report.run_reports(quick=True, only=OWN_NOTEBOOKS, output_dir=out, overrides=overrides)
+    assert [r.status for r in runs] == ["ok"] * 3, [(r.name, r.error) for r in runs]
+    temporary = {str(tmp_path), tempfile.gettempdir() + "/"}
+    for run in runs:
+        executed = nbformat.read(str(out / f"{run.name}.ipynb"), as_version=4)
+        for number, cell in enumerate(executed.cells):
+            for output in cell.get("outputs", []):
+                where = f"{run.name} cell {number}"
+                if output.get("output_type") == "stream":
+                    assert output["name"] == "stdout", f"{where}: stderr {output['text'][:200]!r}"
+                    assert not PROGRESS_OR_WARNING.search(output["text"]), where
+                shown = json.dumps({k: v for k, v in output.get("data", {}).items()
+                                    if not k.startswith("image/")})
+                assert not any(t in shown for t in temporary), f"{where}: a temporary path"
+        assert run.headline, f"{run.name}: no headline"
+        page = (out / f"{run.name}.html").read_text()
+        for record in run.skipped:
+            assert f"Not run: {record['section']}" in page
+        assert "vnd.music-study" not in page
+    assert [s["section"] for s in runs[2].skipped] == ["Your liked songs"]  # 04 without a CSV
 
 
 def test_extraction_draws_no_progress_bar_off_a_terminal(shipped_songs, capfd):
