@@ -224,7 +224,7 @@ def _run_row(run: NotebookRun) -> str:
         status += f'<div class="error">{esc(run.error)}</div>'
     headline = "".join(f"<li><code>{esc(name)}</code> {esc(_format_value(value))}</li>"
                        for name, value in run.headline.items())
-    headline = f"<ul>{headline}</ul>" if headline else '<span class="missing">none recorded</span>'
+    headline = f'<ul class="headline">{headline}</ul>' if headline else '<span class="missing">none recorded</span>'
     skipped = "".join(f"<li><b>{esc(s.get('section', ''))}</b>: {esc(s.get('reason', ''))}</li>"
                       for s in run.skipped)
     skipped = f"<ul>{skipped}</ul>" if skipped else "—"
@@ -277,6 +277,7 @@ th,td{{border:1px solid #d0d7de;padding:.35em .6em;text-align:left;vertical-alig
 th{{background:#f6f8fa}} td.num{{white-space:nowrap;text-align:right}}
 td.name{{white-space:nowrap}} td.params{{font-size:12px;max-width:28em;color:#444}}
 b.passed{{color:#0550ae}} ul{{margin:0;padding-left:1.1em}} li{{margin:0}}
+ul.headline{{columns:2 16em;column-gap:1.6em}} ul.headline li{{break-inside:avoid}}
 .ok{{color:#1a7f37;font-weight:bold}} .failed{{color:#cf222e;font-weight:bold}}
 .error{{color:#cf222e;font-size:12px;max-width:30em}} .missing{{color:#cf222e}}
 </style></head>
