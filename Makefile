@@ -1,21 +1,31 @@
 # The two commands of the README: `make report` and `make test`.
-# Each creates .venv (python3 -m venv) when it is missing or stale and installs the project with
-# its dev extra; a second run reuses it.
+# Each creates .venv (python3 -m venv) when it is missing, installs every package at the exact
+# version and hash pinned in requirements.lock, then the project itself without resolving
+# anything (--no-deps); a second run reuses the venv (the stamp is newer than the lock).
+# `make lock` regenerates requirements.lock from pyproject.toml (the source of truth).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LOCK := requirements.lock
+# uv from the venv when it has one, else from PATH (pip install uv)
+UV ?= $(firstword $(wildcard $(BIN)/uv) uv)
 PYTEST_ARGS ?=
 
-.PHONY: report report-quick test lint lab serve venv clean-venv model
+.PHONY: report report-quick report-reader test lint lab serve venv clean-venv model lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@if ! $(BIN)/python -c "import sys" >/dev/null 2>&1; then \
 		echo "creating $(VENV) with $(PYTHON)"; rm -rf $(VENV); $(PYTHON) -m venv $(VENV); fi
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+
+# Pin every dependency of pyproject.toml (with the dev extra) for Python 3.11, with hashes.
+lock:
+	$(UV) pip compile --quiet --generate-hashes --extra dev --python-version 3.11 \
+		pyproject.toml -o $(LOCK)
 
 venv: $(STAMP)
 
@@ -24,6 +34,10 @@ report: $(STAMP)
 
 report-quick: $(STAMP)
 	$(BIN)/music-study report --quick
+
+# the reader's version: the same reports without code cells
+report-reader: $(STAMP)
+	$(BIN)/music-study report --no-input
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -53,3 +53,17 @@ def test_mel_spectrogram_db_peaks_at_zero():
     y = np.sin(2 * np.pi * 440 * np.arange(sr) / sr).astype(np.float32)
     mel = exploration.mel_spectrogram_db(y, sr)
     assert mel.shape[0] == 128 and np.isclose(mel.max(), 0.0)
+
+
+def test_genre_variance_share_is_one_for_a_genre_constant_and_zero_for_equal_means():
+    table = pd.DataFrame({"label": ["a", "a", "b", "b"], "by_genre": [1.0, 1.0, 3.0, 3.0],
+                          "noise": [1.0, 3.0, 1.0, 3.0]})
+    share = exploration.genre_variance_share(table, ["by_genre", "noise"])
+    assert share["by_genre"] == 1.0 and share["noise"] == 0.0
+
+
+def test_centroid_agreement_reads_separated_and_mixed_genres():
+    projection = pd.DataFrame({"pc1": [0, 0.1, 10, 10.1, 5, 5.2], "pc2": [0] * 6,
+                               "label": ["a", "a", "b", "b", "a", "b"]})
+    agreement = exploration.centroid_agreement(projection)
+    assert set(agreement.index) == {"a", "b"} and agreement.max() <= 1.0

@@ -149,3 +149,27 @@ def test_terms_per_era_and_per_artist(moura):
     per_artist = lyrics.tfidf_terms(moura["lyrics"], moura["artist_name"], n=5, min_songs=1)
     words = set(lyrics.tokenize(" ".join(mine["lyrics"])))
     assert set(per_artist.loc[per_artist["group"] == artist, "term"]) <= words
+
+
+def test_lexicon_coverage_counts_lines_vader_cannot_read():
+    from helpers import lyrics
+
+    coverage = lyrics.lexicon_coverage(["I love the sunshine\nThee and thy hills", "o'er the lea"])
+    assert coverage["lines"] == 3
+    assert coverage["lines_without_lexicon_word"] == 2 / 3  # "love" is listed, the rest are not
+    assert 0 < coverage["content_words_in_lexicon"] < 1
+    assert coverage["archaic_tokens_in_lexicon"] == 0
+
+
+def test_word_clouds_avoid_the_light_end_of_the_colour_map(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from helpers import lyrics_plots
+
+    path = lyrics_plots.save_wordcloud(
+        lyrics_plots.make_wordcloud({"alpha": 5, "beta": 3, "gamma": 1}, seed=0), tmp_path / "c.png")
+    pixels = np.asarray(Image.open(path).convert("RGB"), dtype=float)
+    ink = pixels[np.any(np.abs(pixels - 255) > 8, axis=-1)]
+    luminance = ink @ np.array([0.2126, 0.7152, 0.0722])
+    assert np.median(luminance) < 160  # dark enough to read on white (viridis' yellow is ~220)

@@ -1,11 +1,22 @@
-"""The report runner: quick mode over every notebook, and failure handling."""
+"""The report runner: the front page and index.json, the reader's version, quick mode over
+every notebook, and failure handling."""
 
 import json
+import re
+import warnings
 
 import nbformat
 import pytest
 
 from helpers import report
+from helpers.paths import project_root
+
+NARRATING_CELLS = [
+    "from helpers.narrate import headline, not_run, say",
+    "say('doubled: **{v}**', v=value * 2)",
+    "not_run('Audio section', needs='the GTZAN audio', parameter='audio_dir')",
+    "headline(doubled=value * 2, ratio=0.5)",
+]
 
 
 def _write_notebook(path, source_lines):
@@ -31,9 +42,91 @@ def test_a_failing_notebook_is_marked_and_the_others_still_run(tmp_path):
     assert runs[0].effective == {"value": 21} and runs[2].effective == {"value": "1"}
     index = (out / "index.html").read_text()
     assert "failed" in index and "deliberate failure" in index and "03_after.html" in index
-    assert "<b>value = 21</b>" in index and "value = 1<" in index
+    assert re.search(r'<b class="passed"[^>]*>value=21</b>', index)  # passed: marked
+    assert re.search(r"<span[^>]*>value=1</span>", index)  # the notebook's default: plain
     assert json.loads((out / "index.json").read_text())["runs"][2]["status"] == "ok"
     assert "42" in (out / "01_fine.html").read_text()
+
+
+def test_index_records_headline_skipped_commit_and_environment(tmp_path):
+    notebooks = tmp_path / "nb"
+    notebooks.mkdir()
+    _write_notebook(notebooks / "01_narrates.ipynb", NARRATING_CELLS)
+    out = tmp_path / "out"
+    runs = report.run_reports(output_dir=out, notebook_dir=notebooks,
+                              overrides={"01": {"value": 21}})
+    assert runs[0].status == "ok", runs[0].error
+    index = json.loads((out / "index.json").read_text())
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", index["commit"])
+    for package in ["python", "numpy", "scipy", "librosa", "scikit-learn", "pandas", "papermill"]:
+        assert index["environment"][package], package
+    assert index["total_seconds"] >= 0
+    run = index["runs"][0]
+    assert {"name", "status", "seconds", "parameters", "headline", "skipped", "html"} <= set(run)
+    assert run["headline"] == {"doubled": 42, "ratio": 0.5}
+    assert run["skipped"] == [{"section": "Audio section",
+                               "reason": "needs the GTZAN audio (set parameter `audio_dir`)"}]
+    assert run["html"] == "01_narrates.html" and run["ipynb"] == "01_narrates.ipynb"
+    front = (out / "index.html").read_text()
+    for shown in ["doubled", "Audio section", "needs the GTZAN audio", 'href="01_narrates.ipynb"',
+                  index["environment"]["numpy"], index["commit"][:12]]:
+        assert shown in front, shown
+    page = (out / "01_narrates.html").read_text()
+    assert "Not run: Audio section" in page and "doubled: <strong>42</strong>" in page
+    assert "vnd.music-study" not in page  # the raw records feed the index only
+
+
+def _unrepresentable_warnings(render):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        render()
+    return [w for w in caught if "not able to be represented" in str(w.message)]
+
+
+def test_rendering_is_quiet_about_the_narrate_records(tmp_path):
+    notebooks = tmp_path / "nb"
+    notebooks.mkdir()
+    _write_notebook(notebooks / "01_narrates.ipynb", NARRATING_CELLS)
+    out = tmp_path / "out"
+    report.run_reports(output_dir=out, notebook_dir=notebooks)
+    executed = out / "01_narrates.ipynb"
+    assert not _unrepresentable_warnings(lambda: report.render_html(executed, tmp_path / "a.html"))
+
+    def plain_nbconvert():  # the control: without the filter nbconvert warns once per record
+        from nbconvert import HTMLExporter
+        HTMLExporter().from_notebook_node(nbformat.read(str(executed), as_version=4))
+    assert len(_unrepresentable_warnings(plain_nbconvert)) == 2
+
+
+def test_no_input_leaves_code_out_of_the_html(tmp_path):
+    notebooks = tmp_path / "nb"
+    notebooks.mkdir()
+    _write_notebook(notebooks / "01_narrates.ipynb", NARRATING_CELLS)
+    out = tmp_path / "out"
+    report.run_reports(output_dir=out, notebook_dir=notebooks, no_input=True)
+    page = (out / "01_narrates.html").read_text()
+    assert "doubled: <strong>2</strong>" in page
+    assert "from helpers.narrate import" not in page and "not_run(" not in page
+    assert json.loads((out / "index.json").read_text())["no_input"] is True
+
+
+def test_report_command_accepts_no_input():
+    from helpers.cli import build_parser
+
+    args = build_parser().parse_args(["report", "--no-input", "--only", "01"])
+    assert args.no_input is True
+
+
+def test_source_commit_marks_a_dirty_tree():
+    commit = report.source_commit(project_root())
+    if commit["sha"] == "unknown":
+        pytest.skip("not a git checkout")
+    assert commit["label"] == commit["sha"] + ("-dirty" if commit["dirty"] else "")
+
+
+def test_long_parameter_values_are_shortened_on_the_front_page():
+    assert report._short("/tmp/pytest-of-root/pytest-12/some/long/folder/clips.csv") == "…/clips.csv"
+    assert len(report._short("x" * 100)) == 40
 
 
 @pytest.mark.slow
@@ -52,3 +145,52 @@ def test_quick_report_renders_every_notebook_without_errors(tmp_path, gtzan_audi
                   if o.get("output_type") == "error"]
         assert not errors, f"{run.name}: {errors[:1]}"
     assert (tmp_path / "index.html").is_file()
+    index = json.loads((tmp_path / "index.json").read_text())
+    for run in index["runs"]:
+        assert isinstance(run["headline"], dict) and isinstance(run["skipped"], list), run["name"]
+        if run["name"][:2] in OWN_NOTEBOOKS:
+            assert run["headline"], f"{run['name']} records no headline result"
+
+
+#: The notebooks this file checks page by page (the others are checked in their own tests).
+OWN_NOTEBOOKS = ("01", "02", "04")
+PROGRESS_OR_WARNING = re.compile(r"\r|\d+%\||it/s|file/s|Warning|warn\(|Traceback", re.I)
+
+
+@pytest.mark.slow
+def test_quick_reports_of_01_02_04_are_clean_pages(tmp_path, gtzan_audio_dir):
+    """No stderr output (progress bars, warnings), no temporary paths, no raw records; a
+    headline, and one not-run line per skipped section."""
+    import tempfile
+
+    out = tmp_path / "reports"
+    overrides = {"01": {"audio_dir": str(gtzan_audio_dir)},
+                 "02": {"gtzan_audio_dir": str(gtzan_audio_dir)},
+                 "04": {"wordcloud_dir": str(tmp_path / "clouds")}}
+    runs = report.run_reports(quick=True, only=OWN_NOTEBOOKS, output_dir=out, overrides=overrides)
+    assert [r.status for r in runs] == ["ok"] * 3, [(r.name, r.error) for r in runs]
+    temporary = {str(tmp_path), tempfile.gettempdir() + "/"}
+    for run in runs:
+        executed = nbformat.read(str(out / f"{run.name}.ipynb"), as_version=4)
+        for number, cell in enumerate(executed.cells):
+            for output in cell.get("outputs", []):
+                where = f"{run.name} cell {number}"
+                if output.get("output_type") == "stream":
+                    assert output["name"] == "stdout", f"{where}: stderr {output['text'][:200]!r}"
+                    assert not PROGRESS_OR_WARNING.search(output["text"]), where
+                shown = json.dumps({k: v for k, v in output.get("data", {}).items()
+                                    if not k.startswith("image/")})
+                assert not any(t in shown for t in temporary), f"{where}: a temporary path"
+        assert run.headline, f"{run.name}: no headline"
+        page = (out / f"{run.name}.html").read_text()
+        for record in run.skipped:
+            assert f"Not run: {record['section']}" in page
+        assert "vnd.music-study" not in page
+    assert [s["section"] for s in runs[2].skipped] == ["Your liked songs"]  # 04 without a CSV
+
+
+def test_extraction_draws_no_progress_bar_off_a_terminal(shipped_songs, capfd):
+    from helpers import batch
+
+    batch.extract_table(shipped_songs[:1], duration=2.0, cache=False, progress=True)
+    assert "extracting" not in capfd.readouterr().err  # stderr is not a terminal under pytest

@@ -214,11 +214,15 @@ def extract_one(path, segment_seconds: float | None = None, feature_set: str = "
 
 
 def _progress(total: int, progress: bool | str, desc: str):
-    if progress == "text":
-        from tqdm.std import tqdm
-    else:
-        from tqdm.auto import tqdm
-    return tqdm(total=total, disable=not progress, desc=desc, unit="file", file=sys.stderr)
+    """A tqdm bar on stderr, drawn only when someone watches a terminal.
+
+    In a notebook kernel, under papermill or with stderr redirected to a file, a bar would only
+    leave carriage-return debris in the saved output, so it is disabled there.
+    """
+    from tqdm.std import tqdm
+
+    show = bool(progress) and sys.stderr.isatty()
+    return tqdm(total=total, disable=not show, desc=desc, unit="file", file=sys.stderr)
 
 
 def extract_table(paths, *, segment_seconds: float | None = None, feature_set: str = "gtzan",
@@ -246,8 +250,8 @@ def extract_table(paths, *, segment_seconds: float | None = None, feature_set: s
     offset, duration : float
         Part of each file to read, in seconds (``duration=None``: to the end).
     progress : bool or "text"
-        Show a progress bar (tqdm: a widget in notebooks; ``"text"`` forces the plain-text bar,
-        which a saved or headless notebook keeps in its final state).
+        Show a progress bar on stderr when stderr is a terminal (never in a notebook or a
+        report, where it would only leave debris; ``"text"`` is accepted as True).
 
     Returns
     -------

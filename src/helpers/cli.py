@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="use each notebook's small-data parameters")
     p.add_argument("--only", nargs="*", default=None, metavar="NN", help="run only these notebooks")
     p.add_argument("--output-dir", default=None, help="folder for the reports (default reports/)")
+    p.add_argument("--no-input", action="store_true",
+                   help="reader's version: leave code cells out of the HTML")
     return parser
 
 

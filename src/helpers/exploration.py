@@ -83,6 +83,35 @@ def pca_projection(table: pd.DataFrame, columns, label: str = "label", seed: int
     return frame
 
 
+def genre_variance_share(table: pd.DataFrame, columns, label: str = "label") -> pd.Series:
+    """Return, per feature, the share of its variance that genre explains (eta squared).
+
+    ``between-genre sum of squares / total sum of squares``: 1 when a feature is constant within
+    each genre, 0 when every genre has the same mean. Sorted from most to least explained.
+    """
+    values = table[list(columns)].astype(float)
+    means = values.groupby(table[label].to_numpy()).transform("mean")
+    total = ((values - values.mean()) ** 2).sum()
+    between = ((means - values.mean()) ** 2).sum()
+    return (between / total).sort_values(ascending=False).rename("variance share explained by genre")
+
+
+def centroid_agreement(projection: pd.DataFrame, label: str = "label",
+                       coords=("pc1", "pc2")) -> pd.Series:
+    """Share of each genre's points whose nearest genre centroid (in *coords*) is their own.
+
+    A simple reading of a 2-D projection: near 1, the genre forms its own region; low, it
+    overlaps others. Sorted from most to least separated.
+    """
+    points = projection[list(coords)].to_numpy(dtype=float)
+    labels = projection[label].to_numpy()
+    genres = np.unique(labels)
+    centroids = np.stack([points[labels == g].mean(axis=0) for g in genres])
+    nearest = genres[np.argmin(((points[:, None, :] - centroids[None]) ** 2).sum(-1), axis=1)]
+    return (pd.Series(nearest == labels).groupby(labels).mean()
+            .sort_values(ascending=False).rename("share nearest to own centroid"))
+
+
 def example_clips(audio_dir: str | Path, per_genre: int = 1) -> dict[str, list[Path]]:
     """Return up to *per_genre* audio files for each ``<genre>/`` folder under *audio_dir*."""
     audio_dir = Path(audio_dir)

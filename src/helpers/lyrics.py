@@ -406,6 +406,36 @@ def group_sentiment(scores: pd.DataFrame, groups, *, seed: int = 0,
     return frame
 
 
+def lexicon_coverage(texts) -> dict:
+    """How much of *texts* VADER's lexicon can read at all.
+
+    VADER (Hutto & Gilbert 2014) scores a line from the valence of the words its lexicon
+    lists (tuned on social-media text); a word it does not list counts as neutral.
+
+    Returns
+    -------
+    dict
+        ``lines`` (non-empty lines), ``lines_without_lexicon_word`` (share of lines in which no
+        word is in the lexicon: they score 0 whatever they say), ``content_words`` (tokens
+        left after :func:`stop_words`), ``content_words_in_lexicon`` (their share listed in
+        the lexicon) and ``archaic_tokens_in_lexicon`` (how many of the distinct
+        :data:`ARCHAIC_FUNCTION_WORDS` it lists).
+    """
+    lexicon = _analyzer().lexicon
+    lines = [line for text in pd.Series(texts) for line in song_lines(text)]
+    unread = sum(1 for line in lines
+                 if not any(word in lexicon for word in tokenize(line, stop=())))
+    content = [word for text in pd.Series(texts) for word in tokenize(text)]
+    return {
+        "lines": len(lines),
+        "lines_without_lexicon_word": unread / len(lines) if lines else float("nan"),
+        "content_words": len(content),
+        "content_words_in_lexicon": (sum(word in lexicon for word in content) / len(content)
+                                     if content else float("nan")),
+        "archaic_tokens_in_lexicon": sum(word in lexicon for word in ARCHAIC_FUNCTION_WORDS),
+    }
+
+
 def song_report(text: str, n: int = 10) -> dict:
     """Return a small JSON-ready analysis of one song: counts, top terms, sentiment summary."""
     counts = word_counts(text)
