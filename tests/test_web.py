@@ -548,3 +548,18 @@ def test_the_default_model_is_built_when_the_app_starts(tmp_path, model, monkeyp
         assert calls == [1], "no model is built inside a request"
     finally:
         app.extensions["music_study"]["jobs"].shutdown()
+
+
+def test_a_song_whose_header_tells_no_length_is_stopped_at_the_limit(tmp_path, model, monkeypatch):
+    from helpers import audio
+
+    monkeypatch.setattr(audio, "probe_duration", lambda path: None)
+    app = _make_app(tmp_path, model, max_duration=10.0)
+    try:
+        client = _signed_in(app)
+        job_id = _job_id(_upload(client, _wav_bytes(seconds=14.0), name="long.wav"))
+        job = _finish(app, job_id, "failed")
+        assert job["error"] == "long.wav: song is longer than the 0.2 min limit"
+        assert _store(tmp_path).predictions().empty
+    finally:
+        app.extensions["music_study"]["jobs"].shutdown()

@@ -145,6 +145,8 @@ def _one_line_reason(exc: BaseException) -> str:
     text = re.sub(r"^ERROR:\s*", "", text)
     text = re.sub(r"^\[[^\]]+\]\s*(\S+:\s*)?", "", text)
     lowered = text.lower()
+    if "requested format is not available" in lowered:
+        return "no audio at this address that can be fetched as a direct http(s) stream"
     if "unsupported url" in lowered:
         return "no audio found at this address (unsupported URL or a page without a song)"
     if "postprocessing" in lowered and "codec" in lowered:
@@ -164,7 +166,11 @@ def _ydl_options(**extra) -> dict:
     import imageio_ffmpeg
 
     options = {
-        "format": "bestaudio/best",
+        # Direct http(s) streams only, fetched by yt-dlp's own downloaders: every connection
+        # then goes through helpers.netsafe's check (an external downloader such as ffmpeg,
+        # which HLS may fall back to, would connect without it).
+        "format": "bestaudio[protocol^=http]/best[protocol^=http]",
+        "external_downloader": {"default": "native"},
         "quiet": True,
         "no_warnings": True,
         "noprogress": True,

@@ -329,9 +329,15 @@ def create_app(store_path=None, model=None, upload_dir=None,
             _log.warning("disk quota of %d bytes reached by kept files", disk_quota_bytes)
             raise InputError(shown, "the server has no room for more songs right now")
         report("analysing")
+
+        def progress(k: int, n: int) -> None:
+            if (k - 1) * window_seconds >= max_duration:  # a file whose header told no length
+                raise InputError(shown, f"song is longer than the {max_duration / 60:.1f} min limit")
+            report(f"analysing window {k} of {n}")
+
         try:
             prediction = predict_song(path, model=model, window_seconds=window_seconds,
-                                      progress=lambda k, n: report(f"analysing window {k} of {n}"))
+                                      progress=progress)
         except InputError as exc:  # name the song as the visitor knows it, not the server path
             raise InputError(shown, exc.reason) from exc
         report("saving")
