@@ -308,3 +308,15 @@ def test_disk_quota_removes_oldest_unkept_files_first(tmp_path):
     assert not (downloads / "abc_f1.json").exists()
     assert not ingest.enforce_disk_quota([uploads, downloads], 500, keep=files)
     assert all(p.exists() for p in (files[0], files[3]))
+
+
+def test_announced_duration_and_size_are_refused_before_downloading(site, tmp_path, monkeypatch):
+    announced = {"id": "x1", "extractor_key": "Example", "title": "Long set",
+                 "url": site["base"] + "/song.ogg"}
+    before = len(site["requests"])
+    for extra, reason in (({"duration": 3600}, "60.0 min long"), ({"filesize": 500e6}, "500.0 MB")):
+        monkeypatch.setattr(ingest, "_extract_info", lambda url, options, e=extra: {**announced, **e})
+        with pytest.raises(InputError, match=reason):
+            ingest.fetch_audio(site["base"] + "/announced", download_dir=tmp_path)
+    assert len(site["requests"]) == before, "nothing was downloaded"
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
