@@ -581,7 +581,8 @@ def create_app(store_path=None, model=None, upload_dir=None,
             raise
         except InputError as exc:
             return show_index(error=str(exc), status=400)
-        title = store.songs().set_index("song_id").loc[song_id, "title"]
+        song = store.songs().set_index("song_id").loc[song_id]
+        title = song["title"] or song["filename"]
         verb = "Confirmed" if action == "confirm" else "Corrected"
         flash(f"{verb}: \u201c{title}\u201d is {genre}. Thank you!")
         return redirect(url_for("index"), code=303)
