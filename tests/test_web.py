@@ -563,3 +563,14 @@ def test_a_song_whose_header_tells_no_length_is_stopped_at_the_limit(tmp_path, m
         assert _store(tmp_path).predictions().empty
     finally:
         app.extensions["music_study"]["jobs"].shutdown()
+
+
+def test_decoder_messages_lose_server_paths():
+    from pathlib import Path
+
+    from helpers.web import _without_paths
+
+    saved = Path("/srv/data/uploads/abc_x.wav")
+    reason = _without_paths(f"Error opening {saved}: bad; /usr/lib/libsndfile.so.1 failed; "
+                            "see http://x.org/a/b; 1/2 done", saved, "x.wav")
+    assert reason == "Error opening x.wav: bad; (a file) failed; see http://x.org/a/b; 1/2 done"

@@ -339,7 +339,7 @@ def create_app(store_path=None, model=None, upload_dir=None,
             prediction = predict_song(path, model=model, window_seconds=window_seconds,
                                       progress=progress)
         except InputError as exc:  # name the song as the visitor knows it, not the server path
-            raise InputError(shown, exc.reason) from exc
+            raise InputError(shown, _without_paths(exc.reason, path, shown)) from exc
         report("saving")
         try:
             song_id = store.add_song(location, title=title, artist=artist,
@@ -499,7 +499,7 @@ def create_app(store_path=None, model=None, upload_dir=None,
         try:
             check_audio(path, default_min_window_seconds(window_seconds), source=shown)
         except InputError as exc:
-            raise InputError(shown, exc.reason) from None
+            raise InputError(shown, _without_paths(exc.reason, path, shown)) from None
 
     @app.get("/healthz")
     def healthz():
@@ -656,6 +656,13 @@ def create_app(store_path=None, model=None, upload_dir=None,
         return page_error(message, 500)
 
     return app
+
+
+def _without_paths(reason: str, path: Path, shown: str) -> str:
+    """Return *reason* with the server-side file (and any other absolute path) replaced, so a
+    decoder's message can be shown on the page."""
+    reason = reason.replace(str(path), shown).replace(str(path.parent), "")
+    return re.sub(r"(?<![\w:/.])/(?:[^\s/'\"]+/)+[^\s'\"),;]*", "(a file)", reason)
 
 
 def _store_message(exc: StoreError) -> str:
