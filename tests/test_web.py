@@ -574,3 +574,24 @@ def test_decoder_messages_lose_server_paths():
     reason = _without_paths(f"Error opening {saved}: bad; /usr/lib/libsndfile.so.1 failed; "
                             "see http://x.org/a/b; 1/2 done", saved, "x.wav")
     assert reason == "Error opening x.wav: bad; (a file) failed; see http://x.org/a/b; 1/2 done"
+
+
+def test_a_read_only_store_still_shows_the_genre_but_says_answers_cannot_be_saved(
+        app, client, tmp_path):
+    store = app.extensions["music_study"]["store"]
+
+    def read_only(*args, **kwargs):
+        raise StoreReadOnlyError(str(tmp_path / "labels.sqlite"), "read-only")
+
+    store.add_song = read_only
+    _, page = _predicted(app, client)
+    assert 'id="predicted-genre"' in page and 'id="label-form"' not in page
+    assert "This page cannot save answers right now." in page and str(tmp_path) not in page
+
+
+def test_jobs_fall_back_to_memory_when_the_file_is_read_only(tmp_path):
+    board = JobBoard(":memory:", lambda payload, report: {"ok": payload["n"]}, workers=1)
+    try:
+        assert board.wait(board.submit("predict", {"n": 3}), timeout=30)["result"] == {"ok": 3}
+    finally:
+        board.shutdown()

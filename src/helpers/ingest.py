@@ -405,7 +405,10 @@ class _HeaderDurationCheck:
             def run(self, information):
                 from helpers.audio import probe_duration
 
-                stated = probe_duration(information["filepath"])
+                try:
+                    stated = probe_duration(information["filepath"])
+                except InputError:  # not audio: the conversion says so
+                    stated = None
                 if stated is not None and stated > max_duration:
                     self.too_long = stated
                     raise PostProcessingError("song over the duration limit")

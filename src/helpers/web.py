@@ -341,12 +341,15 @@ def create_app(store_path=None, model=None, upload_dir=None,
         except InputError as exc:  # name the song as the visitor knows it, not the server path
             raise InputError(shown, _without_paths(exc.reason, path, shown)) from exc
         report("saving")
+        song_id = prediction_id = None
         try:
             song_id = store.add_song(location, title=title, artist=artist,
                                      duration=prediction.duration, source=source,
                                      content_hash=file_sha256(path))
             prediction_id = store.record_prediction(song_id, prediction.probabilities,
                                                     fingerprint, where="web")
+        except StoreReadOnlyError as exc:  # show the genre anyway; answers cannot be saved
+            _log.warning("store is read-only: %s", exc)
         except StoreError as exc:
             _log.warning("store refused a prediction: %s", exc)
             raise InputError("label store", _store_message(exc)) from exc
@@ -355,7 +358,11 @@ def create_app(store_path=None, model=None, upload_dir=None,
         document.update(title=title, artist=artist, source_url=source_url)
         return {"prediction": document, "song_id": song_id, "prediction_id": prediction_id}
 
-    jobs = JobBoard(store.path, run_job, workers=workers or DEFAULT_WORKERS)
+    try:
+        jobs = JobBoard(store.path, run_job, workers=workers or DEFAULT_WORKERS)
+    except StoreReadOnlyError as exc:  # jobs live in memory; the page says answers are not saved
+        _log.warning("%s; jobs are kept in memory until the server stops", exc)
+        jobs = JobBoard(":memory:", run_job, workers=workers or DEFAULT_WORKERS)
     app.extensions["music_study"] = {"store": store, "upload_dir": folder, "jobs": jobs,
                                      "model": model, "access_key": access_key}
 
@@ -456,6 +463,7 @@ def create_app(store_path=None, model=None, upload_dir=None,
         except StoreError:
             recent = []
         return render_template("index.html", error=error, recent=recent,
+                               read_only=bool(getattr(store, "read_only", False)),
                                max_mb=max_upload_bytes // 2**20, window_seconds=window_seconds,
                                max_minutes=max_duration / 60,
                                extensions=", ".join(sorted(ALLOWED_EXTENSIONS))), status
@@ -492,7 +500,10 @@ def create_app(store_path=None, model=None, upload_dir=None,
         from helpers.audio import probe_duration
         from helpers.predict import check_audio, default_min_window_seconds
 
-        stated = probe_duration(path)
+        try:
+            stated = probe_duration(path)
+        except InputError:  # not audio: check_audio below gives the reason
+            stated = None
         if stated is not None and stated > max_duration:
             raise InputError(shown, f"song is {stated / 60:.1f} min long, over the "
                                     f"{max_duration / 60:.1f} min limit")
