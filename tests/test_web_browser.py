@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -156,6 +157,13 @@ def test_a_cross_site_page_on_another_port_stores_nothing(served, root, tmp_path
 
     link, data = served
     base = link.split("/?key=")[0]
+    with urllib.request.urlopen(f"{base}/healthz", timeout=30) as response:  # waitress, no version
+        assert response.status == 200 and response.read() == b"ok\n"
+        assert response.headers["Server"] == "music-study"
+        assert response.headers["X-Frame-Options"] == "DENY"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{base}/", timeout=30)
+    assert refused.value.code == 401 and "Werkzeug" not in str(refused.value.headers)
     _api_prediction(link, root / "data" / "music" / "openmsx_be_sharp_render.ogg")
     attack = tmp_path / "attack"
     attack.mkdir()
