@@ -409,15 +409,12 @@ def create_app(store_path=None, model=None, upload_dir=None,
         return None
 
     def same_origin() -> bool:
-        expected = request.host_url.rstrip("/")
-        origin = request.headers.get("Origin")
-        if origin is not None:
-            return origin == expected
-        referer = request.headers.get("Referer")
-        if referer:
-            parts = urlsplit(referer)
-            return f"{parts.scheme}://{parts.netloc}" == expected
-        return True  # neither header (privacy tools): the CSRF token alone decides
+        # Host and port must match; the scheme may differ (an https proxy in front of http).
+        claimed = request.headers.get("Origin") or request.headers.get("Referer")
+        if claimed is None:
+            return True  # neither header (privacy tools): the CSRF token alone decides
+        parts = urlsplit(claimed)
+        return parts.scheme in ("http", "https") and parts.netloc.lower() == request.host.lower()
 
     csrf = CSRFProtect(app)  # registered after check_access, so the key is checked first
 
