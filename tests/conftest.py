@@ -77,8 +77,26 @@ class _QuietFileServer(http.server.ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def serve_directory(folder):
+def allow_hosts(*pairs):
+    """Add ``host:port`` pairs to ``$MUSIC_STUDY_ALLOW_HOSTS`` (fetched although not public)
+    for the duration of a ``with`` block (subprocesses started inside inherit it)."""
+    before = os.environ.get("MUSIC_STUDY_ALLOW_HOSTS")
+    os.environ["MUSIC_STUDY_ALLOW_HOSTS"] = ",".join(filter(None, [before, *pairs]))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MUSIC_STUDY_ALLOW_HOSTS", None)
+        else:
+            os.environ["MUSIC_STUDY_ALLOW_HOSTS"] = before
+
+
+@contextlib.contextmanager
+def serve_directory(folder, allow=True):
     """Serve *folder* over HTTP on 127.0.0.1 in a thread for the duration of a ``with`` block.
+
+    With *allow* (default) its ``127.0.0.1:PORT`` is on the fetch allow-list meanwhile
+    (:mod:`helpers.netsafe` refuses loopback addresses otherwise).
 
     Yields
     ------
@@ -90,7 +108,9 @@ def serve_directory(folder):
     server.requests = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield types.SimpleNamespace(base=f"http://127.0.0.1:{server.server_port}", requests=server.requests)
+        with allow_hosts(f"127.0.0.1:{server.server_port}" if allow else ""):
+            yield types.SimpleNamespace(base=f"http://127.0.0.1:{server.server_port}",
+                                        requests=server.requests)
     finally:
         server.shutdown()
         server.server_close()

@@ -176,7 +176,7 @@ def bad_inputs(tmp_path_factory):
 @pytest.mark.parametrize("source, reason, subprocess_run", [
     ("missing.wav", "file not found", True),
     ("notes.mp3", "not a recognised audio format", True),
-    ("http://127.0.0.1:9/song.ogg", "cannot reach the server", True),
+    ("http://127.0.0.1:9/song.ogg", "refused: 127.0.0.1 is a loopback address", True),
     ("cut.wav", "truncated", False),
     ("blip.wav", "too short", False),
     ("gopher://127.0.0.1/song", "unsupported URL scheme", False),

@@ -11,12 +11,14 @@ features         the 58 GTZAN-table features (``FEATURE_COLUMNS``, ``extract_fil
 batch            parallel, cached, failure-tolerant extraction of folders (``music-study extract``)
 models           scikit-learn pipelines by name, feature conditioning, safe model files
 evaluation       tuning by artist-grouped CV, bootstrap intervals, the study reproduced
-ingest           URLs to local audio through yt-dlp and the shipped ffmpeg; playlists
+ingest           URLs to local audio through yt-dlp and the shipped ffmpeg; playlists; disk quota
+netsafe          which URLs may be fetched: http(s) of public hosts, every connection checked
 predict          whole-song prediction by duration-weighted window vote
 store            the SQLite label store: songs, window features, predictions, label events, likes
 active           active-learning query strategies, retraining with held-out metrics, simulation
 labeler          the ipywidgets labeler that writes every click to the store
 web              the Flask page: paste a URL or upload a file, confirm or correct the genre
+jobs             background jobs of the web page, persisted in the label store's file
 lyrics_fetch     Genius and LRCLIB providers with validation, retries and a cache
 lyrics_validate  title/artist normalisation and song-likeness checks
 lyrics_text      cleaning of provider debris, keeping accents and stanzas

@@ -234,6 +234,31 @@ def probe_audio(path) -> AudioInfo:
     return _soundfile_info(path) or _ffmpeg_info(path)
 
 
+def probe_duration(path) -> float | None:
+    """Return the duration (seconds) a file's header states, without decoding; ``None`` if unknown.
+
+    libsndfile's header first, then ffmpeg's. Never raises for unreadable input (the caller
+    decides); a limit can be checked before any decoding.
+
+    Examples
+    --------
+    >>> probe_duration("data/music/wesnoth_heroes_rite.ogg")  # doctest: +SKIP
+    183.4
+    """
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+        if 0 < info.frames < 2**62 and info.samplerate > 0:
+            return float(info.frames) / info.samplerate
+    except Exception:  # not a libsndfile format: ask ffmpeg for the header
+        pass
+    try:
+        return _ffmpeg_info(Path(path)).duration
+    except AudioError:
+        return None
+
+
 def mix_to_mono(block: np.ndarray) -> np.ndarray:
     """Average the channels of a ``(frames, channels)`` float32 block into a new 1-D array.
 

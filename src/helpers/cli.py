@@ -108,9 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
     # --- serve
-    p = sub.add_parser("serve", help="run the web page for predictions and corrections")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=5000)
+    p = sub.add_parser("serve", help="run the web page for predictions and corrections",
+                       description="Serve the web page with waitress. Prints one line on stdout: "
+                                   "the link to share, holding the access key (key=...).")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 for the local network)")
+    p.add_argument("--port", type=int, default=5000, help="port (default 5000; 0: any free port)")
+    p.add_argument("--key", default=None,
+                   help="access key of the shared link (default $MUSIC_STUDY_WEB_KEY, else random)")
+    p.add_argument("--no-key", action="store_true",
+                   help="serve without a key (allowed only with a loopback --host)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="background worker threads for downloads and analysis (default 2)")
+    p.add_argument("--disk-quota-mb", type=float, default=None,
+                   help="size limit of data/uploads + data/downloads in MB (default 2048); the "
+                        "oldest files no label points to are removed first")
 
     # --- report
     p = sub.add_parser("report", help="run every notebook headless into reports/ (HTML)")

@@ -3,25 +3,40 @@
 Downloads go through the yt-dlp Python API, best audio only, and are converted to Ogg Vorbis
 (which :mod:`soundfile` decodes) by the ffmpeg that ``imageio-ffmpeg`` installs from PyPI, so
 no system ffmpeg is needed. Each download is saved under ``data/downloads/`` with a safe file
-name built from the video id and title, next to a JSON sidecar holding its metadata (title,
-uploader/artist, duration, source URL). Asking for the same URL again reuses the file.
+name, next to a JSON sidecar holding its metadata (title, uploader/artist, duration, source
+URL) and its cache key: the full normalised URL, and for sites with their own song ids the
+extractor and id. Asking for the same URL again reuses the file.
 
-Limits: a song longer than ``max_duration`` seconds or larger than ``max_filesize`` bytes is
+Only http(s) URLs of public hosts are fetched, and every connection on the way (redirects,
+what a page points to) is checked the same way (:mod:`helpers.netsafe`). A download is written
+to a temporary folder and renamed into place whole; concurrent requests for one URL wait for one
+download.
+
+Limits: a song longer than ``max_duration`` seconds (as announced by the site, else as stated in
+the downloaded file's header, before conversion) or larger than ``max_filesize`` bytes is
 refused with an :class:`~helpers.errors.InputError` (and any partial file removed).
+:func:`enforce_disk_quota` keeps the uploads and downloads folders under a size limit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import shutil
+import tempfile
+import threading
 import unicodedata
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlsplit, urlunsplit
 
+from helpers import netsafe
 from helpers.errors import AudioError, InputError
+from helpers.netsafe import check_url
 from helpers.paths import data_dir
 
 #: Longest song accepted by default (seconds): a long DJ set is not "a song".
@@ -30,7 +45,6 @@ MAX_DURATION_SECONDS = 20 * 60
 MAX_FILESIZE_BYTES = 100 * 1024 * 1024
 #: Audio format downloads are converted to (yt-dlp codec name, file extension).
 AUDIO_CODEC, AUDIO_EXTENSION = "vorbis", "ogg"
-_URL_SCHEMES = ("http", "https")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -108,22 +122,21 @@ def safe_filename(*parts, max_length: int = 120) -> str:
     return text or "audio"
 
 
-def _url_key(url: str) -> str:
-    return hashlib.sha1(url.strip().encode("utf-8")).hexdigest()[:10]
-
-
 def _extract_info(url: str, options: dict) -> dict | None:
     """Ask yt-dlp what *url* holds (no download), as one-line ``InputError`` on failure."""
     from yt_dlp import YoutubeDL
     from yt_dlp.utils import YoutubeDLError
 
-    try:
-        with YoutubeDL(options) as ydl:
-            return ydl.extract_info(url, download=False)
-    except YoutubeDLError as exc:
-        raise InputError(url, _one_line_reason(exc)) from exc
-    except OSError as exc:
-        raise InputError(url, f"cannot reach the server ({exc})") from exc
+    with netsafe.guard() as guarded:
+        try:
+            with YoutubeDL(options) as ydl:
+                return ydl.extract_info(url, download=False)
+        except YoutubeDLError as exc:
+            raise InputError(url, _refusal_or(guarded.refused, exc)) from exc
+        except OSError as exc:
+            reason = _refusal_or(guarded.refused, exc) if guarded.refused else \
+                f"cannot reach the server ({exc})"
+            raise InputError(url, reason) from exc
 
 
 def _one_line_reason(exc: BaseException) -> str:
@@ -132,6 +145,8 @@ def _one_line_reason(exc: BaseException) -> str:
     text = re.sub(r"^ERROR:\s*", "", text)
     text = re.sub(r"^\[[^\]]+\]\s*(\S+:\s*)?", "", text)
     lowered = text.lower()
+    if "requested format is not available" in lowered:
+        return "no audio at this address that can be fetched as a direct http(s) stream"
     if "unsupported url" in lowered:
         return "no audio found at this address (unsupported URL or a page without a song)"
     if "postprocessing" in lowered and "codec" in lowered:
@@ -151,7 +166,11 @@ def _ydl_options(**extra) -> dict:
     import imageio_ffmpeg
 
     options = {
-        "format": "bestaudio/best",
+        # Direct http(s) streams only, fetched by yt-dlp's own downloaders: every connection
+        # then goes through helpers.netsafe's check (an external downloader such as ffmpeg,
+        # which HLS may fall back to, would connect without it).
+        "format": "bestaudio[protocol^=http]/best[protocol^=http]",
+        "external_downloader": {"default": "native"},
         "quiet": True,
         "no_warnings": True,
         "noprogress": True,
@@ -183,27 +202,82 @@ class _QuietLogger:
         pass
 
 
-def _find_cached(folder: Path, key: str, value: str) -> IngestedAudio | None:
-    """Return the download whose sidecar has ``sidecar[key] == value`` and whose audio exists."""
+def normalise_url(url: str) -> str:
+    """Return the form of *url* the download cache is keyed by.
+
+    Scheme and host are lower-cased, a default port and the ``#fragment`` are dropped and an
+    empty path becomes ``/``; path and query are kept whole, so ``.../song.wav`` and
+    ``.../sub/song.wav`` stay two different songs.
+
+    Examples
+    --------
+    >>> normalise_url("HTTPS://Example.ORG:443/sub/Song.wav?x=1#t=10")
+    'https://example.org/sub/Song.wav?x=1'
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    if port is not None and port != {"http": 80, "https": 443}.get(scheme):
+        host = f"{host}:{port}"
+    return urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
+
+
+def _cache_key(kind: str, value: str) -> str:
+    return f"{kind}:{value}"
+
+
+def _key_prefix(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+_key_locks: dict[str, threading.Lock] = {}
+_key_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def _locked(key: str):
+    """Hold the lock of one cache key: concurrent requests for one URL wait for one download."""
+    with _key_locks_guard:
+        lock = _key_locks.setdefault(key, threading.Lock())
+    with lock:
+        yield
+
+
+def _find_cached(folder: Path, key: str) -> IngestedAudio | None:
+    """Return the cached download recorded under *key* whose audio file still exists."""
     if not folder.is_dir():
         return None
-    for sidecar in sorted(folder.glob("*.json")):
+    for sidecar in sorted(folder.glob(f"{_key_prefix(key)}_*.json")):
         try:
             meta = json.loads(sidecar.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            continue  # a half-written or foreign file is not a cache hit
-        if meta.get(key) == value and (folder / meta.get("file", "")).is_file():
+            continue  # a foreign or damaged file is not a cache hit
+        audio = folder / str(meta.get("file", ""))
+        if meta.get("cache_key") == key and audio.parent == folder and audio.is_file():
             return IngestedAudio(
-                path=folder / meta["file"], title=meta.get("title"), artist=meta.get("artist"),
+                path=audio, title=meta.get("title"), artist=meta.get("artist"),
                 duration=meta.get("duration"), source_url=meta.get("source_url"), id=meta.get("id"),
             )
     return None
 
 
-def _write_json_atomically(path: Path, document: dict) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+def cached_download(url: str, download_dir=None) -> Path | None:
+    """Return the downloaded file of *url* when it is in the cache, else ``None`` (no network)."""
+    folder = Path(download_dir) if download_dir is not None else downloads_dir()
+    found = _find_cached(folder, _cache_key("url", normalise_url(url))) if is_url(url) else None
+    return None if found is None else found.path
+
+
+def _write_sidecar(folder: Path, key: str, name: str, document: dict) -> None:
+    """Write the cache entry of *key*: ``<key prefix>_<name>.json`` beside the audio file."""
+    path = folder / f"{_key_prefix(key)}_{name}.json"
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    tmp.write_text(json.dumps({**document, "cache_key": key}, indent=2, ensure_ascii=False),
+                   encoding="utf-8")
+    os.replace(tmp, path)  # the sidecar appears whole, after its audio: it marks a finished entry
 
 
 def _probe_duration(path: Path, source: str) -> float:
@@ -231,16 +305,18 @@ def _local_audio(source) -> IngestedAudio:
     return IngestedAudio(path=path.resolve(), title=path.stem, duration=duration)
 
 
-def _check_url(source: str) -> str:
-    url = source.strip()
-    scheme = urlparse(url).scheme.lower()
-    if scheme not in _URL_SCHEMES:
-        raise InputError(source, f"unsupported URL scheme {scheme!r} (use http or https)")
-    return url
+def _id_key(info: dict) -> str | None:
+    """The extractor's own id of a song, when it names one song (not the generic extractor,
+    whose "id" is only the file name of a direct link)."""
+    extractor, video_id = info.get("extractor_key"), info.get("id")
+    if not extractor or not video_id or str(extractor).lower() == "generic":
+        return None
+    return _cache_key("id", f"{extractor}:{video_id}")
 
 
 def fetch_audio(source, *, download_dir=None, max_duration: float = MAX_DURATION_SECONDS,
-                max_filesize: int = MAX_FILESIZE_BYTES, refresh: bool = False) -> IngestedAudio:
+                max_filesize: int = MAX_FILESIZE_BYTES, refresh: bool = False,
+                allow_local: bool = True) -> IngestedAudio:
     """Return a local audio file for *source*: a local path as is, or a downloaded URL.
 
     Parameters
@@ -251,11 +327,15 @@ def fetch_audio(source, *, download_dir=None, max_duration: float = MAX_DURATION
     download_dir : path-like, optional
         Where downloads go (default ``data/downloads``).
     max_duration : float
-        Longest song accepted, in seconds.
+        Longest song accepted, in seconds: checked on the duration the site announces before
+        downloading, and on the downloaded file's header before it is converted.
     max_filesize : int
         Largest download accepted, in bytes.
     refresh : bool
         Download again even if this URL was downloaded before.
+    allow_local : bool
+        Accept a local path (the command line); ``False`` refuses anything but an http(s) URL
+        (the web page).
 
     Returns
     -------
@@ -264,9 +344,17 @@ def fetch_audio(source, *, download_dir=None, max_duration: float = MAX_DURATION
     Raises
     ------
     InputError
-        Missing local file, unsupported or unreachable URL, HTTP error, a page without audio, a
-        playlist URL (use :func:`playlist_entries`), or a song over the limits. The message is
-        one line naming the source.
+        Missing local file, a URL that is not http(s) or whose host (or any redirect hop, or
+        anything the page points to) is not a public address (see :mod:`helpers.netsafe`),
+        unreachable URL, HTTP error, a page without audio, a playlist URL (use
+        :func:`playlist_entries`), or a song over the limits. The message is one line naming
+        the source.
+
+    Notes
+    -----
+    The cache is keyed by the full normalised URL (:func:`normalise_url`) and, for sites
+    with their own song ids, by extractor and id. A download goes to a temporary folder and
+    is renamed into place whole; two requests for the same URL at once wait for one download.
 
     Examples
     --------
@@ -274,77 +362,127 @@ def fetch_audio(source, *, download_dir=None, max_duration: float = MAX_DURATION
     'wesnoth_heroes_rite'
     """
     if not is_url(source):
+        if not allow_local:
+            raise InputError(source, "not an http(s) URL")
         return _local_audio(source)
-    url = _check_url(source)
+    url = check_url(source)
     folder = Path(download_dir) if download_dir is not None else downloads_dir()
-    if not refresh:
-        cached = _find_cached(folder, "source_url", url)
-        if cached is not None:
-            return cached
+    url_key = _cache_key("url", normalise_url(url))
+    with _locked(url_key):
+        if not refresh:
+            cached = _find_cached(folder, url_key)
+            if cached is not None:
+                return cached
+        info = _extract_info(url, _ydl_options())
+        if info is None:
+            raise InputError(url, "no audio found at this address")
+        if info.get("_type") == "playlist" or info.get("entries") is not None:
+            raise InputError(url, "is a playlist, not one song (use playlist_entries to list its songs)")
+        _check_limits(url, info, max_duration, max_filesize)
+        id_key = _id_key(info)
+        if id_key is None:
+            return _download(url, info, folder, [url_key], max_duration, max_filesize)
+        with _locked(id_key):
+            cached = None if refresh else _find_cached(folder, id_key)
+            if cached is not None:
+                _write_sidecar(folder, url_key, cached.path.stem.split("_", 1)[-1],
+                               {**cached.to_dict(), "file": cached.path.name})
+                return cached
+            return _download(url, info, folder, [id_key, url_key], max_duration, max_filesize)
 
+
+class _HeaderDurationCheck:
+    """yt-dlp post-processor run on the downloaded file before it is converted: refuse a song
+    whose header states a duration over the limit (no decoding, no conversion)."""
+
+    def __new__(cls, max_duration: float):
+        from yt_dlp.postprocessor.common import PostProcessor
+        from yt_dlp.utils import PostProcessingError
+
+        class Check(PostProcessor):
+            too_long: float | None = None
+
+            def run(self, information):
+                from helpers.audio import probe_duration
+
+                try:
+                    stated = probe_duration(information["filepath"])
+                except InputError:  # not audio: the conversion says so
+                    stated = None
+                if stated is not None and stated > max_duration:
+                    self.too_long = stated
+                    raise PostProcessingError("song over the duration limit")
+                return [], information
+
+        return Check()
+
+
+def _download(url: str, info: dict, folder: Path, keys: list[str], max_duration: float,
+              max_filesize: int) -> IngestedAudio:
+    """Download *info* into a temporary folder, convert, check, then rename into the cache."""
     from yt_dlp import YoutubeDL
+    from yt_dlp.postprocessor import FFmpegExtractAudioPP
     from yt_dlp.utils import YoutubeDLError
 
-    info = _extract_info(url, _ydl_options())
-    if info is None:
-        raise InputError(url, "no audio found at this address")
-    if info.get("_type") == "playlist" or info.get("entries") is not None:
-        raise InputError(url, "is a playlist, not one song (use playlist_entries to list its songs)")
-    _check_limits(url, info, max_duration, max_filesize)
-
-    video_id = str(info.get("id") or _url_key(url))
-    if not refresh:
-        cached = _find_cached(folder, "id_key", f"{info.get('extractor_key')}:{video_id}")
-        if cached is not None:
-            return cached
-
-    folder.mkdir(parents=True, exist_ok=True)
     title = info.get("title")
-    stem = safe_filename(video_id, title if title != video_id else None)
-    template = str(folder / stem).replace("%", "%%") + ".%(ext)s"
-    options = _ydl_options(
-        outtmpl={"default": template},
-        max_filesize=max_filesize,
-        overwrites=True,
-        postprocessors=[{"key": "FFmpegExtractAudio", "preferredcodec": AUDIO_CODEC}],
-    )
+    video_id = str(info.get("id") or _key_prefix(keys[0]))
+    name = safe_filename(title if title != video_id else None, max_length=80)
+    stem = f"{_key_prefix(keys[0])}_{name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
     try:
-        with YoutubeDL(options) as ydl:
-            info = ydl.process_ie_result(info, download=True)
-    except YoutubeDLError as exc:
-        _remove_partials(folder, stem)
-        raise InputError(url, _one_line_reason(exc)) from exc
-    except OSError as exc:
-        _remove_partials(folder, stem)
-        raise InputError(url, f"download failed ({exc})") from exc
-
-    path = folder / f"{stem}.{AUDIO_EXTENSION}"
-    if not path.is_file():
-        _remove_partials(folder, stem)
-        raise InputError(url, f"download stopped: larger than the {_size(max_filesize)} limit")
-    duration = _probe_duration(path, url)
-    if duration > max_duration:
-        _remove_partials(folder, stem)
-        raise InputError(url, f"song is {duration / 60:.1f} min long, over the "
-                              f"{max_duration / 60:.1f} min limit")
+        options = _ydl_options(
+            outtmpl={"default": str(staging / "audio").replace("%", "%%") + ".%(ext)s"},
+            max_filesize=max_filesize, overwrites=True, concurrent_fragment_downloads=1,
+        )
+        check = _HeaderDurationCheck(max_duration)
+        try:
+            with netsafe.guard() as guarded, YoutubeDL(options) as ydl:
+                ydl.add_post_processor(check, when="post_process")
+                ydl.add_post_processor(FFmpegExtractAudioPP(ydl, preferredcodec=AUDIO_CODEC),
+                                       when="post_process")
+                info = ydl.process_ie_result(info, download=True)
+        except (YoutubeDLError, OSError) as exc:
+            if check.too_long is not None:
+                raise InputError(url, _too_long(check.too_long, max_duration)) from None
+            raise InputError(url, _refusal_or(guarded.refused, exc)) from exc
+        converted = staging / f"audio.{AUDIO_EXTENSION}"
+        if not converted.is_file():
+            raise InputError(url, f"download stopped: larger than the {_size(max_filesize)} limit")
+        duration = _probe_duration(converted, url)
+        if duration > max_duration:
+            raise InputError(url, _too_long(duration, max_duration))
+        path = folder / f"{stem}.{AUDIO_EXTENSION}"
+        os.replace(converted, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     ingested = IngestedAudio(
-        path=path, title=info.get("title"),
+        path=path, title=title,
         artist=info.get("artist") or info.get("uploader") or info.get("creator"),
         duration=duration, source_url=url, id=video_id,
     )
-    _write_json_atomically(folder / f"{stem}.json", {
-        **ingested.to_dict(), "file": path.name, "webpage_url": info.get("webpage_url"),
-        "extractor": info.get("extractor_key"),
-        "id_key": f"{info.get('extractor_key')}:{video_id}",
-    })
+    document = {**ingested.to_dict(), "file": path.name, "webpage_url": info.get("webpage_url"),
+                "extractor": info.get("extractor_key")}
+    for key in keys:
+        _write_sidecar(folder, key, name, document)
     return ingested
 
 
+def _refusal_or(refused: str | None, exc: BaseException) -> str:
+    if refused:
+        return f"refused: {refused} (only public internet addresses are fetched)"
+    return _one_line_reason(exc)
+
+
+def _too_long(duration: float, max_duration: float) -> str:
+    return f"song is {duration / 60:.1f} min long, over the {max_duration / 60:.1f} min limit"
+
+
 def _check_limits(url: str, info: dict, max_duration: float, max_filesize: int) -> None:
+    """Refuse a song by what the site announces, before anything is downloaded."""
     duration = info.get("duration")
     if duration and duration > max_duration:
-        raise InputError(url, f"song is {duration / 60:.1f} min long, over the "
-                              f"{max_duration / 60:.1f} min limit")
+        raise InputError(url, _too_long(duration, max_duration))
     size = info.get("filesize") or info.get("filesize_approx")
     if size and size > max_filesize:
         raise InputError(url, f"file is {_size(size)}, over the {_size(max_filesize)} limit")
@@ -354,11 +492,45 @@ def _size(n_bytes: float) -> str:
     return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 1e5 else f"{n_bytes / 1e3:.0f} kB"
 
 
-def _remove_partials(folder: Path, stem: str) -> None:
-    for leftover in folder.glob(f"{stem}.*"):
-        if leftover.suffix != ".json":
-            leftover.unlink(missing_ok=True)
+def enforce_disk_quota(folders, max_bytes: int, keep=()) -> bool:
+    """Remove the oldest audio files of *folders* until they hold at most *max_bytes*.
 
+    Files in *keep* (e.g. every file a label points to, and the files of jobs in progress)
+    are never removed; a removed download takes its cache sidecars with it.
+
+    Parameters
+    ----------
+    folders : iterable of path-like
+        Typically ``data/uploads`` and ``data/downloads``.
+    max_bytes : int
+        The quota.
+    keep : iterable of path-like
+        Files that stay whatever their age.
+
+    Returns
+    -------
+    bool
+        True when the folders are now within the quota (False: the kept files alone exceed it).
+    """
+    kept = {Path(p).resolve() for p in keep if p is not None}
+    files = [p for folder in map(Path, folders) if folder.is_dir() for p in folder.iterdir()
+             if p.is_file() and not p.name.startswith(".") and p.suffix != ".json"]
+    sizes = {p: p.stat().st_size for p in files}
+    total = sum(sizes.values())
+    for path in sorted(files, key=lambda p: p.stat().st_mtime):
+        if total <= max_bytes:
+            break
+        if path.resolve() in kept:
+            continue
+        path.unlink(missing_ok=True)
+        total -= sizes[path]
+        for sidecar in path.parent.glob("*.json"):
+            try:
+                if json.loads(sidecar.read_text(encoding="utf-8")).get("file") == path.name:
+                    sidecar.unlink(missing_ok=True)
+            except (OSError, ValueError):
+                continue
+    return total <= max_bytes
 
 def playlist_entries(url: str) -> list[PlaylistEntry]:
     """List the songs of a playlist URL without downloading them.
@@ -382,7 +554,7 @@ def playlist_entries(url: str) -> list[PlaylistEntry]:
     InputError
         Unsupported or unreachable URL, or a page without any song.
     """
-    url = _check_url(url)
+    url = check_url(url)
 
     info = _extract_info(url, _ydl_options(noplaylist=False, extract_flat="in_playlist"))
     if info is None:

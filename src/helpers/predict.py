@@ -158,10 +158,12 @@ def check_model_columns(model, source="model") -> None:
 
 
 def window_table(source, model, window_seconds: float = 30.0,
-                 min_window_seconds: float | None = None) -> pd.DataFrame:
+                 min_window_seconds: float | None = None, progress=None) -> pd.DataFrame:
     """Predict every window of a song; return the timeline table of :class:`SongPrediction`.
 
     ``used`` is filled for the default ``"weighted"`` rule; :func:`vote` recomputes it per rule.
+    *progress*, when given, is called as ``progress(k, n)`` before window k (1-based) of about
+    n is analysed (the web page's job stage).
 
     Raises
     ------
@@ -179,7 +181,10 @@ def window_table(source, model, window_seconds: float = 30.0,
     columns = _model_columns(model)
     genres = [str(g) for g in model.classes_]
     rows, features = [], []
+    expected = int(np.ceil(stated / window_seconds)) if stated else 0
     for window in iter_file_windows(source, window_seconds=window_seconds):
+        if progress is not None:
+            progress(len(rows) + 1, max(expected, len(rows) + 1))
         note = ""
         if window.duration < minimum:
             note = "short"
@@ -356,7 +361,7 @@ def check_audio(path, min_seconds: float = MIN_WINDOW_SECONDS, source=None) -> f
 
 
 def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "weighted",
-                 min_window_seconds: float | None = None) -> SongPrediction:
+                 min_window_seconds: float | None = None, progress=None) -> SongPrediction:
     """Predict the genre of a whole song from its windows.
 
     Parameters
@@ -372,6 +377,8 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
         Voting rule, see :func:`vote`; ``"mean"`` is the original study's.
     min_window_seconds : float, optional
         Shorter windows do not vote; default ``min(10 s, window_seconds)``.
+    progress : callable, optional
+        Called as ``progress(k, n)`` before window k of about n is analysed.
 
     Returns
     -------
@@ -400,7 +407,7 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
         from helpers.models import default_model
 
         model = default_model()
-    table = window_table(path, model, window_seconds, minimum)
+    table = window_table(path, model, window_seconds, minimum, progress=progress)
     return _decide(source, table, rule, window_seconds, minimum)
 
 
