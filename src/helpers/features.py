@@ -46,16 +46,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from helpers.audio import NON_FINITE_REASON, too_short_reason
+from helpers.constants import HOP_LENGTH, N_FFT, N_MFCC, SAMPLE_RATE
+from helpers.constants import MIN_FEATURE_SECONDS as MIN_SECONDS
 from helpers.errors import AudioError, InputError
 
-SAMPLE_RATE = 22050
-N_FFT = 2048
-HOP_LENGTH = 512
-N_MFCC = 20
 #: Kernel size of ``librosa.decompose.hpss`` (its default).
 HPSS_KERNEL = 31
-#: Shortest signal features are computed on, in seconds.
-MIN_SECONDS = 1.0
 
 _SUMMARISED = (
     "chroma_stft", "rms", "spectral_centroid", "spectral_bandwidth", "rolloff",
@@ -261,11 +258,10 @@ def _check_signal(y: np.ndarray, sr: int) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise ValueError(f"expected a mono signal (1-D), got shape {y.shape}")
-    if len(y) < MIN_SECONDS * sr:
-        raise AudioError("signal", f"{len(y) / sr:.2f} s of audio; features need at least "
-                                   f"{MIN_SECONDS:g} s")
     if not np.all(np.isfinite(y)):
-        raise AudioError("signal", "holds NaN or infinite samples")
+        raise AudioError("signal", NON_FINITE_REASON)
+    if len(y) < MIN_SECONDS * sr:
+        raise AudioError("signal", too_short_reason(len(y) / sr, MIN_SECONDS))
     return y
 
 
@@ -371,7 +367,7 @@ def extract_signal_librosa(y: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, fl
 
 
 def extract_file(path, offset: float = 0.0, duration: float | None = None,
-                 feature_set: str = "gtzan") -> dict[str, float]:
+                 feature_set: str = "gtzan", *, allow_truncated: bool = False) -> dict[str, float]:
     """Compute a feature set for one window of one audio file.
 
     Parameters
@@ -385,6 +381,8 @@ def extract_file(path, offset: float = 0.0, duration: float | None = None,
         clips are described whole, which is why the table's ``length`` is 661 794, not 661 500).
     feature_set : {"gtzan", "extended"}
         Which columns to compute.
+    allow_truncated : bool
+        Describe what a cut-off file holds instead of refusing it.
 
     Returns
     -------
@@ -394,14 +392,19 @@ def extract_file(path, offset: float = 0.0, duration: float | None = None,
     Raises
     ------
     AudioError
-        The file cannot be decoded, the window is shorter than :data:`MIN_SECONDS`, or it is
-        silent (RMS below -60 dBFS): silence carries no genre, so no row is made for it.
+        Any reason of the validation rule set of :mod:`helpers.audio`: not a readable file, not
+        audio, truncated, NaN or infinite samples, shorter than :data:`MIN_SECONDS`, or silent
+        (RMS below -60 dBFS: silence carries no genre, so no row is made for it).
     """
-    from helpers.audio import is_silent, load_audio
+    from helpers.audio import check_audio, check_decoded_length, load_audio, signal_problem
 
+    stated = check_audio(path, allow_truncated=allow_truncated, needs="features")
     y = load_audio(path, offset=offset, duration=duration)
-    if is_silent(y):
-        raise AudioError(path, "the audio is silent (RMS level below -60 dBFS)")
+    if not allow_truncated:
+        check_decoded_length(path, stated, len(y) / SAMPLE_RATE, offset, duration)
+    problem = signal_problem(y, SAMPLE_RATE, MIN_SECONDS)
+    if problem:
+        raise AudioError(path, problem)
     try:
         return extract_signal(y, SAMPLE_RATE, feature_set=feature_set)
     except AudioError as exc:

@@ -216,17 +216,18 @@ def _probe_duration(path: Path, source: str) -> float:
 
 
 def _local_audio(source) -> IngestedAudio:
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise InputError(source, "file not found (and not an http(s) URL)")
-    if not path.is_file():
-        raise InputError(source, "is a folder, not an audio file")
-    duration = None
-    try:
-        import soundfile
+    from helpers.audio import check_audio_path, probe_duration
 
-        duration = float(soundfile.info(str(path)).duration)
-    except Exception:  # decodable later by another backend, or rejected by the loader
+    path = Path(source).expanduser()
+    try:
+        check_audio_path(path, source)  # the real reason: missing, folder, FIFO, loop, ...
+    except AudioError as exc:
+        if exc.reason == "file not found":
+            raise AudioError(source, "file not found (and not an http(s) URL)") from None
+        raise
+    try:
+        duration = probe_duration(path)
+    except AudioError:  # refused with its reason by the audio checks that follow
         duration = None
     return IngestedAudio(path=path.resolve(), title=path.stem, duration=duration)
 
