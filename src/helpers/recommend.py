@@ -885,19 +885,11 @@ def _download(url, title, artist, library, external, add_report, budget, window_
 
 def _features_of_file(path, library: Library, window_seconds: float) -> dict:
     """Feature row of one window from the middle of an audio file."""
-    import soundfile
-
+    from helpers.audio import probe_duration
     from helpers.features import extract_file
 
-    try:
-        duration = soundfile.info(str(path)).duration
-    except RuntimeError:
-        import librosa
-
-        try:
-            duration = librosa.get_duration(path=str(path))
-        except Exception as exc:  # decoders raise many types; the user needs one
-            raise InputError(path, f"cannot read audio ({type(exc).__name__})") from None
+    # the audio checks every entry point shares (missing, FIFO, not audio, ...), header only
+    duration = probe_duration(path) or 0.0
     offset = max(0.0, (duration - window_seconds) / 2)
     features = extract_file(path, offset=offset, duration=min(window_seconds, duration) or None)
     return {"id": str(path), "artist": "", "title": Path(path).stem, "genre": "", **features}
