@@ -29,8 +29,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import audio
-from helpers.audio import WINDOW_NOTES
-from helpers.audio import check_not_truncated  # noqa: F401  (moved to helpers.audio; old name kept)
+from helpers.audio import WINDOW_NOTES, check_not_truncated  # noqa: F401 (old name kept)
 from helpers.errors import InputError
 
 #: Windows shorter than this (seconds) are left out of the vote (features of a few seconds are
