@@ -125,7 +125,7 @@ def find_audio_files(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, str
             label = parent if parent and path.name.startswith(parent + ".") else None
             found.append((path, label))
         else:
-            raise InputError(path, "no such file or folder")
+            raise InputError(path, "file not found (no such file or folder)")
     if not found:
         raise InputError(", ".join(map(str, paths)) or "(no paths)", "no audio files found")
     return found

@@ -75,7 +75,7 @@ def pool_files(pool) -> list[Path]:
         elif os.path.lexists(path):  # a file, or something the audio checks name (FIFO, loop)
             files.append(path)
         else:
-            raise InputError(path, "no such file or folder")
+            raise InputError(path, "file not found (no such file or folder)")
     return list(dict.fromkeys(_absolute(p) for p in files))
 
 
