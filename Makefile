@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 		echo "creating $(VENV) with $(PYTHON)"; rm -rf $(VENV); $(PYTHON) -m venv $(VENV); fi
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# compile the numba feature kernels once now, so no command pays for it later
+	$(BIN)/python -m helpers.features --warm-cache
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,6 +167,9 @@ def window_table(source, model, window_seconds: float = 30.0,
     entry point shares), which notes each window that cannot vote. ``used`` is filled for the
     default ``"weighted"`` rule; :func:`vote` recomputes it per rule.
 
+    *model* may also be a :class:`concurrent.futures.Future` of one (the command line loads the
+    model file while the audio is decoded): it is waited for only once the features are ready.
+
     Raises
     ------
     InputError
@@ -175,9 +179,8 @@ def window_table(source, model, window_seconds: float = 30.0,
 
     window_seconds = _check_window_seconds(source, window_seconds)
     minimum = default_min_window_seconds(window_seconds, min_window_seconds)
-    check_model_columns(model)
-    columns = _model_columns(model)
-    genres = [str(g) for g in model.classes_]
+    if not isinstance(model, Future):
+        check_model_columns(model)  # before decoding anything
     rows, features = [], []
     for window in audio.iter_checked_windows(source, window_seconds=window_seconds,
                                              min_window_seconds=minimum):
@@ -186,16 +189,20 @@ def window_table(source, model, window_seconds: float = 30.0,
             try:
                 with np.errstate(all="ignore"):
                     values = extract_signal(window.samples, SAMPLE_RATE)
-                vector = [values[c] for c in columns]
             except InputError:  # too few frames for the features
-                vector = [np.nan]
-            if np.all(np.isfinite(vector)):
+                values = None
+            if values is not None and np.all(np.isfinite(list(values.values()))):
                 row["_features"] = len(features)
-                features.append(vector)
+                features.append(values)
         rows.append(row)
+    if isinstance(model, Future):
+        model = model.result()
+        check_model_columns(model)
+    columns = _model_columns(model)
+    genres = [str(g) for g in model.classes_]
     probabilities = np.full((len(rows), len(genres)), np.nan)
     if features:
-        predicted = model.predict_proba(pd.DataFrame(features, columns=columns))
+        predicted = model.predict_proba(pd.DataFrame(features)[columns])
         for i, row in enumerate(rows):
             if "_features" in row:
                 probabilities[i] = predicted[row.pop("_features")]
@@ -484,8 +491,15 @@ def run_predict_command(args) -> int:
         ingested = fetch_audio(args.source)
         window_seconds = _check_window_seconds(args.source, args.window_seconds)
         check_audio(ingested.path, default_min_window_seconds(window_seconds), source=args.source)
-        model = _load_model_argument(args.model)
-        prediction = predict_song(ingested.path, model=model, window_seconds=args.window_seconds)
+        # Start-up time: the model file (and scikit-learn behind it) loads in a thread while
+        # this one decodes the audio and computes its features.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-model") as loader:
+            model = loader.submit(_load_model_argument, args.model)
+            try:
+                prediction = predict_song(ingested.path, model=model,
+                                          window_seconds=args.window_seconds)
+            finally:
+                model.cancel()
     prediction.source = str(args.source)
     if args.json:
         document = prediction.to_dict()
