@@ -184,6 +184,8 @@ def window_table(source, model, window_seconds: float = 30.0,
     rows, features = [], []
     for window in audio.iter_checked_windows(source, window_seconds=window_seconds,
                                              min_window_seconds=minimum):
+        if isinstance(model, Future) and model.done() and model.exception() is not None:
+            raise model.exception()  # a bad model argument: no need to finish the song first
         row = {"start": window.start, "end": window.end, "note": window.note}
         if window.duration >= _MIN_PREDICTABLE_SECONDS and window.note != "non-finite":
             try:
