@@ -209,8 +209,11 @@ def _write_json_atomically(path: Path, document: dict) -> None:
 def _probe_duration(path: Path, source: str) -> float:
     import soundfile
 
+    from helpers.audio import decoder_stderr_captured
+
     try:
-        return float(soundfile.info(str(path)).duration)
+        with decoder_stderr_captured():  # libmpg123's notes stay off the terminal
+            return float(soundfile.info(str(path)).duration)
     except Exception as exc:  # libsndfile raises several types for bad data
         raise AudioError(source, f"downloaded file is not decodable audio ({exc})") from exc
 
