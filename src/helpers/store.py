@@ -141,9 +141,16 @@ def _location(path_or_url) -> tuple[str, Path | None]:
         return text, None
     if text.lower().startswith("file:"):
         text = unquote(urlparse(text).path)
-    path = Path(text).expanduser().resolve()
-    if not path.is_file():
-        raise InputError(path, "song file not found")
+    from helpers.audio import check_audio_path
+
+    path = Path(text).expanduser()
+    try:
+        check_audio_path(path)  # the real reason: missing, a folder, a FIFO, a symlink loop, ...
+    except InputError as exc:
+        if exc.reason == "file not found":
+            raise InputError(path.absolute(), "song file not found") from None
+        raise
+    path = path.resolve()
     return str(path), path
 
 
