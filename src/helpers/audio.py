@@ -516,15 +516,20 @@ def decoder_stderr_captured():
     with _capture_lock:
         state = _capture_state
         if state["depth"] == 0:
+            saved = capture = None
             try:
                 for stream in (sys.stderr, sys.__stderr__):
                     if stream is not None:
                         stream.flush()
-                capture = tempfile.TemporaryFile()
                 saved = os.dup(2)
+                capture = tempfile.TemporaryFile()
                 os.dup2(capture.fileno(), 2)
-            except (AttributeError, OSError, ValueError):
-                saved = None
+            except (AttributeError, OSError, ValueError):  # no descriptor 2 to redirect
+                if saved is not None:
+                    os.close(saved)
+                    saved = None
+                if capture is not None:
+                    capture.close()
             else:
                 state["saved"], state["file"] = saved, capture
         state["depth"] += 1
