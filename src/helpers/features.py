@@ -454,6 +454,25 @@ def parity_table(rows, reference, columns=FEATURE_COLUMNS, key: str = "filename"
     return deviations, summary
 
 
+# --------------------------------------------------------------------------- start-up
+
+
+def import_libraries() -> None:
+    """Import the librosa modules :func:`extract_signal` uses, now rather than on first use.
+
+    Importing them is most of a fresh process's start-up. A caller that loads something else in
+    a thread (the ``predict`` command loads the model file) imports these first, so the thread
+    runs while the features are computed (mostly outside the GIL) instead of competing with
+    this import (which holds it).
+    """
+    import librosa.core.pitch  # noqa: F401
+    import librosa.feature  # noqa: F401
+    import librosa.onset  # noqa: F401
+    import librosa.util  # noqa: F401
+
+    from helpers import _kernels  # noqa: F401  (numba itself)
+
+
 # --------------------------------------------------------------------------- install-time warm-up
 
 
