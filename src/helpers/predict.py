@@ -318,7 +318,8 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
         An audio file, or a URL (downloaded with :func:`helpers.ingest.fetch_audio`).
     model : fitted classifier, optional
         Anything with ``predict_proba``, ``classes_`` and (ideally) ``feature_names_in_``;
-        default :func:`helpers.models.default_model`.
+        default :func:`helpers.models.default_model`. A :class:`concurrent.futures.Future` of
+        one is waited for once the features are computed (see :func:`window_table`).
     window_seconds : float
         Window length (30 s: the GTZAN clip length the model was trained on).
     rule : {"weighted", "mean", "majority"}
