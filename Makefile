@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml $(LOCK)
 		echo "creating $(VENV) with $(PYTHON)"; rm -rf $(VENV); $(PYTHON) -m venv $(VENV); fi
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	# compile the numba feature kernels once now, so no command pays for it later
+	$(BIN)/python -m helpers.features --warm-cache
 	@touch $(STAMP)
 
 # Pin every dependency of pyproject.toml (with the dev extra) for Python 3.11, with hashes.

@@ -137,3 +137,85 @@ def test_mix_to_mono_equals_numpy_mean_exactly(channels):
     mono = audio.mix_to_mono(block)
     assert mono.dtype == np.float32 and mono.flags.owndata
     np.testing.assert_array_equal(mono, block.mean(axis=1, dtype=np.float32))
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def test_audio_and_features_share_constants_without_importing_each_other():
+    import sys as _sys
+
+    code = ("import sys, helpers.audio; "
+            "assert 'helpers.features' not in sys.modules, 'audio imports features'; "
+            "import helpers.features, helpers.constants as c; "
+            "assert helpers.features.SAMPLE_RATE == helpers.audio.SAMPLE_RATE == c.SAMPLE_RATE")
+    run = subprocess.run([_sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def test_probe_duration_reads_the_header_only(tmp_path):
+    path = tmp_path / "tone.wav"
+    sf.write(path, _tone(2.5), SR)
+    assert audio.probe_duration(path) == pytest.approx(2.5)
+    ogg = tmp_path / "tone.ogg"
+    sf.write(ogg, _tone(2.0), SR, format="OGG", subtype="VORBIS")
+    assert audio.probe_duration(ogg) == pytest.approx(2.0, abs=0.01)
+    with pytest.raises(AudioError, match="file not found"):
+        audio.probe_duration(tmp_path / "nope.wav")
+
+
+def test_probe_duration_asks_ffmpeg_for_what_libsndfile_cannot_read(tmp_path):
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, _tone(3.0), SR)
+    m4a = tmp_path / "tone.m4a"
+    run = subprocess.run([audio.ffmpeg_executable(), "-v", "error", "-y", "-i", str(wav), "-c:a",
+                          "aac", str(m4a)], capture_output=True)
+    if run.returncode != 0:
+        pytest.skip("this ffmpeg has no AAC encoder")
+    assert audio.probe_duration(m4a) == pytest.approx(3.0, abs=0.1)
+
+
+def test_check_audio_refuses_by_the_header_before_decoding(tmp_path):
+    path = tmp_path / "tone.wav"
+    sf.write(path, _tone(4.0), SR)
+    assert audio.check_audio(path, min_seconds=3.0) == pytest.approx(4.0)
+    with pytest.raises(AudioError, match="too short: 4.00 s of audio; predictions need at least 10 s"):
+        audio.check_audio(path, min_seconds=10.0)
+    data = path.read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[: len(data) // 2])
+    with pytest.raises(AudioError, match="truncated"):
+        audio.check_audio(tmp_path / "cut.wav")
+    # libsndfile states what the cut file holds
+    assert audio.check_audio(tmp_path / "cut.wav", allow_truncated=True) == pytest.approx(2.0, abs=0.01)
+
+
+def test_check_decoded_length_allows_a_little_slack():
+    audio.check_decoded_length("x.mp3", 100.0, 99.6)  # decoder padding and rounding
+    audio.check_decoded_length("x.mp3", None, 3.0)  # nothing stated, nothing to compare
+    audio.check_decoded_length("x.mp3", 100.0, 30.0, offset=10.0, duration=30.0)
+    with pytest.raises(AudioError, match="states 100.0 s but only 31.0 s could be decoded"):
+        audio.check_decoded_length("x.mp3", 100.0, 31.0)
+
+
+def test_checked_windows_carry_notes_and_a_file_without_a_usable_window_is_refused(tmp_path):
+    y = np.concatenate([_tone(4.0), np.zeros(4 * SR, np.float32), _tone(2.0)])
+    y[SR] = np.nan
+    path = tmp_path / "mixed.wav"
+    sf.write(path, y, SR, subtype="FLOAT")
+    notes = []
+    with pytest.raises(AudioError) as exc_info:  # after the last window: none was usable
+        for window in audio.iter_checked_windows(path, window_seconds=4.0, min_window_seconds=3.0):
+            notes.append(window.note)
+    assert notes == ["non-finite", "silent", "short"]
+    message = str(exc_info.value)
+    assert message.startswith(str(path)) and "no usable window" in message
+    assert "1 holds NaN or infinite samples" in message and "1 silent" in message
+
+
+def test_no_usable_window_reason_names_one_reason_when_there_is_one():
+    assert audio.no_usable_window_reason(["silent", "silent", "short"], 70, 10) == \
+        audio.silent_reason()
+    assert audio.no_usable_window_reason(["non-finite", "short"], 40, 10) == \
+        audio.NON_FINITE_REASON
+    assert audio.no_usable_window_reason(["short"], 4, 10).startswith("too short: 4.00 s")
+    assert audio.no_usable_window_reason([], 0, 10) == "no audio samples"

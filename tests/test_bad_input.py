@@ -73,10 +73,14 @@ def test_wav_with_header_and_no_samples(tmp_path, wav_bytes):
 
 
 def test_truncated_wav_decodes_what_is_there(tmp_path, wav_bytes):
-    # the header promises 3 s; half the bytes hold 1.5 s, which is what we describe
+    # the header promises 3 s; half the bytes hold 1.5 s: refused (issue 15), or, when the user
+    # asks for partial files, described as what is there
     path = tmp_path / "truncated.wav"
     path.write_bytes(wav_bytes[: 44 + (len(wav_bytes) - 44) // 2])
-    row = extract_file(path)
+    with pytest.raises(AudioError) as exc_info:
+        extract_file(path)
+    _assert_names_file(exc_info, path, "truncated")
+    row = extract_file(path, allow_truncated=True)
     assert row["length"] == pytest.approx(1.5 * SR, abs=1)
     assert all(np.isfinite(list(row.values())))
 
@@ -184,3 +188,106 @@ def test_one_hour_file_is_streamed_in_bounded_memory(one_hour_file):
         tracemalloc.stop()
     assert count == 120 and last_end == pytest.approx(3600.0)
     assert peak < 40e6, f"peak {peak / 1e6:.0f} MB while streaming"
+
+
+# --------------------------------------------------------------------------- non-finite windows
+
+
+@pytest.fixture(scope="module")
+def knn():
+    from helpers.models import default_model
+
+    return default_model()
+
+
+def test_a_window_with_nan_samples_is_left_out_with_its_reason(tmp_path, knn):
+    from helpers import predict
+
+    y = np.concatenate([_tone(8.0), _tone(8.0, seed=1), _tone(8.0, seed=2)])
+    y[int(9 * SR)] = np.nan  # the second 8-s window
+    path = tmp_path / "one_bad_window.wav"
+    sf.write(path, y, SR, subtype="FLOAT")
+    result = predict.predict_song(path, model=knn, window_seconds=8)
+    assert result.windows["note"].tolist() == ["", "non-finite", ""]
+    assert result.windows["used"].tolist() == [True, False, True]
+    document = result.to_dict()
+    assert [s["note"] for s in document["snippets"]] == [None, "non-finite", None]
+    assert document["snippets"][1]["genre"] is None
+    # agreement counts only the windows that voted
+    voted = result.windows[result.windows["used"]]
+    assert result.agreement == pytest.approx((voted["genre"] == result.genre).mean())
+    text = predict.format_timeline(result)
+    assert "left out: holds NaN or infinite samples" in text.splitlines()[1]
+    assert "too short" not in text
+
+
+def test_a_file_without_a_finite_window_is_refused_with_that_reason(tmp_path, knn):
+    from helpers import predict
+
+    y = _tone(24.0)
+    y[:: SR] = np.inf  # every window holds one
+    path = tmp_path / "all_bad.wav"
+    sf.write(path, y, SR, subtype="FLOAT")
+    with pytest.raises(AudioError) as exc_info:
+        predict.predict_song(path, model=knn, window_seconds=8)
+    _assert_names_file(exc_info, path, "holds NaN or infinite samples")
+    with pytest.raises(AudioError) as exc_info:
+        extract_file(path)
+    _assert_names_file(exc_info, path, "holds NaN or infinite samples")
+
+
+def test_decoder_chatter_never_reaches_file_descriptor_2(tmp_path, capfd):
+    y = _tone(20.0)
+    path = tmp_path / "damaged.mp3"
+    sf.write(path, y, SR, format="MP3", subtype="MPEG_LAYER_III")
+    data = bytearray(path.read_bytes())
+    for i in range(2000, len(data), 997):
+        data[i] ^= 0x5A  # damage frames: libmpg123 prints "Note: ..." lines on its own
+    path.write_bytes(bytes(data))
+    audio.load_audio(path)
+    out, err = capfd.readouterr()
+    assert err == "" and out == ""
+
+
+def test_python_writes_to_stderr_inside_the_capture_are_kept(capfd):
+    import os
+    import sys
+
+    with audio.decoder_stderr_captured():
+        os.write(2, b"Note: Illegal Audio-MPEG-Header 0x0 at offset 41.\n")
+        print("a log line from another thread", file=sys.__stderr__, flush=True)
+    _, err = capfd.readouterr()
+    assert "Illegal" not in err and "a log line from another thread" in err
+
+
+def test_special_files_are_named_for_what_they_are(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.wav")
+    with pytest.raises(AudioError, match="is a FIFO"):
+        audio.check_audio_path(tmp_path / "pipe.wav")
+    os.symlink(tmp_path / "b", tmp_path / "a")
+    os.symlink(tmp_path / "a", tmp_path / "b")
+    with pytest.raises(AudioError, match="symlink loop"):
+        audio.check_audio_path(tmp_path / "a")
+    os.symlink(tmp_path / "gone.wav", tmp_path / "dangling.wav")
+    with pytest.raises(AudioError, match="file not found"):
+        audio.check_audio_path(tmp_path / "dangling.wav")
+
+
+def test_permission_denied_is_named(tmp_path, monkeypatch):
+    import builtins
+
+    path = tmp_path / "locked.wav"
+    sf.write(path, _tone(2.0), SR)
+    real_open = builtins.open
+
+    def refusing_open(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing_open)  # root reads anything: simulate
+    with pytest.raises(AudioError) as exc_info:
+        audio.check_audio_path(path)
+    _assert_names_file(exc_info, path, "permission denied")

@@ -129,3 +129,44 @@ def test_bad_options_are_input_errors(library, capsys):
         batch.extract_table([library], jobs=0, progress=False)
     assert main(["extract", str(library), "-o", "x.csv", "--feature-set", "fancy"]) == 2
     assert "unknown feature set" in capsys.readouterr().err
+
+
+def test_truncated_files_are_failures_unless_allowed_then_marked(tmp_path, capsys):
+    whole = _song(tmp_path / "in" / "whole.wav", 4.0)
+    data = whole.read_bytes()
+    cut = tmp_path / "in" / "cut.wav"
+    cut.write_bytes(data[: len(data) // 2])  # the header still promises 4 s
+    result = batch.extract_table([tmp_path / "in"], cache=False, progress=False)
+    assert result.table["filename"].tolist() == ["whole.wav"]
+    [failure] = result.failures
+    assert failure.path.endswith("cut.wav") and failure.reason.startswith("truncated")
+    allowed = batch.extract_table([tmp_path / "in"], cache_dir=tmp_path / "cache",
+                                  progress=False, allow_truncated=True)
+    assert allowed.failures == []
+    assert list(allowed.table.columns)[-1] == "truncated"
+    marked = dict(zip(allowed.table["filename"], allowed.table["truncated"], strict=True))
+    assert marked == {"cut.wav": True, "whole.wav": False}
+    # rows kept from a truncated file never come back from the cache in the strict mode
+    again = batch.extract_table([tmp_path / "in"], cache_dir=tmp_path / "cache", progress=False)
+    assert again.table["filename"].tolist() == ["whole.wav"] and len(again.failures) == 1
+    out = tmp_path / "table.csv"
+    assert main(["extract", str(tmp_path / "in"), "-o", str(out), "--no-cache"]) == 1
+    assert "failed:" in capsys.readouterr().err
+    assert main(["extract", str(tmp_path / "in"), "-o", str(out), "--no-cache",
+                 "--allow-truncated"]) == 0
+    assert "kept truncated: cut.wav" in capsys.readouterr().err
+    assert pd.read_csv(out)["truncated"].tolist() == [True, False]
+
+
+def test_special_files_named_directly_are_reported_with_their_reason(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.wav")
+    os.symlink(tmp_path / "a.wav", tmp_path / "b.wav")
+    os.symlink(tmp_path / "b.wav", tmp_path / "a.wav")
+    ok = _song(tmp_path / "ok.wav", 2.0)
+    result = batch.extract_table([tmp_path / "pipe.wav", tmp_path / "a.wav", ok],
+                                 cache_dir=tmp_path / "cache", progress=False)
+    reasons = {f.path.rsplit("/", 1)[-1]: f.reason for f in result.failures}
+    assert "is a FIFO" in reasons["pipe.wav"] and "symlink loop" in reasons["a.wav"]
+    assert result.table["filename"].tolist() == ["ok.wav"]

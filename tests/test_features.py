@@ -120,3 +120,7 @@ def test_parity_table_flags_a_row_that_drifts(table):
     assert deviations.shape == (3, 56) and summary["ok"].tolist() == [True, False, False]
     assert summary.loc[rows.loc[1, "filename"], "worst_column"] == "rms_mean"
     assert isinstance(summary, pd.DataFrame)
+
+
+def test_warm_cache_runs_every_feature_set():
+    assert features.warm_cache(("gtzan",)) == ["gtzan"]

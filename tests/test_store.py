@@ -14,7 +14,13 @@ import pytest
 from conftest import require_shared
 
 from helpers.data import load_gtzan_table
-from helpers.errors import DataIntegrityError, InputError
+from helpers.errors import (
+    DataIntegrityError,
+    InputError,
+    StoreFullError,
+    StoreLockedError,
+    StoreReadOnlyError,
+)
 from helpers.features import FEATURE_COLUMNS
 from helpers.store import SCHEMA_VERSION, LabelStore, default_store_path
 
@@ -316,3 +322,104 @@ def test_default_path_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("MUSIC_STUDY_LABEL_STORE")
     monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path / "data"))
     assert default_store_path() == tmp_path / "data" / "labels.sqlite"
+
+
+# ---------------------------------------------------------------- store failures a person can act on
+
+
+def _one_line(exc_info, path, *words):
+    message = str(exc_info.value)
+    assert "\n" not in message and str(path) in message, message
+    for word in words:
+        assert word in message, message
+
+
+def _writes(store, song_id):
+    """Every write method, as zero-argument calls."""
+    return {
+        "add_song": lambda: store.add_song("https://example.org/another"),
+        "add_windows": lambda: store.add_windows(song_id, [(0.0, 3.0, _features(1))]),
+        "record_prediction": lambda: store.record_prediction(song_id, {"rock": 1.0}, "fp"),
+        "record_label": lambda: store.record_label(song_id, "rock"),
+        "record_skip": lambda: store.record_skip(song_id),
+        "undo": lambda: store.undo(song_id=song_id),
+        "record_preference": lambda: store.record_preference(song_id, True),
+    }
+
+
+def test_read_only_store_opens_for_reading_refuses_every_write_and_leaves_no_files(tmp_path):
+    path = tmp_path / "labels.sqlite"
+    with LabelStore(path) as writer:
+        song_id = writer.add_song("https://example.org/song", title="Song")
+        writer.record_label(song_id, "jazz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.sqlite"]
+    with LabelStore(path, read_only=True) as reader:
+        assert reader.read_only
+        assert reader.songs()["title"].tolist() == ["Song"]
+        assert reader.current_labels()["genre"].tolist() == ["jazz"]
+        for write in _writes(reader, song_id).values():
+            with pytest.raises(StoreReadOnlyError) as exc_info:
+                write()
+            _one_line(exc_info, path, "reading only", "nothing was saved")
+        assert len(reader.events()) == 1, "a refused write stored nothing"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.sqlite"]  # no -wal / -shm
+
+
+def test_a_store_nobody_may_write_opens_read_only(tmp_path, monkeypatch):
+    from helpers import store as store_module
+
+    path = tmp_path / "labels.sqlite"
+    LabelStore(path).close()
+    monkeypatch.setattr(store_module, "_writable", lambda _path: False)
+    with LabelStore(path) as reader:
+        assert reader.read_only and reader.songs().empty
+    with pytest.raises(StoreReadOnlyError) as exc_info:
+        LabelStore(tmp_path / "nowhere" / "labels.sqlite")
+    _one_line(exc_info, tmp_path / "nowhere" / "labels.sqlite", "not writable")
+
+
+def test_write_refused_by_sqlite_as_read_only_raises_store_read_only_error(tmp_path):
+    # The file became read-only after the store was opened: simulate with a read-only connection.
+    path = tmp_path / "labels.sqlite"
+    with LabelStore(path) as store:
+        song_id = store.add_song("https://example.org/song")
+        store._db.close()
+        store._db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                    check_same_thread=False)
+        with pytest.raises(StoreReadOnlyError) as exc_info:
+            store.record_label(song_id, "rock")
+        _one_line(exc_info, path, "read-only", "nothing was saved", "MUSIC_STUDY_LABEL_STORE")
+    with LabelStore(path) as store:
+        assert store.events().empty and store.integrity_check() == "ok"
+
+
+def test_full_disk_raises_store_full_error_and_keeps_the_store_whole(tmp_path):
+    path = tmp_path / "labels.sqlite"
+    with LabelStore(path) as store:
+        song_id = store.add_song("https://example.org/song")
+        pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+        store._db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full from now on
+        many = [(3.0 * k, 3.0 * k + 3.0, _features(k)) for k in range(400)]
+        with pytest.raises(StoreFullError) as exc_info:
+            store.add_windows(song_id, many)
+        _one_line(exc_info, path, "full", "nothing was saved", "free some space")
+        assert store.windows().empty  # the transaction was rolled back whole
+        assert store.integrity_check() == "ok"
+
+
+def test_held_lock_raises_store_locked_error_after_the_timeout(tmp_path):
+    path = tmp_path / "labels.sqlite"
+    with LabelStore(path, busy_timeout=0.2) as store:
+        song_id = store.add_song("https://example.org/song")
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        try:
+            with pytest.raises(StoreLockedError) as exc_info:
+                store.record_label(song_id, "rock")
+            _one_line(exc_info, path, "write lock", "0.2 s", "try again")
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        store.record_label(song_id, "rock")  # the lock is free again: the store works
+        assert store.current_labels()["genre"].tolist() == ["rock"]
+

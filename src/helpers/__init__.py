@@ -6,7 +6,9 @@ data             the embedded GTZAN table, splits, artist index and lyrics sampl
 paths            where data, reports and notebooks live; environment overrides
 errors           one-line user-facing error types
 exploration      descriptive statistics of the table and artist index (notebook 01)
-audio            decoding (libsndfile, shipped ffmpeg), resampling and windowing
+constants        sample rate and STFT frame constants shared by audio and features
+audio            decoding (libsndfile, shipped ffmpeg), resampling, windowing, and the one
+                 validation rule set every audio entry point uses
 features         the 58 GTZAN-table features (``FEATURE_COLUMNS``, ``extract_file``), extended set
 batch            parallel, cached, failure-tolerant extraction of folders (``music-study extract``)
 models           scikit-learn pipelines by name, feature conditioning, safe model files

@@ -23,6 +23,25 @@ it (batch extraction in segment mode drops a partial segment; whole-song predict
 is long enough). Silence is not dropped here either: :func:`is_silent` tells whether a window's RMS
 level is below a threshold (-60 dBFS by default), and consumers skip or flag such windows.
 
+Validation (one rule set for every entry point)
+-----------------------------------------------
+Every command and widget that reads audio (``extract`` and :mod:`helpers.batch`,
+:func:`helpers.features.extract_file`, ``predict`` and :func:`helpers.predict.predict_song`, the
+labeler, the web page, ``recommend`` with an audio path) goes through the checks here, so one
+file gets one verdict and one reason wherever it is given:
+
+* :func:`check_audio_path`: missing, a folder, a FIFO, a device, a symlink loop, permission
+  denied, empty;
+* :func:`probe_audio`: not audio (neither libsndfile nor ffmpeg reads it);
+* :func:`check_not_truncated` (WAV ``data`` chunk, Ogg end-of-stream flag) before decoding and
+  :func:`check_decoded_length` (fewer samples than the header states: mp3, m4a) after it;
+* :func:`signal_problem` / window notes: too short, NaN or infinite samples, silence.
+
+:func:`check_audio` runs the cheap header checks; :func:`iter_checked_windows` streams windows
+with a note on each unfit one and refuses a file with no usable window, naming the reason.
+Native decoder chatter (libmpg123's "Note: ..." lines on a damaged mp3) is kept off the
+terminal by :func:`decoder_stderr_captured`.
+
 Examples
 --------
 >>> import numpy as np
@@ -34,16 +53,24 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
+import errno
+import os
 import re
+import stat
 import subprocess
+import sys
+import tempfile
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from helpers.constants import MIN_FEATURE_SECONDS, SAMPLE_RATE
 from helpers.errors import AudioError
-from helpers.features import SAMPLE_RATE
 
 #: The longest stretch :func:`load_audio` decodes into one array (15 minutes); longer files are
 #: read window by window with :func:`iter_file_windows`.
@@ -73,6 +100,9 @@ class Window:
     start: float
     end: float
     samples: np.ndarray = field(repr=False)
+    #: Why the window is unfit to describe the song (see :data:`WINDOW_NOTES`), else ``""``;
+    #: filled by :func:`iter_checked_windows`.
+    note: str = ""
 
     @property
     def duration(self) -> float:
@@ -170,21 +200,372 @@ def iter_windows(y: np.ndarray, sr: int = SAMPLE_RATE, window_seconds: float = 3
         start += hop
 
 
+
+
+# --------------------------------------------------------------------------- validation
+
+#: The one reason given for non-finite samples, by every entry point.
+NON_FINITE_REASON = "holds NaN or infinite samples"
+
+#: Window notes (why a window is left out) and how the text timeline spells them.
+WINDOW_NOTES = {
+    "short": "shorter than the minimum window",
+    "silent": "silent",
+    "non-finite": NON_FINITE_REASON,
+}
+
+
+def silent_reason(threshold_db: float = SILENCE_THRESHOLD_DB) -> str:
+    """The one reason given for a silent file, by every entry point."""
+    return f"the audio is silent (RMS level below {threshold_db:g} dBFS)"
+
+
+def too_short_reason(seconds: float, minimum: float, needs: str = "features") -> str:
+    """The one reason given for a file shorter than *minimum* seconds (*needs*: who needs it).
+
+    Examples
+    --------
+    >>> too_short_reason(0.6, 1.0)
+    'too short: 0.60 s of audio; features need at least 1 s'
+    """
+    return f"too short: {seconds:.2f} s of audio; {needs} need at least {minimum:g} s"
+
+
+def check_audio_path(path, source=None) -> os.stat_result:
+    """Refuse a path that is not a readable, non-empty regular file, naming the real reason.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    source : str, optional
+        The name to report (e.g. the URL or the argument the user typed); default *path*.
+
+    Returns
+    -------
+    os.stat_result
+        The file's status.
+
+    Raises
+    ------
+    AudioError
+        ``file not found``, ``is a folder``, ``is a FIFO (named pipe)``, ``is a device``,
+        ``is a socket``, ``symlink loop``, ``permission denied`` or ``file is empty``.
+    """
+    path = Path(path)
+    source = path if source is None else source
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise AudioError(source, "file not found (a symbolic link to a missing file)") from None
+        raise AudioError(source, "file not found") from None
+    except PermissionError:
+        raise AudioError(source, "permission denied: cannot reach the file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AudioError(source, "symlink loop: the path's symbolic links point at each "
+                                     "other") from None
+        raise AudioError(source, f"cannot read the file ({exc.strerror or exc})") from None
+    mode = status.st_mode
+    if stat.S_ISDIR(mode):
+        raise AudioError(source, "is a folder, not an audio file")
+    if stat.S_ISFIFO(mode):
+        raise AudioError(source, "is a FIFO (named pipe), not an audio file")
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        raise AudioError(source, "is a device, not an audio file")
+    if stat.S_ISSOCK(mode):
+        raise AudioError(source, "is a socket, not an audio file")
+    if not stat.S_ISREG(mode):
+        raise AudioError(source, "is not a regular file")
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise AudioError(source, "permission denied: cannot read the file") from None
+    except OSError as exc:
+        raise AudioError(source, f"cannot read the file ({exc.strerror or exc})") from None
+    if status.st_size == 0:
+        raise AudioError(source, "file is empty")
+    return status
+
+
+def check_not_truncated(path, source=None) -> None:
+    """Raise :class:`AudioError` when a WAV or Ogg file was cut off (e.g. an interrupted copy).
+
+    Decoders silently return the samples present, so a cut file would look like a shorter song.
+    A WAV file whose ``data`` chunk promises more bytes than the file holds, and an Ogg stream
+    whose last page lacks the end-of-stream flag, are refused. (An mp3 or m4a cut off is found
+    after decoding, by :func:`check_decoded_length`.)
+    """
+    path = Path(path)
+    source = path if source is None else source
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+            _check_wav_data_chunk(path, handle, source)
+        elif head[:4] == b"OggS":
+            size = path.stat().st_size
+            handle.seek(max(0, size - 65536))
+            tail = handle.read()
+            last = tail.rfind(b"OggS")
+            if last < 0 or last + 6 > len(tail) or not tail[last + 5] & 0x04:
+                raise AudioError(source, "truncated: the Ogg stream has no end (file cut off?)")
+
+
+def _check_wav_data_chunk(path: Path, handle, source=None) -> None:
+    size = path.stat().st_size
+    position = 12
+    while position + 8 <= size:
+        handle.seek(position)
+        chunk = handle.read(8)
+        length = int.from_bytes(chunk[4:8], "little")
+        if chunk[:4] == b"data":
+            held = size - position - 8
+            if held <= 0:  # a header and nothing else: there is nothing to call cut off
+                raise AudioError(path if source is None else source, "no audio samples")
+            if length != 0xFFFFFFFF and position + 8 + length > size:
+                raise AudioError(path if source is None else source,
+                                 f"truncated: the WAV header promises {length} bytes of audio "
+                                 f"but the file holds {held}")
+            return
+        position += 8 + length + (length & 1)
+
+
+def check_decoded_length(path, stated: float | None, decoded: float, offset: float = 0.0,
+                         duration: float | None = None, source=None) -> None:
+    """Refuse a file that decoded to less than its header states (an mp3 or m4a cut off).
+
+    Parameters
+    ----------
+    stated : float or None
+        Length the header states, in seconds (``None``: nothing to compare).
+    decoded : float
+        Seconds actually decoded from *offset*.
+    offset, duration : float
+        The part that was asked for.
+    """
+    if not stated:
+        return
+    expected = max(0.0, stated - offset)
+    if duration is not None:
+        expected = min(expected, duration)
+    if decoded < expected - max(0.5, 0.01 * expected):
+        raise AudioError(path if source is None else source,
+                         f"truncated or corrupt: the file states {stated:.1f} s but only "
+                         f"{offset + decoded:.1f} s could be decoded")
+
+
+def check_audio(path, min_seconds: float = 0.0, source=None, *, allow_truncated: bool = False,
+                needs: str = "predictions") -> float | None:
+    """Refuse a file that is not audio, is cut off, or is shorter than *min_seconds*.
+
+    Cheap: reads headers only, no decoding.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    min_seconds : float
+        Shortest stated duration accepted.
+    source : str, optional
+        The name to report; default *path*.
+    allow_truncated : bool
+        Accept a WAV or Ogg file whose header says it was cut off.
+    needs : str
+        Who needs *min_seconds* (for the message).
+
+    Returns
+    -------
+    float or None
+        The stated duration in seconds (``None`` when the header does not state it).
+
+    Raises
+    ------
+    AudioError
+        See :func:`check_audio_path`, :func:`probe_audio` and :func:`check_not_truncated`.
+    """
+    source = path if source is None else source
+    info = probe_audio(path, source=source)
+    if not allow_truncated:
+        check_not_truncated(path, source=source)
+    if info.duration is not None:
+        if info.duration <= 0:
+            raise AudioError(source, "no audio samples")
+        if info.duration < min_seconds:
+            raise AudioError(source, too_short_reason(info.duration, min_seconds, needs))
+    return info.duration
+
+
+def probe_duration(path) -> float | None:
+    """Return a file's duration in seconds from its header (libsndfile, else ffmpeg's probe).
+
+    Nothing is decoded. ``None`` when the header states no duration.
+
+    Raises
+    ------
+    AudioError
+        The path is not a readable file, or not audio.
+    """
+    return probe_audio(path).duration
+
+
+def signal_problem(samples: np.ndarray, sr: int = SAMPLE_RATE,
+                   min_seconds: float = MIN_FEATURE_SECONDS, needs: str = "features",
+                   threshold_db: float = SILENCE_THRESHOLD_DB) -> str | None:
+    """Return why a decoded signal cannot be described (``None`` when it can).
+
+    Checked in this order: non-finite samples, too short, silent.
+    """
+    samples = np.asarray(samples)
+    if not np.all(np.isfinite(samples)):
+        return NON_FINITE_REASON
+    if len(samples) < min_seconds * sr:
+        return too_short_reason(len(samples) / sr, min_seconds, needs)
+    if is_silent(samples, threshold_db):
+        return silent_reason(threshold_db)
+    return None
+
+
+def window_note(window: Window, min_window_seconds: float = 0.0,
+                threshold_db: float = SILENCE_THRESHOLD_DB) -> str:
+    """Return the note of one window: ``"non-finite"``, ``"short"``, ``"silent"`` or ``""``."""
+    if not np.all(np.isfinite(window.samples)):
+        return "non-finite"
+    if window.duration < min_window_seconds:
+        return "short"
+    if is_silent(window.samples, threshold_db):
+        return "silent"
+    return ""
+
+
+def no_usable_window_reason(notes, decoded: float, min_window_seconds: float,
+                            needs: str = "predictions",
+                            threshold_db: float = SILENCE_THRESHOLD_DB) -> str:
+    """The one reason for a file none of whose windows can be used, from the windows' notes."""
+    notes = list(notes)
+    if not notes:
+        return "no audio samples"
+    if "non-finite" in notes and all(n in ("non-finite", "short") for n in notes):
+        return NON_FINITE_REASON
+    if decoded < min_window_seconds:
+        return too_short_reason(decoded, min_window_seconds, needs)
+    if all(n in ("silent", "short") for n in notes):
+        return silent_reason(threshold_db)
+    counts = ", ".join(f"{notes.count(n)} {WINDOW_NOTES[n]}" for n in WINDOW_NOTES if n in notes)
+    return f"no usable window of at least {min_window_seconds:g} s ({counts})"
+
+
+def iter_checked_windows(path, window_seconds: float = 30.0, hop_seconds: float | None = None,
+                         min_window_seconds: float = 0.0, sr: int = SAMPLE_RATE,
+                         offset: float = 0.0, duration: float | None = None, source=None,
+                         allow_truncated: bool = False, needs: str = "predictions",
+                         threshold_db: float = SILENCE_THRESHOLD_DB) -> Iterator[Window]:
+    """Validate a file, then stream its windows, each with its :attr:`Window.note`.
+
+    The same windows as :func:`iter_file_windows`. Before decoding, :func:`check_audio` runs;
+    after the last window the decoded length is compared with the stated one
+    (:func:`check_decoded_length`), and a file none of whose windows is usable (all short,
+    silent or non-finite) is refused with :func:`no_usable_window_reason`.
+
+    Raises
+    ------
+    AudioError
+        Any reason of the module's rule set; for the end-of-file checks, after the windows were
+        yielded (a consumer that stops early skips them).
+    """
+    source = path if source is None else source
+    stated = check_audio(path, source=source, allow_truncated=allow_truncated)
+    notes, decoded = [], 0.0
+    try:
+        for window in iter_file_windows(path, window_seconds=window_seconds,
+                                        hop_seconds=hop_seconds, sr=sr, offset=offset,
+                                        duration=duration):
+            window = dataclasses.replace(
+                window, note=window_note(window, min_window_seconds, threshold_db))
+            notes.append(window.note)
+            decoded = window.end
+            yield window
+    except AudioError as exc:
+        raise AudioError(source, exc.reason) from None
+    if not allow_truncated:
+        check_decoded_length(path, stated, decoded, offset, duration, source=source)
+    if "" not in notes:
+        raise AudioError(source, no_usable_window_reason(notes, decoded, min_window_seconds,
+                                                         needs, threshold_db))
+
+
+# --------------------------------------------------------------------------- decoder chatter
+
+#: Lines native decoders print on their own (libmpg123: "Note: Illegal Audio-MPEG-Header ...",
+#: "Warning: ...", "[src/libmpg123/layer3.c:...] error: ...").
+_DECODER_CHATTER = re.compile(r"^(?:\[[^\]]*\]\s*)?(?:Note|Warning|error|Error)\b|mpg123")
+_capture_lock = threading.Lock()
+_capture_state: dict = {"depth": 0, "saved": None, "file": None}
+
+
+@contextmanager
+def decoder_stderr_captured():
+    """Keep what C decoders write to file descriptor 2 off the user's terminal.
+
+    While the block runs, descriptor 2 points at a temporary file; afterwards the lines that
+    look like decoder notes are dropped and anything else (another thread's log line) is
+    written on. Re-entrant and shared between threads: the first to enter redirects, the last
+    to leave restores. Where descriptor 2 cannot be redirected, the block runs as is.
+    """
+    with _capture_lock:
+        state = _capture_state
+        if state["depth"] == 0:
+            saved = capture = None
+            try:
+                for stream in (sys.stderr, sys.__stderr__):
+                    if stream is not None:
+                        stream.flush()
+                saved = os.dup(2)
+                capture = tempfile.TemporaryFile()
+                os.dup2(capture.fileno(), 2)
+            except (AttributeError, OSError, ValueError):  # no descriptor 2 to redirect
+                if saved is not None:
+                    os.close(saved)
+                    saved = None
+                if capture is not None:
+                    capture.close()
+            else:
+                state["saved"], state["file"] = saved, capture
+        state["depth"] += 1
+    try:
+        yield
+    finally:
+        with _capture_lock:
+            state["depth"] -= 1
+            if state["depth"] == 0 and state["saved"] is not None:
+                saved, capture = state["saved"], state["file"]
+                state["saved"] = state["file"] = None
+                for stream in (sys.stderr, sys.__stderr__):
+                    try:
+                        if stream is not None:
+                            stream.flush()
+                    except (OSError, ValueError):
+                        pass
+                os.dup2(saved, 2)
+                os.close(saved)
+                capture.seek(0)
+                text = capture.read().decode("utf-8", "replace")
+                capture.close()
+                kept = [line for line in text.splitlines(keepends=True)
+                        if line.strip() and not _DECODER_CHATTER.search(line)]
+                if kept:
+                    os.write(2, "".join(kept).encode("utf-8", "replace"))
+
+
 # --------------------------------------------------------------------------- decoders
-
-
-def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise AudioError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise AudioError(path, "file is empty")
 
 
 def _soundfile_info(path: Path) -> AudioInfo | None:
     import soundfile as sf
 
     try:
-        with sf.SoundFile(str(path)) as handle:
+        with decoder_stderr_captured(), sf.SoundFile(str(path)) as handle:
             frames, rate, channels = handle.frames, handle.samplerate, handle.channels
     except Exception:  # libsndfile does not know the format: let ffmpeg try
         return None
@@ -193,14 +574,14 @@ def _soundfile_info(path: Path) -> AudioInfo | None:
     return AudioInfo(int(rate), int(channels), duration, "soundfile")
 
 
-def _ffmpeg_info(path: Path) -> AudioInfo:
+def _ffmpeg_info(path: Path, source=None) -> AudioInfo:
     try:
         probe = subprocess.run(
             [ffmpeg_executable(), "-hide_banner", "-nostdin", "-i", str(path)],
             capture_output=True, timeout=60,
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        raise AudioError(path, f"cannot run ffmpeg to decode it ({exc})") from exc
+        raise AudioError(source or path, f"cannot run ffmpeg to decode it ({exc})") from exc
     text = probe.stderr.decode("utf-8", "replace")
     stream = re.search(r"Stream #\S+.*?: Audio: [^\n]*?(\d+) Hz(?:, ([^,\n]+))?", text)
     if stream is None:
@@ -210,7 +591,7 @@ def _ffmpeg_info(path: Path) -> AudioInfo:
             reason = "the file holds no audio stream"
         else:
             reason = "not a recognised audio format"
-        raise AudioError(path, f"cannot decode audio: {reason}")
+        raise AudioError(source or path, f"cannot decode audio: {reason}")
     layout = (stream.group(2) or "").strip()
     channels = _FFMPEG_CHANNELS.get(layout.split("(")[0].strip(), 0)
     match = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", text)
@@ -221,42 +602,24 @@ def _ffmpeg_info(path: Path) -> AudioInfo:
     return AudioInfo(int(stream.group(1)), channels, duration, "ffmpeg")
 
 
-def probe_audio(path) -> AudioInfo:
+def probe_audio(path, source=None) -> AudioInfo:
     """Return the sample rate, channels, duration and decoder of an audio file.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    source : str, optional
+        The name errors report; default *path*.
 
     Raises
     ------
     AudioError
-        The file is missing, empty, or neither libsndfile nor ffmpeg can read it.
+        The path fails :func:`check_audio_path`, or neither libsndfile nor ffmpeg can read it.
     """
     path = Path(path)
-    _check_file(path)
-    return _soundfile_info(path) or _ffmpeg_info(path)
-
-
-def probe_duration(path) -> float | None:
-    """Return the duration (seconds) a file's header states, without decoding; ``None`` if unknown.
-
-    libsndfile's header first, then ffmpeg's. Never raises for unreadable input (the caller
-    decides); a limit can be checked before any decoding.
-
-    Examples
-    --------
-    >>> probe_duration("data/music/wesnoth_heroes_rite.ogg")  # doctest: +SKIP
-    183.4
-    """
-    import soundfile as sf
-
-    try:
-        info = sf.info(str(path))
-        if 0 < info.frames < 2**62 and info.samplerate > 0:
-            return float(info.frames) / info.samplerate
-    except Exception:  # not a libsndfile format: ask ffmpeg for the header
-        pass
-    try:
-        return _ffmpeg_info(Path(path)).duration
-    except AudioError:
-        return None
+    check_audio_path(path, source)
+    return _soundfile_info(path) or _ffmpeg_info(path, source)
 
 
 def mix_to_mono(block: np.ndarray) -> np.ndarray:
@@ -278,14 +641,18 @@ def _soundfile_blocks(path: Path, info: AudioInfo, offset: float,
                       frames: int | None) -> Iterator[np.ndarray]:
     import soundfile as sf
 
-    with sf.SoundFile(str(path)) as handle:
+    with decoder_stderr_captured():
+        handle = sf.SoundFile(str(path))
+    with handle:
         if offset:
             # librosa.load seeks to int(offset * sr): same first sample.
-            handle.seek(int(offset * info.samplerate))
+            with decoder_stderr_captured():
+                handle.seek(int(offset * info.samplerate))
         remaining = -1 if frames is None else frames
         while remaining != 0:
             want = _BLOCK_FRAMES if remaining < 0 else min(_BLOCK_FRAMES, remaining)
-            block = handle.read(frames=want, dtype="float32", always_2d=True)
+            with decoder_stderr_captured():
+                block = handle.read(frames=want, dtype="float32", always_2d=True)
             if len(block) == 0:
                 return
             if remaining > 0:

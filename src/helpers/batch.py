@@ -6,7 +6,11 @@ GTZAN's ``genres_original``). Work is spread over processes with joblib (``jobs`
 cluster through joblib's dask backend (``scheduler``). Every finished file is cached under
 ``data/cache/features`` keyed by the file's content and the extraction parameters, so a re-run skips
 it. A file that cannot be used does not stop the batch: it is listed, with the reason, in
-:attr:`ExtractionResult.failures`.
+:attr:`ExtractionResult.failures`. Files are checked by the rule set of :mod:`helpers.audio`, the
+same as every other entry point: a truncated file (a WAV whose header promises more than it holds,
+an Ogg stream without its end, an mp3 or m4a that decodes shorter than its header says) is a
+failure, unless ``allow_truncated=True`` (``--allow-truncated``), which keeps what the file holds
+and marks its rows in a ``truncated`` column.
 
 Segment mode (``segment_seconds=3``) cuts each file with :func:`helpers.audio.iter_file_windows`:
 a trailing partial segment is dropped (the GTZAN 3-s table has ten full segments per 30-s clip), and
@@ -45,8 +49,12 @@ AUDIO_EXTENSIONS = frozenset({
     ".aif", ".webm",
 })
 
-#: Bump when the extraction changes so older cache entries are not reused.
-CACHE_VERSION = 1
+#: Bump when the extraction changes so older cache entries are not reused (2: truncated files
+#: are refused, so rows cached from them before must not come back).
+CACHE_VERSION = 2
+
+#: Column that marks rows of truncated files kept with ``allow_truncated=True``.
+TRUNCATED_COLUMN = "truncated"
 
 SEGMENT_COLUMNS = ("clip", "segment", "start", "end", "silent")
 
@@ -94,8 +102,9 @@ def find_audio_files(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, str
     Folders are searched recursively for :data:`AUDIO_EXTENSIONS`; a file in a sub-folder of a
     given folder gets that sub-folder's name as its label (``<genre>/<file>``). A file named
     directly gets a label only when its name starts with its folder's name (GTZAN's
-    ``blues/blues.00000.wav``). Files named directly are kept whatever their extension, so a
-    mistake is reported rather than skipped.
+    ``blues/blues.00000.wav``). Files named directly are kept whatever their extension or kind
+    (a FIFO, a device, a symlink loop), so a mistake is reported with its reason rather than
+    skipped.
 
     Raises
     ------
@@ -111,12 +120,12 @@ def find_audio_files(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, str
             for file in files:
                 relative = file.relative_to(path)
                 found.append((file, relative.parts[0] if len(relative.parts) == 2 else None))
-        elif path.is_file():
+        elif os.path.lexists(path):  # a file, or something the audio checks name
             parent = path.parent.name
             label = parent if parent and path.name.startswith(parent + ".") else None
             found.append((path, label))
         else:
-            raise InputError(path, "no such file or folder")
+            raise InputError(path, "file not found (no such file or folder)")
     if not found:
         raise InputError(", ".join(map(str, paths)) or "(no paths)", "no audio files found")
     return found
@@ -146,32 +155,58 @@ def _write_cache(cache_file: Path, rows: list[dict]) -> None:
 
 
 def _segment_rows(path: Path, segment_seconds: float, feature_set: str, offset: float,
-                  duration: float | None) -> list[dict]:
-    from helpers.audio import is_silent, iter_file_windows
+                  duration: float | None, allow_truncated: bool = False) -> list[dict]:
+    from helpers.audio import iter_checked_windows
 
     full = int(round(segment_seconds * SAMPLE_RATE))
     rows = []
-    for index, window in enumerate(iter_file_windows(path, window_seconds=segment_seconds,
-                                                     offset=offset, duration=duration)):
-        if len(window.samples) < full:
-            continue  # policy: the trailing partial segment is dropped
-        try:
-            values = extract_signal(window.samples, SAMPLE_RATE, feature_set=feature_set)
-        except AudioError as exc:
-            raise AudioError(path, exc.reason) from None
-        rows.append({"filename": f"{path.stem}.{index}{path.suffix}", "clip": path.name,
-                     "segment": index, "start": window.start + offset,
-                     "end": window.end + offset, "silent": bool(is_silent(window.samples)),
-                     **values})
+    windows = iter_checked_windows(path, window_seconds=segment_seconds,
+                                   min_window_seconds=segment_seconds, offset=offset,
+                                   duration=duration, allow_truncated=allow_truncated,
+                                   needs="segments")
+    try:
+        for index, window in enumerate(windows):
+            if len(window.samples) < full:
+                continue  # policy: the trailing partial segment is dropped
+            try:
+                values = extract_signal(window.samples, SAMPLE_RATE, feature_set=feature_set)
+            except AudioError as exc:
+                raise AudioError(path, exc.reason) from None
+            rows.append({"filename": f"{path.stem}.{index}{path.suffix}", "clip": path.name,
+                         "segment": index, "start": window.start + offset,
+                         "end": window.end + offset, "silent": window.note == "silent",
+                         **values})
+    except AudioError as exc:
+        if not rows and exc.reason.startswith("too short"):
+            held = exc.reason.split(": ", 1)[1].split(";")[0]
+            raise AudioError(path, f"shorter than one {segment_seconds:g}-s segment: too short "
+                                   f"({held})") from None
+        raise
     if not rows:
-        raise AudioError(path, f"shorter than one {segment_seconds:g}-s segment")
+        raise AudioError(path, f"shorter than one {segment_seconds:g}-s segment: too short")
     return rows
+
+
+def _extract_rows(path: Path, segment_seconds, feature_set, offset, duration,
+                  allow_truncated: bool) -> list[dict]:
+    if segment_seconds:
+        return _segment_rows(path, segment_seconds, feature_set, offset, duration,
+                             allow_truncated)
+    return [{"filename": path.name,
+             **extract_file(path, offset=offset, duration=duration, feature_set=feature_set,
+                            allow_truncated=allow_truncated)}]
 
 
 def extract_one(path, segment_seconds: float | None = None, feature_set: str = "gtzan",
                 offset: float = 0.0, duration: float | None = None,
-                cache_dir: str | os.PathLike | None = None) -> tuple[list[dict], str | None, bool]:
+                cache_dir: str | os.PathLike | None = None,
+                allow_truncated: bool = False) -> tuple[list[dict], str | None, bool]:
     """Extract one file's rows; never raises for a bad file.
+
+    Parameters
+    ----------
+    allow_truncated : bool
+        Keep what a truncated file holds (its rows get ``truncated=True``) instead of failing it.
 
     Returns
     -------
@@ -185,20 +220,29 @@ def extract_one(path, segment_seconds: float | None = None, feature_set: str = "
     path = Path(path)
     params = {"version": CACHE_VERSION, "feature_set": feature_set, "sr": SAMPLE_RATE,
               "segment_seconds": segment_seconds, "offset": offset, "duration": duration}
+    if allow_truncated:
+        params["allow_truncated"] = True
     cache_file = None
     try:
         if cache_dir is not None:
+            from helpers.audio import check_audio_path
+
+            check_audio_path(path)  # never hash a FIFO (it would block) or a device
             key = _content_key(path, params)
             cache_file = Path(cache_dir) / key[:2] / f"{key}.json"
             rows = _read_cache(cache_file)
             if rows is not None:
                 return rows, None, True
-        if segment_seconds:
-            rows = _segment_rows(path, segment_seconds, feature_set, offset, duration)
-        else:
-            rows = [{"filename": path.name,
-                     **extract_file(path, offset=offset, duration=duration,
-                                    feature_set=feature_set)}]
+        try:
+            rows = _extract_rows(path, segment_seconds, feature_set, offset, duration, False)
+            marker = False
+        except AudioError as exc:
+            if not (allow_truncated and exc.reason.startswith("truncated")):
+                raise
+            rows = _extract_rows(path, segment_seconds, feature_set, offset, duration, True)
+            marker = True
+        if allow_truncated:
+            rows = [{**row, TRUNCATED_COLUMN: marker} for row in rows]
     except InputError as exc:
         return [], exc.reason, False
     except OSError as exc:
@@ -228,7 +272,7 @@ def _progress(total: int, progress: bool | str, desc: str):
 def extract_table(paths, *, segment_seconds: float | None = None, feature_set: str = "gtzan",
                   jobs: int = 1, cache: bool = True, cache_dir=None, scheduler=None,
                   offset: float = 0.0, duration: float | None = None,
-                  progress: bool | str = True) -> ExtractionResult:
+                  progress: bool | str = True, allow_truncated: bool = False) -> ExtractionResult:
     """Extract features for files and folders into one table.
 
     Parameters
@@ -252,6 +296,9 @@ def extract_table(paths, *, segment_seconds: float | None = None, feature_set: s
     progress : bool or "text"
         Show a progress bar on stderr when stderr is a terminal (never in a notebook or a
         report, where it would only leave debris; ``"text"`` is accepted as True).
+    allow_truncated : bool
+        Keep what truncated files hold instead of listing them as failures; the table then has
+        a ``truncated`` column (True for those files' rows).
 
     Returns
     -------
@@ -275,7 +322,8 @@ def extract_table(paths, *, segment_seconds: float | None = None, feature_set: s
         raise InputError(f"--jobs {jobs}", "use a positive number of processes, or -1 for all")
     cache_path = str(Path(cache_dir) if cache_dir else default_cache_dir()) if cache else None
     tasks = [joblib.delayed(extract_one)(str(path), segment_seconds, feature_set, offset,
-                                         duration, cache_path) for path, _ in files]
+                                         duration, cache_path, allow_truncated)
+             for path, _ in files]
     bar = _progress(len(tasks), progress, "extracting")
     outcomes = []
     try:
@@ -303,7 +351,8 @@ def extract_table(paths, *, segment_seconds: float | None = None, feature_set: s
         for row in file_rows:
             rows.append({**row, "label": label})
     leading = ["filename"] + (list(SEGMENT_COLUMNS) if segment_seconds else [])
-    table = pd.DataFrame(rows, columns=leading + list(columns) + ["label"])
+    marker = [TRUNCATED_COLUMN] if allow_truncated else []
+    table = pd.DataFrame(rows, columns=leading + list(columns) + marker + ["label"])
     if table["label"].isna().all():
         table = table.drop(columns="label")
     return ExtractionResult(table=table, failures=failures, files=len(files), cached=cached)
@@ -357,6 +406,7 @@ def run_extract_command(args) -> int:
         args.paths, segment_seconds=args.segment_seconds, feature_set=args.feature_set,
         jobs=args.jobs, cache=not args.no_cache, scheduler=args.scheduler,
         duration=getattr(args, "duration", None), progress=sys.stderr.isatty(),
+        allow_truncated=getattr(args, "allow_truncated", False),
     )
     if result.table.empty:
         first = result.failures[0] if result.failures else Failure(", ".join(args.paths), "?")
@@ -365,6 +415,11 @@ def run_extract_command(args) -> int:
     output = write_table(result.table, args.output)
     print(f"wrote {len(result.table)} rows from {result.files - len(result.failures)} of "
           f"{result.files} files to {output} ({result.cached} from cache)", file=sys.stderr)
+    if TRUNCATED_COLUMN in result.table:
+        kept = result.table.loc[result.table[TRUNCATED_COLUMN].astype(bool), "filename"]
+        for name in kept:
+            print(f"kept truncated: {name} (marked in the {TRUNCATED_COLUMN!r} column)",
+                  file=sys.stderr)
     for failure in result.failures:
         print(f"failed: {failure.path}: {failure.reason}", file=sys.stderr)
     return 1 if result.failures else 0
@@ -383,7 +438,7 @@ def throughput(seconds: float, files: int) -> dict[str, float]:
 
 
 __all__ = [
-    "AUDIO_EXTENSIONS", "ExtractionResult", "Failure", "default_cache_dir", "extract_one",
+    "AUDIO_EXTENSIONS", "TRUNCATED_COLUMN", "ExtractionResult", "Failure", "default_cache_dir", "extract_one",
     "extract_table", "find_audio_files", "run_extract_command", "summarise_failures",
     "throughput", "write_table",
 ]

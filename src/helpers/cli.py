@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feature-set", default="gtzan", help="feature set name (default gtzan)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address for cluster runs")
     p.add_argument("--no-cache", action="store_true", help="recompute even cached files")
+    p.add_argument("--allow-truncated", action="store_true",
+                   help="keep what truncated files hold (rows marked in a 'truncated' column) "
+                        "instead of listing them as failures")
 
     # --- evaluate (genre models)
     p = sub.add_parser("evaluate", help="evaluate genre models on a published split")

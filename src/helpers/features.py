@@ -46,16 +46,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from helpers.audio import NON_FINITE_REASON, too_short_reason
+from helpers.constants import HOP_LENGTH, N_FFT, N_MFCC, SAMPLE_RATE
+from helpers.constants import MIN_FEATURE_SECONDS as MIN_SECONDS
 from helpers.errors import AudioError, InputError
 
-SAMPLE_RATE = 22050
-N_FFT = 2048
-HOP_LENGTH = 512
-N_MFCC = 20
 #: Kernel size of ``librosa.decompose.hpss`` (its default).
 HPSS_KERNEL = 31
-#: Shortest signal features are computed on, in seconds.
-MIN_SECONDS = 1.0
 
 _SUMMARISED = (
     "chroma_stft", "rms", "spectral_centroid", "spectral_bandwidth", "rolloff",
@@ -261,11 +258,10 @@ def _check_signal(y: np.ndarray, sr: int) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise ValueError(f"expected a mono signal (1-D), got shape {y.shape}")
-    if len(y) < MIN_SECONDS * sr:
-        raise AudioError("signal", f"{len(y) / sr:.2f} s of audio; features need at least "
-                                   f"{MIN_SECONDS:g} s")
     if not np.all(np.isfinite(y)):
-        raise AudioError("signal", "holds NaN or infinite samples")
+        raise AudioError("signal", NON_FINITE_REASON)
+    if len(y) < MIN_SECONDS * sr:
+        raise AudioError("signal", too_short_reason(len(y) / sr, MIN_SECONDS))
     return y
 
 
@@ -371,7 +367,7 @@ def extract_signal_librosa(y: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, fl
 
 
 def extract_file(path, offset: float = 0.0, duration: float | None = None,
-                 feature_set: str = "gtzan") -> dict[str, float]:
+                 feature_set: str = "gtzan", *, allow_truncated: bool = False) -> dict[str, float]:
     """Compute a feature set for one window of one audio file.
 
     Parameters
@@ -385,6 +381,8 @@ def extract_file(path, offset: float = 0.0, duration: float | None = None,
         clips are described whole, which is why the table's ``length`` is 661 794, not 661 500).
     feature_set : {"gtzan", "extended"}
         Which columns to compute.
+    allow_truncated : bool
+        Describe what a cut-off file holds instead of refusing it.
 
     Returns
     -------
@@ -394,14 +392,19 @@ def extract_file(path, offset: float = 0.0, duration: float | None = None,
     Raises
     ------
     AudioError
-        The file cannot be decoded, the window is shorter than :data:`MIN_SECONDS`, or it is
-        silent (RMS below -60 dBFS): silence carries no genre, so no row is made for it.
+        Any reason of the validation rule set of :mod:`helpers.audio`: not a readable file, not
+        audio, truncated, NaN or infinite samples, shorter than :data:`MIN_SECONDS`, or silent
+        (RMS below -60 dBFS: silence carries no genre, so no row is made for it).
     """
-    from helpers.audio import is_silent, load_audio
+    from helpers.audio import check_audio, check_decoded_length, load_audio, signal_problem
 
+    stated = check_audio(path, allow_truncated=allow_truncated, needs="features")
     y = load_audio(path, offset=offset, duration=duration)
-    if is_silent(y):
-        raise AudioError(path, "the audio is silent (RMS level below -60 dBFS)")
+    if not allow_truncated:
+        check_decoded_length(path, stated, len(y) / SAMPLE_RATE, offset, duration)
+    problem = signal_problem(y, SAMPLE_RATE, MIN_SECONDS)
+    if problem:
+        raise AudioError(path, problem)
     try:
         return extract_signal(y, SAMPLE_RATE, feature_set=feature_set)
     except AudioError as exc:
@@ -449,3 +452,71 @@ def parity_table(rows, reference, columns=FEATURE_COLUMNS, key: str = "filename"
     }, index=deviations.index)
     summary["ok"] = (summary["worst_std"] <= 0.05) & (summary["tempo_diff_bpm"] <= 1.0)
     return deviations, summary
+
+
+# --------------------------------------------------------------------------- start-up
+
+
+def import_libraries() -> None:
+    """Import the librosa modules :func:`extract_signal` uses, now rather than on first use.
+
+    Importing them is most of a fresh process's start-up. A caller that loads something else in
+    a thread (the ``predict`` command loads the model file) imports these first, so the thread
+    runs while the features are computed (mostly outside the GIL) instead of competing with
+    this import (which holds it).
+    """
+    import librosa.core.pitch  # noqa: F401
+    import librosa.feature  # noqa: F401
+    import librosa.onset  # noqa: F401
+    import librosa.util  # noqa: F401
+
+    from helpers import _kernels  # noqa: F401  (numba itself)
+
+
+# --------------------------------------------------------------------------- install-time warm-up
+
+
+def warm_cache(feature_sets=("gtzan", "extended")) -> list[str]:
+    """Compile and cache the numba kernels the features use, once, at install time.
+
+    Runs every feature set on a few seconds of a synthetic signal, so :mod:`helpers._kernels`
+    and librosa's own cached kernels are compiled and written to numba's on-disk cache (next
+    to the modules, or under ``$NUMBA_CACHE_DIR`` when that is set; numba falls back to a
+    per-user folder when the package folder is read-only). Later processes load them instead
+    of compiling: the first prediction in a fresh process costs no compilation.
+
+    Returns
+    -------
+    list of str
+        The feature sets run.
+    """
+    t = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
+    y = (0.3 * np.sin(2 * np.pi * 440.0 * t)
+         + 0.01 * np.random.default_rng(0).standard_normal(len(t))).astype(np.float32)
+    for feature_set in feature_sets:
+        extract_signal(y, SAMPLE_RATE, feature_set=feature_set)
+    return list(feature_sets)
+
+
+def _main(argv=None) -> int:
+    import argparse
+    import os
+    import time
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.features",
+                                     description="Feature extraction utilities.")
+    parser.add_argument("--warm-cache", action="store_true",
+                        help="compile and cache the numba kernels (run once after installing)")
+    args = parser.parse_args(argv)
+    if not args.warm_cache:
+        parser.print_help()
+        return 0
+    start = time.perf_counter()
+    warm_cache()
+    where = os.environ.get("NUMBA_CACHE_DIR") or "numba's cache next to the modules"
+    print(f"numba kernels compiled and cached in {time.perf_counter() - start:.1f} s ({where})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

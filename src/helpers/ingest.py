@@ -283,24 +283,28 @@ def _write_sidecar(folder: Path, key: str, name: str, document: dict) -> None:
 def _probe_duration(path: Path, source: str) -> float:
     import soundfile
 
+    from helpers.audio import decoder_stderr_captured
+
     try:
-        return float(soundfile.info(str(path)).duration)
+        with decoder_stderr_captured():  # libmpg123's notes stay off the terminal
+            return float(soundfile.info(str(path)).duration)
     except Exception as exc:  # libsndfile raises several types for bad data
         raise AudioError(source, f"downloaded file is not decodable audio ({exc})") from exc
 
 
 def _local_audio(source) -> IngestedAudio:
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise InputError(source, "file not found (and not an http(s) URL)")
-    if not path.is_file():
-        raise InputError(source, "is a folder, not an audio file")
-    duration = None
-    try:
-        import soundfile
+    from helpers.audio import check_audio_path, probe_duration
 
-        duration = float(soundfile.info(str(path)).duration)
-    except Exception:  # decodable later by another backend, or rejected by the loader
+    path = Path(source).expanduser()
+    try:
+        check_audio_path(path, source)  # the real reason: missing, folder, FIFO, loop, ...
+    except AudioError as exc:
+        if exc.reason == "file not found":
+            raise AudioError(source, "file not found (and not an http(s) URL)") from None
+        raise
+    try:
+        duration = probe_duration(path)
+    except AudioError:  # refused with its reason by the audio checks that follow
         duration = None
     return IngestedAudio(path=path.resolve(), title=path.stem, duration=duration)
 

@@ -72,11 +72,18 @@ def pool_files(pool) -> list[Path]:
             if not found:
                 raise InputError(path, f"folder holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
             files.extend(found)
-        elif path.is_file():
+        elif os.path.lexists(path):  # a file, or something the audio checks name (FIFO, loop)
             files.append(path)
         else:
-            raise InputError(path, "no such file or folder")
-    return list(dict.fromkeys(p.resolve() for p in files))
+            raise InputError(path, "file not found (no such file or folder)")
+    return list(dict.fromkeys(_absolute(p) for p in files))
+
+
+def _absolute(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: the audio checks report it
+        return path.absolute()
 
 
 def _on_grid(windows: pd.DataFrame, window_seconds: float) -> pd.DataFrame:
@@ -115,7 +122,7 @@ def song_window_features(store: LabelStore, song_id: int, path, *, window_second
     pandas.DataFrame
         ``window_id, song_id, start, end`` and the 58 feature columns, by start time.
     """
-    from helpers.audio import is_silent, iter_file_windows
+    from helpers.audio import iter_checked_windows
     from helpers.features import extract_signal
 
     window_seconds = float(window_seconds)
@@ -132,10 +139,13 @@ def song_window_features(store: LabelStore, song_id: int, path, *, window_second
         if len(stored) >= expected:
             return stored.reset_index(drop=True)
     new, used = [], 0
-    for window in iter_file_windows(path, window_seconds=window_seconds):
+    # the audio checks every entry point shares; unfit windows carry a note
+    for window in iter_checked_windows(path, window_seconds=window_seconds,
+                                       min_window_seconds=window_seconds * MIN_WINDOW_SHARE,
+                                       needs="labelled windows"):
         if max_windows is not None and used >= max_windows:
             break
-        if window.duration < window_seconds * MIN_WINDOW_SHARE or is_silent(window.samples):
+        if window.note:
             continue
         used += 1
         if round(window.start, 3) in have:
@@ -257,8 +267,11 @@ class Labeler:
             if not self.songs:
                 raise InputError(pool.path, "the store holds no song with features to label")
             return
+        from helpers.audio import check_audio
+
         for path in pool_files(pool):
             try:
+                check_audio(path, needs="labelled windows")  # before hashing it into the store
                 song_id = self.store.add_song(path, title=path.stem.replace("_", " "),
                                               duration=_song_duration(path), source="folder")
                 windows = song_window_features(self.store, song_id, path,

@@ -20,17 +20,18 @@ the model knows (an electronic track has no GTZAN genre): a case for the labeler
 from __future__ import annotations
 
 import json
-import os
 import sys
 import warnings
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from helpers.errors import AudioError, InputError
+from helpers import audio
+from helpers.audio import WINDOW_NOTES, check_not_truncated  # noqa: F401 (old name kept)
+from helpers.errors import InputError
 
 #: Windows shorter than this (seconds) are left out of the vote (features of a few seconds are
 #: not comparable with the 30-s clips the model was trained on).
@@ -59,7 +60,8 @@ class SongPrediction:
     windows : pandas.DataFrame
         One row per window: ``start``, ``end`` (seconds), one column per genre (the window's
         probabilities), ``genre`` (its top genre), ``used`` (whether it took part in the vote)
-        and ``note`` (why it was left out: ``"short"`` or ``"silent"``, else empty).
+        and ``note`` (why it was left out: ``"short"``, ``"silent"`` or ``"non-finite"`` (NaN or
+        infinite samples), else empty; see :data:`helpers.audio.WINDOW_NOTES`).
     rule : str
         The voting rule used (one of :data:`RULES`).
     window_seconds : float
@@ -161,54 +163,54 @@ def window_table(source, model, window_seconds: float = 30.0,
                  min_window_seconds: float | None = None, progress=None) -> pd.DataFrame:
     """Predict every window of a song; return the timeline table of :class:`SongPrediction`.
 
-    ``used`` is filled for the default ``"weighted"`` rule; :func:`vote` recomputes it per rule.
+    The audio goes through :func:`helpers.audio.iter_checked_windows` (the validation every
+    entry point shares), which notes each window that cannot vote. ``used`` is filled for the
+    default ``"weighted"`` rule; :func:`vote` recomputes it per rule.
+
+    *model* may also be a :class:`concurrent.futures.Future` of one (the command line loads the
+    model file while the audio is decoded): it is waited for only once the features are ready.
     *progress*, when given, is called as ``progress(k, n)`` before window k (1-based) of about
     n is analysed (the web page's job stage).
 
     Raises
     ------
     InputError
-        Bad window length, or the audio cannot be decoded.
+        Bad window length, or the audio is unfit (see :mod:`helpers.audio`).
     """
-    from helpers.audio import is_silent, iter_file_windows, probe_audio
     from helpers.features import SAMPLE_RATE, extract_signal
 
-    stated = probe_audio(source).duration
-    check_not_truncated(source)
     window_seconds = _check_window_seconds(source, window_seconds)
     minimum = default_min_window_seconds(window_seconds, min_window_seconds)
-    check_model_columns(model)
-    columns = _model_columns(model)
-    genres = [str(g) for g in model.classes_]
+    if not isinstance(model, Future):
+        check_model_columns(model)  # before decoding anything
     rows, features = [], []
+    stated = audio.probe_duration(source) if progress is not None else None
     expected = int(np.ceil(stated / window_seconds)) if stated else 0
-    for window in iter_file_windows(source, window_seconds=window_seconds):
+    for window in audio.iter_checked_windows(source, window_seconds=window_seconds,
+                                             min_window_seconds=minimum):
+        if isinstance(model, Future) and model.done() and model.exception() is not None:
+            raise model.exception()  # a bad model argument: no need to finish the song first
         if progress is not None:
             progress(len(rows) + 1, max(expected, len(rows) + 1))
-        note = ""
-        if window.duration < minimum:
-            note = "short"
-        elif is_silent(window.samples):
-            note = "silent"
-        row = {"start": window.start, "end": window.end, "note": note}
-        if window.duration >= _MIN_PREDICTABLE_SECONDS:
+        row = {"start": window.start, "end": window.end, "note": window.note}
+        if window.duration >= _MIN_PREDICTABLE_SECONDS and window.note != "non-finite":
             try:
                 with np.errstate(all="ignore"):
                     values = extract_signal(window.samples, SAMPLE_RATE)
-                vector = [values[c] for c in columns]
-            except AudioError:  # too short or non-finite samples for the features
-                vector = [np.nan]
-            if np.all(np.isfinite(vector)):
+            except InputError:  # too few frames for the features
+                values = None
+            if values is not None and np.all(np.isfinite(list(values.values()))):
                 row["_features"] = len(features)
-                features.append(vector)
+                features.append(values)
         rows.append(row)
-    decoded = rows[-1]["end"] if rows else 0.0
-    if stated and decoded < stated - max(0.5, 0.01 * stated):
-        raise AudioError(source, f"truncated or corrupt: the file states {stated:.1f} s but only "
-                                 f"{decoded:.1f} s could be decoded")
+    if isinstance(model, Future):
+        model = model.result()
+        check_model_columns(model)
+    columns = _model_columns(model)
+    genres = [str(g) for g in model.classes_]
     probabilities = np.full((len(rows), len(genres)), np.nan)
     if features:
-        predicted = model.predict_proba(pd.DataFrame(features, columns=columns))
+        predicted = model.predict_proba(pd.DataFrame(features)[columns])
         for i, row in enumerate(rows):
             if "_features" in row:
                 probabilities[i] = predicted[row.pop("_features")]
@@ -219,43 +221,6 @@ def window_table(source, model, window_seconds: float = 30.0,
         genres[int(np.argmax(p))] if np.all(np.isfinite(p)) else "" for p in probabilities])
     table["used"] = _used(table, "weighted")
     return table[["start", "end", *genres, "genre", "used", "note"]]
-
-
-def check_not_truncated(path) -> None:
-    """Raise :class:`AudioError` when a WAV or Ogg file was cut off (e.g. an interrupted copy).
-
-    Decoders silently return the samples present, so a cut file would look like a shorter song.
-    A WAV file whose ``data`` chunk promises more bytes than the file holds, and an Ogg stream
-    whose last page lacks the end-of-stream flag, are refused.
-    """
-    path = Path(path)
-    with open(path, "rb") as handle:
-        head = handle.read(12)
-        if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-            _check_wav_data_chunk(path, handle)
-        elif head[:4] == b"OggS":
-            size = path.stat().st_size
-            handle.seek(max(0, size - 65536))
-            tail = handle.read()
-            last = tail.rfind(b"OggS")
-            if last < 0 or last + 6 > len(tail) or not tail[last + 5] & 0x04:
-                raise AudioError(path, "truncated: the Ogg stream has no end (file cut off?)")
-
-
-def _check_wav_data_chunk(path: Path, handle) -> None:
-    size = path.stat().st_size
-    position = 12
-    while position + 8 <= size:
-        handle.seek(position)
-        chunk = handle.read(8)
-        length = int.from_bytes(chunk[4:8], "little")
-        if chunk[:4] == b"data":
-            if length != 0xFFFFFFFF and position + 8 + length > size:
-                held = size - position - 8
-                raise AudioError(path, f"truncated: the WAV header promises {length} bytes of "
-                                       f"audio but the file holds {held}")
-            return
-        position += 8 + length + (length & 1)
 
 
 def default_min_window_seconds(window_seconds: float, min_window_seconds: float | None = None) -> float:
@@ -331,12 +296,7 @@ def _decide(source, table, rule, window_seconds, minimum) -> SongPrediction:
     table["used"] = used
     duration = float(table["end"].max()) if len(table) else 0.0
     if not probabilities:
-        if len(table) and (table["note"] == "silent").all():
-            raise InputError(source, "the audio is silent (every window below -60 dBFS)")
-        if duration < minimum:
-            raise InputError(source, f"too short: {duration:.1f} s of audio, at least "
-                                     f"{minimum:g} s needed")
-        raise InputError(source, f"no window of at least {minimum:g} s with sound to predict")
+        raise InputError(source, audio.no_usable_window_reason(table["note"], duration, minimum))
     genre = next(iter(probabilities))
     return SongPrediction(
         source=str(source), genre=genre, confidence=probabilities[genre],
@@ -348,16 +308,10 @@ def _decide(source, table, rule, window_seconds, minimum) -> SongPrediction:
 def check_audio(path, min_seconds: float = MIN_WINDOW_SECONDS, source=None) -> float | None:
     """Refuse a file that is not audio, is cut off, or is shorter than *min_seconds*.
 
-    Cheap (reads headers only); returns the stated duration in seconds (``None`` if unknown).
+    :func:`helpers.audio.check_audio` with the minimum a vote needs. Cheap (reads headers
+    only); returns the stated duration in seconds (``None`` if unknown).
     """
-    from helpers.audio import probe_audio
-
-    stated = probe_audio(path).duration
-    check_not_truncated(path)
-    if stated is not None and stated < min_seconds:
-        raise InputError(source or path, f"too short: {stated:.1f} s of audio, at least "
-                                         f"{min_seconds:g} s needed")
-    return stated
+    return audio.check_audio(path, min_seconds, source=source)
 
 
 def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "weighted",
@@ -370,7 +324,8 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
         An audio file, or a URL (downloaded with :func:`helpers.ingest.fetch_audio`).
     model : fitted classifier, optional
         Anything with ``predict_proba``, ``classes_`` and (ideally) ``feature_names_in_``;
-        default :func:`helpers.models.default_model`.
+        default :func:`helpers.models.default_model`. A :class:`concurrent.futures.Future` of
+        one is waited for once the features are computed (see :func:`window_table`).
     window_seconds : float
         Window length (30 s: the GTZAN clip length the model was trained on).
     rule : {"weighted", "mean", "majority"}
@@ -499,7 +454,8 @@ def format_timeline(prediction: SongPrediction, bar_width: int = 20) -> str:
     for row in prediction.windows.to_dict("records"):
         span = f"{_clock(row['start'])}-{_clock(row['end'])}"
         if not row["genre"]:
-            lines.append(f"  {span}  {'-':<10} (too short to predict)")
+            why = _NOTES.get(row["note"], row["note"]) or "too short to predict"
+            lines.append(f"  {span}  {'-':<10} (left out: {why})")
             continue
         share = float(row[row["genre"]])
         bar = "#" * max(1, int(round(share * bar_width)))
@@ -508,7 +464,7 @@ def format_timeline(prediction: SongPrediction, bar_width: int = 20) -> str:
     return "\n".join(lines)
 
 
-_NOTES = {"short": "shorter than the minimum window", "silent": "silent"}
+_NOTES = WINDOW_NOTES
 
 
 def _clock(seconds: float) -> str:
@@ -539,15 +495,26 @@ def run_predict_command(args) -> int:
     """``music-study predict FILE_OR_URL [--model PATH] [--window-seconds S] [--json]``."""
     from helpers.ingest import fetch_audio, is_url
 
-    with _native_stderr_silenced(), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # librosa's tuning warnings on quiet passages
         if is_url(args.source) and sys.stderr.isatty():  # scripts get exactly one line
             print(f"fetching {args.source} ...", file=sys.stderr)
         ingested = fetch_audio(args.source)
         window_seconds = _check_window_seconds(args.source, args.window_seconds)
         check_audio(ingested.path, default_min_window_seconds(window_seconds), source=args.source)
-        model = _load_model_argument(args.model)
-        prediction = predict_song(ingested.path, model=model, window_seconds=args.window_seconds)
+        # Start-up time: the model file (and scikit-learn behind it) loads in a thread while
+        # this one decodes the audio and computes its features; librosa is imported first, as
+        # both imports hold the GIL and only the feature work leaves room for the thread.
+        from helpers.features import import_libraries
+
+        import_libraries()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-model") as loader:
+            model = loader.submit(_load_model_argument, args.model)
+            try:
+                prediction = predict_song(ingested.path, model=model,
+                                          window_seconds=args.window_seconds)
+            finally:
+                model.cancel()
     prediction.source = str(args.source)
     if args.json:
         document = prediction.to_dict()
@@ -557,37 +524,6 @@ def run_predict_command(args) -> int:
     else:
         print(format_prediction(prediction, title=ingested.title))
     return 0
-
-
-@contextmanager
-def _native_stderr_silenced():
-    """Send what C decoders write to file descriptor 2 (mpg123's "Note: ..." lines) to
-    /dev/null, while Python's ``sys.stderr`` keeps writing where it did: the command's stderr
-    must stay one line on bad input."""
-    try:
-        sys.__stderr__.flush()
-        saved = os.dup(2)
-    except (AttributeError, OSError, ValueError):  # no descriptor 2 to redirect
-        yield
-        return
-    python_stderr = sys.stderr
-    try:
-        writes_to_fd2 = python_stderr.fileno() == 2
-    except (AttributeError, OSError, ValueError):  # captured (pytest, Jupyter): leave it be
-        writes_to_fd2 = False
-    try:
-        python_stderr.flush()
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        if writes_to_fd2:
-            sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
-        yield
-    finally:
-        if sys.stderr is not python_stderr:
-            sys.stderr.close()
-            sys.stderr = python_stderr
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _load_model_argument(path):

@@ -1082,7 +1082,7 @@ def song_features(path, window_seconds: float = 30.0, min_window_seconds: float 
     InputError
         The file cannot be decoded or holds no window with usable features.
     """
-    from helpers.audio import is_silent, iter_file_windows
+    from helpers.audio import iter_checked_windows
     from helpers.errors import AudioError
     from helpers.features import FEATURE_COLUMNS, extract_signal
 
@@ -1090,32 +1090,32 @@ def song_features(path, window_seconds: float = 30.0, min_window_seconds: float 
     rows, seconds, fallback = [], 0.0, None
     offset, duration = 0.0, None
     if middle_only:
-        from helpers.audio import probe_audio
+        from helpers.audio import probe_duration
 
-        stated = probe_audio(path).duration or window_seconds
+        stated = probe_duration(path) or window_seconds
         offset, duration = max(0.0, (stated - window_seconds) / 2), window_seconds
-    try:
-        for window in iter_file_windows(path, window_seconds=window_seconds, offset=offset, duration=duration):
-            usable = window.duration >= minimum and not is_silent(window.samples)
-            if not usable and (rows or fallback is not None):
-                continue
-            try:
-                with np.errstate(all="ignore"):
-                    values = extract_signal(window.samples)
-            except AudioError:  # too short or non-finite samples
-                continue
-            vector = [values[c] for c in FEATURE_COLUMNS]
-            if not np.all(np.isfinite(vector)):
-                continue
-            if usable:
-                rows.append(vector)
-                seconds += window.duration
-            else:  # kept only in case no window is usable (a song shorter than a window)
-                fallback = (vector, window.duration)
-    except InputError:
-        raise
-    except Exception as exc:  # decoders raise many types; the user needs one
-        raise InputError(path, f"cannot read audio ({type(exc).__name__})") from None
+    # the validation every audio entry point shares: unfit windows carry a note, and a file
+    # with no usable window (or a truncated one) is refused with its reason
+    for window in iter_checked_windows(path, window_seconds=window_seconds, offset=offset,
+                                       duration=duration, needs="recommendations"):
+        if window.note:
+            continue
+        usable = window.duration >= minimum
+        if not usable and (rows or fallback is not None):
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                values = extract_signal(window.samples)
+        except AudioError:  # too few frames for the features
+            continue
+        vector = [values[c] for c in FEATURE_COLUMNS]
+        if not np.all(np.isfinite(vector)):
+            continue
+        if usable:
+            rows.append(vector)
+            seconds += window.duration
+        else:  # kept only in case no window is long enough (a song shorter than a window)
+            fallback = (vector, window.duration)
     if not rows and fallback is not None:
         rows, seconds = [fallback[0]], fallback[1]
     if not rows:

@@ -6,6 +6,14 @@ process killed in the middle of an action loses that action only and never corru
 Nothing is ever deleted: a correction is a new label event, and an undo is an event that points
 at the event it cancels.
 
+Failures a person can act on raise their own one-line errors, naming the file and what to do:
+:class:`~helpers.errors.StoreReadOnlyError` (the file or its folder is not writable, or the store
+was opened with ``read_only=True``), :class:`~helpers.errors.StoreFullError` (the disk or the
+store's size limit is full) and :class:`~helpers.errors.StoreLockedError` (another program held
+the write lock for longer than the busy timeout). Nothing is written in part: the action's
+transaction is rolled back. A store whose file cannot be written opens for reading
+(:attr:`LabelStore.read_only`); it then leaves no ``-wal``/``-shm`` files behind.
+
 Tables
 ------
 songs          one row per song: location (absolute path or URL), content hash, title, artist,
@@ -45,7 +53,14 @@ import numpy as np
 import pandas as pd
 
 from helpers.data import read_user_csv
-from helpers.errors import DataIntegrityError, InputError
+from helpers.errors import (
+    DataIntegrityError,
+    InputError,
+    StoreError,
+    StoreFullError,
+    StoreLockedError,
+    StoreReadOnlyError,
+)
 from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE
 from helpers.paths import data_dir, shared_data_dir
 
@@ -66,6 +81,17 @@ BUSY_TIMEOUT_SECONDS = 30.0
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]+:")  # 2+ letters: "C:" is a Windows drive
 _MAX_GENRE_LENGTH = 64
+
+
+def _writable(path: Path) -> bool:
+    """Whether a store at *path* can be written: the file (if it exists) and its folder (for
+    the WAL files), or the nearest existing folder when it is still to be made."""
+    if path.exists():
+        return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return os.access(folder, os.W_OK)
 
 
 def default_store_path() -> Path:
@@ -115,9 +141,16 @@ def _location(path_or_url) -> tuple[str, Path | None]:
         return text, None
     if text.lower().startswith("file:"):
         text = unquote(urlparse(text).path)
-    path = Path(text).expanduser().resolve()
-    if not path.is_file():
-        raise InputError(path, "song file not found")
+    from helpers.audio import check_audio_path
+
+    path = Path(text).expanduser()
+    try:
+        check_audio_path(path)  # the real reason: missing, a folder, a FIFO, a symlink loop, ...
+    except InputError as exc:
+        if exc.reason == "file not found":
+            raise InputError(path.absolute(), "song file not found") from None
+        raise
+    path = path.resolve()
     return str(path), path
 
 
@@ -223,21 +256,33 @@ class LabelStore:
     its own instance. Open a store after forking, not before.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, *, who: str = "user"):
+    def __init__(self, path: str | os.PathLike | None = None, *, who: str = "user",
+                 read_only: bool | None = None, busy_timeout: float = BUSY_TIMEOUT_SECONDS):
         self.path = Path(path).expanduser().resolve() if path is not None else default_store_path()
         self.who = self._check_who(who)
         if self.path.is_dir():
             raise InputError(self.path, "label store path is a folder, not a file")
         self._lock = threading.RLock()
+        self.busy_timeout = float(busy_timeout)
+        if read_only is None:  # a store nobody may write is still there to look at
+            read_only = not _writable(self.path)
+        #: True when the store was opened for reading only: every write method raises
+        #: :class:`~helpers.errors.StoreReadOnlyError`.
+        self.read_only = bool(read_only)
+        if self.read_only:
+            self._open_read_only()
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
-                str(self.path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
+                str(self.path), timeout=self.busy_timeout, isolation_level=None,
                 check_same_thread=False,
             )
-            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            self._db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        except (OSError, sqlite3.OperationalError) as exc:
+        except sqlite3.OperationalError as exc:
+            raise self._store_error(exc, "cannot open the label store") from None
+        except OSError as exc:
             raise InputError(self.path, f"cannot open the label store ({exc})") from exc
         except sqlite3.DatabaseError as exc:
             raise DataIntegrityError(self.path, f"not a label store ({exc})") from exc
@@ -246,6 +291,54 @@ class LabelStore:
         self._db.execute("PRAGMA synchronous = FULL")  # a label is a person's work: keep it
         self._db.execute("PRAGMA foreign_keys = ON")
         self._migrate()
+
+    def _open_read_only(self) -> None:
+        """Open for reading without creating anything: ``immutable`` when no writer left a WAL
+        file (so SQLite makes no ``-wal``/``-shm``), else ``mode=ro`` to see the WAL's rows."""
+        if not self.path.is_file():
+            raise StoreReadOnlyError(self.path, "no label store here and the folder is not "
+                                                "writable, so none can be made; choose a "
+                                                "writable place (MUSIC_STUDY_LABEL_STORE)")
+        wal = self.path.with_name(self.path.name + "-wal")
+        pending = wal.exists() and wal.stat().st_size > 0
+        uri = f"{self.path.as_uri()}?mode=ro" + ("" if pending else "&immutable=1")
+        try:
+            self._db = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout,
+                                       isolation_level=None, check_same_thread=False)
+            tables = {r[0] for r in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.OperationalError as exc:
+            raise InputError(self.path, f"cannot open the label store for reading ({exc})") from exc
+        except sqlite3.DatabaseError as exc:
+            raise DataIntegrityError(self.path, f"not a label store ({exc})") from exc
+        if "schema_version" not in tables:
+            raise DataIntegrityError(self.path, "SQLite file is not a label store (no "
+                                                "schema_version table)")
+        version = self.schema_version
+        if version != SCHEMA_VERSION:
+            raise DataIntegrityError(
+                self.path, f"written with schema {version}, this code reads {SCHEMA_VERSION}; "
+                           "open it once with write access to migrate it, or update the workspace")
+
+    def _store_error(self, exc: sqlite3.OperationalError, doing: str = "nothing was saved"):
+        """Translate SQLite's write failures into the store's own one-line errors."""
+        code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+        text = str(exc).lower()
+        if code == sqlite3.SQLITE_READONLY or "readonly" in text or "read-only" in text:
+            return StoreReadOnlyError(
+                self.path, f"the label store is read-only (the file or its folder is not "
+                           f"writable): {doing}; ask for write access, or copy the file to a "
+                           f"writable folder and point MUSIC_STUDY_LABEL_STORE at it")
+        if code == sqlite3.SQLITE_FULL or "full" in text:
+            return StoreFullError(
+                self.path, f"the disk (or the store's size limit) is full: {doing}; free some "
+                           f"space on {self.path.parent} and try again")
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text:
+            return StoreLockedError(
+                self.path, f"another program held the store's write lock for more than "
+                           f"{self.busy_timeout:g} s: {doing}; close the other notebook, labeler "
+                           f"or web page writing to it, or try again in a moment")
+        return StoreError(self.path, f"the label store failed ({exc}): {doing}")
 
     # ------------------------------------------------------------------ plumbing
     def __repr__(self) -> str:
@@ -264,15 +357,35 @@ class LabelStore:
 
     @contextmanager
     def _transaction(self):
-        """One action = one ``BEGIN IMMEDIATE ... COMMIT``; any error rolls it back whole."""
+        """One action = one ``BEGIN IMMEDIATE ... COMMIT``; any error rolls it back whole.
+
+        Raises
+        ------
+        StoreReadOnlyError, StoreFullError, StoreLockedError
+            The store cannot be written; nothing of the action was saved.
+        """
+        if self.read_only:
+            raise StoreReadOnlyError(
+                self.path, "the label store is open for reading only: nothing was saved; "
+                           "ask for write access to the file and its folder, or copy it to a "
+                           "writable folder and point MUSIC_STUDY_LABEL_STORE at it")
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise self._store_error(exc) from None
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # SQLite already rolled back (e.g. after SQLITE_FULL)
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise self._store_error(exc) from None
                 raise
-            self._db.execute("COMMIT")
 
     def _read(self, sql: str, params: Iterable = ()) -> pd.DataFrame:
         with self._lock:

@@ -1,0 +1,16 @@
+"""The signal the features are defined on: sample rate and STFT frame constants, in one place.
+
+Both :mod:`helpers.audio` (decoding, windowing) and :mod:`helpers.features` (the 58 table
+columns) read these; neither imports the other for them.
+"""
+
+#: Sample rate of the decoded mono signal (librosa's default, the GTZAN table's rate).
+SAMPLE_RATE = 22050
+#: STFT frame length in samples (librosa's default).
+N_FFT = 2048
+#: STFT hop in samples (librosa's default).
+HOP_LENGTH = 512
+#: Number of MFCCs in the table.
+N_MFCC = 20
+#: Shortest signal the features are computed on, in seconds.
+MIN_FEATURE_SECONDS = 1.0
