@@ -68,6 +68,12 @@ class SongPrediction:
         Shorter windows were left out.
     duration : float
         Length of the song in seconds.
+    model : dict or None
+        The model that predicted: :func:`helpers.models.model_summary` (name, honest accuracy).
+    open_set : dict or None
+        The model card's validated "none of the known genres" rule applied to this song
+        (:func:`helpers.openset.song_flag`): ``signal``, ``score``, ``threshold``, ``flagged``,
+        ``false_flag_rate``; None when the model has no validated rule.
     """
 
     source: str
@@ -79,6 +85,8 @@ class SongPrediction:
     window_seconds: float = 30.0
     min_window_seconds: float = MIN_WINDOW_SECONDS
     duration: float = 0.0
+    model: dict | None = None
+    open_set: dict | None = None
 
     @property
     def genres(self) -> list[str]:
@@ -98,9 +106,18 @@ class SongPrediction:
         second = list(self.probabilities.items())[1] if len(self.probabilities) > 1 else ("", 0.0)
         return second[0], float(second[1])
 
-    def is_uncertain(self, threshold: float = UNCERTAIN_CONFIDENCE) -> bool:
-        """True when the confidence is below *threshold*: probably none of the known genres."""
-        return self.confidence < threshold
+    def is_uncertain(self, threshold: float | None = None) -> bool:
+        """True when the song is probably none of the genres the model knows.
+
+        By default this follows the model card's validated rule (:attr:`open_set`); a model
+        without one falls back to confidence below :data:`UNCERTAIN_CONFIDENCE`. An explicit
+        *threshold* asks the plain question "is the confidence below it?".
+        """
+        if threshold is not None:
+            return self.confidence < threshold
+        if self.open_set is not None:
+            return bool(self.open_set["flagged"])
+        return self.confidence < UNCERTAIN_CONFIDENCE
 
     def first_window(self) -> tuple[str, float]:
         """The answer of the first window alone (the original first-30-seconds prediction)."""
@@ -122,6 +139,7 @@ class SongPrediction:
             "rule": self.rule, "window_seconds": self.window_seconds,
             "min_window_seconds": self.min_window_seconds, "duration": round(self.duration, 3),
             "agreement": round(self.agreement, 4), "uncertain": self.is_uncertain(),
+            "open_set": self.open_set, "model": self.model,
             "snippets": snippets,
         }
 
@@ -317,8 +335,26 @@ def vote(table: pd.DataFrame, rule: str = "weighted") -> tuple[dict[str, float],
 
 def revote(prediction: SongPrediction, rule: str) -> SongPrediction:
     """Return *prediction* re-decided by another voting *rule* (no audio is re-read)."""
-    return _decide(prediction.source, prediction.windows.copy(), rule,
-                   prediction.window_seconds, prediction.min_window_seconds)
+    other = _decide(prediction.source, prediction.windows.copy(), rule,
+                    prediction.window_seconds, prediction.min_window_seconds)
+    other.model = prediction.model
+    return _with_open_set(other, prediction.open_set)
+
+
+def _with_open_set(prediction: SongPrediction, rule: dict | None) -> SongPrediction:
+    """Apply a validated open-set *rule* (from a model card) to the windows that voted."""
+    if not rule or "threshold" not in rule:
+        prediction.open_set = None
+        return prediction
+    from helpers.openset import song_flag
+
+    used = prediction.windows[prediction.windows["used"]]
+    score, flagged = song_flag(used[prediction.genres].to_numpy(), rule)
+    prediction.open_set = {"signal": rule["signal"], "score": round(score, 4),
+                           "threshold": rule["threshold"], "flagged": flagged,
+                           "false_flag_rate": rule.get("false_flag_rate"),
+                           "detection_rate": rule.get("detection_rate")}
+    return prediction
 
 
 def _decide(source, table, rule, window_seconds, minimum) -> SongPrediction:
@@ -401,17 +437,23 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
 
         model = default_model()
     table = window_table(path, model, window_seconds, minimum)
-    return _decide(source, table, rule, window_seconds, minimum)
+    from helpers.models import model_summary
+
+    prediction = _decide(source, table, rule, window_seconds, minimum)
+    prediction.model = model_summary(model)
+    return _with_open_set(prediction, (getattr(model, "model_card_", None) or {}).get("open_set"))
 
 
-def verdict(prediction: SongPrediction, threshold: float = UNCERTAIN_CONFIDENCE) -> str:
+def verdict(prediction: SongPrediction, threshold: float | None = None) -> str:
     """Return one plain sentence on what the prediction means for a person."""
     name = Path(str(prediction.source)).name
     second, share = prediction.runner_up
     if prediction.is_uncertain(threshold):
         top = ", ".join(f"{g} {p:.0%}" for g, p in list(prediction.probabilities.items())[:3])
-        return (f"{name}: probably none of the genres the model knows - its vote is spread out "
-                f"({top}); label it with the labeler (notebook 05) or the web page.")
+        why = (f"confidence below {threshold:g}" if threshold is not None
+               else _uncertain_reason(prediction))
+        return (f"{name}: probably none of the genres the model knows - {why} ({top}); "
+                "label it with the labeler (notebook 05) or the web page.")
     return (f"{name}: {prediction.genre} ({prediction.confidence:.0%} of the vote, runner-up "
             f"{second} {share:.0%}; {prediction.agreement:.0%} of the windows agree).")
 
@@ -521,11 +563,23 @@ def format_prediction(prediction: SongPrediction, title: str | None = None) -> s
         f"windows agreeing {prediction.agreement:.0%})",
         f"top genres: {top}",
     ]
+    if prediction.model and prediction.model.get("line"):
+        lines.append(f"model: {prediction.model['line']}")
     if prediction.is_uncertain():
-        lines.append("note: low, spread-out confidence - probably none of the genres the model "
-                     "knows; label it with the labeler or the web page")
+        lines.append(f"note: {_uncertain_reason(prediction)} - probably none of the genres the "
+                     "model knows; label it with the labeler or the web page")
     lines += ["timeline:", format_timeline(prediction)]
     return "\n".join(lines)
+
+
+def _uncertain_reason(prediction: SongPrediction) -> str:
+    rule = prediction.open_set
+    if not rule:
+        return f"confidence below {UNCERTAIN_CONFIDENCE:g}"
+    rate = rule.get("false_flag_rate")
+    return (f"{rule['signal']} signal {rule['score']:.3f} above the validated threshold "
+            f"{rule['threshold']:.3f}" + (f" (which flags {rate:.0%} of known-genre clips)"
+                                          if rate is not None else ""))
 
 
 def run_predict_command(args) -> int:
@@ -583,13 +637,13 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
-def _load_model_argument(path):
+def _load_model_argument(choice):
+    """``--model``: None (the default model), a candidate name, or a model file path."""
     from helpers import models
 
-    if path is None:
-        return models.default_model()
-    model = models.load_model(path)
+    model = models.resolve_model(choice)
     if not hasattr(model, "predict_proba"):
-        raise InputError(path, "the model gives no probabilities (no predict_proba)")
-    check_model_columns(model, source=path)
+        raise InputError(choice, "the model gives no probabilities (no predict_proba)")
+    if choice is not None:
+        check_model_columns(model, source=choice)
     return model
