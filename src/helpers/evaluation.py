@@ -165,8 +165,11 @@ def plot_grid_gap(gap: pd.DataFrame, highlight: dict | None = None, ax=None, spl
     return ax
 
 
-def plot_selection(selection, ax=None):
-    """Bars per candidate: selection score (grouped CV, ± std) beside the test accuracy (95% CI)."""
+def plot_selection(selection, n_clips: int | None = None, ax=None):
+    """Bars per candidate: selection score (grouped CV, ± std) beside the test accuracy (95% CI).
+
+    *n_clips* (the rows the selection ran on) goes into the blue bars' legend.
+    """
     import matplotlib.pyplot as plt
 
     frame = pd.DataFrame(selection.candidates).sort_values("cv_accuracy")
@@ -174,7 +177,8 @@ def plot_selection(selection, ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 3.8))
     ax.barh(y + 0.2, frame["cv_accuracy"], height=0.4, xerr=frame["cv_std"], capsize=3,
-            color="C0", label=f"selection: artist-grouped {selection.n_splits}-fold CV, all clips (± std)")
+            color="C0", label=f"selection: artist-grouped {selection.n_splits}-fold CV, all "
+                              f"{n_clips or ''} clips (± std over folds)".replace("  ", " "))
     test_err = np.array([frame["test_accuracy"] - frame["test_ci95"].str[0],
                          frame["test_ci95"].str[1] - frame["test_accuracy"]])
     ax.barh(y - 0.2, frame["test_accuracy"], height=0.4, xerr=test_err, capsize=3, color="C1",

@@ -219,6 +219,9 @@ def format_result(result: TestBedResult) -> str:
         lines.append(f"  {row.genre:<12} n={row.n:<3} {score}  flagged {row.flagged_rate:.2f}")
     lines.append("confusion (rows: true genre, columns: predicted):")
     lines += ["  " + line for line in result.confusion.to_string().splitlines()]
+    if 0 < o["n"] < 20:
+        lines.append(f"note: only {o['n']} songs of known genres - bootstrap intervals of so few songs "
+                     "understate the uncertainty (all correct gives [1.00-1.00])")
     if result.skipped:
         lines.append(f"left out ({len(result.skipped)}): " + "; ".join(result.skipped[:5]))
     return "\n".join(lines)
