@@ -263,7 +263,8 @@ def test_default_model_carries_a_complete_card(tmp_path, table):
     assert low < card["test_accuracy"] < high
     assert card["genres"] == list(data.GENRES)
     assert card["training_fingerprint"] == models.table_fingerprint(table)
-    assert {"signal", "threshold", "false_flag_rate", "detection_rate"} <= set(card["open_set"])
+    assert {"signal", "thresholds", "false_flag_rate", "detection_rate"} <= set(card["open_set"])
+    assert hasattr(model, "novelty_")  # the neighbour signals of the open-set rule
     assert models.read_model_metadata(path)["card"] == card
     assert models.load_model(path).model_card_ == card
     proba = model.predict_proba(table[list(MODEL_FEATURES)].head(50))

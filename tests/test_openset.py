@@ -73,15 +73,38 @@ def test_rule_threshold_keeps_its_false_flag_rate_and_applies_to_songs():
     for signal in openset.SIGNALS:
         scores[signal] = rng.random(len(scores)) + scores["unknown"] * (0.5 if signal == "margin" else 0.0)
     rule = openset.choose_rule(scores, false_flag_rate=0.1)
-    assert rule["signal"] == "margin"
-    assert rule["false_flag_rate"] == pytest.approx(0.1, abs=0.01)
+    assert "margin" in rule["thresholds"] and rule["signal"].startswith("margin")
+    assert rule["false_flag_rate"] <= 0.1 + 1e-9 and rule["false_flag_rate"] == pytest.approx(0.1, abs=0.01)
     assert rule["false_flag_ci95"][0] <= rule["false_flag_rate"] <= rule["false_flag_ci95"][1]
     assert rule["detection_rate"] > 0.5 and set(rule["detection_by_genre"]) == {"a", "b"}
+    assert rule["detection_rate"] == max(rule["alternatives"].values())
+    assert "margin+neighbour_distance" in rule["alternatives"]  # pairs are considered
     sure = np.array([[0.95, 0.05], [0.9, 0.1]])
     torn = np.array([[0.5, 0.5], [0.45, 0.55]])
-    rule = {"signal": "margin", "threshold": 0.5}
+    rule = {"signal": "margin", "thresholds": {"margin": 0.5}}
     assert openset.song_flag(sure, rule)[1] is False and openset.song_flag(torn, rule)[1] is True
-    with pytest.raises(InputError, match="probability signal"):
-        openset.song_flag(sure, {"signal": "neighbour_distance", "threshold": 1.0})
+    far = {"thresholds": {"margin": 0.5, "neighbour_distance": 10.0}}
+    assert openset.song_flag(sure, far, {"neighbour_distance": [30.0, 40.0]}) == (
+        {"margin": pytest.approx(0.15), "neighbour_distance": 35.0}, True)
+    assert openset.song_flag(sure, far)[1] is False  # no distances given: that signal is left out
+    with pytest.raises(InputError, match="unknown open-set signal"):
+        openset.song_flag(sure, {"thresholds": {"loudness": 1.0}})
     with pytest.raises(InputError, match="between 0 and 1"):
         openset.choose_rule(scores, false_flag_rate=1.5)
+
+
+def test_a_pair_of_complementary_signals_beats_each_alone():
+    rng = np.random.default_rng(2)
+    n = 600
+    frame = pd.DataFrame({"left_out": np.repeat(["near", "far"], n),
+                          "unknown": np.tile(np.r_[np.ones(100, bool), np.zeros(n - 100, bool)], 2)})
+    for signal in openset.SIGNALS:
+        frame[signal] = rng.random(len(frame))
+    # top probability finds the "near" genre, neighbour distance the "far" one
+    frame.loc[frame["unknown"] & (frame["left_out"] == "near"), "top_probability"] += 1
+    frame.loc[frame["unknown"] & (frame["left_out"] == "far"), "neighbour_distance"] += 1
+    rule = openset.choose_rule(frame, false_flag_rate=0.1)
+    assert set(rule["thresholds"]) == {"top_probability", "neighbour_distance"}
+    assert rule["detection_rate"] > max(rule["alternatives"]["top_probability"],
+                                        rule["alternatives"]["neighbour_distance"])
+    assert rule["false_flag_rate"] <= 0.1 + 1e-9

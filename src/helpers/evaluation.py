@@ -576,7 +576,8 @@ def calibration_comparison(names, table: pd.DataFrame | None = None, methods=(No
     Returns
     -------
     pandas.DataFrame
-        ``name``, ``calibration`` ("none" for the model's own probabilities), ``cv_accuracy``,
+        ``name``, ``calibration`` ("none" for the model's own probabilities; NaN scores when it
+        has none), ``cv_accuracy``,
         ``cv_std`` and ``cv_log_loss`` (lower is better calibrated), ``recipe`` (True for the
         method the candidate uses).
     """
@@ -586,6 +587,10 @@ def calibration_comparison(names, table: pd.DataFrame | None = None, methods=(No
     rows = []
     for name in names:
         for method in methods:
+            if method is None and not hasattr(build_model(get_candidate(name).base), "predict_proba"):
+                rows.append({"name": name, "calibration": "none", "cv_accuracy": np.nan,
+                             "cv_std": np.nan, "cv_log_loss": np.nan, "recipe": False})
+                continue  # e.g. an SVM gives no probabilities of its own
             scores = candidate_cv(name, table, seed=seed, grid=grid, n_splits=n_splits,
                                   calibration=method)
             rows.append({"name": name, "calibration": method or "none",

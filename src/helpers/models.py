@@ -419,6 +419,8 @@ def merge_extra_rows(table: pd.DataFrame, extra, source: str = "original study")
 #: Object types (besides skops' own defaults) a model file may contain.
 TRUSTED_TYPES: tuple[str, ...] = (
     "helpers.models.FeatureConditioner",
+    "helpers.openset.NeighbourScorer",
+    "sklearn.neighbors._unsupervised.NearestNeighbors",
     "sklearn.calibration.CalibratedClassifierCV",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
@@ -598,6 +600,9 @@ def load_model(path: str | Path, expected_columns=None, expected_genres=None,
 
 # --------------------------------------------------------------------------- default model
 
+#: Bumped when the model card or the objects a model file carries change (old files are rebuilt).
+MODEL_CARD_VERSION = 2
+
 #: Seed and tuning grid of the default-model selection (a fixed seed gives the same choice).
 DEFAULT_SEED = 0
 DEFAULT_GRID = "small"
@@ -731,7 +736,7 @@ def model_summary(model) -> dict:
     summary = {key: card.get(key) for key in keys}
     summary["line"] = describe_model(model)
     rule = card.get("open_set") or {}
-    summary["uncertain_rule"] = ({key: rule[key] for key in ("signal", "threshold", "false_flag_rate",
+    summary["uncertain_rule"] = ({key: rule[key] for key in ("signal", "thresholds", "false_flag_rate",
                                                            "detection_rate") if key in rule}
                                  or None)
     return summary
@@ -763,7 +768,8 @@ def candidate_model(name: str, path: str | Path | None = None, retrain: bool = F
     Built by its recipe (:func:`helpers.evaluation.fit_candidate`), cached as a model file
     (default :func:`candidate_model_path`) and reused while the table, the library versions
     and the selection protocol are unchanged. The card is attached as ``model.model_card_`` and
-    stored in the file's metadata (``card``).
+    stored in the file's metadata (``card``); ``model.novelty_`` (a
+    :class:`helpers.openset.NeighbourScorer` over the training clips) serves the open-set rule.
 
     Raises
     ------
@@ -780,7 +786,8 @@ def candidate_model(name: str, path: str | Path | None = None, retrain: bool = F
     def current(card):
         return (card.get("name") == name and card.get("training_fingerprint") == fingerprint
                 and card.get("seed") == seed and card.get("grid") == grid
-                and card.get("selection_version") == evaluation.SELECTION_VERSION)
+                and card.get("selection_version") == evaluation.SELECTION_VERSION
+                and card.get("card_version") == MODEL_CARD_VERSION)
 
     model = None if retrain else _load_fresh(path, current)
     if model is not None:
@@ -789,7 +796,10 @@ def candidate_model(name: str, path: str | Path | None = None, retrain: bool = F
     rule = rules.get(name) or openset.cached_rule(name, table, seed=seed, grid=grid)
     card = model_card(name, selection, rule, table)
     card["selection_version"] = evaluation.SELECTION_VERSION
+    card["card_version"] = MODEL_CARD_VERSION
     model, _ = evaluation.fit_candidate(name, table, seed=seed, grid=grid)
+    # the open-set rule may use the distance to the training clips: the file carries them
+    model.novelty_ = openset.NeighbourScorer().fit(table[list(MODEL_FEATURES)])
     try:
         save_model(model, path, model_metadata(model, table, name=name,
                                                description=card["description"], card=card))

@@ -19,6 +19,9 @@ Signals (higher means "more likely unknown"):
 * ``local_density``: that distance divided by the same distance of those neighbours (a local
   outlier ratio: > 1 means the clip sits in a sparser place than its neighbours).
 
+A rule may also pair one probability signal with one neighbour signal (flag when either is
+above its threshold): they fail on different genres, so together they catch more.
+
 Examples
 --------
 >>> import numpy as np
@@ -224,53 +227,103 @@ def signal_summary(table: pd.DataFrame) -> pd.DataFrame:
     return summary.sort_values("mean_auroc", ascending=False).round(4)
 
 
-def choose_rule(scores: pd.DataFrame, table: pd.DataFrame | None = None, signals=PROBABILITY_SIGNALS,
+def _rates(scores: pd.DataFrame, thresholds: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Flags of every scored clip under *thresholds* (any signal above its threshold)."""
+    flagged = np.zeros(len(scores), dtype=bool)
+    for signal, threshold in thresholds.items():
+        flagged |= scores[signal].to_numpy() > threshold
+    return flagged, scores["unknown"].to_numpy()
+
+
+def candidate_rules(scores: pd.DataFrame, signals=SIGNALS,
+                    false_flag_rate: float = DEFAULT_FALSE_FLAG_RATE) -> list[dict]:
+    """Every rule :func:`choose_rule` considers, each with thresholds for *false_flag_rate*.
+
+    A single signal gets the ``1 - false_flag_rate`` quantile of its known-clip scores. A pair
+    (one probability signal, one neighbour signal; a clip is flagged when either is above its
+    threshold) gets per-signal quantiles chosen so that the pair together flags at most
+    *false_flag_rate* of known clips.
+
+    Returns
+    -------
+    list of dict
+        ``thresholds`` (signal -> threshold), ``false_flag_rate``, ``detection_rate``.
+    """
+    known = scores[~scores["unknown"]]
+    rules = [{s: float(np.quantile(known[s], 1 - false_flag_rate))} for s in signals]
+    for first in (s for s in signals if s in PROBABILITY_SIGNALS):
+        for second in (s for s in signals if s in NEIGHBOUR_SIGNALS):
+            best = None
+            for share in np.linspace(false_flag_rate / 2, false_flag_rate, 21):
+                pair = {name: float(np.quantile(known[name], 1 - share)) for name in (first, second)}
+                flagged, unknown = _rates(scores, pair)
+                if flagged[~unknown].mean() <= false_flag_rate + 1e-9:
+                    best = pair
+            if best is not None:
+                rules.append(best)
+    out = []
+    for thresholds in rules:
+        flagged, unknown = _rates(scores, thresholds)
+        out.append({"thresholds": thresholds, "false_flag_rate": float(flagged[~unknown].mean()),
+                    "detection_rate": float(flagged[unknown].mean())})
+    return out
+
+
+def choose_rule(scores: pd.DataFrame, table: pd.DataFrame | None = None, signals=SIGNALS,
                 false_flag_rate: float = DEFAULT_FALSE_FLAG_RATE, seed: int = 0) -> dict:
-    """Choose the signal with the best mean AUROC and the threshold for a false-flag rate.
+    """Choose the rule that catches most clips of left-out genres at a fixed false-flag rate.
+
+    The candidates (:func:`candidate_rules`) are each signal alone and each pair of a
+    probability signal with a neighbour signal, all with thresholds that flag
+    *false_flag_rate* of the held-out known-genre clips; the one with the highest detection
+    rate on the left-out genres' clips wins (ties: fewer signals).
 
     Parameters
     ----------
     scores : pandas.DataFrame
         Output of :func:`leave_one_genre_out`.
     table : pandas.DataFrame, optional
-        Output of :func:`auroc_table` (computed when omitted).
+        Output of :func:`auroc_table` (computed when omitted), for the AUROC summary.
     signals : sequence of str
-        Signals allowed in the rule. By default those a saved model can compute for any song
-        from its probabilities alone.
+        Signals a rule may use (the neighbour signals need a model carrying a
+        :class:`NeighbourScorer`, as every model file :mod:`helpers.models` writes does).
     false_flag_rate : float
-        Share of held-out known-genre clips the threshold may flag.
+        Share of held-out known-genre clips a rule may flag.
 
     Returns
     -------
     dict
-        The rule: ``signal``, ``threshold``, ``target_false_flag_rate``, ``false_flag_rate``
-        and ``detection_rate`` (measured shares of known / unknown clips above the threshold,
-        each with ``*_ci95``), ``detection_by_genre``, ``mean_auroc`` (per signal), ``level``.
+        The rule: ``thresholds`` (signal -> threshold; a song is flagged when the mean of any
+        of these signals over its voting windows exceeds its threshold), ``signal`` (their names
+        joined by ``+``), ``target_false_flag_rate``, ``false_flag_rate`` and ``detection_rate``
+        (measured on known / left-out clips, each with ``*_ci95``), ``detection_by_genre``,
+        ``alternatives`` (detection rate of every candidate rule), ``mean_auroc`` (per signal).
     """
     if not 0 < false_flag_rate < 1:
         raise InputError(str(false_flag_rate), "false-flag rate must be between 0 and 1")
+    signals = [s for s in signals if s in scores.columns]
     table = auroc_table(scores, signals, seed=seed) if table is None else table
     summary = signal_summary(table[table["signal"].isin(signals)])
-    signal = str(summary.index[0])
-    known = scores.loc[~scores["unknown"], signal].to_numpy()
-    threshold = float(np.quantile(known, 1 - false_flag_rate))
-    flagged = scores[signal].to_numpy() > threshold
+    rules = candidate_rules(scores, signals, false_flag_rate)
+    best = max(rules, key=lambda r: (round(r["detection_rate"], 6), -len(r["thresholds"])))
+    flagged, unknown = _rates(scores, best["thresholds"])
     rng = np.random.default_rng(seed)
-    unknown = scores["unknown"].to_numpy()
     false_flags, detections = flagged[~unknown], flagged[unknown]
     by_genre = scores.assign(flagged=flagged)[unknown].groupby("left_out")["flagged"].mean()
     return {
-        "signal": signal, "threshold": round(threshold, 6),
+        "signal": "+".join(best["thresholds"]),
+        "thresholds": {k: round(v, 6) for k, v in best["thresholds"].items()},
         "target_false_flag_rate": false_flag_rate,
         "false_flag_rate": round(float(false_flags.mean()), 4),
         "false_flag_ci95": [round(v, 4) for v in bootstrap_mean_interval(false_flags, rng=rng)],
         "detection_rate": round(float(detections.mean()), 4),
         "detection_ci95": [round(v, 4) for v in bootstrap_mean_interval(detections, rng=rng)],
         "detection_by_genre": {str(g): round(float(v), 4) for g, v in by_genre.items()},
+        "alternatives": {"+".join(r["thresholds"]): round(r["detection_rate"], 4) for r in rules},
         "mean_auroc": {str(s): float(v) for s, v in summary["mean_auroc"].items()},
         "n_known": int((~unknown).sum()), "n_unknown": int(unknown.sum()),
         "level": "30-s clip (leave-one-genre-out, artist-grouped folds)",
-        "song_score": "mean of the signal over the song's voting windows",
+        "song_score": "mean of each signal over the song's voting windows",
     }
 
 
@@ -306,7 +359,7 @@ def cached_rule(candidate: str, table: pd.DataFrame | None = None, seed: int = 0
 
     table = data.load_gtzan_table() if table is None else table
     source, path = _cache_key("openset", {
-        "version": 1, "candidate": candidate, "seed": seed, "grid": grid, "n_splits": n_splits,
+        "version": 2, "candidate": candidate, "seed": seed, "grid": grid, "n_splits": n_splits,
         "recipe": repr(get_candidate(candidate)) + repr(build_model(get_candidate(candidate).base, seed)),
         "rate": false_flag_rate, "rows": table_fingerprint(table)})
     stored = _read_cache(path) if cache else None
@@ -319,7 +372,7 @@ def cached_rule(candidate: str, table: pd.DataFrame | None = None, seed: int = 0
     return rule
 
 
-def song_flag(window_proba, rule: dict) -> tuple[float, bool]:
+def song_flag(window_proba, rule: dict, window_neighbours: dict | None = None) -> tuple[dict, bool]:
     """Apply an open-set *rule* to a whole song.
 
     Parameters
@@ -327,18 +380,25 @@ def song_flag(window_proba, rule: dict) -> tuple[float, bool]:
     window_proba : array-like, shape (n_windows, K)
         Genre probabilities of the song's voting windows.
     rule : dict
-        A rule from :func:`choose_rule` whose signal is one of :data:`PROBABILITY_SIGNALS`.
+        A rule from :func:`choose_rule` (``thresholds``: signal -> threshold).
+    window_neighbours : dict, optional
+        The song's windows' :meth:`NeighbourScorer.score` values (needed by neighbour signals;
+        without them those signals are left out of the decision).
 
     Returns
     -------
-    (score, flagged) : the song's mean window signal, and whether it exceeds the threshold
+    (scores, flagged) : each signal's mean over the windows, and whether any exceeds its threshold
     """
-    signal = rule.get("signal")
-    if signal not in PROBABILITY_SIGNALS:
-        raise InputError(str(signal), "open-set rule needs a probability signal "
-                                      f"({', '.join(PROBABILITY_SIGNALS)})")
+    thresholds = rule.get("thresholds")
+    if not isinstance(thresholds, dict) or not thresholds:
+        raise InputError(str(rule.get("signal")), "open-set rule has no thresholds")
     proba = np.asarray(window_proba, dtype=float)
     if proba.ndim != 2 or not len(proba):
         raise InputError("song", "no window probabilities to score")
-    score = float(probability_signals(proba)[signal].mean())
-    return score, bool(score > float(rule["threshold"]))
+    available = probability_signals(proba)
+    available.update({k: np.asarray(v, dtype=float) for k, v in (window_neighbours or {}).items()})
+    unknown = [s for s in thresholds if s not in SIGNALS]
+    if unknown:
+        raise InputError(", ".join(unknown), f"unknown open-set signal (choose from {', '.join(SIGNALS)})")
+    scores = {s: float(np.nanmean(available[s])) for s in thresholds if s in available}
+    return scores, any(scores[s] > float(thresholds[s]) for s in scores)

@@ -148,7 +148,9 @@ class SongPrediction:
         return json.dumps(self.to_dict(), **kwargs)
 
 
-_TABLE_COLUMNS = ("start", "end", "genre", "used", "note")
+#: Window-table columns from a model's novelty scorer (:class:`helpers.openset.NeighbourScorer`).
+_NOVELTY_COLUMNS = ("neighbour_distance", "local_density")
+_TABLE_COLUMNS = ("start", "end", "genre", "used", "note", *_NOVELTY_COLUMNS)
 
 
 def _clean_float(value) -> float | None:
@@ -220,18 +222,27 @@ def window_table(source, model, window_seconds: float = 30.0,
         raise AudioError(source, f"truncated or corrupt: the file states {stated:.1f} s but only "
                                  f"{decoded:.1f} s could be decoded")
     probabilities = np.full((len(rows), len(genres)), np.nan)
+    novelty = getattr(model, "novelty_", None)  # distance to the training clips (open-set rule)
+    distances = {name: np.full(len(rows), np.nan) for name in (_NOVELTY_COLUMNS if novelty else ())}
     if features:
-        predicted = model.predict_proba(pd.DataFrame(features, columns=columns))
+        frame = pd.DataFrame(features, columns=columns)
+        predicted = model.predict_proba(frame)
+        scored = novelty.score(frame) if novelty is not None else {}
         for i, row in enumerate(rows):
             if "_features" in row:
-                probabilities[i] = predicted[row.pop("_features")]
+                position = row.pop("_features")
+                probabilities[i] = predicted[position]
+                for name in distances:
+                    distances[name][i] = scored[name][position]
     table = pd.DataFrame(rows, columns=["start", "end", "note"])
     table = pd.concat([table[["start", "end"]], pd.DataFrame(probabilities, columns=genres),
                        table[["note"]]], axis=1)
     table.insert(2 + len(genres), "genre", [
         genres[int(np.argmax(p))] if np.all(np.isfinite(p)) else "" for p in probabilities])
     table["used"] = _used(table, "weighted")
-    return table[["start", "end", *genres, "genre", "used", "note"]]
+    for name, values in distances.items():
+        table[name] = values
+    return table[["start", "end", *genres, "genre", "used", "note", *distances]]
 
 
 def check_not_truncated(path) -> None:
@@ -343,15 +354,16 @@ def revote(prediction: SongPrediction, rule: str) -> SongPrediction:
 
 def _with_open_set(prediction: SongPrediction, rule: dict | None) -> SongPrediction:
     """Apply a validated open-set *rule* (from a model card) to the windows that voted."""
-    if not rule or "threshold" not in rule:
+    if not rule or "thresholds" not in rule:
         prediction.open_set = None
         return prediction
     from helpers.openset import song_flag
 
     used = prediction.windows[prediction.windows["used"]]
-    score, flagged = song_flag(used[prediction.genres].to_numpy(), rule)
-    prediction.open_set = {"signal": rule["signal"], "score": round(score, 4),
-                           "threshold": rule["threshold"], "flagged": flagged,
+    neighbours = {c: used[c].to_numpy() for c in _NOVELTY_COLUMNS if c in used.columns}
+    scores, flagged = song_flag(used[prediction.genres].to_numpy(), rule, neighbours)
+    prediction.open_set = {"signal": rule["signal"], "scores": {k: round(v, 4) for k, v in scores.items()},
+                           "thresholds": rule["thresholds"], "flagged": flagged,
                            "false_flag_rate": rule.get("false_flag_rate"),
                            "detection_rate": rule.get("detection_rate")}
     return prediction
@@ -577,9 +589,10 @@ def _uncertain_reason(prediction: SongPrediction) -> str:
     if not rule:
         return f"confidence below {UNCERTAIN_CONFIDENCE:g}"
     rate = rule.get("false_flag_rate")
-    return (f"{rule['signal']} signal {rule['score']:.3f} above the validated threshold "
-            f"{rule['threshold']:.3f}" + (f" (which flags {rate:.0%} of known-genre clips)"
-                                          if rate is not None else ""))
+    above = [f"{name} {score:.3f} > {rule['thresholds'][name]:.3f}"
+             for name, score in rule["scores"].items() if score > rule["thresholds"][name]]
+    return (f"validated rule: {', '.join(above)}" + (f"; it flags {rate:.0%} of known-genre clips"
+                                                     if rate is not None else ""))
 
 
 def run_predict_command(args) -> int:
