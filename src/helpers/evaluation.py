@@ -140,7 +140,8 @@ def plot_test_accuracies(results, reference: dict | None = None, ax=None):
     return ax
 
 
-def plot_grid_gap(gap: pd.DataFrame, highlight: dict | None = None, ax=None, split_name="fault-filtered"):
+def plot_grid_gap(gap: pd.DataFrame, highlight: dict | None = None, ax=None, split_name="fault-filtered",
+                  n_test: int | None = None):
     """Scatter every grid setting: inner-CV accuracy against test accuracy (:func:`grid_test_scores`).
 
     The setting tuning picks (inner rank 1) is marked, and *highlight* (a parameter mapping, e.g.
@@ -160,7 +161,9 @@ def plot_grid_gap(gap: pd.DataFrame, highlight: dict | None = None, ax=None, spl
                    color="C0", marker="*", label="study setting")
     ax.set_xlabel("inner artist-grouped CV accuracy on train+valid (mean over 5 folds)")
     ax.set_ylabel(f"accuracy on {split_name} test (share correct)")
-    ax.set_title(f"{len(gap)} KNN settings: does the inner-CV ranking predict test accuracy?", fontsize=10)
+    tested = f" (test n={n_test})" if n_test else ""
+    ax.set_title(f"{len(gap)} KNN settings: does the inner-CV ranking predict test accuracy?{tested}",
+                 fontsize=10)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax
 
