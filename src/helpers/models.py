@@ -9,6 +9,11 @@ conditioning, so that choice is made by (grouped) cross-validation like any hype
 Model files are written with skops (:func:`save_model`) together with their metadata, and
 :func:`load_model` only loads the object types this module trusts, refusing anything else.
 
+The default model (:func:`default_model`) is the best of the :data:`CANDIDATES` recipes by
+artist-grouped CV over all clips (:func:`helpers.evaluation.select_model`), calibrated, and
+carries a model card (:func:`model_card`, :func:`describe_model`, :func:`model_summary`);
+:func:`resolve_model` turns a user's ``--model`` (name or file) into a fitted model.
+
 Examples
 --------
 >>> from helpers import data, models
@@ -48,7 +53,8 @@ from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE
 #: (GTZAN clips are all ~30 s; the original study's added rows stored seconds instead of samples).
 MODEL_FEATURES: tuple[str, ...] = tuple(c for c in FEATURE_COLUMNS if c != "length")
 
-#: Model names accepted by :func:`build_model`; the first is the default.
+#: Model names accepted by :func:`build_model` (the registry; the default model is chosen among
+#: :data:`CANDIDATES` by :func:`default_model`).
 MODEL_NAMES: tuple[str, ...] = ("knn", "svm", "logreg", "forest", "lda-knn")
 
 #: Feature-conditioning methods of :class:`FeatureConditioner`.
@@ -176,7 +182,7 @@ def build_model(name: str = "knn", random_state: int = 0) -> Pipeline:
     Parameters
     ----------
     name : str
-        One of :data:`MODEL_NAMES`: ``knn`` (the study's KNN, the default), ``svm`` (RBF
+        One of :data:`MODEL_NAMES`: ``knn`` (the study's KNN), ``svm`` (RBF
         support vector machine), ``logreg`` (multinomial logistic regression), ``forest``
         (random forest), ``lda-knn`` (KNN in the supervised linear-discriminant projection of
         the conditioned features: the study's family on a learned metric).

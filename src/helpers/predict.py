@@ -12,9 +12,10 @@ few seconds long) counted as much as a full one, and that silence counted. Here:
   probabilities weighted by their duration; ``"mean"`` is the original plain mean over every
   window; ``"majority"`` counts each used window's top genre, weighted by duration.
 
-The confidence of the song is the winning genre's share of the vote. A low, spread-out
-confidence (see :meth:`SongPrediction.is_uncertain`) means the song probably belongs to no genre
-the model knows (an electronic track has no GTZAN genre): a case for the labeler.
+The confidence of the song is the winning genre's share of the vote. Whether the song probably
+belongs to no genre the model knows (an electronic track has no GTZAN genre: a case for the
+labeler) follows the validated rule on the model's card (:mod:`helpers.openset`,
+:meth:`SongPrediction.is_uncertain`); the prediction also names its model (``model``).
 """
 
 from __future__ import annotations
