@@ -1,7 +1,6 @@
 """Evaluation protocol, uncertainty, the study's numbers, and the ``evaluate`` command."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -49,7 +48,6 @@ def test_original_study_numbers_reproduce(table):
 
 
 def test_tuning_is_cached_per_training_data(table, tmp_path, monkeypatch):
-    shutil.copytree(data.data_dir() / "gtzan", tmp_path / "gtzan")
     monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path))
     train, _ = evaluation.split_frames(table, "fault-filtered")
     first = evaluation.tune_model("knn", train, grid="small")
@@ -119,3 +117,26 @@ def test_source_confounding_of_the_study_rows(table):
     report = evaluation.source_confounding(merged, n_splits=3)
     assert report["new_genres"] == ["alternative", "house"]
     assert report["source_balanced_accuracy"] > 0.75
+
+
+def test_candidate_recipes_calibrate_inside_the_pipeline(table):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    small = table.groupby("label").head(30)
+    model, params = evaluation.fit_candidate("logreg", small, n_splits=3)
+    calibrator = model.named_steps["model"]
+    assert isinstance(calibrator, CalibratedClassifierCV) and calibrator.method == "temperature"
+    assert isinstance(calibrator.cv, StratifiedGroupKFold) and params == {}
+    proba = model.predict_proba(small[list(models.MODEL_FEATURES)])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    study, _ = evaluation.fit_candidate("knn", small)
+    assert study.get_params()["model__n_neighbors"] == 4  # the study's model, not calibrated
+    assert not isinstance(study.named_steps["model"], CalibratedClassifierCV)
+
+
+def test_grid_test_scores_ranks_settings_by_inner_cv(table):
+    gap = evaluation.grid_test_scores("knn", grid="small", table=table)
+    assert len(gap) == 4 and gap["inner_rank"].iloc[0] == 1
+    assert {"method", "n_neighbors", "inner_cv_mean", "inner_cv_std", "test_accuracy"} <= set(gap.columns)
+    assert gap["test_accuracy"].between(0.2, 0.7).all()

@@ -228,3 +228,112 @@ def test_merge_with_the_study_rows(table):
     assert added["label"].value_counts()[["alternative", "house"]].tolist() == [103, 58]
     assert added["length"].between(600_000, 700_000).all()
     assert json.dumps(merged["source"].unique().tolist()) == '["gtzan", "original study"]'
+
+
+# --------------------------------------------------------------------------- the default model
+
+CARD_KEYS = {"name", "description", "selection_score", "selection_std", "selection_method",
+             "test_accuracy", "test_ci95", "test_split", "n_test", "genres", "training_fingerprint",
+             "n_training_rows", "open_set"}
+
+
+def test_shipped_selection_picks_the_documented_model(table):
+    selection, rules = models.selection_result()
+    assert selection.cached  # the shipped result: no selection run at first use
+    assert selection.training_fingerprint == models.table_fingerprint(table)
+    assert selection.seed == models.DEFAULT_SEED
+    assert selection.chosen == "logreg"  # documented in README (seed 0, grouped 5-fold CV)
+    best = max(selection.candidates, key=lambda r: r["cv_accuracy"])
+    assert best["name"] == selection.chosen
+    assert {r["name"] for r in selection.candidates} == set(models.CANDIDATE_NAMES)
+    assert set(rules) == set(models.CANDIDATE_NAMES)
+    knn = selection.row("knn")
+    assert knn["test_split"] == "fault-filtered" and knn["n_test"] == 290
+    assert knn["test_accuracy"] == pytest.approx(0.445, abs=0.001)  # data/README's study figure
+
+
+def test_default_model_carries_a_complete_card(tmp_path, table):
+    path = tmp_path / "default.skops"
+    model = models.default_model(path=path)
+    card = model.model_card_
+    assert CARD_KEYS <= set(card)
+    assert card["name"] == "logreg" and card["chosen_as_default"]
+    assert card["test_split"] == "fault-filtered" and card["n_test"] == 290
+    low, high = card["test_ci95"]
+    assert low < card["test_accuracy"] < high
+    assert card["genres"] == list(data.GENRES)
+    assert card["training_fingerprint"] == models.table_fingerprint(table)
+    assert {"signal", "thresholds", "false_flag_rate", "detection_rate"} <= set(card["open_set"])
+    assert hasattr(model, "novelty_")  # the neighbour signals of the open-set rule
+    assert models.read_model_metadata(path)["card"] == card
+    assert models.load_model(path).model_card_ == card
+    proba = model.predict_proba(table[list(MODEL_FEATURES)].head(50))
+    assert len(np.unique(proba.round(6))) > 20  # calibrated, not steps of 1/k
+    line = models.describe_model(model)
+    assert line.startswith("logreg: ") and "fault-filtered test split (n=290" in line and "95% CI" in line
+    summary = models.model_summary(model)
+    assert {"name", "test_accuracy", "test_split"} <= set(summary) and summary["line"] == line
+    assert "no model card" in models.describe_model(models.make_knn())
+
+
+def test_models_are_picked_by_name_or_path(tmp_path, monkeypatch, table):
+    monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path))
+    knn = models.resolve_model("knn")
+    assert knn.model_card_["name"] == "knn"
+    assert knn.get_params()["model__n_neighbors"] == 4 and knn.get_params()["model__p"] == 1
+    assert (tmp_path / "models" / "knn.skops").is_file()
+    assert models.resolve_model(tmp_path / "models" / "knn.skops").model_card_["name"] == "knn"
+    with pytest.raises(InputError, match="bert: unknown model; choose one of knn, knn-tuned"):
+        models.resolve_model("bert")
+    with pytest.raises(InputError, match="model file does not exist"):
+        models.resolve_model(tmp_path / "nope.skops")
+
+
+def test_selection_is_deterministic_and_cached(tmp_path, monkeypatch, table):
+    monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path))
+    small = table.groupby("label").head(40)
+    first = evaluation_select(small)
+    again = evaluation_select(small)
+    assert not first.cached and again.cached
+    assert again.chosen == first.chosen and again.candidates == first.candidates
+    fresh = evaluation_select(small, cache=False)
+    assert fresh.candidates == first.candidates  # same seed, same numbers
+    for row in first.candidates:
+        assert len(row["fold_accuracies"]) == 3 and row["test_split"] == "fault-filtered"
+    with pytest.raises(InputError, match="unknown model"):
+        evaluation_select(small, candidates=["knn", "bert"])
+
+
+def evaluation_select(small, **kwargs):
+    from helpers import evaluation
+
+    kwargs = {"candidates": ["knn", "logreg"], "n_splits": 3} | kwargs
+    return evaluation.select_model(small, **kwargs)
+
+
+def _tone(path, seconds=11.0):
+    import soundfile as sf
+
+    t = np.arange(int(seconds * 22050)) / 22050
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 22050)
+    return path
+
+
+def test_predict_names_its_model_in_json_and_text(tmp_path, capsys):
+    from helpers import cli
+
+    song = _tone(tmp_path / "song.wav")
+    assert cli.main(["predict", str(song), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["model"]["name"] == "logreg"
+    assert document["model"]["test_split"] == "fault-filtered"
+    assert 0.4 < document["model"]["test_accuracy"] < 0.7
+    assert document["open_set"]["signal"] == document["model"]["uncertain_rule"]["signal"]
+    assert document["uncertain"] == document["open_set"]["flagged"]
+    assert cli.main(["predict", str(song), "--model", "knn"]) == 0
+    text = capsys.readouterr().out
+    assert "model: knn: " in text and "fault-filtered test split" in text
+    assert cli.main(["predict", str(song), "--model", "bert", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "bert: unknown model; choose one of knn, knn-tuned, lda-knn, logreg, svm, forest" in captured.err

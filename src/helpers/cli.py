@@ -54,9 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "instead of listing them as failures")
 
     # --- evaluate (genre models)
-    p = sub.add_parser("evaluate", help="evaluate genre models on a published split")
+    p = sub.add_parser("evaluate", help="evaluate genre models on a published split, or on your songs")
     p.add_argument("--split", choices=["stratified", "fault-filtered"], default="fault-filtered")
-    p.add_argument("--model", default="knn", help="model name, or 'all'")
+    p.add_argument("--model", default=None,
+                   help="model name, or 'all' (default knn); with --songs a model name or file "
+                        "(default: the default model)")
+    p.add_argument("--songs", default=None, metavar="SOURCE",
+                   help="score whole songs instead: a label store (its labelled songs) or a "
+                        "CSV with columns path,genre")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", choices=["full", "small"], default="full",
                    help="tuning grid size (default full; tuned settings are cached in data/cache)")
@@ -67,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     # --- predict (whole-song prediction)
     p = sub.add_parser("predict", help="predict the genre of a whole song (file or URL)")
     p.add_argument("source", metavar="FILE_OR_URL")
-    p.add_argument("--model", default=None, help="model file (default: the default model)")
+    p.add_argument("--model", default=None,
+                   help="model name (knn = the original study's, knn-tuned, lda-knn, logreg, svm, "
+                        "forest) or a model file (default: the best model by honest selection)")
     p.add_argument("--window-seconds", type=float, default=30.0)
     p.add_argument("--json", action="store_true", help="print one JSON document")
 

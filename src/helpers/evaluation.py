@@ -105,8 +105,91 @@ def plot_confusion(y_true, y_pred, title: str, ax=None, normalize: bool = True):
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 6))
     sns.heatmap(pd.DataFrame(matrix, index=labels, columns=labels), annot=True,
-                fmt=".2f" if normalize else "d", cmap="Blues", cbar=False, ax=ax)
-    ax.set(xlabel="predicted", ylabel="true", title=title)
+                fmt=".2f" if normalize else "d", cmap="Blues", cbar=True, ax=ax,
+                cbar_kws={"label": "share of the true genre's clips" if normalize else "clips"})
+    ax.set(xlabel="predicted genre", ylabel="true genre", title=title)
+    return ax
+
+
+def plot_test_accuracies(results, reference: dict | None = None, ax=None):
+    """Horizontal bars of test accuracy with bootstrap 95% intervals, one per evaluation.
+
+    Parameters
+    ----------
+    results : list of Evaluation
+        Same split (its name and size go into the title).
+    reference : dict, optional
+        A computed reference line: ``label``, ``accuracy`` and ``ci95`` (drawn as a band).
+    """
+    import matplotlib.pyplot as plt
+
+    frame = pd.DataFrame([r.as_dict() for r in results]).sort_values("accuracy")
+    errors = np.array([frame["accuracy"] - frame["ci95"].str[0], frame["ci95"].str[1] - frame["accuracy"]])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 3.5))
+    ax.barh(frame["model"] + " (tuned)", frame["accuracy"], xerr=errors, color="steelblue",
+            capsize=4, label="tuned by grouped inner CV; bar: bootstrap 95% CI")
+    if reference is not None:
+        ax.axvline(reference["accuracy"], color="0.3", ls="--", label=reference["label"])
+        ax.axvspan(*reference["ci95"], color="0.5", alpha=0.15, label="its bootstrap 95% CI")
+    first = results[0]
+    ax.set_xlabel(f"accuracy on {first.split} test clips (share correct)")
+    ax.set_title(f"{first.split} split: trained on train+valid (n={first.n_train}), "
+                 f"tested once (n={first.n_test})", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    return ax
+
+
+def plot_grid_gap(gap: pd.DataFrame, highlight: dict | None = None, ax=None, split_name="fault-filtered",
+                  n_test: int | None = None):
+    """Scatter every grid setting: inner-CV accuracy against test accuracy (:func:`grid_test_scores`).
+
+    The setting tuning picks (inner rank 1) is marked, and *highlight* (a parameter mapping, e.g.
+    the study's fixed setting) too.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter(gap["inner_cv_mean"], gap["test_accuracy"], s=14, color="0.6", label="grid setting")
+    chosen = gap[gap["inner_rank"] == 1].iloc[:1]
+    ax.scatter(chosen["inner_cv_mean"], chosen["test_accuracy"], s=70, color="C3", marker="D",
+               label="picked by inner CV")
+    if highlight:
+        mask = np.logical_and.reduce([gap[k] == v for k, v in highlight.items()])
+        ax.scatter(gap.loc[mask, "inner_cv_mean"], gap.loc[mask, "test_accuracy"], s=90,
+                   color="C0", marker="*", label="study setting")
+    ax.set_xlabel("inner artist-grouped CV accuracy on train+valid (mean over 5 folds)")
+    ax.set_ylabel(f"accuracy on {split_name} test (share correct)")
+    tested = f" (test n={n_test})" if n_test else ""
+    ax.set_title(f"{len(gap)} KNN settings: does the inner-CV ranking predict test accuracy?{tested}",
+                 fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    return ax
+
+
+def plot_selection(selection, n_clips: int | None = None, ax=None):
+    """Bars per candidate: selection score (grouped CV, ± std) beside the test accuracy (95% CI).
+
+    *n_clips* (the rows the selection ran on) goes into the blue bars' legend.
+    """
+    import matplotlib.pyplot as plt
+
+    frame = pd.DataFrame(selection.candidates).sort_values("cv_accuracy")
+    y = np.arange(len(frame))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 3.8))
+    ax.barh(y + 0.2, frame["cv_accuracy"], height=0.4, xerr=frame["cv_std"], capsize=3,
+            color="C0", label=f"selection: artist-grouped {selection.n_splits}-fold CV, all "
+                              f"{n_clips or ''} clips (± std over folds)".replace("  ", " "))
+    test_err = np.array([frame["test_accuracy"] - frame["test_ci95"].str[0],
+                         frame["test_ci95"].str[1] - frame["test_accuracy"]])
+    ax.barh(y - 0.2, frame["test_accuracy"], height=0.4, xerr=test_err, capsize=3, color="C1",
+            label=f"{frame['test_split'].iloc[0]} test (n={frame['n_test'].iloc[0]}, bootstrap 95% CI)")
+    ax.set_yticks(y, [f"{n} (default)" if n == selection.chosen else n for n in frame["name"]])
+    ax.set_xlabel("accuracy (share of clips correct)")
+    ax.set_title("Default-model candidates: chosen by the blue bars only", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax
 
 
@@ -272,6 +355,43 @@ def evaluate_model(name: str = "knn", split: str = "fault-filtered", seed: int =
                       **scores)
 
 
+def grid_test_scores(name: str = "knn", split: str = "fault-filtered", seed: int = 0,
+                     grid: str = "full", n_splits: int = 5, table: pd.DataFrame | None = None,
+                     n_jobs: int = 1) -> pd.DataFrame:
+    """Score every setting of *name*'s grid by grouped inner CV on train+valid *and* on test.
+
+    A diagnostic, not a way to choose: it shows how well the inner-CV ranking of settings
+    predicts their test accuracy (when many settings sit within the inner CV's noise, the
+    chosen one can land below a fixed, untuned setting on test).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per setting: the parameters, ``inner_cv_mean``, ``inner_cv_std``,
+        ``inner_rank`` (1 = what tuning picks) and ``test_accuracy``; best inner CV first.
+    """
+    table = data.load_gtzan_table() if table is None else table
+    train, test = split_frames(table, split)
+    groups = data.artist_groups(train["filename"]).to_numpy()
+    codes, _ = pd.factorize(train["label"])
+    with tempfile.TemporaryDirectory(prefix="music-study-grid-") as scratch, threadpool_limits(1):
+        # as in tune_model: each fold's conditioning + scaler is fitted once for all settings
+        estimator = build_model(name, random_state=seed).set_params(memory=joblib.Memory(scratch, verbose=0))
+        search = GridSearchCV(estimator, param_grid(name, grid), cv=grouped_folds(n_splits, seed),
+                              n_jobs=n_jobs)
+        search.fit(train[list(MODEL_FEATURES)].to_numpy(dtype=float), codes, groups=groups)
+    rows = []
+    for i, params in enumerate(search.cv_results_["params"]):
+        model = build_model(name, random_state=seed).set_params(**params)
+        model.fit(train[list(MODEL_FEATURES)], train["label"])
+        rows.append({**{k.split("__", 1)[1]: _plain(v) for k, v in params.items()},
+                     "inner_cv_mean": float(search.cv_results_["mean_test_score"][i]),
+                     "inner_cv_std": float(search.cv_results_["std_test_score"][i]),
+                     "inner_rank": int(search.cv_results_["rank_test_score"][i]),
+                     "test_accuracy": float(model.score(test[list(MODEL_FEATURES)], test["label"]))})
+    return pd.DataFrame(rows).sort_values(["inner_rank", "test_accuracy"]).reset_index(drop=True)
+
+
 def evaluate_models(names=MODEL_NAMES, **kwargs) -> list[Evaluation]:
     """Run :func:`evaluate_model` for each name (same split, seed and grid)."""
     return [evaluate_model(name, **kwargs) for name in names]
@@ -311,6 +431,272 @@ def grouped_cv(name: str, table: pd.DataFrame | None = None, n_splits: int = 5, 
     scores = cross_validate(estimator, table[list(MODEL_FEATURES)], table["label"], groups=groups,
                             cv=grouped_folds(n_splits, seed), params=fit_params)
     return scores["test_score"]
+
+
+# --------------------------------------------------------------------------- default-model selection
+
+#: Bumped when the selection protocol changes, so cached selections are recomputed.
+SELECTION_VERSION = 1
+
+
+def _cache_key(kind: str, payload: dict) -> tuple[str, Path]:
+    import sklearn
+
+    from helpers.paths import data_dir
+
+    source = json.dumps(payload | {"sklearn": sklearn.__version__}, sort_keys=True, default=str)
+    key = hashlib.md5(source.encode()).hexdigest()[:16]
+    return source, data_dir() / "cache" / kind / f"{key}.json"
+
+
+def _read_cache(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        return None  # unreadable entry: compute again and overwrite it
+
+
+def _write_cache(path: Path, document: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_suffix(".part")
+        temp.write_text(json.dumps(document, default=_plain))
+        temp.replace(path)
+    except OSError:
+        pass  # caching is an optimisation only
+
+
+_RECIPE = object()  # "the candidate's own calibration"
+
+
+def fit_candidate(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "small",
+                  n_splits: int = 5, cache: bool = True, calibration=_RECIPE):
+    """Fit candidate *name* (:data:`helpers.models.CANDIDATES`) on *train* by its recipe.
+
+    A tuned candidate first chooses its settings by artist-grouped CV on *train* only
+    (:func:`tune_model`); a calibrated one calibrates over artist-grouped folds of *train*.
+
+    Parameters
+    ----------
+    name : str
+        Candidate name.
+    train : pandas.DataFrame
+        Rows with ``filename`` (artist groups), the model features and ``label``.
+    calibration : {None, 'sigmoid', 'temperature'}, optional
+        Override the candidate's calibration (to compare methods).
+
+    Returns
+    -------
+    (pipeline, params) : fitted Pipeline and the tuned settings (empty when not tuned)
+    """
+    from helpers.models import calibrate, fit_grouped, get_candidate
+
+    candidate = get_candidate(name)
+    pipeline = build_model(candidate.base, random_state=seed)
+    if name == "knn":
+        from helpers.models import make_knn
+
+        pipeline = make_knn()
+    params = {}
+    if candidate.tuned:
+        params = tune_model(candidate.base, train, seed=seed, grid=grid, n_splits=n_splits,
+                            cache=cache).params
+        pipeline.set_params(**params)
+    method = candidate.calibration if calibration is _RECIPE else calibration
+    if method is not None:
+        pipeline = calibrate(pipeline, method, n_splits=n_splits, seed=seed)
+    groups = data.artist_groups(train["filename"]).to_numpy()
+    with threadpool_limits(1):
+        fit_grouped(pipeline, train[list(MODEL_FEATURES)], train["label"], groups)
+    return pipeline, params
+
+
+def candidate_cv(name: str, table: pd.DataFrame, seed: int = 0, grid: str = "small",
+                 n_splits: int = 5, cache: bool = True, calibration=_RECIPE) -> dict:
+    """Score candidate *name* by artist-grouped *n_splits*-fold CV over all rows of *table*.
+
+    Every outer fold refits the whole recipe (tuning and calibration included) on the other
+    folds, so nothing of the scored artists is seen.
+
+    Returns
+    -------
+    dict
+        ``fold_accuracies`` (list), ``cv_accuracy`` / ``cv_std`` (mean and std over folds),
+        ``cv_log_loss`` (of the out-of-fold probabilities) and ``oof_proba`` (array, rows of
+        *table*, columns sorted genres).
+    """
+    from sklearn.metrics import log_loss
+
+    table = table.reset_index(drop=True)
+    genres = sorted(table["label"].unique())
+    groups = data.artist_groups(table["filename"]).to_numpy()
+    oof = np.zeros((len(table), len(genres)))
+    accuracies = []
+    for fit_idx, score_idx in grouped_folds(n_splits, seed).split(table, table["label"], groups):
+        model, _ = fit_candidate(name, table.iloc[fit_idx], seed=seed, grid=grid,
+                                 n_splits=n_splits, cache=cache, calibration=calibration)
+        proba = model.predict_proba(table.iloc[score_idx][list(MODEL_FEATURES)])
+        columns = [genres.index(g) for g in model.classes_]
+        oof[np.ix_(score_idx, columns)] = proba
+        predicted = np.asarray(model.classes_)[proba.argmax(axis=1)]
+        accuracies.append(float(np.mean(predicted == table["label"].to_numpy()[score_idx])))
+    return {"fold_accuracies": [round(a, 4) for a in accuracies],
+            "cv_accuracy": round(float(np.mean(accuracies)), 4),
+            "cv_std": round(float(np.std(accuracies)), 4),
+            "cv_log_loss": round(float(log_loss(table["label"], _clip_rows(oof), labels=genres)), 4),
+            "oof_proba": oof}
+
+
+def _clip_rows(proba, floor: float = 1e-6) -> np.ndarray:
+    """Probabilities floored at *floor* and renormalised (a log loss of a 0 is infinite)."""
+    clipped = np.clip(proba, floor, 1.0)
+    return clipped / clipped.sum(axis=1, keepdims=True)
+
+
+def candidate_test_score(name: str, table: pd.DataFrame, split: str = "fault-filtered",
+                         seed: int = 0, grid: str = "small", n_splits: int = 5,
+                         cache: bool = True) -> dict:
+    """Train candidate *name* by its recipe on a split's train+valid rows; score on its test.
+
+    Returns
+    -------
+    dict
+        ``test_accuracy``, ``test_ci95`` (bootstrap 95%), ``test_split``, ``n_test``,
+        ``n_train``, ``test_macro_f1``.
+    """
+    train, test = split_frames(table, split)
+    model, _ = fit_candidate(name, train, seed=seed, grid=grid, n_splits=n_splits, cache=cache)
+    scores = score_predictions(test["label"], model.predict(test[list(MODEL_FEATURES)]), seed=seed)
+    return {"test_accuracy": scores["accuracy"], "test_ci95": scores["ci95"],
+            "test_macro_f1": scores["macro_f1"], "test_split": split, "n_test": len(test),
+            "n_train": len(train)}
+
+
+def calibration_comparison(names, table: pd.DataFrame | None = None, methods=(None, "sigmoid", "temperature"),
+                           seed: int = 0, grid: str = "small", n_splits: int = 5) -> pd.DataFrame:
+    """Compare calibration methods per candidate by artist-grouped CV over all rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``name``, ``calibration`` ("none" for the model's own probabilities; NaN scores when it
+        has none), ``cv_accuracy``,
+        ``cv_std`` and ``cv_log_loss`` (lower is better calibrated), ``recipe`` (True for the
+        method the candidate uses).
+    """
+    from helpers.models import get_candidate
+
+    table = data.load_gtzan_table() if table is None else table
+    rows = []
+    for name in names:
+        for method in methods:
+            if method is None and not hasattr(build_model(get_candidate(name).base), "predict_proba"):
+                rows.append({"name": name, "calibration": "none", "cv_accuracy": np.nan,
+                             "cv_std": np.nan, "cv_log_loss": np.nan, "recipe": False})
+                continue  # e.g. an SVM gives no probabilities of its own
+            scores = candidate_cv(name, table, seed=seed, grid=grid, n_splits=n_splits,
+                                  calibration=method)
+            rows.append({"name": name, "calibration": method or "none",
+                         "cv_accuracy": scores["cv_accuracy"], "cv_std": scores["cv_std"],
+                         "cv_log_loss": scores["cv_log_loss"],
+                         "recipe": method == get_candidate(name).calibration})
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class Selection:
+    """The outcome of :func:`select_model`: every candidate's scores and the chosen one."""
+
+    chosen: str
+    candidates: list  # one dict per candidate (see select_model)
+    seed: int
+    grid: str
+    n_splits: int
+    training_fingerprint: str
+    cached: bool = False
+
+    def frame(self) -> pd.DataFrame:
+        """One row per candidate, best selection score first."""
+        frame = pd.DataFrame(self.candidates)
+        frame["test_ci95"] = frame["test_ci95"].map(lambda ci: f"[{ci[0]:.3f}, {ci[1]:.3f}]")
+        columns = ["name", "cv_accuracy", "cv_std", "cv_log_loss", "test_accuracy", "test_ci95",
+                   "test_split", "params"]
+        return frame[columns].sort_values("cv_accuracy", ascending=False).reset_index(drop=True)
+
+    def row(self, name: str | None = None) -> dict:
+        """The scores of candidate *name* (default the chosen one)."""
+        name = name or self.chosen
+        return next(r for r in self.candidates if r["name"] == name)
+
+
+def select_model(table: pd.DataFrame | None = None, candidates=None, seed: int = 0,
+                 grid: str = "small", n_splits: int = 5, test_split: str = "fault-filtered",
+                 cache: bool = True) -> Selection:
+    """Choose the default genre model by artist-grouped CV over every clip; never by a test split.
+
+    Each candidate recipe (:data:`helpers.models.CANDIDATES`) is scored by :func:`candidate_cv`
+    on all rows of *table*; the one with the highest mean fold accuracy is chosen. Separately,
+    each candidate is trained the same way on *test_split*'s train+valid rows and scored on its
+    test rows (:func:`candidate_test_score`): that is the honest figure a model card reports.
+    The result is cached in ``data/cache/selection/`` (keyed by the rows, candidates, seed,
+    grid, folds and scikit-learn version), so a second call is instant.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame, optional
+        Training rows (``filename``, features, ``label``); default the embedded GTZAN table.
+    candidates : sequence of str, optional
+        Candidate names; default all of :data:`helpers.models.CANDIDATE_NAMES`.
+    seed : int
+        Seed of the folds, models and bootstrap; a fixed seed gives the same choice.
+    grid : {'small', 'full'}
+        Tuning grid of the tuned candidates.
+
+    Returns
+    -------
+    Selection
+        ``chosen`` and per candidate: ``name``, ``description``, ``fold_accuracies``,
+        ``cv_accuracy``, ``cv_std``, ``cv_log_loss``, ``test_accuracy``, ``test_ci95``,
+        ``test_split``, ``n_test``, ``n_train``, ``test_macro_f1``, ``params`` (settings a
+        tuned candidate picks on all rows).
+    """
+    from helpers.models import CANDIDATE_NAMES, get_candidate
+
+    table = data.load_gtzan_table() if table is None else table
+    names = list(candidates or CANDIDATE_NAMES)
+    for name in names:
+        get_candidate(name)
+    fingerprint = table_fingerprint(table)
+    source, path = _cache_key("selection", {
+        "version": SELECTION_VERSION, "names": names, "seed": seed, "grid": grid,
+        "recipes": [repr(get_candidate(n)) + repr(build_model(get_candidate(n).base, seed))
+                    for n in names],
+        "n_splits": n_splits, "test_split": test_split, "rows": fingerprint,
+        "files": hashlib.md5("\n".join(table["filename"]).encode()).hexdigest()})
+    stored = _read_cache(path) if cache else None
+    if stored is not None:
+        return Selection(**stored["selection"], cached=True)
+    rows = []
+    for name in names:
+        scores = candidate_cv(name, table, seed=seed, grid=grid, n_splits=n_splits, cache=cache)
+        scores.pop("oof_proba")
+        params = {}
+        if get_candidate(name).tuned:
+            params = tune_model(get_candidate(name).base, table, seed=seed, grid=grid,
+                                n_splits=n_splits, cache=cache).params
+        rows.append({"name": name, "description": get_candidate(name).description, **scores,
+                     **candidate_test_score(name, table, test_split, seed=seed, grid=grid,
+                                            n_splits=n_splits, cache=cache),
+                     "params": params})
+    # ties (equal mean accuracy) go to the smaller spread over folds, then to the list order
+    chosen = min(rows, key=lambda r: (-r["cv_accuracy"], r["cv_std"]))["name"]
+    selection = Selection(chosen=chosen, candidates=rows, seed=seed, grid=grid, n_splits=n_splits,
+                          training_fingerprint=fingerprint)
+    if cache:
+        document = asdict(selection)
+        document.pop("cached")
+        _write_cache(path, {"selection": document, "key": source})
+    return selection
 
 
 # --------------------------------------------------------------------------- the original study
@@ -426,7 +812,15 @@ def format_results(results) -> str:
 
 
 def run_evaluate_command(args) -> int:
-    """``music-study evaluate``: tune by grouped inner CV, score on a published split's test."""
+    """``music-study evaluate``: tune by grouped inner CV, score on a published split's test.
+
+    With ``--songs SOURCE`` it scores whole songs of a test bed instead
+    (:func:`helpers.songbed.run_songs_command`).
+    """
+    if getattr(args, "songs", None):
+        from helpers.songbed import run_songs_command
+
+        return run_songs_command(args)
     name = getattr(args, "model", "knn") or "knn"
     names = list(MODEL_NAMES) if name == "all" else [name]
     for candidate in names:

@@ -12,9 +12,10 @@ few seconds long) counted as much as a full one, and that silence counted. Here:
   probabilities weighted by their duration; ``"mean"`` is the original plain mean over every
   window; ``"majority"`` counts each used window's top genre, weighted by duration.
 
-The confidence of the song is the winning genre's share of the vote. A low, spread-out
-confidence (see :meth:`SongPrediction.is_uncertain`) means the song probably belongs to no genre
-the model knows (an electronic track has no GTZAN genre): a case for the labeler.
+The confidence of the song is the winning genre's share of the vote. Whether the song probably
+belongs to no genre the model knows (an electronic track has no GTZAN genre: a case for the
+labeler) follows the validated rule on the model's card (:mod:`helpers.openset`,
+:meth:`SongPrediction.is_uncertain`); the prediction also names its model (``model``).
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ class SongPrediction:
         Shorter windows were left out.
     duration : float
         Length of the song in seconds.
+    model : dict or None
+        The model that predicted: :func:`helpers.models.model_summary` (name, honest accuracy).
+    open_set : dict or None
+        The model card's validated "none of the known genres" rule applied to this song
+        (:func:`helpers.openset.song_flag`): ``signal``, ``score``, ``threshold``, ``flagged``,
+        ``false_flag_rate``; None when the model has no validated rule.
     """
 
     source: str
@@ -81,6 +88,8 @@ class SongPrediction:
     window_seconds: float = 30.0
     min_window_seconds: float = MIN_WINDOW_SECONDS
     duration: float = 0.0
+    model: dict | None = None
+    open_set: dict | None = None
 
     @property
     def genres(self) -> list[str]:
@@ -100,9 +109,18 @@ class SongPrediction:
         second = list(self.probabilities.items())[1] if len(self.probabilities) > 1 else ("", 0.0)
         return second[0], float(second[1])
 
-    def is_uncertain(self, threshold: float = UNCERTAIN_CONFIDENCE) -> bool:
-        """True when the confidence is below *threshold*: probably none of the known genres."""
-        return self.confidence < threshold
+    def is_uncertain(self, threshold: float | None = None) -> bool:
+        """True when the song is probably none of the genres the model knows.
+
+        By default this follows the model card's validated rule (:attr:`open_set`); a model
+        without one falls back to confidence below :data:`UNCERTAIN_CONFIDENCE`. An explicit
+        *threshold* asks the plain question "is the confidence below it?".
+        """
+        if threshold is not None:
+            return self.confidence < threshold
+        if self.open_set is not None:
+            return bool(self.open_set["flagged"])
+        return self.confidence < UNCERTAIN_CONFIDENCE
 
     def first_window(self) -> tuple[str, float]:
         """The answer of the first window alone (the original first-30-seconds prediction)."""
@@ -124,6 +142,7 @@ class SongPrediction:
             "rule": self.rule, "window_seconds": self.window_seconds,
             "min_window_seconds": self.min_window_seconds, "duration": round(self.duration, 3),
             "agreement": round(self.agreement, 4), "uncertain": self.is_uncertain(),
+            "open_set": self.open_set, "model": self.model,
             "snippets": snippets,
         }
 
@@ -132,7 +151,9 @@ class SongPrediction:
         return json.dumps(self.to_dict(), **kwargs)
 
 
-_TABLE_COLUMNS = ("start", "end", "genre", "used", "note")
+#: Window-table columns from a model's novelty scorer (:class:`helpers.openset.NeighbourScorer`).
+_NOVELTY_COLUMNS = ("neighbour_distance", "local_density")
+_TABLE_COLUMNS = ("start", "end", "genre", "used", "note", *_NOVELTY_COLUMNS)
 
 
 def _clean_float(value) -> float | None:
@@ -209,18 +230,27 @@ def window_table(source, model, window_seconds: float = 30.0,
     columns = _model_columns(model)
     genres = [str(g) for g in model.classes_]
     probabilities = np.full((len(rows), len(genres)), np.nan)
+    novelty = getattr(model, "novelty_", None)  # distance to the training clips (open-set rule)
+    distances = {name: np.full(len(rows), np.nan) for name in (_NOVELTY_COLUMNS if novelty else ())}
     if features:
-        predicted = model.predict_proba(pd.DataFrame(features)[columns])
+        frame = pd.DataFrame(features)[columns]
+        predicted = model.predict_proba(frame)
+        scored = novelty.score(frame) if novelty is not None else {}
         for i, row in enumerate(rows):
             if "_features" in row:
-                probabilities[i] = predicted[row.pop("_features")]
+                position = row.pop("_features")
+                probabilities[i] = predicted[position]
+                for name in distances:
+                    distances[name][i] = scored[name][position]
     table = pd.DataFrame(rows, columns=["start", "end", "note"])
     table = pd.concat([table[["start", "end"]], pd.DataFrame(probabilities, columns=genres),
                        table[["note"]]], axis=1)
     table.insert(2 + len(genres), "genre", [
         genres[int(np.argmax(p))] if np.all(np.isfinite(p)) else "" for p in probabilities])
     table["used"] = _used(table, "weighted")
-    return table[["start", "end", *genres, "genre", "used", "note"]]
+    for name, values in distances.items():
+        table[name] = values
+    return table[["start", "end", *genres, "genre", "used", "note", *distances]]
 
 
 def default_min_window_seconds(window_seconds: float, min_window_seconds: float | None = None) -> float:
@@ -287,8 +317,27 @@ def vote(table: pd.DataFrame, rule: str = "weighted") -> tuple[dict[str, float],
 
 def revote(prediction: SongPrediction, rule: str) -> SongPrediction:
     """Return *prediction* re-decided by another voting *rule* (no audio is re-read)."""
-    return _decide(prediction.source, prediction.windows.copy(), rule,
-                   prediction.window_seconds, prediction.min_window_seconds)
+    other = _decide(prediction.source, prediction.windows.copy(), rule,
+                    prediction.window_seconds, prediction.min_window_seconds)
+    other.model = prediction.model
+    return _with_open_set(other, prediction.open_set)
+
+
+def _with_open_set(prediction: SongPrediction, rule: dict | None) -> SongPrediction:
+    """Apply a validated open-set *rule* (from a model card) to the windows that voted."""
+    if not rule or "thresholds" not in rule:
+        prediction.open_set = None
+        return prediction
+    from helpers.openset import song_flag
+
+    used = prediction.windows[prediction.windows["used"]]
+    neighbours = {c: used[c].to_numpy() for c in _NOVELTY_COLUMNS if c in used.columns}
+    scores, flagged = song_flag(used[prediction.genres].to_numpy(), rule, neighbours)
+    prediction.open_set = {"signal": rule["signal"], "scores": {k: round(v, 4) for k, v in scores.items()},
+                           "thresholds": rule["thresholds"], "flagged": flagged,
+                           "false_flag_rate": rule.get("false_flag_rate"),
+                           "detection_rate": rule.get("detection_rate")}
+    return prediction
 
 
 def _decide(source, table, rule, window_seconds, minimum) -> SongPrediction:
@@ -363,17 +412,23 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
 
         model = default_model()
     table = window_table(path, model, window_seconds, minimum, progress=progress)
-    return _decide(source, table, rule, window_seconds, minimum)
+    from helpers.models import model_summary
+
+    prediction = _decide(source, table, rule, window_seconds, minimum)
+    prediction.model = model_summary(model)
+    return _with_open_set(prediction, (getattr(model, "model_card_", None) or {}).get("open_set"))
 
 
-def verdict(prediction: SongPrediction, threshold: float = UNCERTAIN_CONFIDENCE) -> str:
+def verdict(prediction: SongPrediction, threshold: float | None = None) -> str:
     """Return one plain sentence on what the prediction means for a person."""
     name = Path(str(prediction.source)).name
     second, share = prediction.runner_up
     if prediction.is_uncertain(threshold):
         top = ", ".join(f"{g} {p:.0%}" for g, p in list(prediction.probabilities.items())[:3])
-        return (f"{name}: probably none of the genres the model knows - its vote is spread out "
-                f"({top}); label it with the labeler (notebook 05) or the web page.")
+        why = (f"confidence below {threshold:g}" if threshold is not None
+               else _uncertain_reason(prediction))
+        return (f"{name}: probably none of the genres the model knows - {why} ({top}); "
+                "label it with the labeler (notebook 05) or the web page.")
     return (f"{name}: {prediction.genre} ({prediction.confidence:.0%} of the vote, runner-up "
             f"{second} {share:.0%}; {prediction.agreement:.0%} of the windows agree).")
 
@@ -484,11 +539,24 @@ def format_prediction(prediction: SongPrediction, title: str | None = None) -> s
         f"windows agreeing {prediction.agreement:.0%})",
         f"top genres: {top}",
     ]
+    if prediction.model and prediction.model.get("line"):
+        lines.append(f"model: {prediction.model['line']}")
     if prediction.is_uncertain():
-        lines.append("note: low, spread-out confidence - probably none of the genres the model "
-                     "knows; label it with the labeler or the web page")
+        lines.append(f"note: {_uncertain_reason(prediction)} - probably none of the genres the "
+                     "model knows; label it with the labeler or the web page")
     lines += ["timeline:", format_timeline(prediction)]
     return "\n".join(lines)
+
+
+def _uncertain_reason(prediction: SongPrediction) -> str:
+    rule = prediction.open_set
+    if not rule:
+        return f"confidence below {UNCERTAIN_CONFIDENCE:g}"
+    rate = rule.get("false_flag_rate")
+    above = [f"{name} {score:.3f} > {rule['thresholds'][name]:.3f}"
+             for name, score in rule["scores"].items() if score > rule["thresholds"][name]]
+    return (f"validated rule: {', '.join(above)}" + (f"; it flags {rate:.0%} of known-genre clips"
+                                                     if rate is not None else ""))
 
 
 def run_predict_command(args) -> int:
@@ -526,13 +594,13 @@ def run_predict_command(args) -> int:
     return 0
 
 
-def _load_model_argument(path):
+def _load_model_argument(choice):
+    """``--model``: None (the default model), a candidate name, or a model file path."""
     from helpers import models
 
-    if path is None:
-        return models.default_model()
-    model = models.load_model(path)
+    model = models.resolve_model(choice)
     if not hasattr(model, "predict_proba"):
-        raise InputError(path, "the model gives no probabilities (no predict_proba)")
-    check_model_columns(model, source=path)
+        raise InputError(choice, "the model gives no probabilities (no predict_proba)")
+    if choice is not None:
+        check_model_columns(model, source=choice)
     return model

@@ -494,8 +494,7 @@ def create_app(store_path=None, model=None, upload_dir=None,
 
     def check_upload(path: Path, shown: str) -> None:
         """Refuse an upload from its header alone: not audio, too short, or too long."""
-        from helpers.audio import probe_duration
-        from helpers.audio import check_audio
+        from helpers.audio import check_audio, probe_duration
         from helpers.predict import default_min_window_seconds
 
         try:

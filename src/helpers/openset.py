@@ -1,0 +1,404 @@
+""""None of the genres the model knows": signals, their validation, and the rule songs follow.
+
+A genre model trained on the ten GTZAN genres answers with one of them for any song. Whether a
+song belongs to none of them cannot be tested directly on GTZAN, so it is simulated: leave one
+genre out of training, and ask how well a *signal* separates that genre's clips (truly unknown
+to the model) from held-out clips of the nine known genres (:func:`leave_one_genre_out`). The
+known-genre clips are held out by artist-grouped folds, so neither side is a clip, or an artist,
+the model was fitted on. Each signal is scored by AUROC with a bootstrap interval per left-out
+genre (:func:`auroc_table`); :func:`choose_rule` picks the signal and a threshold that flags a
+stated share of known-genre clips, and :func:`song_flag` applies that rule to a whole song.
+
+Signals (higher means "more likely unknown"):
+
+* ``top_probability``: 1 - the highest genre probability;
+* ``margin``: 1 - (highest - second highest probability);
+* ``entropy``: entropy of the genre probabilities, divided by its maximum log(K);
+* ``neighbour_distance``: mean distance to the ``k`` nearest training clips in the
+  standardised log-variance feature space;
+* ``local_density``: that distance divided by the same distance of those neighbours (a local
+  outlier ratio: > 1 means the clip sits in a sparser place than its neighbours).
+
+A rule may also pair one probability signal with one neighbour signal (flag when either is
+above its threshold): they fail on different genres, so together they catch more.
+
+Examples
+--------
+>>> import numpy as np
+>>> from helpers.openset import probability_signals
+>>> signals = probability_signals(np.array([[0.9, 0.1], [0.5, 0.5]]))
+>>> signals["margin"].round(2).tolist()
+[0.2, 1.0]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from helpers.errors import InputError
+from helpers.stats import bootstrap_mean_interval
+
+#: Signals computed from a model's genre probabilities alone.
+PROBABILITY_SIGNALS: tuple[str, ...] = ("top_probability", "margin", "entropy")
+#: Signals computed from the distance to the training clips.
+NEIGHBOUR_SIGNALS: tuple[str, ...] = ("neighbour_distance", "local_density")
+#: Every candidate signal.
+SIGNALS: tuple[str, ...] = PROBABILITY_SIGNALS + NEIGHBOUR_SIGNALS
+
+#: Share of known-genre clips the default rule may wrongly flag.
+DEFAULT_FALSE_FLAG_RATE = 0.10
+
+
+def probability_signals(proba) -> dict[str, np.ndarray]:
+    """Return the probability-based signals of each row of *proba* (higher = more unknown).
+
+    Parameters
+    ----------
+    proba : array-like, shape (n, K)
+        Genre probabilities per clip or window (rows sum to 1).
+    """
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim != 2 or proba.shape[1] < 2:
+        raise InputError("probabilities", "expected a 2-D array with at least two genres")
+    ordered = np.sort(proba, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(proba > 0, proba * np.log(proba), 0.0)
+    return {"top_probability": 1.0 - ordered[:, -1],
+            "margin": 1.0 - (ordered[:, -1] - ordered[:, -2]),
+            "entropy": -plogp.sum(axis=1) / np.log(proba.shape[1])}
+
+
+class NeighbourScorer:
+    """Distance of new clips to the nearest training clips, and a local-density ratio.
+
+    The space is the standardised model features with the ``*_var`` columns log-transformed
+    (:class:`helpers.models.FeatureConditioner` ``log-variance``), fitted on the training rows.
+
+    Parameters
+    ----------
+    k : int
+        Number of nearest training clips.
+    """
+
+    def __init__(self, k: int = 10):
+        self.k = k
+
+    def fit(self, X) -> NeighbourScorer:
+        """Remember the training clips *X* (rows of the model features)."""
+        from sklearn.neighbors import NearestNeighbors
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        from helpers.models import FeatureConditioner
+
+        self.space_ = make_pipeline(FeatureConditioner("log-variance"), StandardScaler()).fit(X)
+        points = self.space_.transform(X)
+        self.k_ = min(self.k, len(points) - 1)
+        self.index_ = NearestNeighbors(n_neighbors=self.k_ + 1).fit(points)
+        distances, _ = self.index_.kneighbors(points)
+        self.train_distance_ = distances[:, 1:].mean(axis=1)  # without the clip itself
+        return self
+
+    def score(self, X) -> dict[str, np.ndarray]:
+        """Return ``neighbour_distance`` and ``local_density`` for the rows of *X*."""
+        distances, neighbours = self.index_.kneighbors(self.space_.transform(X), n_neighbors=self.k_)
+        mean_distance = distances.mean(axis=1)
+        around = self.train_distance_[neighbours].mean(axis=1)
+        return {"neighbour_distance": mean_distance,
+                "local_density": mean_distance / np.maximum(around, 1e-12)}
+
+
+def leave_one_genre_out(table: pd.DataFrame | None = None, candidate: str = "logreg",
+                        seed: int = 0, n_splits: int = 5, grid: str = "small", k: int = 10,
+                        genres=None) -> pd.DataFrame:
+    """Score every signal on simulated unknown genres.
+
+    For each genre *g*: the clips of the other genres are split into artist-grouped folds; the
+    candidate recipe (:func:`helpers.evaluation.fit_candidate`) and a :class:`NeighbourScorer`
+    are fitted on all folds but one, and score the held-out fold (known genres) and a share of
+    *g*'s clips (each clip of *g* is scored once, by the fold models in turn; *g* is never
+    trained on).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame, optional
+        Rows with ``filename``, model features and ``label``; default the embedded table.
+    candidate : str
+        Model recipe (:data:`helpers.models.CANDIDATES`).
+    genres : sequence of str, optional
+        Genres to leave out in turn; default every genre of *table*.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scored clip and left-out genre: ``left_out``, ``filename``, ``label``,
+        ``unknown`` (True for the left-out genre's clips) and one column per signal.
+    """
+    from helpers import data
+    from helpers.evaluation import fit_candidate, grouped_folds
+    from helpers.models import MODEL_FEATURES
+
+    table = (data.load_gtzan_table() if table is None else table).reset_index(drop=True)
+    columns = list(MODEL_FEATURES)
+    frames = []
+    for genre in (genres or sorted(table["label"].unique())):
+        known = table[table["label"] != genre].reset_index(drop=True)
+        unknown = table[table["label"] == genre].reset_index(drop=True)
+        groups = data.artist_groups(known["filename"]).to_numpy()
+        folds = list(grouped_folds(n_splits, seed).split(known, known["label"], groups))
+        for fold, (fit_idx, score_idx) in enumerate(folds):
+            train = known.iloc[fit_idx]
+            model, _ = fit_candidate(candidate, train, seed=seed, grid=grid, n_splits=n_splits)
+            scorer = NeighbourScorer(k).fit(train[columns])
+            for rows, is_unknown in ((known.iloc[score_idx], False),
+                                     (unknown.iloc[fold::len(folds)], True)):
+                signals = probability_signals(model.predict_proba(rows[columns]))
+                signals.update(scorer.score(rows[columns]))
+                frames.append(pd.DataFrame({"left_out": genre, "filename": rows["filename"].to_numpy(),
+                                            "label": rows["label"].to_numpy(), "unknown": is_unknown,
+                                            **signals}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def auroc(scores, unknown) -> float:
+    """Area under the ROC curve of *scores* for telling *unknown* (True) from known clips.
+
+    0.5 is chance, 1 a perfect separation (ties count half).
+    """
+    from scipy.stats import rankdata
+
+    scores, unknown = np.asarray(scores, dtype=float), np.asarray(unknown, dtype=bool)
+    n_pos, n_neg = unknown.sum(), (~unknown).sum()
+    if n_pos == 0 or n_neg == 0:
+        raise InputError("signal scores", "AUROC needs both unknown and known clips")
+    ranks = rankdata(scores)
+    return float((ranks[unknown].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def auroc_interval(scores, unknown, n_boot: int = 500, level: float = 0.95,
+                   seed: int = 0) -> tuple[float, float]:
+    """Bootstrap interval of :func:`auroc`, resampling unknown and known clips separately."""
+    rng = np.random.default_rng(seed)
+    scores, unknown = np.asarray(scores, dtype=float), np.asarray(unknown, dtype=bool)
+    pos, neg = scores[unknown], scores[~unknown]
+    values = []
+    for _ in range(n_boot):
+        a = pos[rng.integers(0, pos.size, pos.size)]
+        b = neg[rng.integers(0, neg.size, neg.size)]
+        values.append(auroc(np.concatenate([a, b]), np.r_[np.ones(a.size, bool), np.zeros(b.size, bool)]))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def auroc_table(scores: pd.DataFrame, signals=SIGNALS, n_boot: int = 500, seed: int = 0) -> pd.DataFrame:
+    """Return AUROC with a bootstrap 95% interval per left-out genre and signal.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        Output of :func:`leave_one_genre_out`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``left_out``, ``signal``, ``auroc``, ``ci_low``, ``ci_high``, ``n_unknown``, ``n_known``.
+    """
+    rows = []
+    for genre, part in scores.groupby("left_out", sort=True):
+        for signal in signals:
+            low, high = auroc_interval(part[signal], part["unknown"], n_boot=n_boot, seed=seed)
+            rows.append({"left_out": genre, "signal": signal,
+                         "auroc": round(auroc(part[signal], part["unknown"]), 4),
+                         "ci_low": round(low, 4), "ci_high": round(high, 4),
+                         "n_unknown": int(part["unknown"].sum()), "n_known": int((~part["unknown"]).sum())})
+    return pd.DataFrame(rows)
+
+
+def signal_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per signal: mean AUROC over left-out genres, its std, and the worst genre's AUROC."""
+    grouped = table.groupby("signal")["auroc"]
+    summary = pd.DataFrame({"mean_auroc": grouped.mean(), "std_auroc": grouped.std(ddof=0),
+                            "worst_auroc": grouped.min(),
+                            "worst_genre": table.loc[grouped.idxmin(), "left_out"].to_numpy()})
+    return summary.sort_values("mean_auroc", ascending=False).round(4)
+
+
+def _rates(scores: pd.DataFrame, thresholds: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Flags of every scored clip under *thresholds* (any signal above its threshold)."""
+    flagged = np.zeros(len(scores), dtype=bool)
+    for signal, threshold in thresholds.items():
+        flagged |= scores[signal].to_numpy() > threshold
+    return flagged, scores["unknown"].to_numpy()
+
+
+def candidate_rules(scores: pd.DataFrame, signals=SIGNALS,
+                    false_flag_rate: float = DEFAULT_FALSE_FLAG_RATE) -> list[dict]:
+    """Every rule :func:`choose_rule` considers, each with thresholds for *false_flag_rate*.
+
+    A single signal gets the ``1 - false_flag_rate`` quantile of its known-clip scores. A pair
+    (one probability signal, one neighbour signal; a clip is flagged when either is above its
+    threshold) gets per-signal quantiles chosen so that the pair together flags at most
+    *false_flag_rate* of known clips.
+
+    Returns
+    -------
+    list of dict
+        ``thresholds`` (signal -> threshold), ``false_flag_rate``, ``detection_rate``.
+    """
+    known = scores[~scores["unknown"]]
+    rules = [{s: float(np.quantile(known[s], 1 - false_flag_rate))} for s in signals]
+    for first in (s for s in signals if s in PROBABILITY_SIGNALS):
+        for second in (s for s in signals if s in NEIGHBOUR_SIGNALS):
+            best = None
+            for share in np.linspace(false_flag_rate / 2, false_flag_rate, 21):
+                pair = {name: float(np.quantile(known[name], 1 - share)) for name in (first, second)}
+                flagged, unknown = _rates(scores, pair)
+                if flagged[~unknown].mean() <= false_flag_rate + 1e-9:
+                    best = pair
+            if best is not None:
+                rules.append(best)
+    out = []
+    for thresholds in rules:
+        flagged, unknown = _rates(scores, thresholds)
+        out.append({"thresholds": thresholds, "false_flag_rate": float(flagged[~unknown].mean()),
+                    "detection_rate": float(flagged[unknown].mean())})
+    return out
+
+
+def choose_rule(scores: pd.DataFrame, table: pd.DataFrame | None = None, signals=SIGNALS,
+                false_flag_rate: float = DEFAULT_FALSE_FLAG_RATE, seed: int = 0) -> dict:
+    """Choose the rule that catches most clips of left-out genres at a fixed false-flag rate.
+
+    The candidates (:func:`candidate_rules`) are each signal alone and each pair of a
+    probability signal with a neighbour signal, all with thresholds that flag
+    *false_flag_rate* of the held-out known-genre clips; the one with the highest detection
+    rate on the left-out genres' clips wins (ties: fewer signals).
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        Output of :func:`leave_one_genre_out`.
+    table : pandas.DataFrame, optional
+        Output of :func:`auroc_table` (computed when omitted), for the AUROC summary.
+    signals : sequence of str
+        Signals a rule may use (the neighbour signals need a model carrying a
+        :class:`NeighbourScorer`, as every model file :mod:`helpers.models` writes does).
+    false_flag_rate : float
+        Share of held-out known-genre clips a rule may flag.
+
+    Returns
+    -------
+    dict
+        The rule: ``thresholds`` (signal -> threshold; a song is flagged when the mean of any
+        of these signals over its voting windows exceeds its threshold), ``signal`` (their names
+        joined by ``+``), ``target_false_flag_rate``, ``false_flag_rate`` and ``detection_rate``
+        (measured on known / left-out clips, each with ``*_ci95``), ``detection_by_genre``,
+        ``alternatives`` (detection rate of every candidate rule), ``mean_auroc`` (per signal).
+    """
+    if not 0 < false_flag_rate < 1:
+        raise InputError(str(false_flag_rate), "false-flag rate must be between 0 and 1")
+    signals = [s for s in signals if s in scores.columns]
+    table = auroc_table(scores, signals, seed=seed) if table is None else table
+    summary = signal_summary(table[table["signal"].isin(signals)])
+    rules = candidate_rules(scores, signals, false_flag_rate)
+    best = max(rules, key=lambda r: (round(r["detection_rate"], 6), -len(r["thresholds"])))
+    flagged, unknown = _rates(scores, best["thresholds"])
+    rng = np.random.default_rng(seed)
+    false_flags, detections = flagged[~unknown], flagged[unknown]
+    by_genre = scores.assign(flagged=flagged)[unknown].groupby("left_out")["flagged"].mean()
+    return {
+        "signal": "+".join(best["thresholds"]),
+        "thresholds": {k: round(v, 6) for k, v in best["thresholds"].items()},
+        "target_false_flag_rate": false_flag_rate,
+        "false_flag_rate": round(float(false_flags.mean()), 4),
+        "false_flag_ci95": [round(v, 4) for v in bootstrap_mean_interval(false_flags, rng=rng)],
+        "detection_rate": round(float(detections.mean()), 4),
+        "detection_ci95": [round(v, 4) for v in bootstrap_mean_interval(detections, rng=rng)],
+        "detection_by_genre": {str(g): round(float(v), 4) for g, v in by_genre.items()},
+        "alternatives": {"+".join(r["thresholds"]): round(r["detection_rate"], 4) for r in rules},
+        "mean_auroc": {str(s): float(v) for s, v in summary["mean_auroc"].items()},
+        "n_known": int((~unknown).sum()), "n_unknown": int(unknown.sum()),
+        "level": "30-s clip (leave-one-genre-out, artist-grouped folds)",
+        "song_score": "mean of each signal over the song's voting windows",
+    }
+
+
+@dataclass
+class OpenSetValidation:
+    """Everything :func:`validate` measured: clip scores, AUROC table and the chosen rule."""
+
+    scores: pd.DataFrame
+    aurocs: pd.DataFrame
+    summary: pd.DataFrame
+    rule: dict
+
+
+def validate(table: pd.DataFrame | None = None, candidate: str = "logreg", seed: int = 0,
+             n_splits: int = 5, grid: str = "small", false_flag_rate: float = DEFAULT_FALSE_FLAG_RATE,
+             n_boot: int = 500, genres=None) -> OpenSetValidation:
+    """Run :func:`leave_one_genre_out`, :func:`auroc_table` and :func:`choose_rule` in one go."""
+    scores = leave_one_genre_out(table, candidate, seed=seed, n_splits=n_splits, grid=grid,
+                                 genres=genres)
+    aurocs = auroc_table(scores, n_boot=n_boot, seed=seed)
+    rule = choose_rule(scores, aurocs, false_flag_rate=false_flag_rate, seed=seed)
+    rule["candidate"] = candidate
+    return OpenSetValidation(scores, aurocs, signal_summary(aurocs), rule)
+
+
+def cached_rule(candidate: str, table: pd.DataFrame | None = None, seed: int = 0,
+                grid: str = "small", n_splits: int = 5,
+                false_flag_rate: float = DEFAULT_FALSE_FLAG_RATE, cache: bool = True) -> dict:
+    """Return the validated rule of *candidate*, computed once and cached in ``data/cache/openset``."""
+    from helpers import data
+    from helpers.evaluation import _cache_key, _read_cache, _write_cache
+    from helpers.models import build_model, get_candidate, table_fingerprint
+
+    table = data.load_gtzan_table() if table is None else table
+    source, path = _cache_key("openset", {
+        "version": 2, "candidate": candidate, "seed": seed, "grid": grid, "n_splits": n_splits,
+        "recipe": repr(get_candidate(candidate)) + repr(build_model(get_candidate(candidate).base, seed)),
+        "rate": false_flag_rate, "rows": table_fingerprint(table)})
+    stored = _read_cache(path) if cache else None
+    if stored is not None:
+        return stored["rule"]
+    rule = validate(table, candidate, seed=seed, n_splits=n_splits, grid=grid,
+                    false_flag_rate=false_flag_rate).rule
+    if cache:
+        _write_cache(path, {"rule": rule, "key": source})
+    return rule
+
+
+def song_flag(window_proba, rule: dict, window_neighbours: dict | None = None) -> tuple[dict, bool]:
+    """Apply an open-set *rule* to a whole song.
+
+    Parameters
+    ----------
+    window_proba : array-like, shape (n_windows, K)
+        Genre probabilities of the song's voting windows.
+    rule : dict
+        A rule from :func:`choose_rule` (``thresholds``: signal -> threshold).
+    window_neighbours : dict, optional
+        The song's windows' :meth:`NeighbourScorer.score` values (needed by neighbour signals;
+        without them those signals are left out of the decision).
+
+    Returns
+    -------
+    (scores, flagged) : each signal's mean over the windows, and whether any exceeds its threshold
+    """
+    thresholds = rule.get("thresholds")
+    if not isinstance(thresholds, dict) or not thresholds:
+        raise InputError(str(rule.get("signal")), "open-set rule has no thresholds")
+    proba = np.asarray(window_proba, dtype=float)
+    if proba.ndim != 2 or not len(proba):
+        raise InputError("song", "no window probabilities to score")
+    available = probability_signals(proba)
+    available.update({k: np.asarray(v, dtype=float) for k, v in (window_neighbours or {}).items()})
+    unknown = [s for s in thresholds if s not in SIGNALS]
+    if unknown:
+        raise InputError(", ".join(unknown), f"unknown open-set signal (choose from {', '.join(SIGNALS)})")
+    scores = {s: float(np.nanmean(available[s])) for s in thresholds if s in available}
+    return scores, any(scores[s] > float(thresholds[s]) for s in scores)
