@@ -412,6 +412,8 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
 
         model = default_model()
     table = window_table(path, model, window_seconds, minimum, progress=progress)
+    if isinstance(model, Future):  # loaded in a thread while the audio was decoded
+        model = model.result()
     from helpers.models import model_summary
 
     prediction = _decide(source, table, rule, window_seconds, minimum)
