@@ -180,6 +180,17 @@ def test_cli_json_schema():
     assert len({r["id"] for r in recs}) == 5
 
 
+def test_cli_space_option_chooses_the_space_the_reasons_name(capsys):
+    from helpers import cli
+
+    assert cli.main(["recommend", "--liked", "blues.00000", "-k", "3", "--space", "genre",
+                     "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert recs and all("genre-projection space" in r["reason"] for r in recs)
+    assert cli.main(["recommend", "--liked", "blues.00000", "-k", "3", "--json"]) == 0
+    assert all("audio-feature space" in r["reason"] for r in json.loads(capsys.readouterr().out))
+
+
 def test_cli_unknown_id_exits_2_with_one_line():
     result = _cli("--liked", "blues.00000", "blues.99999", "--json")
     assert result.returncode == 2 and result.stdout == ""

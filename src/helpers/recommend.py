@@ -1142,6 +1142,8 @@ def run_recommend_command(args) -> int:
     if getattr(args, "lyrics", None):
         lyrics, weight = read_lyrics_table(args.lyrics), getattr(args, "lyrics_weight", 0.3)
     options = {"lyrics": lyrics, "lyrics_weight": weight}
+    if getattr(args, "space", None):
+        options["space"] = args.space
     disliked = list(getattr(args, "dislike", None) or [])
     store_liked: list[str] = []
     if getattr(args, "store", None):
