@@ -3,8 +3,8 @@
 The corpus (:mod:`bad_audio_corpus`) is written once per module. Each test runs one entry point
 over every case and collects the mismatches, so a failure lists every case it got wrong. Entry
 points that take folders (extract, the batch API, the labeler) search a folder instead of
-refusing it, so the "folder" case is not theirs. The web page's entry is added where the web
-tests live.
+refusing it, so the "folder" case is not theirs; the web page receives uploads, which are
+always regular files, so the cases about the server's file system are not its.
 """
 
 from __future__ import annotations
@@ -166,3 +166,45 @@ def test_labeler_adding_the_file(corpus, tmp_path, model):
         return _verdict(lambda: Labeler([path], store, model=model, audio=False))
 
     assert _mismatches(corpus, verdict, skip=FOLDER_TAKERS_SKIP) == []
+
+
+#: Cases about the server's own file system: an upload always arrives as a regular file.
+NOT_UPLOADABLE = {"missing", "folder", "fifo", "device", "symlink loop", "socket",
+                  "permission denied"}
+
+
+def test_web_page_upload(corpus, tmp_path, model):
+    """The JSON API of the web page: refused at submission (400) or by the job (failed), with
+    the corpus' reason and the upload's name; fine files end with a prediction."""
+    import time
+
+    from helpers.web import create_app
+
+    key = "corpus-key-0123456789"
+    app = create_app(store_path=tmp_path / "labels.sqlite", model=model,
+                     upload_dir=tmp_path / "uploads", window_seconds=6.0, access_key=key,
+                     fetch_options={"download_dir": tmp_path / "downloads"})
+    app.config["TESTING"] = True
+    client = app.test_client()
+    bearer = {"Authorization": f"Bearer {key}"}
+
+    def verdict(path):
+        with open(path, "rb") as handle:
+            response = client.post("/api/predict", headers=bearer,
+                                   data={"file": (handle, path.name)},
+                                   content_type="multipart/form-data")
+        if response.status_code == 400:
+            return response.get_json()["error"]
+        assert response.status_code == 202, response.get_data(as_text=True)
+        status_url = response.get_json()["status_url"]
+        for _ in range(600):  # bounded wait for the background job
+            job = client.get(status_url, headers=bearer).get_json()
+            if job["status"] in ("done", "failed"):
+                return job["error"] if job["status"] == "failed" else None
+            time.sleep(0.1)
+        raise AssertionError(f"{path.name}: job did not finish")
+
+    try:
+        assert _mismatches(corpus, verdict, skip=NOT_UPLOADABLE) == []
+    finally:
+        app.extensions["music_study"]["jobs"].shutdown()
