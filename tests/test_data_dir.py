@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import serve_directory
 
 ROOT = Path(__file__).resolve().parents[1]
