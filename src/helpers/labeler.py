@@ -1056,3 +1056,55 @@ def session_log(store: LabelStore, song_ids: Iterable[int] | None = None) -> pd.
     events = events.assign(title=events["song_id"].map(titles))
     return events[["event_id", "created_utc", "title", "kind", "genre", "model_said", "undoes",
                    "who", "where"]].reset_index(drop=True)
+
+
+def scripted_session(labeler: Labeler, genres_by_name: dict[str, str]) -> pd.DataFrame:
+    """Label a pool by pressing the widget's own buttons, as a person would (for reports).
+
+    Songs are answered from *genres_by_name* (file-name prefix -> genre): accept when the
+    model's top genre is right, else press the genre's button. The session skips one song and
+    comes back to it through the Skipped list; a song whose genre the model does not know is
+    typed into the new-genre box (Enter), liked, undone and labelled again with the new
+    genre's own button; then the model is retrained.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`session_log` of the pool's songs.
+    """
+    def truth(song_id):
+        song = labeler.songs[song_id]
+        name = song.path.name if song.path else song.title
+        return next((g for key, g in genres_by_name.items() if name.startswith(key)), None)
+
+    def answer(song_id):
+        labeler.show_song(song_id)
+        genre = truth(song_id)
+        if genre is None or labeler.top_genres(k=1)[0][0] == genre:
+            labeler.accept_button.click()
+        else:
+            labeler.buttons[genre].click()
+
+    known = set(map(str, labeler.model.classes_))
+    new = [s for s in labeler.songs if truth(s) is not None and truth(s) not in known]
+    others = [s for s in labeler.queue() if s not in new]  # most uncertain first
+    if others:
+        answer(others[0])
+    if len(others) > 1:
+        labeler.show_song(others[1])
+        labeler.skip_button.click()
+    for song_id in new:
+        labeler.show_song(song_id)
+        labeler.new_genre.value = truth(song_id)
+        labeler._on_new_genre_key({"type": "keydown", "key": "Enter"})
+        labeler.show_song(song_id)
+        labeler.like_button.click()
+        labeler.undo_button.click()  # takes the label back and shows the song again ...
+        labeler.buttons[truth(song_id)].click()  # ... and it is made again with its own button
+    for _skipped in labeler.skipped():  # back to the skipped songs: the first is selected
+        labeler.revisit_button.click()
+        answer(labeler.current)
+    for song_id in labeler.queue():
+        answer(song_id)
+    labeler.retrain_button.click()
+    return session_log(labeler.store, labeler.songs)
