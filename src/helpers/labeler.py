@@ -559,8 +559,12 @@ class Labeler:
         chosen = [self.songs[s] for s in song_ids]
         if not chosen:
             return
+        from threadpoolctl import threadpool_limits
+
         columns = list(getattr(self.model, "feature_names_in_", MODEL_FEATURES))
-        proba = self.model.predict_proba(pd.concat([s.windows for s in chosen], ignore_index=True)[columns])
+        with threadpool_limits(1):  # a few rows: starting a thread pool costs more than it saves
+            proba = self.model.predict_proba(
+                pd.concat([s.windows for s in chosen], ignore_index=True)[columns])
         offset = 0
         for song in chosen:
             n = len(song.windows)
@@ -578,9 +582,9 @@ class Labeler:
         states = self.store.song_states()
         return states[states["song_id"].isin(list(self.songs))].reset_index(drop=True)
 
-    def progress(self) -> dict:
+    def progress(self, states: pd.DataFrame | None = None) -> dict:
         """Counts over the pool: ``labelled``, ``skipped``, ``left``, ``total`` (ready songs)."""
-        counts = self.states()["state"].value_counts()
+        counts = (self.states() if states is None else states)["state"].value_counts()
         return {"labelled": int(counts.get("labelled", 0)), "skipped": int(counts.get("skipped", 0)),
                 "left": int(counts.get("unlabelled", 0)), "total": len(self.songs)}
 
@@ -595,9 +599,9 @@ class Labeler:
                              strategy, epsilon=0.0, random_state=self._rng)
         return [waiting[i] for i in order]
 
-    def skipped(self) -> list[int]:
+    def skipped(self, states: pd.DataFrame | None = None) -> list[int]:
         """Pool songs whose latest decision is a skip, the one skipped longest ago first."""
-        states = self.states()
+        states = self.states() if states is None else states
         skipped = states[states["state"] == "skipped"].sort_values("last_event_id")
         return skipped["song_id"].astype(int).tolist()
 
@@ -917,11 +921,12 @@ class Labeler:
             self.extraction_note.value = f"All {total} new songs extracted{problems}."
 
     def _render_queue_counts(self) -> None:
-        progress = self.progress()
+        states = self.states()
+        progress = self.progress(states)
         self.progress_line.value = (
             f"<b>Progress</b>: {progress['labelled']} labelled · {progress['skipped']} skipped · "
             f"{progress['left']} left (of {progress['total']} ready)")
-        skipped = self.skipped()
+        skipped = self.skipped(states)
         options = [(self._name(s), s) for s in skipped]
         if list(self.skipped_choice.options) != options:
             keep = self.skipped_choice.value
