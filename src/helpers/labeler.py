@@ -414,19 +414,28 @@ class Labeler:
         return pending
 
     def _extract(self, pending: list[tuple[Path, list[float]]]) -> None:
-        """Extract the pending songs: the first in this thread, the rest in parallel."""
+        """Extract the pending songs: the first in this thread, the rest in parallel.
+
+        The first song is labelable after its first window (a preview); the worker processes
+        start after that, so they do not compete with it; its other windows follow.
+        """
         settings = (self.window_seconds, self.max_windows)
-        first, rest = pending[0], pending[1:]
+        (first, first_have), rest = pending[0], pending[1:]
+        if self.max_windows is None or self.max_windows > 1:
+            preview = prepare_song(first, self.window_seconds, 1, first_have)
+            if preview.error is None and preview.windows:
+                self._join(preview, final=False)
+                first_have = [*first_have, *(w[0] for w in preview.windows)]
         futures = []
         if rest and self.workers > 1:
-            from concurrent.futures import as_completed
-
             from joblib.externals.loky import get_reusable_executor
 
             executor = get_reusable_executor(max_workers=self.workers)
             futures = [executor.submit(prepare_song, path, *settings, have) for path, have in rest]
-        self._join(prepare_song(first[0], *settings, first[1]))
+        self._join(prepare_song(first, *settings, first_have))
         if futures:
+            from concurrent.futures import as_completed
+
             for future in as_completed(futures):
                 if self._stop.is_set():
                     break
@@ -442,8 +451,12 @@ class Labeler:
                     break
                 self._join(prepare_song(path, *settings, have))
 
-    def _join(self, prepared: PreparedSong) -> None:
-        """Store a prepared song's metadata and features; add it to the queue."""
+    def _join(self, prepared: PreparedSong, final: bool = True) -> None:
+        """Store a prepared song's metadata and features; add it to the queue (or update it).
+
+        *final* is False for a preview of a song's first window: the song is labelable at once
+        and its other windows replace the preview later.
+        """
         path = prepared.path
         try:
             if prepared.error:
@@ -463,12 +476,18 @@ class Labeler:
             self._problem(str(exc))
             return
         with self._lock:
+            known = song_id in self.songs
             self._add(song_id, path, row["title"], row["artist"], windows)
             self._predict_songs([song_id])
-            self.prepared += 1
-            self._render_progress()
+            if final:
+                self.prepared += 1
+                self._render_progress()
             if self.current is None:
                 self.next_song(f"Ready: {self.songs[song_id].title}.")
+            elif known and self.current == song_id:  # more windows: new bars, same player
+                self.bars.value = self._bars_html()
+                self.accept_button.description = (
+                    f"Accept {self.top_genres(k=1)[0][0]} [{ACTION_KEYS['accept']}]")
             else:
                 self._render_queue_counts()
 
@@ -849,6 +868,9 @@ class Labeler:
             "<small>Keys (mouse over the labeler): genre numbers, a accept, s skip, u undo, "
             "l like, d dislike, b back to skipped.</small>")
         self.buttons: dict[str, object] = {}
+        for widget, name in ((self.status, "status"), (self.header, "header"),
+                             (self.new_genre, "new-genre"), (self.curve_image, "curve")):
+            widget.add_class(f"labeler-{name}")  # stable hooks for browser checks
         self.keyboard_area = widgets.VBox([
             self.read_only_note, self.header, self.model_line, self.player, self.player_note,
             self.bars, self.genre_buttons,
