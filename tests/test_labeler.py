@@ -457,3 +457,33 @@ def test_worker_processes_extract_the_same_windows(pool_dir, template_store, tmp
     assert len(lab.songs) == 4 and len(got) == len(expected)
     np.testing.assert_allclose(got.sort_values(["start", "length", "tempo"]).to_numpy(),
                                expected.sort_values(["start", "length", "tempo"]).to_numpy(), rtol=1e-6)
+
+
+def test_a_skipped_song_waits_while_new_songs_are_extracted(pool_dir, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    gate = threading.Event()
+    real = labeler_module.prepare_song
+    calls = []
+
+    def gated(path, *args):
+        calls.append(path.name)
+        if len(calls) > 2:  # the first song (preview and rest) passes, the others wait
+            gate.wait(60)
+        return real(path, *args)
+
+    monkeypatch.setattr(labeler_module, "prepare_song", gated)
+    lab = Labeler(pool_dir, store=tmp_path / "s.sqlite", window_seconds=WINDOW, audio=False, workers=1)
+    deadline = time.monotonic() + 60
+    while lab.current is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first = lab.current
+    lab.skip_button.click()
+    assert lab.current is None and "Preparing songs" in lab.header.value  # not offered again yet
+    gate.set()
+    lab.wait(60)
+    assert lab.current not in (None, first)
+    for _ in range(3):
+        lab.accept_button.click()
+    assert lab.current == first  # now that every song is in, the skipped one comes back

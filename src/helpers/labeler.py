@@ -450,6 +450,15 @@ class Labeler:
                 if self._stop.is_set():
                     break
                 self._join(prepare_song(path, *settings, have))
+        self._finished()
+
+    def _finished(self) -> None:
+        """After the last song: offer a skipped song if the queue ran dry meanwhile."""
+        with self._lock:
+            self._thread_done = True  # this thread ends now: skipped songs may come back
+            self._render_progress()
+            if self.current is None:
+                self.next_song("Every new song is extracted." if self.songs else None)
 
     def _join(self, prepared: PreparedSong, final: bool = True) -> None:
         """Store a prepared song's metadata and features; add it to the queue (or update it).
@@ -507,7 +516,8 @@ class Labeler:
     @property
     def extracting(self) -> bool:
         """Whether songs are still being extracted in the background."""
-        return self._thread is not None and self._thread.is_alive()
+        return (self._thread is not None and self._thread.is_alive()
+                and not getattr(self, "_thread_done", False))
 
     def stop(self) -> None:
         """Stop the background extraction after the songs in progress (they are kept)."""
@@ -637,8 +647,8 @@ class Labeler:
                 pick = active.query(proba, 1, self.strategy, epsilon=self.epsilon,
                                     random_state=self._rng)[0]
                 self.current = int(waiting[int(pick)])
-            else:
-                skipped = self.skipped()
+            else:  # skipped songs come back once no new song can join the queue
+                skipped = [] if self.extracting else self.skipped()
                 self.current = skipped[0] if skipped else None
             self._render(message)
             return self.current
