@@ -348,7 +348,8 @@ def test_enter_in_the_new_genre_box_labels(pool_dir, store_path, no_extraction):
     lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, audio=False)
     song = lab.current
     lab.new_genre.value = "Zydeco"
-    lab._on_new_genre_key({"type": "keydown", "key": "Enter"})
+    # what the browser sends when Enter is pressed in the box
+    lab.new_genre._handle_string_msg(None, {"event": "submit"}, [])
     assert lab.store.current_labels().set_index("song_id").loc[song, "genre"] == "zydeco"
     assert lab.new_genre.value == "" and "zydeco" in lab.buttons
     assert "Recorded: zydeco for" in lab.status.value

@@ -29,6 +29,7 @@ import logging
 import math
 import os
 import threading
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,6 +262,9 @@ class PoolSong:
 ACTION_KEYS = {"accept": "a", "skip": "s", "undo": "u", "like": "l", "dislike": "d",
                "revisit": "b"}
 GENRE_KEYS = "1234567890"
+
+#: Seconds Enter in the new-genre box waits for the box's last characters to reach the kernel.
+ENTER_DELAY_SECONDS = 0.3
 
 #: Size (CSS pixels) of the learning curve; the PNG is drawn at twice this for sharp screens.
 CURVE_SIZE = (450, 252)
@@ -809,9 +813,19 @@ class Labeler:
             return
         self.press(event.get("key", ""))
 
-    def _on_new_genre_key(self, event: dict) -> None:
-        """Enter in the new-genre box labels the current song with the typed genre."""
-        if event.get("type") == "keydown" and event.get("key") == "Enter":
+    def _submit_new_genre(self, _text=None) -> None:
+        """The new-genre box's submit (Enter): label with the typed genre.
+
+        The browser may send Enter before the box's last characters (a widget's state updates
+        wait for the kernel's reply to the previous one), so in a running kernel the label is
+        recorded a moment later, after those updates.
+        """
+        try:
+            import asyncio
+
+            asyncio.get_running_loop().call_later(ENTER_DELAY_SECONDS, self._safely,
+                                                  self._label_new_genre)
+        except RuntimeError:  # no event loop (driven from Python): the value is current
             self._safely(self._label_new_genre)
 
     # ------------------------------------------------------------------ widgets
@@ -847,6 +861,11 @@ class Labeler:
         self.genre_buttons = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
         self.new_genre = widgets.Text(placeholder="new genre, e.g. electronic — Enter labels",
                                       description="New:")
+        with warnings.catch_warnings():
+            # ipywidgets 8 deprecates on_submit, but its replacement (continuous_update=False)
+            # also fires when the box loses focus, which would label by accident
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.new_genre.on_submit(self._submit_new_genre)
         self.add_genre_button = self._button("Label as new genre", self._label_new_genre, "info")
         self.accept_button = self._button(f"Accept [{keys['accept']}]", self.accept, "success",
                                           "The model's top genre is right")
@@ -902,8 +921,6 @@ class Labeler:
 
             self._keyboard = Event(source=self.keyboard_area, watched_events=["keydown"])
             self._keyboard.on_dom_event(self._on_key)
-            self._enter = Event(source=self.new_genre, watched_events=["keydown"])
-            self._enter.on_dom_event(self._on_new_genre_key)
         except ImportError:  # pragma: no cover - ipyevents is a dependency
             self.keys_note.value = "<small>Install ipyevents for keyboard shortcuts.</small>"
 
@@ -1133,7 +1150,7 @@ def scripted_session(labeler: Labeler, genres_by_name: dict[str, str]) -> pd.Dat
     for song_id in new:
         labeler.show_song(song_id)
         labeler.new_genre.value = truth(song_id)
-        labeler._on_new_genre_key({"type": "keydown", "key": "Enter"})
+        labeler._submit_new_genre()  # what Enter in the box does
         labeler.show_song(song_id)
         labeler.like_button.click()
         labeler.undo_button.click()  # takes the label back and shows the song again ...
