@@ -425,7 +425,7 @@ class Labeler:
         """
         settings = (self.window_seconds, self.max_windows)
         (first, first_have), rest = pending[0], pending[1:]
-        if self.max_windows is None or self.max_windows > 1:
+        if self._thread is not None and (self.max_windows is None or self.max_windows > 1):
             preview = prepare_song(first, self.window_seconds, 1, first_have)
             if preview.error is None and preview.windows:
                 self._join(preview, final=False)
@@ -1150,7 +1150,7 @@ def scripted_session(labeler: Labeler, genres_by_name: dict[str, str]) -> pd.Dat
     for song_id in new:
         labeler.show_song(song_id)
         labeler.new_genre.value = truth(song_id)
-        labeler._submit_new_genre()  # what Enter in the box does
+        labeler._safely(labeler._label_new_genre)  # what Enter in the box does
         labeler.show_song(song_id)
         labeler.like_button.click()
         labeler.undo_button.click()  # takes the label back and shows the song again ...
