@@ -488,3 +488,14 @@ def test_a_skipped_song_waits_while_new_songs_are_extracted(pool_dir, tmp_path, 
     for _ in range(3):
         lab.accept_button.click()
     assert lab.current == first  # now that every song is in, the skipped one comes back
+
+
+def test_a_song_that_fails_in_the_background_is_named_in_the_widget(pool_dir, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(pool_dir / "sine.wav", folder / "sine.wav")
+    (folder / "zz_broken.ogg").write_bytes(b"OggS" + b"\0" * 200)
+    lab = Labeler(folder, store=tmp_path / "s.sqlite", window_seconds=WINDOW, audio=False, workers=1)
+    lab.wait(60)
+    assert len(lab.songs) == 1 and len(lab.problems) == 1
+    assert "1 could not be used" in lab.extraction_note.value and "zz_broken.ogg" in lab.extraction_note.value

@@ -959,7 +959,8 @@ class Labeler:
             return
         done = self.prepared
         self.extraction_bar.max, self.extraction_bar.value = total, done
-        problems = f" · {len(self.problems)} could not be used" if self.problems else ""
+        problems = (f" · {len(self.problems)} could not be used (latest: "
+                    f"{html.escape(self.problems[-1])})" if self.problems else "")
         if done < total:
             self.extraction_bar.layout.display = None
             workers = f"{self.workers} workers" if self.workers > 1 else "1 thread"
