@@ -139,3 +139,45 @@ def test_retrain_on_the_original_study_rows_learns_their_new_genres(tmp_path):
     assert result.n_store == 196 and result.store_genres["alternative"] == 103
     assert result.curve.empty
     assert 0.3 < result.after["accuracy"] < 0.6  # GTZAN held-out set: no new genre in it
+
+
+def test_describe_gain_needs_both_intervals_to_claim_a_gain():
+    base = {"strategy": "margin", "mean_gain_auc": 0.01, "mean_gain_final": -0.02}
+    both_above = base | {"ci_low_auc": 0.001, "ci_high_auc": 0.02, "ci_low_final": 0.01, "ci_high_final": 0.03}
+    assert "beats random" in active.describe_gain(both_above)
+    both_below = base | {"ci_low_auc": -0.02, "ci_high_auc": -0.01, "ci_low_final": -0.03, "ci_high_final": -0.003}
+    assert "worse than random" in active.describe_gain(both_below)
+    neither = base | {"ci_low_auc": -0.01, "ci_high_auc": 0.02, "ci_low_final": -0.03, "ci_high_final": 0.01}
+    assert "no clear difference" in active.describe_gain(neither)
+    # the case: area interval includes 0 but the final gain is below zero
+    mixed = base | {"ci_low_auc": -0.009, "ci_high_auc": 0.015, "ci_low_final": -0.033, "ci_high_final": -0.003}
+    text = active.describe_gain(mixed)
+    assert "mixed" in text and "below zero" in text and "indistinguishable" not in text
+
+
+def test_rarest_genre_counts_compare_each_strategy_with_random():
+    results = pd.DataFrame({
+        "strategy": ["random", "random", "entropy", "entropy", "entropy"],
+        "seed": [0, 1, 0, 1, 0], "n_labelled": [40, 40, 40, 40, 20],
+        "fewest_per_genre": [4, 6, 2, 4, 1]})
+    counts = active.rarest_genre_counts(results)
+    assert counts.loc["entropy", "mean"] == 3 and counts.loc["entropy", "vs_random"] == -2
+    assert counts.loc["random", "n_seeds"] == 2
+
+
+def test_held_out_song_predictions_never_use_the_song_itself(tmp_path):
+    from helpers.data import load_gtzan_table
+    from helpers.features import FEATURE_COLUMNS
+    from helpers.store import LabelStore
+
+    table = load_gtzan_table()
+    with LabelStore(tmp_path / "s.sqlite") as store:
+        for i, genre in enumerate(["metal", "metal"]):
+            song = store.add_song(f"https://example.org/{i}", title=f"song {i}")
+            row = table[table["label"] == "classical"].iloc[i]
+            store.add_window(song, 0.0, 30.0, {c: row[c] for c in FEATURE_COLUMNS})
+            store.record_label(song, genre)
+        predictions = active.held_out_song_predictions(store, estimator=active.make_estimator("knn"))
+    assert len(predictions) == 2 and set(predictions["label"]) == {"metal"}
+    # trained on its own window, KNN would answer metal; left out, the classical features win
+    assert "metal" not in set(predictions["predicted"])

@@ -45,7 +45,7 @@ def pool_dir(tmp_path_factory):
 def template_store(pool_dir, tmp_path_factory):
     """A store whose songs already have their window features (extracted once per module)."""
     path = tmp_path_factory.mktemp("template") / "labels.sqlite"
-    lab = Labeler(pool_dir, store=path, window_seconds=WINDOW, audio=False)
+    lab = Labeler(pool_dir, store=path, window_seconds=WINDOW, audio=False, background=False)
     assert len(lab.songs) == 4
     lab.store.close()
     return path
@@ -140,10 +140,13 @@ def test_a_new_labeler_on_the_same_store_resumes_the_queue(pool_dir, store_path,
     assert again.progress() == {"labelled": 2, "skipped": 1, "left": 1, "total": 4}
     assert again.current not in done + [skipped]
     assert again.skipped() == [skipped]
+    assert again.skipped_choice.value == skipped  # the dropdown shows its first song selected
+    again.accept_button.click()
+    # nothing unlabelled is left, so the skipped song is offered instead of "nothing left"
+    assert again.current == skipped and "skipped</b> earlier" in again.header.value
     again.accept_button.click()
     assert again.current is None and "Nothing left to label" in again.header.value
-    assert again.accept_button.disabled and not again.revisit_button.disabled
-    assert again.skipped_choice.options[0][1] == skipped
+    assert again.accept_button.disabled and again.revisit_button.disabled
 
 
 def test_bad_clicks_show_a_message_and_store_nothing(pool_dir, store_path, no_extraction):
@@ -181,7 +184,8 @@ def test_pool_problems_are_reported_not_fatal(pool_dir, tmp_path):
     (folder / "broken.ogg").write_bytes(b"OggS" + b"\0" * 200)
     (folder / "notes.txt").write_text("not audio")
     assert [p.name for p in pool_files(folder)] == ["broken.ogg", "sine.wav"]
-    lab = Labeler(folder, store=tmp_path / "s.sqlite", window_seconds=WINDOW, audio=False)
+    lab = Labeler(folder, store=tmp_path / "s.sqlite", window_seconds=WINDOW, audio=False,
+                  background=False)
     assert list(lab.songs) == [lab.store.song_id(folder / "sine.wav")]
     assert len(lab.problems) == 1 and "broken.ogg" in lab.problems[0]
     empty = tmp_path / "empty"
@@ -202,10 +206,11 @@ def test_the_store_itself_can_be_the_pool(store_path, no_extraction):
 def test_new_genre_round_trip_on_the_shipped_electronic_song(root, tmp_path, monkeypatch):
     song = root / "data" / "music" / "singularity_coherence.ogg"
     calls = []
-    real = labeler_module.song_window_features
-    monkeypatch.setattr(labeler_module, "song_window_features",
+    real = labeler_module.prepare_song
+    monkeypatch.setattr(labeler_module, "prepare_song",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
-    lab = Labeler([song], store=tmp_path / "labels.sqlite", window_seconds=30.0, max_windows=2)
+    lab = Labeler([song], store=tmp_path / "labels.sqlite", window_seconds=30.0, max_windows=2,
+                  background=False)
     assert "electronic" not in lab.model.classes_
     assert bytes(lab.player.value)[:4] == b"RIFF"
     lab.new_genre.value = "electronic"
@@ -228,7 +233,7 @@ def test_new_genre_round_trip_on_the_shipped_electronic_song(root, tmp_path, mon
     again = Labeler([song], store=tmp_path / "labels.sqlite", window_seconds=30.0, max_windows=2)
     assert "electronic" in again.model.classes_ and "electronic" in again.buttons
     assert again.top_genres(again.store.song_id(song))[0][0] == "electronic"
-    assert len(calls) == 2
+    assert len(calls) == 1  # the restarted labeler extracts nothing
 
 
 def test_silent_and_short_windows_are_not_used(tmp_path):
@@ -241,3 +246,256 @@ def test_silent_and_short_windows_are_not_used(tmp_path):
                                                       window_seconds=WINDOW)
         assert windows[["start", "end"]].values.tolist() == [[0.0, 3.0]]
         assert len(store.windows(song)) == 1
+
+
+# --------------------------------------------------------------------------- state cases (issue 11)
+def test_skip_then_undo_puts_the_song_back_in_the_queue_and_says_so(pool_dir, store_path, no_extraction):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0, audio=False)
+    song = lab.current
+    lab.skip_button.click()
+    assert lab.skipped() == [song] and lab.skipped_choice.value == song
+    lab.undo_button.click()
+    assert lab.current == song and lab.skipped() == []
+    assert "Undone: skip for" in lab.status.value and "back in the queue" in lab.status.value
+
+
+def test_undoing_the_label_of_a_skipped_song_skips_it_again_and_a_restart_offers_it(
+        pool_dir, store_path, no_extraction):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0, audio=False)
+    song = lab.current
+    lab.skip_button.click()
+    lab.skipped_choice.value = song
+    lab.revisit_button.click()
+    lab.buttons["jazz"].click()
+    lab.undo_button.click()
+    assert lab.current == song and lab.skipped() == [song]
+    assert "skipped again" in lab.status.value
+    lab.store.close()  # the kernel restarts
+
+    again = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0, audio=False)
+    assert again.skipped() == [song] and again.skipped_choice.value == song
+    again.revisit_button.click()  # works without touching the dropdown
+    assert again.current == song
+    for _ in range(3):  # label every other song: then the skipped one is offered
+        again.next_song()
+        if again.current == song:
+            break
+        again.accept_button.click()
+    assert again.current == song and "Nothing left" not in again.header.value
+
+
+def test_after_retrain_and_undo_the_song_is_shown_by_a_model_that_did_not_learn_the_label(
+        pool_dir, store_path, no_extraction):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0, audio=False)
+    song = lab.current
+    lab.new_genre.value = "zydeco"
+    lab.add_genre_button.click()
+    lab.retrain_button.click()
+    assert "zydeco" in lab.model.classes_
+    lab.undo_button.click()
+    assert lab.current == song
+    assert "zydeco" not in lab.model.classes_  # refitted without the undone label
+    assert "zydeco" not in dict(lab.top_genres())
+    assert "refitted without it" in lab.status.value
+    assert "Refitted without the undone label" in lab.model_line.value
+    with pytest.raises(InputError, match="retrain first"):
+        lab.save_model()
+
+
+def test_one_prediction_row_per_song_and_model(pool_dir, store_path, no_extraction):
+    for _ in range(2):
+        lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0, audio=False)
+        for song in list(lab.songs):
+            lab.show_song(song)
+        lab.store.close()
+    with LabelStore(store_path) as store:
+        predictions = store.predictions()
+    assert not predictions.duplicated(["song_id", "model_fingerprint"]).any()
+    assert len(predictions) == 4
+
+
+def test_shortcuts_press_the_same_buttons(pool_dir, store_path, no_extraction):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0, audio=False)
+    assert lab.shortcuts["a"] is lab.accept_button and lab.shortcuts["s"] is lab.skip_button
+    assert lab.shortcuts["u"] is lab.undo_button and lab.shortcuts["l"] is lab.like_button
+    assert lab.shortcuts["d"] is lab.dislike_button and lab.shortcuts["b"] is lab.revisit_button
+    first_genre = next(iter(lab.buttons))
+    assert lab.shortcuts["1"] is lab.buttons[first_genre]
+    # every shortcut is shown on its button
+    assert all(f"[{key}]" in button.description for key, button in lab.shortcuts.items())
+    top = lab.top_genres(k=1)[0][0]
+    assert lab.accept_button.description == f"Accept {top} [a]"  # Accept names the genre
+
+    song = lab.current
+    lab._on_key({"type": "keydown", "key": "a"})
+    assert lab.store.current_labels().set_index("song_id").loc[song, "genre"] == top
+    assert lab.status.value.startswith(f"Recorded: {top} for ")
+    lab._on_key({"type": "keydown", "key": "s", "ctrlKey": True})  # Ctrl+S is not a shortcut
+    assert lab.skipped() == []
+    song = lab.current
+    lab._on_key({"type": "keydown", "key": "1"})
+    assert lab.store.current_labels().set_index("song_id").loc[song, "genre"] == first_genre
+    lab._on_key({"type": "keydown", "key": "u"})
+    assert lab.current == song and "Undone: label" in lab.status.value
+    lab._on_key({"type": "keydown", "key": "S"})
+    assert lab.skipped() == [song]
+    lab._on_key({"type": "keydown", "key": "l"})
+    assert lab.store.preferences()["liked"].tolist() == [True] and "Liked" in lab.status.value
+    assert lab.press("x") is None
+
+
+def test_enter_in_the_new_genre_box_labels(pool_dir, store_path, no_extraction):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, audio=False)
+    song = lab.current
+    lab.new_genre.value = "Zydeco"
+    # what the browser sends when Enter is pressed in the box
+    lab.new_genre._handle_string_msg(None, {"event": "submit"}, [])
+    assert lab.store.current_labels().set_index("song_id").loc[song, "genre"] == "zydeco"
+    assert lab.new_genre.value == "" and "zydeco" in lab.buttons
+    assert "Recorded: zydeco for" in lab.status.value
+
+
+def test_curve_is_hidden_before_the_first_retrain_and_drawn_at_twice_its_size(
+        pool_dir, store_path, no_extraction):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, audio=False)
+    assert lab.curve_image.layout.display == "none"
+    lab.buttons["metal"].click()
+    lab.retrain_button.click()
+    assert lab.curve_image.layout.display != "none"
+    png = bytes(lab.curve_image.value)
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    css_width, css_height = labeler_module.CURVE_SIZE
+    assert lab.curve_image.layout.width == f"{css_width}px"
+    assert (width, height) == (2 * css_width, 2 * css_height)
+
+
+def test_every_store_error_shows_in_the_status_line(pool_dir, store_path, no_extraction, monkeypatch):
+    from helpers.errors import StoreFullError
+
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, audio=False)
+
+    def full(*args, **kwargs):
+        raise StoreFullError(store_path, "the disk is full; free some space")
+
+    monkeypatch.setattr(lab.store, "record_skip", full)
+    lab.skip_button.click()
+    assert "the disk is full" in lab.status.value
+    monkeypatch.setattr(lab.store, "record_preference", lambda *a, **k: 1 / 0)
+    lab.like_button.click()
+    assert "Unexpected error (ZeroDivisionError" in lab.status.value
+
+
+def test_a_read_only_store_opens_for_looking(pool_dir, store_path, no_extraction, monkeypatch):
+    with LabelStore(store_path) as store:
+        monkeypatch.setattr(store, "read_only", True, raising=False)
+        before = len(store.predictions())
+        lab = Labeler(pool_dir, store=store, window_seconds=WINDOW, audio=False)
+        assert lab.read_only and "nothing you do can be saved" in lab.read_only_note.value
+        assert lab.current is not None and lab.accept_button.disabled
+        assert lab.undo_button.disabled and lab.retrain_button.disabled
+        assert len(store.predictions()) == before  # looking writes nothing
+
+
+def test_model_line_names_the_model_and_its_held_out_accuracy(pool_dir, store_path, no_extraction,
+                                                             monkeypatch):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, audio=False)
+    accuracy = lab.held_out_accuracy()
+    assert f"{accuracy['accuracy']:.3f}" in lab.model_line.value
+    assert "fault-filtered test split" in lab.model_line.value and f"n={accuracy['n']}" in lab.model_line.value
+    from helpers import models
+    monkeypatch.setattr(models, "describe_model", lambda model: "KNN described", raising=False)
+    assert labeler_module._model_name(lab.model) == "KNN described"
+
+
+# --------------------------------------------------------------------------- background extraction
+def test_first_song_is_labelable_while_the_rest_are_extracted(pool_dir, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    gate = threading.Event()
+    real = labeler_module.prepare_song
+    extracted = []
+
+    def gated(path, *args):
+        extracted.append(path.name)
+        if len(extracted) > 1:  # the first song's one-window preview passes, the rest wait
+            gate.wait(60)
+        return real(path, *args)
+
+    monkeypatch.setattr(labeler_module, "prepare_song", gated)
+    lab = Labeler(pool_dir, store=tmp_path / "s.sqlite", window_seconds=WINDOW, audio=False,
+                  workers=1, epsilon=0.0)
+    deadline = time.monotonic() + 60
+    while lab.current is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(lab.songs) == 1 and lab.extracting
+    assert lab.extraction_bar.layout.display != "none" and lab.extraction_bar.max == 4
+    assert "of 4 new songs extracted" in lab.extraction_note.value
+    lab.accept_button.click()  # the only ready song is labelled: wait for the next
+    assert lab.current is None and "Preparing songs" in lab.header.value
+    gate.set()
+    lab.wait(60)
+    assert len(lab.songs) == 4 and lab.current is not None  # the others joined the queue
+    assert lab.extraction_bar.value == 4 and "All 4 new songs extracted" in lab.extraction_note.value
+    # each song once; the first twice: a one-window preview, then its other windows
+    names = sorted(p.name for p in pool_dir.iterdir())
+    assert sorted(set(extracted)) == names and len(extracted) == len(names) + 1
+    assert extracted[0] == extracted[1]
+    assert len(lab.songs[lab.store.song_id(pool_dir / extracted[0])].windows) == 2
+    lab.store.close()
+    # stored features are never extracted again
+    extracted.clear()
+    again = Labeler(pool_dir, store=tmp_path / "s.sqlite", window_seconds=WINDOW, audio=False)
+    assert extracted == [] and len(again.songs) == 4 and not again.extracting
+
+
+def test_worker_processes_extract_the_same_windows(pool_dir, template_store, tmp_path):
+    lab = Labeler(pool_dir, store=tmp_path / "s.sqlite", window_seconds=WINDOW, audio=False,
+                  workers=2, background=False)
+    with LabelStore(template_store) as reference:
+        expected = reference.windows().drop(columns=["window_id", "song_id"])
+    got = lab.store.windows().drop(columns=["window_id", "song_id"])
+    assert len(lab.songs) == 4 and len(got) == len(expected)
+    np.testing.assert_allclose(got.sort_values(["start", "length", "tempo"]).to_numpy(),
+                               expected.sort_values(["start", "length", "tempo"]).to_numpy(), rtol=1e-6)
+
+
+def test_a_skipped_song_waits_while_new_songs_are_extracted(pool_dir, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    gate = threading.Event()
+    real = labeler_module.prepare_song
+    calls = []
+
+    def gated(path, *args):
+        calls.append(path.name)
+        if len(calls) > 2:  # the first song (preview and rest) passes, the others wait
+            gate.wait(60)
+        return real(path, *args)
+
+    monkeypatch.setattr(labeler_module, "prepare_song", gated)
+    lab = Labeler(pool_dir, store=tmp_path / "s.sqlite", window_seconds=WINDOW, audio=False, workers=1)
+    deadline = time.monotonic() + 60
+    while lab.current is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first = lab.current
+    lab.skip_button.click()
+    assert lab.current is None and "Preparing songs" in lab.header.value  # not offered again yet
+    gate.set()
+    lab.wait(60)
+    assert lab.current not in (None, first)
+    for _ in range(3):
+        lab.accept_button.click()
+    assert lab.current == first  # now that every song is in, the skipped one comes back
+
+
+def test_a_song_that_fails_in_the_background_is_named_in_the_widget(pool_dir, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(pool_dir / "sine.wav", folder / "sine.wav")
+    (folder / "zz_broken.ogg").write_bytes(b"OggS" + b"\0" * 200)
+    lab = Labeler(folder, store=tmp_path / "s.sqlite", window_seconds=WINDOW, audio=False, workers=1)
+    lab.wait(60)
+    assert len(lab.songs) == 1 and len(lab.problems) == 1
+    assert "1 could not be used" in lab.extraction_note.value and "zz_broken.ogg" in lab.extraction_note.value

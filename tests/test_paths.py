@@ -25,3 +25,36 @@ def test_data_dir_can_be_moved(tmp_path, monkeypatch):
     assert paths.data_dir() == tmp_path.resolve()
     monkeypatch.delenv("MUSIC_STUDY_DATA_DIR")
     assert paths.data_dir() == paths.project_root() / "data"
+
+
+def test_shipped_data_never_moves_with_the_data_folder(tmp_path, monkeypatch):
+    from helpers import data
+
+    monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path))
+    assert paths.shipped_data_dir() == paths.project_root() / "data"
+    assert paths.shipped_music_dir() == paths.project_root() / "data" / "music"
+    assert data.gtzan_table_path().is_relative_to(paths.shipped_data_dir())
+    assert len(data.load_gtzan_table()) == 1000
+    assert sum(len(v) for v in data.load_split("fault-filtered").values()) == 930
+    assert len(data.load_artist_index()) == 1000
+    assert len(data.load_public_domain_lyrics()) > 0
+    assert list(tmp_path.iterdir()) == []  # reading shipped data wrote nothing there
+
+
+def test_what_the_user_makes_follows_the_data_folder(tmp_path, monkeypatch):
+    from helpers import batch, ingest, lyrics_fetch, models, store, web
+
+    for name in ("MUSIC_STUDY_LABEL_STORE", "MUSIC_STUDY_FEATURE_CACHE", "MUSIC_STUDY_LYRICS_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path))
+    made = [store.default_store_path(), batch.default_cache_dir(), lyrics_fetch.default_cache_path(),
+            ingest.downloads_dir(), web.uploads_dir(), models.default_model_path()]
+    assert all(path.is_relative_to(tmp_path.resolve()) for path in made), made
+
+
+def test_a_missing_shipped_file_names_git_as_the_remedy(tmp_path, monkeypatch):
+    from helpers.data import _checked
+    from helpers.errors import DataIntegrityError
+
+    with pytest.raises(DataIntegrityError, match="git checkout -- data/"):
+        _checked(tmp_path / "features_30_sec.csv", None)

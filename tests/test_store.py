@@ -54,7 +54,8 @@ def _concurrent_writer(path, name, barrier, n_events):
     song_id = store.add_song(f"https://example.org/{name}", title=name)
     barrier.wait()
     for i in range(n_events):
-        prediction = store.record_prediction(song_id, {"rock": 0.5, "pop": 0.5}, "fp", "web")
+        # a new model each time: the store keeps one prediction row per song and model
+        prediction = store.record_prediction(song_id, {"rock": 0.5, "pop": 0.5}, f"fp-{i}", "web")
         store.record_label(song_id, ("rock", "pop")[i % 2], where="web", model_said="rock",
                            prediction_id=prediction)
     store.close()
@@ -423,3 +424,12 @@ def test_held_lock_raises_store_locked_error_after_the_timeout(tmp_path):
         store.record_label(song_id, "rock")  # the lock is free again: the store works
         assert store.current_labels()["genre"].tolist() == ["rock"]
 
+
+def test_one_prediction_row_per_song_model_and_window(store, song):
+    first = store.record_prediction(song, {"rock": 0.6, "pop": 0.4}, "model-1", "widget")
+    assert store.record_prediction(song, {"rock": 0.6, "pop": 0.4}, "model-1", "web") == first
+    other_window = store.record_prediction(song, {"rock": 1.0}, "model-1", window_start=0.0,
+                                           window_end=30.0)
+    other_model = store.record_prediction(song, {"rock": 0.6, "pop": 0.4}, "model-2")
+    assert len({first, other_window, other_model}) == 3
+    assert len(store.predictions()) == 3

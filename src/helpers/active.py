@@ -490,3 +490,120 @@ def compare_to_random(results: pd.DataFrame, metric: str = "accuracy", n_boot: i
         row["n_seeds"] = int(auc[strategy].notna().sum())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- reading a simulation
+def describe_gain(row, level: str = "95%") -> str:
+    """Say what a :func:`compare_to_random` row shows, from both the area and the final gain.
+
+    A strategy "beats random" only when both intervals lie above 0 and "is worse" only when
+    both lie below; when both include 0 there is "no clear difference"; otherwise the two
+    intervals disagree and both are stated.
+    """
+    from helpers.narrate import gain_verdict
+
+    area = (row["ci_low_auc"], row["ci_high_auc"])
+    final = (row["ci_low_final"], row["ci_high_final"])
+    above = [low > 0 for low, _ in (area, final)]
+    below = [high < 0 for _, high in (area, final)]
+    numbers = (f"area gain {row['mean_gain_auc']:+.3f} [{area[0]:+.3f}, {area[1]:+.3f}], final gain "
+               f"{row['mean_gain_final']:+.3f} [{final[0]:+.3f}, {final[1]:+.3f}]")
+    if all(above):
+        verdict = "beats random"
+    elif all(below):
+        verdict = "is worse than random"
+    elif not any(above) and not any(below):
+        verdict = "shows no clear difference from random"
+    else:
+        return (f"{row['strategy']}: mixed — {gain_verdict('area', area, level, 'gain')}; "
+                f"{gain_verdict('final round', final, level, 'gain')}")
+    return f"{row['strategy']} {verdict} ({numbers}; {level} bootstrap intervals over seeds)"
+
+
+def rarest_genre_counts(results: pd.DataFrame, n_labelled: int | None = None) -> pd.DataFrame:
+    """Clips of the rarest genre in the labelled set per strategy, at *n_labelled* (default last).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per strategy: ``mean, std, n_seeds`` (over seeds) and ``vs_random`` (mean difference).
+    """
+    n_labelled = int(results["n_labelled"].max()) if n_labelled is None else int(n_labelled)
+    at = results[results["n_labelled"] == n_labelled]
+    table = at.groupby("strategy")["fewest_per_genre"].agg(mean="mean", std="std", n_seeds="count")
+    if "random" in table.index:
+        table["vs_random"] = table["mean"] - table.loc["random", "mean"]
+    return table
+
+
+def plot_simulation(results: pd.DataFrame, models, seeds: int):
+    """Learning curves (left, one y scale for every model) and rarest-genre counts (right).
+
+    Parameters
+    ----------
+    results : DataFrame
+        :func:`simulate` output with a ``model`` column.
+    models : list of str
+        Models to draw, one row each.
+    seeds : int
+        Number of seeds (for the titles).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(len(models), 2, figsize=(13, 4.2 * len(models)), squeeze=False,
+                                sharey="col", layout="constrained")
+    for (left, right), name in zip(axes, models, strict=True):
+        subset = results[results["model"] == name]
+        for strategy, curve in learning_curves(subset).groupby("strategy"):
+            left.plot(curve["n_labelled"], curve["mean"], label=strategy,
+                      linestyle="--" if strategy == "random" else "-")
+            left.fill_between(curve["n_labelled"], curve["low"], curve["high"], alpha=0.15)
+        left.set(xlabel="labelled clips (pool: fault-filtered train+valid)",
+                 ylabel="accuracy (fault-filtered test)",
+                 title=f"{name}: learning curves, mean ± 95% CI over {seeds} seeds "
+                       f"(test n={_test_size()})")
+        rarest = subset.groupby(["strategy", "n_labelled"])["fewest_per_genre"].mean().unstack("strategy")
+        for strategy in rarest.columns:
+            right.plot(rarest.index, rarest[strategy], label=strategy,
+                       linestyle="--" if strategy == "random" else "-")
+        right.set(xlabel="labelled clips", ylabel="clips of the rarest genre (mean over seeds)",
+                  title=f"{name}: how balanced the labelled set is")
+    axes[0, 1].legend(title="strategy", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return figure
+
+
+def _test_size(split: str = HELD_OUT_SPLIT) -> int:
+    return len(held_out_split(split=split)[1])
+
+
+def held_out_song_predictions(store, *, estimator=None, base_table=None,
+                              columns=MODEL_FEATURES) -> pd.DataFrame:
+    """Predict each labelled song's windows with a model that never saw that song.
+
+    Leave one song out: for every song with a current label, fit *estimator* on the base rows
+    plus the other songs' labelled windows, then predict this song's windows. Predicting the
+    windows a model was just trained on would only show that it remembers them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``song_id, filename, window_start, window_end, label, predicted``.
+    """
+    estimator = make_knn() if estimator is None else estimator
+    base, extra, _, _ = training_rows(store, base_table=base_table, columns=columns)
+    rows = []
+    with threadpool_limits(1):
+        for song_id, song_rows in extra.groupby("song_id"):
+            others = extra[extra["song_id"] != song_id]
+            model = _fit(estimator, pd.concat([base, others[base.columns]], ignore_index=True), columns)
+            predicted = model.predict(song_rows[list(columns)])
+            rows.append(song_rows[["song_id", "filename", "window_start", "window_end", "label"]]
+                        .assign(predicted=predicted))
+    if not rows:
+        return pd.DataFrame(columns=["song_id", "filename", "window_start", "window_end", "label",
+                                     "predicted"])
+    return pd.concat(rows, ignore_index=True)

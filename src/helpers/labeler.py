@@ -28,8 +28,10 @@ import io
 import logging
 import math
 import os
+import threading
+import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -98,13 +100,78 @@ def _on_grid(windows: pd.DataFrame, window_seconds: float) -> pd.DataFrame:
     return windows[aligned & fits & (full | last)]
 
 
+def _complete(stored: pd.DataFrame, duration, window_seconds: float,
+              max_windows: int | None) -> bool:
+    """Whether the stored windows already cover the song (so nothing is to be extracted)."""
+    if max_windows is not None and len(stored) >= max_windows:
+        return True
+    if duration is None or pd.isna(duration):
+        return False
+    expected = int(duration // window_seconds) + (duration % window_seconds
+                                                  >= window_seconds * MIN_WINDOW_SHARE)
+    return len(stored) >= expected
+
+
+def extract_windows(path, *, window_seconds: float = 30.0, max_windows: int | None = None,
+                    have: Iterable[float] = ()) -> list[tuple[float, float, dict]]:
+    """Extract the features of a file's windows that are not in *have* (a pure function).
+
+    Windows follow :func:`helpers.audio.iter_checked_windows` (no overlap); a last window shorter
+    than a third of *window_seconds*, silent windows and windows with non-finite samples or
+    features are left out. Runs in a worker process as well as in the caller's.
+
+    Parameters
+    ----------
+    path : path-like
+        The audio file.
+    window_seconds : float
+        Window length in seconds.
+    max_windows : int, optional
+        Use only the first usable windows.
+    have : iterable of float
+        Start times (s) of windows already stored: counted, not extracted again.
+
+    Returns
+    -------
+    list of (start, end, features)
+    """
+    from helpers.audio import iter_checked_windows
+    from helpers.features import extract_signal
+
+    have = {round(float(s), 3) for s in have}
+    new, used = [], 0
+    # the validation every audio entry point shares: a truncated, non-audio or unusable file
+    # is refused with its reason; short, silent and non-finite windows carry a note
+    for window in iter_checked_windows(path, window_seconds=window_seconds,
+                                       min_window_seconds=window_seconds * MIN_WINDOW_SHARE,
+                                       needs="labelled windows"):
+        if max_windows is not None and used >= max_windows:
+            break
+        if window.note:
+            continue
+        used += 1
+        if round(window.start, 3) in have:
+            continue
+        with np.errstate(all="ignore"):
+            features = extract_signal(window.samples, SAMPLE_RATE)
+        if all(math.isfinite(features[c]) for c in FEATURE_COLUMNS):
+            new.append((window.start, window.end, features))
+    return new
+
+
+def _check_window_seconds(window_seconds) -> float:
+    window_seconds = float(window_seconds)
+    if not math.isfinite(window_seconds) or window_seconds <= 0:
+        raise InputError(repr(window_seconds), "window length must be a positive number of seconds")
+    return window_seconds
+
+
 def song_window_features(store: LabelStore, song_id: int, path, *, window_seconds: float = 30.0,
                          max_windows: int | None = None) -> pd.DataFrame:
     """Return a song's window features, extracting (and storing) only what the store lacks.
 
-    Windows follow :func:`helpers.audio.iter_file_windows` (no overlap); a last window shorter
-    than a third of *window_seconds* and silent windows are left out. Features of new windows
-    are stored in one transaction, so nothing is ever extracted twice.
+    See :func:`extract_windows` for which windows are used. Features of new windows are
+    stored in one transaction, so nothing is ever extracted twice.
 
     Parameters
     ----------
@@ -122,42 +189,49 @@ def song_window_features(store: LabelStore, song_id: int, path, *, window_second
     pandas.DataFrame
         ``window_id, song_id, start, end`` and the 58 feature columns, by start time.
     """
-    from helpers.audio import iter_checked_windows
-    from helpers.features import extract_signal
-
-    window_seconds = float(window_seconds)
-    if not math.isfinite(window_seconds) or window_seconds <= 0:
-        raise InputError(repr(window_seconds), "window length must be a positive number of seconds")
+    window_seconds = _check_window_seconds(window_seconds)
     stored = _on_grid(store.windows(song_id), window_seconds)
-    if max_windows is not None and len(stored) >= max_windows:
-        return stored.head(max_windows).reset_index(drop=True)
-    have = {round(float(s), 3) for s in stored["start"]}
     duration = store.songs().set_index("song_id").loc[song_id, "duration"]
-    if duration is not None and not pd.isna(duration):
-        expected = int(duration // window_seconds) + (duration % window_seconds
-                                                      >= window_seconds * MIN_WINDOW_SHARE)
-        if len(stored) >= expected:
-            return stored.reset_index(drop=True)
-    new, used = [], 0
-    # the audio checks every entry point shares; unfit windows carry a note
-    for window in iter_checked_windows(path, window_seconds=window_seconds,
-                                       min_window_seconds=window_seconds * MIN_WINDOW_SHARE,
-                                       needs="labelled windows"):
-        if max_windows is not None and used >= max_windows:
-            break
-        if window.note:
-            continue
-        used += 1
-        if round(window.start, 3) in have:
-            continue
-        with np.errstate(all="ignore"):
-            features = extract_signal(window.samples, SAMPLE_RATE)
-        if all(math.isfinite(features[c]) for c in FEATURE_COLUMNS):
-            new.append((window.start, window.end, features))
-    if new:
-        store.add_windows(song_id, new)
-    stored = _on_grid(store.windows(song_id), window_seconds)
+    if not _complete(stored, duration, window_seconds, max_windows):
+        new = extract_windows(path, window_seconds=window_seconds, max_windows=max_windows,
+                              have=stored["start"])
+        if new:
+            store.add_windows(song_id, new)
+        stored = _on_grid(store.windows(song_id), window_seconds)
     return (stored.head(max_windows) if max_windows else stored).reset_index(drop=True)
+
+
+@dataclass
+class PreparedSong:
+    """What a worker found out about one file: metadata and the features of new windows."""
+
+    path: Path
+    duration: float | None = None
+    content_hash: str | None = None
+    windows: list = field(default_factory=list)
+    error: str | None = None
+
+
+def prepare_song(path, window_seconds: float = 30.0, max_windows: int | None = None,
+                 have: Iterable[float] = ()) -> PreparedSong:
+    """Probe, hash and extract one file without touching the store (for worker processes).
+
+    Never raises for a bad file: the reason is in :attr:`PreparedSong.error`.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from helpers.store import file_sha256
+
+    path = Path(path)
+    try:
+        with threadpool_limits(1):  # one song per worker: BLAS threads would only compete
+            windows = extract_windows(path, window_seconds=window_seconds,
+                                      max_windows=max_windows, have=have)
+        return PreparedSong(path, _song_duration(path), file_sha256(path), windows)
+    except InputError as exc:
+        return PreparedSong(path, error=str(exc))
+    except OSError as exc:
+        return PreparedSong(path, error=f"{path}: cannot read the file ({exc.strerror or exc})")
 
 
 def _song_duration(path: Path) -> float | None:
@@ -195,8 +269,35 @@ class PoolSong:
     proba: np.ndarray | None = None  # genres (mean over windows)
 
 
+#: Keys of the action buttons (genre buttons take 1-9 and 0, in button order).
+ACTION_KEYS = {"accept": "a", "skip": "s", "undo": "u", "like": "l", "dislike": "d",
+               "revisit": "b"}
+GENRE_KEYS = "1234567890"
+
+#: Seconds Enter in the new-genre box waits for the box's last characters to reach the kernel.
+ENTER_DELAY_SECONDS = 0.3
+
+#: Size (CSS pixels) of the learning curve; the PNG is drawn at twice this for sharp screens.
+CURVE_SIZE = (450, 252)
+
+
+def _model_name(model) -> str:
+    """Name of a fitted model: ``helpers.models.describe_model`` when present, else its class."""
+    from helpers import models
+
+    describe = getattr(models, "describe_model", None)
+    if describe is not None:
+        return str(describe(model))
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    return type(final).__name__
+
+
 class Labeler:
     """Label a pool of songs in a notebook, most uncertain first, with every click stored.
+
+    Songs whose features are in the store are ready at once; the others are extracted in the
+    background (the first in a thread, the rest in worker processes when ``workers > 1``) and
+    join the queue as they are ready, with a progress bar in the widget.
 
     Parameters
     ----------
@@ -204,7 +305,8 @@ class Labeler:
         A folder of audio files, a list of files, or a store (all its songs that have windows).
     store : LabelStore or path-like, optional
         Where every decision goes; default the store of *pool* when it is one, else
-        :class:`LabelStore` at its default path.
+        :class:`LabelStore` at its default path. A store whose ``read_only`` is true opens the
+        labeler for looking only.
     model : fitted estimator, optional
         The genre model; default *estimator* fitted on the base table plus the store's labels.
     estimator : estimator, optional
@@ -224,39 +326,70 @@ class Labeler:
         The person labelling (recorded with each event).
     seed : int
         Seed of the random picks.
+    audio : bool
+        Fill the audio player (off in tests).
+    background : bool
+        Extract missing features in the background and return at once (default); ``False``
+        extracts everything before returning.
+    workers : int, optional
+        Parallel extractions (default: the number of cores); 1 uses a single thread.
     """
 
     def __init__(self, pool, store: LabelStore | str | os.PathLike | None = None, *,
                  model=None, estimator=None, base_table: pd.DataFrame | None = None,
                  strategy: str = "margin", epsilon: float = 0.1, window_seconds: float = 30.0,
                  max_windows: int | None = None, who: str = "user", seed: int = 0,
-                 audio: bool = True):
+                 audio: bool = True, background: bool = True, workers: int | None = None):
         if isinstance(pool, LabelStore):
             store = pool if store is None else store
         self.store = store if isinstance(store, LabelStore) else LabelStore(store, who=who)
+        self.read_only = bool(getattr(self.store, "read_only", False))
         self.who = who
         active.uncertainty(np.ones((1, 1)), strategy)  # validates the strategy name
         self.strategy, self.epsilon = strategy, float(epsilon)
-        self.window_seconds, self.max_windows = float(window_seconds), max_windows
+        self.window_seconds = _check_window_seconds(window_seconds)
+        self.max_windows = max_windows
         self.audio_enabled = audio
+        self.workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
         self._rng = np.random.default_rng(seed)
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self.estimator = estimator if estimator is not None else active.make_estimator("knn")
         if base_table is None:
             base_table, _ = active.held_out_split()
         self.base_table = base_table
         self.problems: list[str] = []
         self.songs: dict[int, PoolSong] = {}
-        self._load_pool(pool)
-        self.model = model if model is not None else self._fit_current()
         self.retrain_history: list[active.RetrainResult] = []
         self.current: int | None = None
         self._prediction_ids: dict[tuple[int, str], int] = {}
+        self._held_out: dict[str, dict] = {}
+        self.model = None
+        self._trained_on: set[int] = set()
         self._build_widgets()
-        self._predict_pool()
-        self.next_song()
+        if model is not None:
+            self._set_model(model, trained_on=set())
+        else:
+            trained_on = self._active_label_ids()
+            self._set_model(self._fit_current(), trained_on)
+        pending = self._load_pool(pool)
+        self.pending_total, self.prepared = len(pending), 0
+        if pending and not background:
+            self._extract(pending)
+        if not self.songs and not (pending and background):
+            raise InputError(pool if isinstance(pool, str | os.PathLike) else "pool",
+                             "no usable song in the pool" + (f": {self.problems[0]}" if self.problems else ""))
+        self._render_progress()
+        self.next_song("Ready." if self.songs else "Extracting the first song ...")
+        if pending and background:
+            self._thread = threading.Thread(target=self._extract, args=(pending,),
+                                            name="labeler-extraction", daemon=True)
+            self._thread.start()
 
     # ------------------------------------------------------------------ setup
-    def _load_pool(self, pool) -> None:
+    def _load_pool(self, pool) -> list[tuple[Path, list[float]]]:
+        """Add the songs whose features are stored; return ``(file, stored starts)`` to extract."""
         if isinstance(pool, LabelStore):
             songs = pool.songs()
             with_windows = set(pool.windows()["song_id"])
@@ -266,34 +399,150 @@ class Labeler:
                           pool.windows(int(row.song_id)))
             if not self.songs:
                 raise InputError(pool.path, "the store holds no song with features to label")
-            return
-        from helpers.audio import check_audio
+            self._predict_pool()
+            return []
+        files = pool_files(pool)
+        songs = self.store.songs().set_index("location")
+        stored_windows = dict(iter(self.store.windows().groupby("song_id")))
+        pending = []
+        for path in files:
+            if str(path) not in songs.index:
+                pending.append((path, []))
+                continue
+            row = songs.loc[str(path)]
+            song_id = int(row["song_id"])
+            stored = _on_grid(stored_windows.get(song_id, self.store.windows(song_id).head(0)),
+                              self.window_seconds)
+            if _complete(stored, row["duration"], self.window_seconds, self.max_windows):
+                if self.max_windows:
+                    stored = stored.head(self.max_windows)
+                if not stored.empty:
+                    self._add(song_id, path, row["title"], row["artist"], stored)
+            else:
+                pending.append((path, stored["start"].tolist()))
+        if self.songs:
+            self._predict_pool()
+        if pending and self.read_only:
+            self.problems.extend(f"{path}: not in the read-only store, so its features cannot be "
+                                 "saved; open a writable store to add it" for path, _ in pending)
+            return []
+        return pending
 
-        for path in pool_files(pool):
-            try:
-                check_audio(path, needs="labelled windows")  # before hashing it into the store
-                song_id = self.store.add_song(path, title=path.stem.replace("_", " "),
-                                              duration=_song_duration(path), source="folder")
-                windows = song_window_features(self.store, song_id, path,
-                                               window_seconds=self.window_seconds,
-                                               max_windows=self.max_windows)
-            except InputError as exc:  # one bad file must not stop the session
-                self.problems.append(str(exc))
-                log.warning("%s", exc)
-                continue
+    def _extract(self, pending: list[tuple[Path, list[float]]]) -> None:
+        """Extract the pending songs: the first in this thread, the rest in parallel.
+
+        The first song is labelable after its first window (a preview); the worker processes
+        start after that, so they do not compete with it; its other windows follow.
+        """
+        settings = (self.window_seconds, self.max_windows)
+        (first, first_have), rest = pending[0], pending[1:]
+        if self._thread is not None and (self.max_windows is None or self.max_windows > 1):
+            preview = prepare_song(first, self.window_seconds, 1, first_have)
+            if preview.error is None and preview.windows:
+                self._join(preview, final=False)
+                first_have = [*first_have, *(w[0] for w in preview.windows)]
+        futures = []
+        if rest and self.workers > 1:
+            from joblib.externals.loky import get_reusable_executor
+
+            executor = get_reusable_executor(max_workers=self.workers)
+            futures = [executor.submit(prepare_song, path, *settings, have) for path, have in rest]
+        self._join(prepare_song(first, *settings, first_have))
+        if futures:
+            from concurrent.futures import as_completed
+
+            for future in as_completed(futures):
+                if self._stop.is_set():
+                    break
+                try:
+                    self._join(future.result())
+                except Exception as exc:  # a dead worker must not end the session
+                    self._problem(f"a worker process failed ({type(exc).__name__}: {exc})")
+            for future in futures:
+                future.cancel()
+        else:
+            for path, have in rest:
+                if self._stop.is_set():
+                    break
+                self._join(prepare_song(path, *settings, have))
+        self._finished()
+
+    def _finished(self) -> None:
+        """After the last song: offer a skipped song if the queue ran dry meanwhile."""
+        with self._lock:
+            self._thread_done = True  # this thread ends now: skipped songs may come back
+            self._render_progress()
+            if self.current is None:
+                self.next_song("Every new song is extracted." if self.songs else None)
+
+    def _join(self, prepared: PreparedSong, final: bool = True) -> None:
+        """Store a prepared song's metadata and features; add it to the queue (or update it).
+
+        *final* is False for a preview of a song's first window: the song is labelable at once
+        and its other windows replace the preview later.
+        """
+        path = prepared.path
+        try:
+            if prepared.error:
+                raise InputError(path, prepared.error.removeprefix(f"{path}: "))
+            song_id = self.store.add_song(path, title=path.stem.replace("_", " "),
+                                          duration=prepared.duration, source="folder",
+                                          content_hash=prepared.content_hash)
+            if prepared.windows:
+                self.store.add_windows(song_id, prepared.windows)
+            windows = _on_grid(self.store.windows(song_id), self.window_seconds)
+            if self.max_windows:
+                windows = windows.head(self.max_windows)
             if windows.empty:
-                self.problems.append(f"{path}: no usable window (silent or too short)")
-                continue
+                raise InputError(path, "no usable window (silent or too short)")
             row = self.store.songs().set_index("song_id").loc[song_id]
+        except InputError as exc:  # one bad file must not stop the session
+            self._problem(str(exc))
+            return
+        with self._lock:
+            known = song_id in self.songs
             self._add(song_id, path, row["title"], row["artist"], windows)
-        if not self.songs:
-            raise InputError(pool if isinstance(pool, str | os.PathLike) else "pool",
-                             "no usable song in the pool" + (f": {self.problems[0]}" if self.problems else ""))
+            self._predict_songs([song_id])
+            if final:
+                self.prepared += 1
+                self._render_progress()
+            if self.current is None:
+                self.next_song(f"Ready: {self.songs[song_id].title}.")
+            elif known and self.current == song_id:  # more windows: new bars, same player
+                self.bars.value = self._bars_html()
+                self.accept_button.description = (
+                    f"Accept {self.top_genres(k=1)[0][0]} [{ACTION_KEYS['accept']}]")
+            else:
+                self._render_queue_counts()
+
+    def _problem(self, message: str) -> None:
+        log.warning("%s", message)
+        with self._lock:
+            self.problems.append(message)
+            self.prepared += 1
+            self._render_progress()
+
+    def wait(self, timeout: float | None = None) -> Labeler:
+        """Wait until the background extraction has finished (or *timeout* seconds passed)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self
+
+    @property
+    def extracting(self) -> bool:
+        """Whether songs are still being extracted in the background."""
+        return (self._thread is not None and self._thread.is_alive()
+                and not getattr(self, "_thread_done", False))
+
+    def stop(self) -> None:
+        """Stop the background extraction after the songs in progress (they are kept)."""
+        self._stop.set()
 
     def _add(self, song_id, path, title, artist, windows) -> None:
         self.songs[song_id] = PoolSong(
-            song_id=song_id, path=path, title=title or (path.stem if path else f"song {song_id}"),
-            artist=artist or "", windows=windows.reset_index(drop=True))
+            song_id=song_id, path=path,
+            title=title if isinstance(title, str) and title else (path.stem if path else f"song {song_id}"),
+            artist=artist if isinstance(artist, str) else "", windows=windows.reset_index(drop=True))
 
     def _fit_current(self):
         """Fit the estimator on the base table plus the store's current labels."""
@@ -302,6 +551,39 @@ class Labeler:
         base, extra, _, _ = active.training_rows(self.store, base_table=self.base_table)
         rows = pd.concat([base, extra[base.columns]], ignore_index=True)
         return clone(self.estimator).fit(rows[list(MODEL_FEATURES)], rows["label"])
+
+    def _active_label_ids(self) -> set[int]:
+        return set(self.store.current_labels()["event_id"].astype(int))
+
+    def _set_model(self, model, trained_on: set[int], note: str = "") -> None:
+        """Use *model* from now on: predict the pool again and say which model it is."""
+        with self._lock:
+            self.model, self._trained_on = model, set(trained_on)
+            if self.songs:
+                self._predict_pool()
+            if hasattr(self, "buttons"):
+                self._rebuild_genre_buttons()
+            self.model_line.value = self._model_html(note)
+
+    def held_out_accuracy(self) -> dict:
+        """Accuracy of the current model on the fault-filtered test split (bootstrap 95% CI)."""
+        key = self.fingerprint
+        if key not in self._held_out:
+            if self.retrain_history and self.retrain_history[-1].model is self.model:
+                self._held_out[key] = self.retrain_history[-1].after
+            else:
+                _, held_out = active.held_out_split()
+                columns = list(getattr(self.model, "feature_names_in_", MODEL_FEATURES))
+                self._held_out[key] = active.bootstrap_accuracy(
+                    held_out["label"], self.model.predict(held_out[columns]))
+        return self._held_out[key]
+
+    def _model_html(self, note: str = "") -> str:
+        m = self.held_out_accuracy()
+        text = (f"<b>Model</b>: {html.escape(_model_name(self.model))} · held-out accuracy "
+                f"{m['accuracy']:.3f} (95% CI {m['ci_low']:.3f}–{m['ci_high']:.3f}, "
+                f"{active.HELD_OUT_SPLIT} test split, n={m['n']}, bootstrap)")
+        return text + (f"<br><i>{html.escape(note)}</i>" if note else "")
 
     @property
     def genres(self) -> list[str]:
@@ -316,27 +598,37 @@ class Labeler:
             self._fingerprint, self._fingerprint_of = active.model_fingerprint(self.model), self.model
         return self._fingerprint
 
-    def _predict_pool(self) -> None:
-        """Predict every window of every pool song in one call (the whole pool at once)."""
+    def _predict_songs(self, song_ids) -> None:
+        """Predict every window of the given pool songs in one call."""
+        chosen = [self.songs[s] for s in song_ids]
+        if not chosen:
+            return
+        from threadpoolctl import threadpool_limits
+
         columns = list(getattr(self.model, "feature_names_in_", MODEL_FEATURES))
-        frames = [song.windows for song in self.songs.values()]
-        proba = self.model.predict_proba(pd.concat(frames, ignore_index=True)[columns])
+        with threadpool_limits(1):  # a few rows: starting a thread pool costs more than it saves
+            proba = self.model.predict_proba(
+                pd.concat([s.windows for s in chosen], ignore_index=True)[columns])
         offset = 0
-        for song in self.songs.values():
+        for song in chosen:
             n = len(song.windows)
             song.window_proba = proba[offset:offset + n]
             song.proba = song.window_proba.mean(axis=0)
             offset += n
 
+    def _predict_pool(self) -> None:
+        """Predict every window of every pool song in one call (the whole pool at once)."""
+        self._predict_songs(list(self.songs))
+
     # ------------------------------------------------------------------ queue
     def states(self) -> pd.DataFrame:
-        """Queue state of each pool song: ``song_id, state, genre`` (from the store)."""
+        """Queue state of each pool song: ``song_id, state, genre, last_event_id``."""
         states = self.store.song_states()
         return states[states["song_id"].isin(list(self.songs))].reset_index(drop=True)
 
-    def progress(self) -> dict:
-        """Counts over the pool: ``labelled``, ``skipped``, ``left``, ``total``."""
-        counts = self.states()["state"].value_counts()
+    def progress(self, states: pd.DataFrame | None = None) -> dict:
+        """Counts over the pool: ``labelled``, ``skipped``, ``left``, ``total`` (ready songs)."""
+        counts = (self.states() if states is None else states)["state"].value_counts()
         return {"labelled": int(counts.get("labelled", 0)), "skipped": int(counts.get("skipped", 0)),
                 "left": int(counts.get("unlabelled", 0)), "total": len(self.songs)}
 
@@ -351,31 +643,38 @@ class Labeler:
                              strategy, epsilon=0.0, random_state=self._rng)
         return [waiting[i] for i in order]
 
-    def skipped(self) -> list[int]:
-        """Pool songs whose latest decision is a skip."""
-        states = self.states()
-        return states.loc[states["state"] == "skipped", "song_id"].tolist()
+    def skipped(self, states: pd.DataFrame | None = None) -> list[int]:
+        """Pool songs whose latest decision is a skip, the one skipped longest ago first."""
+        states = self.states() if states is None else states
+        skipped = states[states["state"] == "skipped"].sort_values("last_event_id")
+        return skipped["song_id"].astype(int).tolist()
 
-    def next_song(self) -> int | None:
-        """Move to the next song the strategy picks (``None`` when the queue is empty)."""
-        states = self.states()
-        waiting = states.loc[states["state"] == "unlabelled", "song_id"].tolist()
-        if waiting:
-            proba = np.vstack([self.songs[s].proba for s in waiting])
-            pick = active.query(proba, 1, self.strategy, epsilon=self.epsilon,
-                                random_state=self._rng)[0]
-            self.current = waiting[int(pick)]
-        else:
-            self.current = None
-        self._render()
-        return self.current
+    def next_song(self, message: str | None = None) -> int | None:
+        """Move to the next song the strategy picks; when none is left, the oldest skipped one.
 
-    def show_song(self, song_id: int) -> None:
+        Returns ``None`` when every ready song is labelled.
+        """
+        with self._lock:
+            states = self.states()
+            waiting = states.loc[states["state"] == "unlabelled", "song_id"].tolist()
+            if waiting:
+                proba = np.vstack([self.songs[s].proba for s in waiting])
+                pick = active.query(proba, 1, self.strategy, epsilon=self.epsilon,
+                                    random_state=self._rng)[0]
+                self.current = int(waiting[int(pick)])
+            else:  # skipped songs come back once no new song can join the queue
+                skipped = [] if self.extracting else self.skipped()
+                self.current = skipped[0] if skipped else None
+            self._render(message)
+            return self.current
+
+    def show_song(self, song_id: int, message: str | None = None) -> None:
         """Make *song_id* (a pool song, e.g. a skipped one) the current song."""
         if song_id not in self.songs:
             raise InputError(f"song {song_id}", "is not in this labeler's pool")
-        self.current = int(song_id)
-        self._render()
+        with self._lock:
+            self.current = int(song_id)
+            self._render(message)
 
     # ------------------------------------------------------------------ what the model says
     def top_genres(self, song_id: int | None = None, k: int = TOP_GENRES) -> list[tuple[str, float]]:
@@ -391,7 +690,10 @@ class Labeler:
         i = int(np.argmax(active.uncertainty(song.window_proba, strategy)))
         return float(song.windows.loc[i, "start"]), float(song.windows.loc[i, "end"])
 
-    def _prediction_id(self, song_id: int) -> int:
+    def _prediction_id(self, song_id: int) -> int | None:
+        """The stored prediction shown for a song (one row per song and model)."""
+        if self.read_only:
+            return None
         key = (song_id, self.fingerprint)
         if key not in self._prediction_ids:
             proba = dict(zip(map(str, self.model.classes_), self.songs[song_id].proba, strict=True))
@@ -402,70 +704,140 @@ class Labeler:
         return self._prediction_ids[key]
 
     # ------------------------------------------------------------------ actions
-    def label(self, genre: str) -> int:
-        """Record *genre* for the current song, then move on; return the event id."""
+    def _require_current(self) -> int:
         if self.current is None:
             raise InputError("labeler", "no current song (the queue is empty)")
-        said = self.top_genres(k=1)[0][0]
-        event = self.store.record_label(self.current, genre, who=self.who, where="widget",
-                                        model_said=said, prediction_id=self._prediction_id(self.current))
-        self.next_song()
-        return event
+        return self.current
+
+    def label(self, genre: str) -> int:
+        """Record *genre* for the current song, then move on; return the event id."""
+        with self._lock:
+            song_id = self._require_current()
+            said = self.top_genres(k=1)[0][0]
+            event = self.store.record_label(song_id, genre, who=self.who, where="widget",
+                                            model_said=said,
+                                            prediction_id=self._prediction_id(song_id))
+            genre = self.store.events(song_id)["genre"].iloc[-1]
+            self._rebuild_genre_buttons()
+            self.next_song(f"Recorded: {genre} for {self.songs[song_id].title} — "
+                           f"undo with Undo [{ACTION_KEYS['undo']}]")
+            return event
 
     def accept(self) -> int:
         """Record the model's top genre as right for the current song."""
-        return self.label(self.top_genres(k=1)[0][0])
+        with self._lock:
+            self._require_current()
+            return self.label(self.top_genres(k=1)[0][0])
 
     def skip(self) -> int:
         """Skip the current song (it can be revisited); return the event id."""
-        if self.current is None:
-            raise InputError("labeler", "no current song (the queue is empty)")
-        said = self.top_genres(k=1)[0][0]
-        event = self.store.record_skip(self.current, who=self.who, where="widget", model_said=said)
-        self.next_song()
-        return event
+        with self._lock:
+            song_id = self._require_current()
+            said = self.top_genres(k=1)[0][0]
+            event = self.store.record_skip(song_id, who=self.who, where="widget", model_said=said)
+            self.next_song(f"Skipped: {self.songs[song_id].title} — it waits in the Skipped list")
+            return event
 
     def undo(self) -> int | None:
-        """Undo this person's latest label or skip in the pool and show that song again."""
-        events = self.store.events()
-        mine = events[(events["who"] == self.who) & (events["kind"] != "undo") & ~events["undone"]
-                      & events["song_id"].isin(list(self.songs))]
-        if mine.empty:
-            self._render("Nothing to undo.")
-            return None
-        last = mine.iloc[-1]
-        undo = self.store.undo(int(last["event_id"]), who=self.who, where="widget")
-        self.show_song(int(last["song_id"]))
-        return undo
+        """Undo this person's latest label or skip in the pool and show that song again.
+
+        The song returns to its exact previous state (a song skipped before it was labelled is
+        skipped again). When the current model had learnt the undone label, it is refitted
+        without it, so the song is never shown with a model that learnt the undone answer.
+        """
+        with self._lock:
+            events = self.store.events()
+            mine = events[(events["who"] == self.who) & (events["kind"] != "undo") & ~events["undone"]
+                          & events["song_id"].isin(list(self.songs))]
+            if mine.empty:
+                self._render("Nothing to undo.")
+                return None
+            last = mine.iloc[-1]
+            event_id, song_id = int(last["event_id"]), int(last["song_id"])
+            undo = self.store.undo(event_id, who=self.who, where="widget")
+            note = ""
+            if last["kind"] == "label" and event_id in self._trained_on:
+                self._set_model(self._fit_current(), self._active_label_ids(),
+                                note="Refitted without the undone label (press Retrain for a "
+                                     "before/after comparison).")
+                note = " The model had learnt that label, so it was refitted without it."
+            state = self.states().set_index("song_id").loc[song_id]
+            now = {"unlabelled": "back in the queue", "skipped": "skipped again",
+                   "labelled": f"labelled {state['genre']} again"}[state["state"]]
+            what = f"label {last['genre']}" if last["kind"] == "label" else "skip"
+            self.show_song(song_id, f"Undone: {what} for {self.songs[song_id].title} — {now}.{note}")
+            return undo
 
     def like(self, liked: bool = True) -> int:
         """Record that the person likes (or dislikes) the current song."""
-        if self.current is None:
-            raise InputError("labeler", "no current song (the queue is empty)")
-        event = self.store.record_preference(self.current, liked, who=self.who, where="widget")
-        self._render("Liked." if liked else "Disliked.")
-        return event
+        with self._lock:
+            song_id = self._require_current()
+            event = self.store.record_preference(song_id, liked, who=self.who, where="widget")
+            self._render(f"{'Liked' if liked else 'Disliked'}: {self.songs[song_id].title}")
+            return event
 
     def retrain(self) -> active.RetrainResult:
         """Retrain on the table plus the store's labels; show before/after and a learning curve."""
+        self.status.value = "Retraining ..."
+        trained_on = self._active_label_ids()
         result = active.retrain(self.store, estimator=self.estimator, previous_model=self.model,
                                 base_table=self.base_table)
-        self.model = result.model
-        self.retrain_history.append(result)
-        self._predict_pool()
-        self._rebuild_genre_buttons()
-        self.retrain_output.value = self._retrain_html(result)
-        self.curve_image.value = self._curve_png(result)
-        self._render()
+        with self._lock:
+            self.retrain_history.append(result)
+            self._set_model(result.model, trained_on)
+            self.retrain_output.value = self._retrain_html(result)
+            self.curve_image.value = self._curve_png(result)
+            self.curve_image.layout.display = None
+            self._render(f"Retrained: held-out accuracy {result.before['accuracy']:.3f} → "
+                         f"{result.after['accuracy']:.3f} ({result.split} test split)")
         return result
 
     def save_model(self, path=None):
         """Save the last retrained model (see :meth:`helpers.active.RetrainResult.save`)."""
         if not self.retrain_history:
             raise InputError("save model", "retrain first: there is no retrained model yet")
+        if self.retrain_history[-1].model is not self.model:
+            raise InputError("save model", "the model changed after the last retrain (an undone "
+                                           "label); retrain first")
         saved = self.retrain_history[-1].save(path)
         self._render(f"Model saved to {saved}")
         return saved
+
+    # ------------------------------------------------------------------ keyboard
+    def press(self, key: str) -> str | None:
+        """Do what pressing *key* over the widget does: click the button bound to it.
+
+        Returns the pressed button's description, or ``None`` when the key is bound to
+        nothing (or its button is disabled).
+        """
+        button = self.shortcuts.get(str(key).lower())
+        if button is None or button.disabled:
+            return None
+        button.click()
+        return button.description
+
+    def _on_key(self, event: dict) -> None:
+        """ipyevents handler: plain key presses only (no Ctrl/Alt/Meta combinations)."""
+        if event.get("type") != "keydown" or event.get("repeat"):
+            return
+        if event.get("ctrlKey") or event.get("altKey") or event.get("metaKey"):
+            return
+        self.press(event.get("key", ""))
+
+    def _submit_new_genre(self, _text=None) -> None:
+        """The new-genre box's submit (Enter): label with the typed genre.
+
+        The browser may send Enter before the box's last characters (a widget's state updates
+        wait for the kernel's reply to the previous one), so in a running kernel the label is
+        recorded a moment later, after those updates.
+        """
+        try:
+            import asyncio
+
+            asyncio.get_running_loop().call_later(ENTER_DELAY_SECONDS, self._safely,
+                                                  self._label_new_genre)
+        except RuntimeError:  # no event loop (driven from Python): the value is current
+            self._safely(self._label_new_genre)
 
     # ------------------------------------------------------------------ widgets
     def _button(self, description, handler, style="", tooltip=""):
@@ -477,86 +849,182 @@ class Labeler:
         return button
 
     def _safely(self, handler) -> None:
-        """Run a click handler; show bad input as a message instead of losing it in the log."""
+        """Run a click handler; show any error in the status line instead of losing it."""
         try:
             handler()
-        except InputError as exc:
+        except InputError as exc:  # includes the StoreError family
             self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
+        except Exception as exc:  # noqa: BLE001 - a click must never fail silently
+            log.exception("labeler action failed")
+            self.status.value = (f"<span style='color:#b00'>Unexpected error "
+                                 f"({html.escape(type(exc).__name__)}: {html.escape(str(exc))})"
+                                 "</span>")
 
     def _build_widgets(self) -> None:
         import ipywidgets as widgets
 
+        keys = ACTION_KEYS
         self.header = widgets.HTML()
+        self.model_line = widgets.HTML()
         self.player = widgets.Audio(format="wav", autoplay=False, controls=True)
         self.player_note = widgets.HTML()
         self.bars = widgets.HTML()
         self.genre_buttons = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
-        self.new_genre = widgets.Text(placeholder="new genre, e.g. electronic", description="New:")
+        self.new_genre = widgets.Text(placeholder="new genre, e.g. electronic — Enter labels",
+                                      description="New:")
+        with warnings.catch_warnings():
+            # ipywidgets 8 deprecates on_submit, but its replacement (continuous_update=False)
+            # also fires when the box loses focus, which would label by accident
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.new_genre.on_submit(self._submit_new_genre)
         self.add_genre_button = self._button("Label as new genre", self._label_new_genre, "info")
-        self.accept_button = self._button("Accept", self.accept, "success",
+        self.accept_button = self._button(f"Accept [{keys['accept']}]", self.accept, "success",
                                           "The model's top genre is right")
-        self.skip_button = self._button("Skip", self.skip, "", "Decide later")
-        self.undo_button = self._button("Undo", self.undo, "warning", "Undo your last decision")
+        self.skip_button = self._button(f"Skip [{keys['skip']}]", self.skip, "", "Decide later")
+        self.undo_button = self._button(f"Undo [{keys['undo']}]", self.undo, "warning",
+                                        "Undo your last decision")
         self.skipped_choice = widgets.Dropdown(description="Skipped:", options=[])
-        self.revisit_button = self._button("Back to skipped", self._revisit, "")
-        self.like_button = self._button("Like", lambda: self.like(True), "", "Add to liked songs")
-        self.dislike_button = self._button("Dislike", lambda: self.like(False), "")
+        self.revisit_button = self._button(f"Back to skipped [{keys['revisit']}]", self._revisit, "")
+        self.like_button = self._button(f"Like [{keys['like']}]", lambda: self.like(True), "",
+                                        "Add to liked songs")
+        self.dislike_button = self._button(f"Dislike [{keys['dislike']}]", lambda: self.like(False), "")
         self.retrain_button = self._button("Retrain", self.retrain, "primary",
                                            "Fit on the table plus your labels; compare held out")
         self.save_button = self._button("Save model", self.save_model, "",
                                         "Write the retrained model to data/models/retrained.skops")
+        self.extraction_bar = widgets.IntProgress(min=0, max=1, value=0, description="Features:",
+                                                  layout=widgets.Layout(display="none"))
+        self.extraction_note = widgets.HTML()
         self.progress_line = widgets.HTML()
         self.status = widgets.HTML()
+        self.read_only_note = widgets.HTML(
+            "<b style='color:#b00'>Read-only label store: you can look, but nothing you do "
+            "can be saved.</b>" if self.read_only else "")
         self.retrain_output = widgets.HTML()
-        self.curve_image = widgets.Image(format="png")
-        self._rebuild_genre_buttons()
-        self.widget = widgets.VBox([
-            self.header, self.player, self.player_note, self.bars, self.genre_buttons,
-            widgets.HBox([self.new_genre, self.add_genre_button]),
+        width, height = CURVE_SIZE
+        self.curve_image = widgets.Image(format="png", layout=widgets.Layout(
+            width=f"{width}px", height=f"{height}px", display="none"))
+        self.keys_note = widgets.HTML(
+            "<small>Keys (mouse over the labeler): genre numbers, a accept, s skip, u undo, "
+            "l like, d dislike, b back to skipped.</small>")
+        self.buttons: dict[str, object] = {}
+        for widget, name in ((self.status, "status"), (self.header, "header"),
+                             (self.new_genre, "new-genre"), (self.curve_image, "curve")):
+            widget.add_class(f"labeler-{name}")  # stable hooks for browser checks
+        self.keyboard_area = widgets.VBox([
+            self.read_only_note, self.header, self.model_line, self.player, self.player_note,
+            self.bars, self.genre_buttons,
             widgets.HBox([self.accept_button, self.skip_button, self.undo_button,
                           self.like_button, self.dislike_button]),
             widgets.HBox([self.skipped_choice, self.revisit_button]),
-            self.progress_line, self.status,
+            widgets.HBox([self.extraction_bar, self.extraction_note]),
+            self.progress_line, self.status, self.keys_note,
+        ])
+        self.widget = widgets.VBox([
+            self.keyboard_area,
+            widgets.HBox([self.new_genre, self.add_genre_button]),
             widgets.HBox([self.retrain_button, self.save_button]), self.retrain_output,
             self.curve_image,
         ])
+        self._keyboard = None
+        try:  # keys are caught only over the area without the text box, so typing stays typing
+            from ipyevents import Event
+
+            self._keyboard = Event(source=self.keyboard_area, watched_events=["keydown"])
+            self._keyboard.on_dom_event(self._on_key)
+        except ImportError:  # pragma: no cover - ipyevents is a dependency
+            self.keys_note.value = "<small>Install ipyevents for keyboard shortcuts.</small>"
 
     def _rebuild_genre_buttons(self) -> None:
-        self.buttons = {g: self._button(g, lambda g=g: self.label(g)) for g in self.genres}
+        genres = self.genres
+        if list(self.buttons) == genres:
+            return
+        self.buttons = {}
+        for i, genre in enumerate(genres):
+            key = GENRE_KEYS[i] if i < len(GENRE_KEYS) else None
+            label = f"{genre} [{key}]" if key else genre
+            self.buttons[genre] = self._button(label, lambda g=genre: self.label(g))
         self.genre_buttons.children = tuple(self.buttons.values())
+        self.shortcuts = {GENRE_KEYS[i]: b for i, b in enumerate(list(self.buttons.values())[:10])}
+        self.shortcuts.update({
+            ACTION_KEYS["accept"]: self.accept_button, ACTION_KEYS["skip"]: self.skip_button,
+            ACTION_KEYS["undo"]: self.undo_button, ACTION_KEYS["like"]: self.like_button,
+            ACTION_KEYS["dislike"]: self.dislike_button, ACTION_KEYS["revisit"]: self.revisit_button})
 
     def _label_new_genre(self) -> None:
         self.label(self.new_genre.value)
         self.new_genre.value = ""
-        self._rebuild_genre_buttons()
 
     def _revisit(self) -> None:
         if self.skipped_choice.value is None:
             raise InputError("back to skipped", "no skipped song to go back to")
-        self.show_song(int(self.skipped_choice.value))
+        song_id = int(self.skipped_choice.value)
+        self.show_song(song_id, f"Back to skipped: {self.songs[song_id].title}")
 
-    def _render(self, message: str = "") -> None:
-        progress = self.progress()
+    def _render_progress(self) -> None:
+        """The background extraction's progress bar and note."""
+        total = self.pending_total if hasattr(self, "pending_total") else 0
+        if not total:
+            self.extraction_bar.layout.display = "none"
+            self.extraction_note.value = ""
+            return
+        done = self.prepared
+        self.extraction_bar.max, self.extraction_bar.value = total, done
+        problems = (f" · {len(self.problems)} could not be used (latest: "
+                    f"{html.escape(self.problems[-1])})" if self.problems else "")
+        if done < total:
+            self.extraction_bar.layout.display = None
+            workers = f"{self.workers} workers" if self.workers > 1 else "1 thread"
+            self.extraction_note.value = (f"{done} of {total} new songs extracted ({workers}); "
+                                          f"songs join the queue as they are ready{problems}")
+        else:
+            self.extraction_bar.layout.display = "none"
+            self.extraction_note.value = f"All {total} new songs extracted{problems}."
+
+    def _render_queue_counts(self) -> None:
+        states = self.states()
+        progress = self.progress(states)
         self.progress_line.value = (
             f"<b>Progress</b>: {progress['labelled']} labelled · {progress['skipped']} skipped · "
-            f"{progress['left']} left (of {progress['total']})")
-        self.skipped_choice.options = [(self._name(s), s) for s in self.skipped()]
-        self.status.value = html.escape(message)
-        for button in (self.accept_button, self.skip_button, self.like_button,
-                       self.dislike_button, self.add_genre_button, *self.buttons.values()):
-            button.disabled = self.current is None
+            f"{progress['left']} left (of {progress['total']} ready)")
+        skipped = self.skipped(states)
+        options = [(self._name(s), s) for s in skipped]
+        if list(self.skipped_choice.options) != options:
+            keep = self.skipped_choice.value
+            self.skipped_choice.options = options
+            self.skipped_choice.value = keep if keep in skipped else (skipped[0] if skipped else None)
+        self.revisit_button.disabled = not skipped
+
+    def _render(self, message: str | None = None) -> None:
+        """Show the current song; *message* (if given) goes to the status line."""
+        self._render_queue_counts()
+        if message is not None:
+            self.status.value = html.escape(message)
+        writable = self.current is not None and not self.read_only
+        for button in (self.accept_button, self.skip_button, self.add_genre_button,
+                       *self.buttons.values()):
+            button.disabled = not writable
+        for button in (self.like_button, self.dislike_button):
+            button.disabled = not writable
+        self.undo_button.disabled = self.retrain_button.disabled = self.read_only
         if self.current is None:
-            more = " Go back to a skipped song below." if progress["skipped"] else ""
-            self.header.value = f"<h3>Nothing left to label.</h3>{more}"
+            if self.extracting or (not self.songs and self.pending_total):
+                self.header.value = "<h3>Preparing songs ...</h3>The first song appears here when it is ready."
+            else:
+                self.header.value = "<h3>Nothing left to label.</h3>"
             self.bars.value = self.player_note.value = ""
+            self.accept_button.description = f"Accept [{ACTION_KEYS['accept']}]"
             self.player.value = b""
             return
         song = self.songs[self.current]
         state = self.states().set_index("song_id").loc[self.current]
-        known = f" — currently labelled <b>{html.escape(state['genre'])}</b>" if state["state"] == "labelled" else ""
+        known = {"labelled": f" — currently labelled <b>{html.escape(str(state['genre']))}</b>",
+                 "skipped": " — <b>skipped</b> earlier: decide now, or skip again"}.get(state["state"], "")
         self.header.value = (
             f"<h3>{html.escape(song.title)}</h3><div>{html.escape(song.artist or 'unknown artist')}"
             f" · <code>{html.escape(song.path.name if song.path else 'no audio file')}</code>{known}</div>")
+        top = self.top_genres(k=1)[0][0]
+        self.accept_button.description = f"Accept {top} [{ACTION_KEYS['accept']}]"
         start, end = self.uncertain_window()
         self.player_note.value = f"Playing the most uncertain window: {start:.0f}–{end:.0f} s"
         if self.audio_enabled and song.path is not None:
@@ -566,7 +1034,10 @@ class Labeler:
                 self.player.value = b""
                 self.player_note.value = html.escape(str(exc))
         self.bars.value = self._bars_html()
-        self._prediction_id(self.current)
+        try:
+            self._prediction_id(self.current)
+        except InputError as exc:  # e.g. the store became read-only or full meanwhile
+            self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
 
     def _name(self, song_id: int) -> str:
         song = self.songs[song_id]
@@ -595,26 +1066,28 @@ class Labeler:
                 f"{fmt(result.before)} → after {fmt(result.after)}{new}")
 
     @staticmethod
-    def _curve_png(result: active.RetrainResult) -> bytes:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
+    def _curve_png(result: active.RetrainResult, scale: int = 2) -> bytes:
+        """The learning curve as PNG, *scale* times its CSS size (:data:`CURVE_SIZE`) for sharpness."""
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
 
-        figure = Figure(figsize=(5, 2.8), dpi=90)
+        dpi = 90
+        width, height = CURVE_SIZE
+        figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi * scale)
         axes = figure.subplots()
         curve = result.curve
         if not curve.empty:
             axes.plot(curve["store_songs"], curve["accuracy"], marker="o")
             axes.fill_between(curve["store_songs"], curve["ci_low"], curve["ci_high"], alpha=0.25)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.set_xlabel("labelled songs from the store (in labelling order)")
-        axes.set_ylabel(f"accuracy ({result.split} test)")
-        axes.set_title("Learning curve (band: bootstrap 95% CI)", fontsize=9)
+        axes.set_xlabel("labelled songs from the store (in labelling order)", fontsize=8)
+        axes.set_ylabel(f"accuracy ({result.split} test)", fontsize=8)
+        axes.tick_params(labelsize=7)
+        axes.set_title(f"Learning curve, n={result.after['n']} held out (band: bootstrap 95% CI)",
+                       fontsize=8)
         figure.tight_layout()
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
+        figure.savefig(buffer, format="png", dpi=dpi * scale)
         return buffer.getvalue()
 
     def show(self) -> None:
@@ -628,13 +1101,15 @@ class Labeler:
 
     def snapshot_html(self) -> str:
         """A static HTML picture of the labeler's state (for reports, where widgets do not render)."""
-        parts = [self.header.value, self.player_note.value, self.bars.value, self.progress_line.value]
+        parts = [self.header.value, self.model_line.value, self.player_note.value, self.bars.value,
+                 self.progress_line.value]
         if self.status.value:
             parts.append(f"<div>{self.status.value}</div>")
         if self.retrain_history:
             parts.append(self.retrain_output.value)
             png = base64.b64encode(self.curve_image.value).decode()
-            parts.append(f"<img src='data:image/png;base64,{png}'/>")
+            width, height = CURVE_SIZE
+            parts.append(f"<img width='{width}' height='{height}' src='data:image/png;base64,{png}'/>")
         return "<div style='border:1px solid #ccc;padding:8px'>" + "".join(parts) + "</div>"
 
 
@@ -647,3 +1122,55 @@ def session_log(store: LabelStore, song_ids: Iterable[int] | None = None) -> pd.
     events = events.assign(title=events["song_id"].map(titles))
     return events[["event_id", "created_utc", "title", "kind", "genre", "model_said", "undoes",
                    "who", "where"]].reset_index(drop=True)
+
+
+def scripted_session(labeler: Labeler, genres_by_name: dict[str, str]) -> pd.DataFrame:
+    """Label a pool by pressing the widget's own buttons, as a person would (for reports).
+
+    Songs are answered from *genres_by_name* (file-name prefix -> genre): accept when the
+    model's top genre is right, else press the genre's button. The session skips one song and
+    comes back to it through the Skipped list; a song whose genre the model does not know is
+    typed into the new-genre box (Enter), liked, undone and labelled again with the new
+    genre's own button; then the model is retrained.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`session_log` of the pool's songs.
+    """
+    def truth(song_id):
+        song = labeler.songs[song_id]
+        name = song.path.name if song.path else song.title
+        return next((g for key, g in genres_by_name.items() if name.startswith(key)), None)
+
+    def answer(song_id):
+        labeler.show_song(song_id)
+        genre = truth(song_id)
+        if genre is None or labeler.top_genres(k=1)[0][0] == genre:
+            labeler.accept_button.click()
+        else:
+            labeler.buttons[genre].click()
+
+    known = set(map(str, labeler.model.classes_))
+    new = [s for s in labeler.songs if truth(s) is not None and truth(s) not in known]
+    others = [s for s in labeler.queue() if s not in new]  # most uncertain first
+    if others:
+        answer(others[0])
+    if len(others) > 1:
+        labeler.show_song(others[1])
+        labeler.skip_button.click()
+    for song_id in new:
+        labeler.show_song(song_id)
+        labeler.new_genre.value = truth(song_id)
+        labeler._safely(labeler._label_new_genre)  # what Enter in the box does
+        labeler.show_song(song_id)
+        labeler.like_button.click()
+        labeler.undo_button.click()  # takes the label back and shows the song again ...
+        labeler.buttons[truth(song_id)].click()  # ... and it is made again with its own button
+    for _skipped in labeler.skipped():  # back to the skipped songs: the first is selected
+        labeler.revisit_button.click()
+        answer(labeler.current)
+    for song_id in labeler.queue():
+        answer(song_id)
+    labeler.retrain_button.click()
+    return session_log(labeler.store, labeler.songs)

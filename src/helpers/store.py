@@ -567,7 +567,10 @@ class LabelStore:
                           model_fingerprint: str, where: str = "widget", *,
                           window_start: float | None = None,
                           window_end: float | None = None) -> int:
-        """Record a prediction shown to someone and return its id.
+        """Record a prediction shown to someone and return its id (one row per song and model).
+
+        A second call for the same song, model fingerprint and window returns the first row's
+        id and writes nothing.
 
         Parameters
         ----------
@@ -600,6 +603,14 @@ class LabelStore:
         top = max(clean, key=clean.get)
         with self._transaction() as db:
             song_id = self._check_song(db, song_id)
+            # One row per song, model and window: showing the same prediction again (a new
+            # labeler, a page reload) links to the row already there.
+            same = db.execute(
+                "SELECT id FROM predictions WHERE song_id = ? AND model_fingerprint = ?"
+                " AND window_start IS ? AND window_end IS ? ORDER BY id LIMIT 1",
+                (song_id, model_fingerprint.strip(), window_start, window_end)).fetchone()
+            if same is not None:
+                return int(same[0])
             cursor = db.execute(
                 'INSERT INTO predictions (song_id, model_fingerprint, genre, probabilities, "where",'
                 " window_start, window_end, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
