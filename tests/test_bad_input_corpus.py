@@ -163,7 +163,26 @@ def test_labeler_adding_the_file(corpus, tmp_path, model):
 
     def verdict(path):
         store = tmp_path / f"labels_{abs(hash(path.name))}.sqlite"
-        return _verdict(lambda: Labeler([path], store, model=model, audio=False))
+        return _verdict(lambda: Labeler([path], store, model=model, audio=False, background=False))
+
+    assert _mismatches(corpus, verdict, skip=FOLDER_TAKERS_SKIP) == []
+
+
+def test_labeler_extracting_in_the_background(corpus, tmp_path, model):
+    """The default labeler extracts in the background: a bad file is named, with its reason,
+    among the labeler's problems (its status line) instead of stopping the session."""
+    from helpers.labeler import Labeler
+
+    fine = next(path for name, path, reason in corpus if reason is None)
+
+    def verdict(path):
+        store = tmp_path / f"labels_bg_{abs(hash(path.name))}.sqlite"
+        try:  # a path that does not exist is refused before any extraction starts
+            labeler = Labeler([fine, path], store, model=model, audio=False).wait(timeout=120)
+        except InputError as exc:
+            return str(exc)
+        problems = [p for p in labeler.problems if fine.name not in p]
+        return problems[0] if problems else None
 
     assert _mismatches(corpus, verdict, skip=FOLDER_TAKERS_SKIP) == []
 
