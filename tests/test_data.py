@@ -20,9 +20,13 @@ def test_edited_table_is_refused(tmp_path, monkeypatch):
     shutil.copytree(data.gtzan_table_path().parent, copy)
     table = copy / "features_30_sec.csv"
     table.write_text(table.read_text().replace("blues.00000.wav,661794", "blues.00000.wav,661795"))
-    monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path))
-    with pytest.raises(DataIntegrityError, match="md5"):
-        data.load_gtzan_table()
+    monkeypatch.setattr(data, "shipped_data_dir", lambda: tmp_path)
+    data._load_table.cache_clear()
+    try:
+        with pytest.raises(DataIntegrityError, match="md5"):
+            data.load_gtzan_table()
+    finally:
+        data._load_table.cache_clear()
 
 
 @pytest.mark.parametrize("name,sizes", [("fault-filtered", (443, 197, 290)),
@@ -74,4 +78,4 @@ def test_public_domain_lyrics():
 def test_shipped_copies_match_the_reference(shared_data):
     for relative in ["gtzan/features_30_sec.csv", "gtzan/metadata/GTZANindex.txt",
                      "lyrics/public_domain_songs.csv"]:
-        assert data.file_md5(data.data_dir() / relative) == data.file_md5(shared_data / relative)
+        assert data.file_md5(data.shipped_data_dir() / relative) == data.file_md5(shared_data / relative)

@@ -441,11 +441,13 @@ class Labeler:
             if preview.error is None and preview.windows:
                 self._join(preview, final=False)
                 first_have = [*first_have, *(w[0] for w in preview.windows)]
-        futures = []
+        futures, executor = [], None
         if rest and self.workers > 1:
-            from joblib.externals.loky import get_reusable_executor
+            # A private pool: joblib's shared reusable executor would be taken over by later
+            # joblib.Parallel calls (batch extraction) and break them.
+            from joblib.externals.loky import ProcessPoolExecutor
 
-            executor = get_reusable_executor(max_workers=self.workers)
+            executor = ProcessPoolExecutor(max_workers=self.workers)
             futures = [executor.submit(prepare_song, path, *settings, have) for path, have in rest]
         self._join(prepare_song(first, *settings, first_have))
         if futures:
@@ -460,6 +462,7 @@ class Labeler:
                     self._problem(f"a worker process failed ({type(exc).__name__}: {exc})")
             for future in futures:
                 future.cancel()
+            executor.shutdown(wait=False)
         else:
             for path, have in rest:
                 if self._stop.is_set():
