@@ -408,21 +408,31 @@ def test_model_line_names_the_model_and_its_held_out_accuracy(pool_dir, store_pa
 
 
 # --------------------------------------------------------------------------- background extraction
-def test_first_song_is_labelable_while_the_rest_are_extracted(pool_dir, tmp_path, monkeypatch):
-    import threading
-    import time
+def _gate_extraction(monkeypatch, passes: int):
+    """Let the first *passes* calls of ``prepare_song`` through; hold the rest until the gate opens.
 
-    gate = threading.Event()
+    Returns the gate (a ``threading.Event``) and the list of file names asked for, in order.
+    """
+    import threading
+
+    gate, calls = threading.Event(), []
     real = labeler_module.prepare_song
-    extracted = []
 
     def gated(path, *args):
-        extracted.append(path.name)
-        if len(extracted) > 1:  # the first song's one-window preview passes, the rest wait
+        calls.append(path.name)
+        if len(calls) > passes:
             gate.wait(60)
         return real(path, *args)
 
     monkeypatch.setattr(labeler_module, "prepare_song", gated)
+    return gate, calls
+
+
+def test_first_song_is_labelable_while_the_rest_are_extracted(pool_dir, tmp_path, monkeypatch):
+    import time
+
+    # the first song's one-window preview passes, the rest wait
+    gate, extracted = _gate_extraction(monkeypatch, passes=1)
     lab = Labeler(pool_dir, store=tmp_path / "s.sqlite", window_seconds=WINDOW, audio=False,
                   workers=1, epsilon=0.0)
     deadline = time.monotonic() + 60
@@ -461,20 +471,10 @@ def test_worker_processes_extract_the_same_windows(pool_dir, template_store, tmp
 
 
 def test_a_skipped_song_waits_while_new_songs_are_extracted(pool_dir, tmp_path, monkeypatch):
-    import threading
     import time
 
-    gate = threading.Event()
-    real = labeler_module.prepare_song
-    calls = []
-
-    def gated(path, *args):
-        calls.append(path.name)
-        if len(calls) > 2:  # the first song (preview and rest) passes, the others wait
-            gate.wait(60)
-        return real(path, *args)
-
-    monkeypatch.setattr(labeler_module, "prepare_song", gated)
+    # the first song (preview and rest) passes, the others wait
+    gate, calls = _gate_extraction(monkeypatch, passes=2)
     lab = Labeler(pool_dir, store=tmp_path / "s.sqlite", window_seconds=WINDOW, audio=False, workers=1)
     deadline = time.monotonic() + 60
     while lab.current is None and time.monotonic() < deadline:
