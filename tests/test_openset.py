@@ -108,3 +108,14 @@ def test_a_pair_of_complementary_signals_beats_each_alone():
     assert rule["detection_rate"] > max(rule["alternatives"]["top_probability"],
                                         rule["alternatives"]["neighbour_distance"])
     assert rule["false_flag_rate"] <= 0.1 + 1e-9
+
+
+def test_conditions_are_said_in_the_signal_s_own_terms():
+    from helpers.openset import SIGNALS, describe_condition
+
+    assert describe_condition("top_probability", 0.723) == "the top genre probability is below 0.277"
+    assert "below 0.400" in describe_condition("margin", 0.6)
+    assert "above 7.647" in describe_condition("neighbour_distance", 7.647)
+    assert all(describe_condition(s, 0.5) for s in SIGNALS)
+    with pytest.raises(InputError, match="unknown open-set signal"):
+        describe_condition("loudness", 0.5)

@@ -52,6 +52,31 @@ SIGNALS: tuple[str, ...] = PROBABILITY_SIGNALS + NEIGHBOUR_SIGNALS
 DEFAULT_FALSE_FLAG_RATE = 0.10
 
 
+def describe_condition(signal: str, threshold: float) -> str:
+    """Say in plain words when *signal* (oriented "higher = more unknown") passes *threshold*.
+
+    The probability signals are stored as ``1 - value`` so that every signal flags above its
+    threshold; a reader wants the value itself ("the top genre probability is below 0.277").
+
+    Examples
+    --------
+    >>> describe_condition("top_probability", 0.723)
+    'the top genre probability is below 0.277'
+    """
+    threshold = float(threshold)
+    phrases = {
+        "top_probability": f"the top genre probability is below {1 - threshold:.3f}",
+        "margin": f"the gap between the two most probable genres is below {1 - threshold:.3f}",
+        "entropy": f"the normalised entropy of the genre probabilities is above {threshold:.3f}",
+        "neighbour_distance": ("the mean distance to the nearest training clips is above "
+                               f"{threshold:.3f}"),
+        "local_density": f"the local-density ratio is above {threshold:.3f}",
+    }
+    if signal not in phrases:
+        raise InputError(signal, f"unknown open-set signal (choose from {', '.join(SIGNALS)})")
+    return phrases[signal]
+
+
 def probability_signals(proba) -> dict[str, np.ndarray]:
     """Return the probability-based signals of each row of *proba* (higher = more unknown).
 
