@@ -9,8 +9,6 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 LOCK := requirements.lock
-# uv from the venv when it has one, else from PATH (pip install uv)
-UV ?= $(firstword $(wildcard $(BIN)/uv) uv)
 PYTEST_ARGS ?=
 
 .PHONY: report report-quick report-reader test lint lab serve venv clean-venv model lock
@@ -25,8 +23,11 @@ $(STAMP): pyproject.toml $(LOCK)
 	@touch $(STAMP)
 
 # Pin every dependency of pyproject.toml (with the dev extra) for Python 3.11, with hashes.
+# uv (the resolver) is a tool, not a dependency: installed into .venv on demand.
 lock:
-	$(UV) pip compile --quiet --generate-hashes --extra dev --python-version 3.11 \
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile --quiet --generate-hashes --extra dev --python-version 3.11 \
 		pyproject.toml -o $(LOCK)
 
 venv: $(STAMP)
