@@ -89,10 +89,11 @@ def test_keys_enter_and_status_line_in_jupyterlab(jupyter_lab):
     url, folder = jupyter_lab
 
     def status(page, text):
-        page.wait_for_function(
+        # the text as it was when it matched: a song arriving later may extend the line
+        found = page.wait_for_function(
             "t => { const e = document.querySelector('.labeler-status'); "
-            "return e && e.textContent.includes(t); }", arg=text, timeout=60000)
-        return page.locator(".labeler-status").first.text_content()
+            "return e && e.textContent.includes(t) ? e.textContent : false; }", arg=text, timeout=60000)
+        return found.json_value()
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[

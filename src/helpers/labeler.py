@@ -510,7 +510,12 @@ class Labeler:
                 self.prepared += 1
                 self._render_progress()
             if self.current is None:
-                self.next_song(f"Ready: {self.songs[song_id].title}.")
+                # keep the confirmation of the last action in view; add what just arrived
+                title = self.songs[song_id].title
+                last = getattr(self, "_last_message", "")
+                self.next_song(f"{last} — {title} is ready."
+                               if last.startswith(("Recorded", "Undone", "Skipped"))
+                               else f"Ready: {title}.")
             elif known and self.current == song_id:  # more windows: new bars, same player
                 self.bars.value = self._bars_html()
                 self.accept_button.description = (
@@ -1002,6 +1007,7 @@ class Labeler:
         """Show the current song; *message* (if given) goes to the status line."""
         self._render_queue_counts()
         if message is not None:
+            self._last_message = message
             self.status.value = html.escape(message)
         writable = self.current is not None and not self.read_only
         for button in (self.accept_button, self.skip_button, self.add_genre_button,
