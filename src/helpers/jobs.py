@@ -34,13 +34,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from helpers.errors import (
-    InputError,
-    StoreError,
-    StoreFullError,
-    StoreLockedError,
-    StoreReadOnlyError,
-)
+from helpers.errors import InputError
+from helpers.store import BUSY_TIMEOUT_SECONDS, store_error
 
 #: What a job can be doing.
 STATUSES = ("queued", "running", "done", "failed")
@@ -75,18 +70,6 @@ def _now() -> str:
 def is_job_id(text) -> bool:
     """Return True when *text* has the shape of a job id (random, URL-safe)."""
     return isinstance(text, str) and _JOB_ID.match(text) is not None
-
-
-def store_error(exc: sqlite3.Error, path) -> StoreError:
-    """Translate an SQLite failure into the store error a user can act on."""
-    text = str(exc).lower()
-    if "locked" in text or "busy" in text:
-        return StoreLockedError(path, "the label store stayed busy (locked by another writer); try again")
-    if "full" in text or "disk i/o" in text:
-        return StoreFullError(path, "no room left to write the label store")
-    if "readonly" in text or "read-only" in text:
-        return StoreReadOnlyError(path, "the label store cannot be written (read-only)")
-    return StoreError(path, f"the label store failed ({exc})")
 
 
 def _lower_this_threads_priority(niceness: int = 10) -> None:
@@ -125,15 +108,15 @@ class JobBoard:
         self._lock = threading.Lock()
         self._queue: queue.Queue[str | None] = queue.Queue()
         try:
-            self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 30000")
+            self._db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_SECONDS,
+                                       isolation_level=None, check_same_thread=False)
+            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
             self._db.execute(_SCHEMA)
             interrupted = self._db.execute(
                 "UPDATE web_jobs SET status = 'failed', stage = 'failed', error = ?, updated_utc = ?"
                 " WHERE status IN ('queued', 'running')", (INTERRUPTED, _now())).rowcount
         except sqlite3.Error as exc:
-            raise store_error(exc, self.path) from exc
+            raise store_error(exc, self.path, "the job was not saved") from exc
         if interrupted:
             _log.info("%d unfinished job(s) from before the restart marked failed", interrupted)
         self._threads = [threading.Thread(target=self._worker, name=f"music-study-job-{i + 1}",
@@ -147,7 +130,7 @@ class JobBoard:
             try:
                 yield self._db
             except sqlite3.Error as exc:
-                raise store_error(exc, self.path) from exc
+                raise store_error(exc, self.path, "the job was not saved") from exc
 
     def submit(self, kind: str, payload: dict) -> str:
         """Record a new job and queue it; return its id (random, unguessable)."""

@@ -234,6 +234,33 @@ CREATE TABLE preferences (
 _MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
 
 
+def store_error(exc: sqlite3.Error, path, doing: str = "nothing was saved",
+                busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> StoreError:
+    """Translate an SQLite failure on the store file *path* into the error a user can act on.
+
+    Read-only, full and locked stores get their own types and a remedy; anything else is a
+    plain :class:`StoreError`. Shared by :class:`LabelStore` and the web page's job table.
+    """
+    path = Path(path)
+    code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    text = str(exc).lower()
+    if code == sqlite3.SQLITE_READONLY or "readonly" in text or "read-only" in text:
+        return StoreReadOnlyError(
+            path, f"the label store is read-only (the file or its folder is not "
+                  f"writable): {doing}; ask for write access, or copy the file to a "
+                  f"writable folder and point MUSIC_STUDY_LABEL_STORE at it")
+    if code == sqlite3.SQLITE_FULL or "full" in text:
+        return StoreFullError(
+            path, f"the disk (or the store's size limit) is full: {doing}; free some "
+                  f"space on {path.parent} and try again")
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text or "busy" in text:
+        return StoreLockedError(
+            path, f"another program held the store's write lock for more than "
+                  f"{busy_timeout:g} s: {doing}; close the other notebook, labeler "
+                  f"or web page writing to it, or try again in a moment")
+    return StoreError(path, f"the label store failed ({exc}): {doing}")
+
+
 class LabelStore:
     """A durable, append-only store of songs, features, predictions, labels and likes.
 
@@ -320,25 +347,9 @@ class LabelStore:
                 self.path, f"written with schema {version}, this code reads {SCHEMA_VERSION}; "
                            "open it once with write access to migrate it, or update the workspace")
 
-    def _store_error(self, exc: sqlite3.OperationalError, doing: str = "nothing was saved"):
+    def _store_error(self, exc: sqlite3.Error, doing: str = "nothing was saved"):
         """Translate SQLite's write failures into the store's own one-line errors."""
-        code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-        text = str(exc).lower()
-        if code == sqlite3.SQLITE_READONLY or "readonly" in text or "read-only" in text:
-            return StoreReadOnlyError(
-                self.path, f"the label store is read-only (the file or its folder is not "
-                           f"writable): {doing}; ask for write access, or copy the file to a "
-                           f"writable folder and point MUSIC_STUDY_LABEL_STORE at it")
-        if code == sqlite3.SQLITE_FULL or "full" in text:
-            return StoreFullError(
-                self.path, f"the disk (or the store's size limit) is full: {doing}; free some "
-                           f"space on {self.path.parent} and try again")
-        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text:
-            return StoreLockedError(
-                self.path, f"another program held the store's write lock for more than "
-                           f"{self.busy_timeout:g} s: {doing}; close the other notebook, labeler "
-                           f"or web page writing to it, or try again in a moment")
-        return StoreError(self.path, f"the label store failed ({exc}): {doing}")
+        return store_error(exc, self.path, doing, self.busy_timeout)
 
     # ------------------------------------------------------------------ plumbing
     def __repr__(self) -> str:
