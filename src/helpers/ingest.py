@@ -280,18 +280,6 @@ def _write_sidecar(folder: Path, key: str, name: str, document: dict) -> None:
     os.replace(tmp, path)  # the sidecar appears whole, after its audio: it marks a finished entry
 
 
-def _probe_duration(path: Path, source: str) -> float:
-    import soundfile
-
-    from helpers.audio import decoder_stderr_captured
-
-    try:
-        with decoder_stderr_captured():  # libmpg123's notes stay off the terminal
-            return float(soundfile.info(str(path)).duration)
-    except Exception as exc:  # libsndfile raises several types for bad data
-        raise AudioError(source, f"downloaded file is not decodable audio ({exc})") from exc
-
-
 def _local_audio(source) -> IngestedAudio:
     from helpers.audio import check_audio_path, probe_duration
 
@@ -428,6 +416,8 @@ def _download(url: str, info: dict, folder: Path, keys: list[str], max_duration:
     from yt_dlp.postprocessor import FFmpegExtractAudioPP
     from yt_dlp.utils import YoutubeDLError
 
+    from helpers.audio import probe_audio
+
     title = info.get("title")
     video_id = str(info.get("id") or _key_prefix(keys[0]))
     name = safe_filename(title if title != video_id else None, max_length=80)
@@ -453,8 +443,11 @@ def _download(url: str, info: dict, folder: Path, keys: list[str], max_duration:
         converted = staging / f"audio.{AUDIO_EXTENSION}"
         if not converted.is_file():
             raise InputError(url, f"download stopped: larger than the {_size(max_filesize)} limit")
-        duration = _probe_duration(converted, url)
-        if duration > max_duration:
+        try:  # the header only, with decoder chatter kept off the terminal
+            duration = probe_audio(converted, source=url).duration
+        except AudioError as exc:
+            raise AudioError(url, f"downloaded file is not decodable audio ({exc.reason})") from exc
+        if duration is not None and duration > max_duration:
             raise InputError(url, _too_long(duration, max_duration))
         path = folder / f"{stem}.{AUDIO_EXTENSION}"
         os.replace(converted, path)
