@@ -14,3 +14,15 @@ HOP_LENGTH = 512
 N_MFCC = 20
 #: Shortest signal the features are computed on, in seconds.
 MIN_FEATURE_SECONDS = 1.0
+
+# The default-model protocol: changing any of these makes every cached model file (and its
+# compact copy) be rebuilt.
+#: Bumped when the selection protocol changes, so cached selections are recomputed.
+SELECTION_VERSION = 1
+#: Bumped when the model card or the objects a model file carries change.
+MODEL_CARD_VERSION = 3
+#: Seed and tuning grid of the default-model selection (a fixed seed gives the same choice).
+DEFAULT_SEED = 0
+DEFAULT_GRID = "small"
+MODEL_PROTOCOL = {"selection_version": SELECTION_VERSION, "card_version": MODEL_CARD_VERSION,
+                  "seed": DEFAULT_SEED, "grid": DEFAULT_GRID}

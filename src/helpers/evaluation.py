@@ -48,6 +48,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from helpers import data
+from helpers.constants import SELECTION_VERSION
 from helpers.errors import InputError
 from helpers.features import FEATURE_COLUMNS
 from helpers.models import MODEL_FEATURES, MODEL_NAMES, build_model, param_grid, table_fingerprint
@@ -435,8 +436,7 @@ def grouped_cv(name: str, table: pd.DataFrame | None = None, n_splits: int = 5, 
 
 # --------------------------------------------------------------------------- default-model selection
 
-#: Bumped when the selection protocol changes, so cached selections are recomputed.
-SELECTION_VERSION = 1
+# SELECTION_VERSION (bumped when the selection protocol changes) lives in helpers.constants.
 
 
 def _cache_key(kind: str, payload: dict) -> tuple[str, Path]:

@@ -68,6 +68,10 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     + tuple(f"mfcc{i}_{stat}" for i in range(1, N_MFCC + 1) for stat in _STATS)
 )
 
+#: Columns a model sees by default. ``length`` is left out: it measures the clip, not the music
+#: (GTZAN clips are all ~30 s; the original study's added rows stored seconds instead of samples).
+MODEL_FEATURES: tuple[str, ...] = tuple(c for c in FEATURE_COLUMNS if c != "length")
+
 #: Pitch classes in chroma row order; ``s`` stands for sharp.
 PITCH_CLASSES = ("C", "Cs", "D", "Ds", "E", "F", "Fs", "G", "Gs", "A", "As", "B")
 

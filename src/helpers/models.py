@@ -46,12 +46,12 @@ from sklearn.preprocessing import PowerTransformer, QuantileTransformer, Standar
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
+from helpers.compact import library_versions  # noqa: F401 (public name, kept here)
+from helpers.constants import DEFAULT_GRID, DEFAULT_SEED, MODEL_CARD_VERSION
 from helpers.errors import InputError
-from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE
-
-#: Columns a model sees by default. ``length`` is left out: it measures the clip, not the music
-#: (GTZAN clips are all ~30 s; the original study's added rows stored seconds instead of samples).
-MODEL_FEATURES: tuple[str, ...] = tuple(c for c in FEATURE_COLUMNS if c != "length")
+from helpers.features import FEATURE_COLUMNS, MODEL_FEATURES, SAMPLE_RATE  # noqa: F401
+from helpers.model_card import describe_model, model_summary  # noqa: F401 (public names)
+from helpers.paths import default_model_path  # noqa: F401 (public name, kept here)
 
 #: Model names accepted by :func:`build_model` (the registry; the default model is chosen among
 #: :data:`CANDIDATES` by :func:`default_model`).
@@ -458,19 +458,6 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 
 
-def library_versions() -> dict[str, str]:
-    """Return the versions of the libraries a model file depends on."""
-    import platform
-
-    import scipy
-    import sklearn
-    import skops
-
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
-            "pandas": pd.__version__, "skops": skops.__version__}
-
-
 def model_metadata(model, table: pd.DataFrame | None = None, columns=None,
                    metrics: dict | None = None, **extra) -> dict:
     """Return the metadata :func:`save_model` stores beside a fitted *model*."""
@@ -606,19 +593,9 @@ def load_model(path: str | Path, expected_columns=None, expected_genres=None,
 
 # --------------------------------------------------------------------------- default model
 
-#: Bumped when the model card or the objects a model file carries change (old files are rebuilt).
-MODEL_CARD_VERSION = 2
-
-#: Seed and tuning grid of the default-model selection (a fixed seed gives the same choice).
-DEFAULT_SEED = 0
-DEFAULT_GRID = "small"
-
-
-def default_model_path() -> Path:
-    """Return where the default model is cached (``data/models/default.skops``, git-ignored)."""
-    from helpers.paths import data_dir
-
-    return data_dir() / "models" / "default.skops"
+# MODEL_CARD_VERSION (bumped when the card or the objects a model file carries change), the
+# selection's DEFAULT_SEED / DEFAULT_GRID and default_model_path live in helpers.constants and
+# helpers.paths, which the fast start of `predict` (helpers.compact) reads without scikit-learn.
 
 
 def candidate_model_path(name: str) -> Path:
@@ -715,39 +692,6 @@ def model_card(name: str, selection, rule: dict | None, table: pd.DataFrame) -> 
     }
 
 
-def describe_model(model) -> str:
-    """Return one line naming *model* and its honest accuracy (from its model card).
-
-    Examples
-    --------
-    >>> describe_model(default_model())  # doctest: +SKIP
-    'logreg: 0.566 accuracy [95% CI 0.507-0.624] on the fault-filtered test split (n=290, artists unseen)'
-    """
-    card = getattr(model, "model_card_", None)
-    if not card:
-        return "unnamed model (no model card: its honest accuracy is unknown)"
-    low, high = card["test_ci95"]
-    return (f"{card['name']}: {card['test_accuracy']:.3f} accuracy [95% CI {low:.3f}-{high:.3f}] "
-            f"on the {card['test_split']} test split (n={card['n_test']}, artists unseen)")
-
-
-def model_summary(model) -> dict:
-    """Return the ``model`` object of ``music-study predict --json`` for *model*.
-
-    At least ``name``, ``test_accuracy``, ``test_split`` (None when the model has no card).
-    """
-    card = getattr(model, "model_card_", None) or {}
-    keys = ("name", "description", "test_accuracy", "test_ci95", "test_split", "n_test",
-            "selection_score", "selection_std")
-    summary = {key: card.get(key) for key in keys}
-    summary["line"] = describe_model(model)
-    rule = card.get("open_set") or {}
-    summary["uncertain_rule"] = ({key: rule[key] for key in ("signal", "thresholds", "false_flag_rate",
-                                                           "detection_rate") if key in rule}
-                                 or None)
-    return summary
-
-
 def _load_fresh(path: Path, card_check) -> Pipeline | None:
     """Load a cached model file if it is still valid for this table and environment."""
     from helpers.data import GENRES
@@ -831,9 +775,14 @@ def default_model(path: str | Path | None = None, retrain: bool = False) -> Pipe
     sklearn.pipeline.Pipeline
         Fitted; has ``predict_proba``, ``classes_``, ``feature_names_in_`` and ``model_card_``.
     """
+    from helpers.compact import ensure_compact
+
     selection, _ = selection_result()
-    return candidate_model(selection.chosen, path=path if path is not None else default_model_path(),
-                           retrain=retrain)
+    path = Path(path) if path is not None else default_model_path()
+    model = candidate_model(selection.chosen, path=path, retrain=retrain)
+    if path.is_file():
+        ensure_compact(model, path)  # what `music-study predict` loads in a fresh process
+    return model
 
 
 def resolve_model(choice: str | os.PathLike | None = None) -> Pipeline:

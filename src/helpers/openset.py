@@ -125,6 +125,7 @@ class NeighbourScorer:
         self.index_ = NearestNeighbors(n_neighbors=self.k_ + 1).fit(points)
         distances, _ = self.index_.kneighbors(points)
         self.train_distance_ = distances[:, 1:].mean(axis=1)  # without the clip itself
+        self.points_ = points  # the clips in the space, for helpers.compact's brute-force copy
         return self
 
     def score(self, X) -> dict[str, np.ndarray]:

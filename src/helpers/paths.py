@@ -54,6 +54,11 @@ def data_dir() -> Path:
 user_data_dir = data_dir
 
 
+def default_model_path() -> Path:
+    """Return where the default model is cached (``data/models/default.skops``, git-ignored)."""
+    return data_dir() / "models" / "default.skops"
+
+
 def reports_dir() -> Path:
     """Return the folder reports are written to."""
     return project_root() / "reports"

@@ -165,7 +165,7 @@ _MIN_PREDICTABLE_SECONDS = 1.0
 
 
 def _model_columns(model) -> list[str]:
-    from helpers.models import MODEL_FEATURES
+    from helpers.features import MODEL_FEATURES
 
     return list(getattr(model, "feature_names_in_", MODEL_FEATURES))
 
@@ -414,7 +414,7 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     table = window_table(path, model, window_seconds, minimum, progress=progress)
     if isinstance(model, Future):  # loaded in a thread while the audio was decoded
         model = model.result()
-    from helpers.models import model_summary
+    from helpers.model_card import model_summary
 
     prediction = _decide(source, table, rule, window_seconds, minimum)
     prediction.model = model_summary(model)
@@ -598,9 +598,15 @@ def run_predict_command(args) -> int:
 
 def _load_model_argument(choice):
     """``--model``: None (the default model), a candidate name, or a model file path."""
-    from helpers import models
+    from helpers import compact
 
-    model = models.resolve_model(choice)
+    # the default's compact copy needs numpy only; the first run (or a stale copy) loads the
+    # pipeline (scikit-learn), which writes the copy for next time
+    model = compact.load_default() if choice is None else None
+    if model is None:
+        from helpers import models
+
+        model = models.resolve_model(choice)
     if not hasattr(model, "predict_proba"):
         raise InputError(choice, "the model gives no probabilities (no predict_proba)")
     if choice is not None:
