@@ -198,6 +198,18 @@ def held_out_split(table: pd.DataFrame | None = None, split: str = HELD_OUT_SPLI
     return table[masks["train"] | masks["valid"]], table[masks["test"]]
 
 
+def held_out_score(model, split: str = HELD_OUT_SPLIT, n_boot: int = 1000, random_state=0) -> dict:
+    """Score a fitted model on the test part of *split* (:func:`bootstrap_accuracy`).
+
+    Honest only for a model that never saw those clips (the fits of :func:`fit_rows` on
+    :func:`training_rows` never do).
+    """
+    _, held_out = held_out_split(split=split)
+    columns = list(getattr(model, "feature_names_in_", MODEL_FEATURES))
+    return bootstrap_accuracy(held_out["label"], model.predict(held_out[columns]), n_boot,
+                              random_state)
+
+
 def default_recipe() -> str:
     """Return the name of the default model's recipe: the candidate the shipped selection chose.
 

@@ -616,10 +616,7 @@ class Labeler:
                                        "ci_high": high, "n": card["n_test"],
                                        "source": "model card"}
             else:
-                _, held_out = active.held_out_split()
-                columns = list(getattr(self.model, "feature_names_in_", MODEL_FEATURES))
-                self._held_out[key] = active.bootstrap_accuracy(
-                    held_out["label"], self.model.predict(held_out[columns]))
+                self._held_out[key] = active.held_out_score(self.model)
         return self._held_out[key]
 
     def model_name(self) -> str:
