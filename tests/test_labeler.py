@@ -6,6 +6,7 @@ import io
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 
@@ -228,6 +229,9 @@ def test_new_genre_round_trip_on_the_shipped_electronic_song(root, tmp_path, mon
     loaded = load_model(saved, expected_genres=list(lab.model.classes_))
     assert "electronic" in loaded.classes_
     assert read_model_metadata(saved)["metrics"]["held_out_split"] == "fault-filtered test"
+    from helpers.models import describe_model  # predict --model names it with its held-out figure
+    assert describe_model(loaded).startswith(f"{lab.fit_info.name} + labels: "
+                                             f"{lab.retrain_history[-1].after['accuracy']:.3f}")
     lab.store.close()
     # after a restart the model is fitted with the stored label and knows the genre at once
     again = Labeler([song], store=tmp_path / "labels.sqlite", window_seconds=30.0, max_windows=2)
@@ -402,9 +406,104 @@ def test_model_line_names_the_model_and_its_held_out_accuracy(pool_dir, store_pa
     accuracy = lab.held_out_accuracy()
     assert f"{accuracy['accuracy']:.3f}" in lab.model_line.value
     assert "fault-filtered test split" in lab.model_line.value and f"n={accuracy['n']}" in lab.model_line.value
+    assert lab.fit_info.name in lab.model_line.value  # the recipe is named
+    # a model passed in is named by helpers.models.describe_model
     from helpers import models
     monkeypatch.setattr(models, "describe_model", lambda model: "KNN described", raising=False)
     assert labeler_module._model_name(lab.model) == "KNN described"
+
+
+# --------------------------------------------------------------------------- default model (issue 13)
+def test_the_labeler_predicts_with_the_selected_default_recipe(pool_dir, store_path, no_extraction):
+    from helpers.models import get_candidate, selection_result
+
+    selection, _ = selection_result()
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, audio=False)
+    assert lab.estimator is None and lab.recipe == selection.chosen == lab.fit_info.name
+    assert lab.fit_info.calibration_folds == 5 and lab.fit_info.note == ""
+    line = lab.model_line.value
+    assert selection.chosen in line and get_candidate(selection.chosen).description in line
+    # with no labels yet, it is the model behind the default model card's test figure
+    accuracy = lab.held_out_accuracy()
+    assert accuracy["accuracy"] == pytest.approx(selection.row()["test_accuracy"], abs=1e-4)
+    assert accuracy["n"] == selection.row()["n_test"] and "n=290" in line
+
+
+def test_a_new_genre_with_one_or_two_songs_is_learnt_and_the_note_says_how(pool_dir, store_path,
+                                                                           no_extraction):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, audio=False, epsilon=0.0)
+    lab.new_genre.value = "zydeco"
+    lab.add_genre_button.click()
+    lab.retrain_button.click()
+    assert "zydeco" in lab.model.classes_ and "Unexpected" not in lab.status.value
+    # too few songs to calibrate on: the genre trains in every calibration fold, and it is said
+    assert len(lab.fit_info.calibration_folds) == 5
+    assert "Temperature fitted" in lab.model_line.value and "zydeco (1)" in lab.model_line.value
+    assert "zydeco (1)" in lab.retrain_output.value
+    lab.buttons["zydeco"].click()  # a second song of the genre
+    lab.retrain_button.click()
+    assert "Unexpected" not in lab.status.value and "zydeco (2)" in lab.model_line.value
+    lab.store.close()
+    again = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, audio=False)  # restart
+    assert "zydeco" in again.model.classes_ and "zydeco (2)" in again.model_line.value
+
+
+def test_a_custom_estimator_still_works(pool_dir, store_path, no_extraction):
+    from helpers.models import make_knn
+
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, audio=False,
+                  estimator=make_knn())
+    assert lab.recipe is None and lab.fit_info.name == "KNeighborsClassifier"
+    assert "KNeighborsClassifier" in lab.model_line.value
+    lab.buttons["metal"].click()
+    lab.retrain_button.click()
+    result = lab.retrain_history[-1]
+    assert result.fit.name == "KNeighborsClassifier" and result.fit.calibration_folds is None
+    assert type(lab.model.steps[-1][1]).__name__ == "KNeighborsClassifier"
+
+
+def test_held_out_accuracy_comes_from_a_model_that_never_saw_a_test_clip(
+        pool_dir, store_path, no_extraction, monkeypatch):
+    from helpers import active
+    from helpers.data import load_gtzan_table
+    from helpers.features import FEATURE_COLUMNS
+
+    _, held_out = active.held_out_split()
+    clip = held_out.iloc[0]
+    with LabelStore(store_path) as store:  # a held-out clip the person labelled
+        song = store.add_song(f"https://example.org/gtzan/{clip['filename']}", title="held out")
+        store.add_window(song, 0.0, 30.0, {c: clip[c] for c in FEATURE_COLUMNS})
+        store.record_label(song, clip["label"], where="notebook")
+    fitted_on = []
+    real = active.fit_rows
+
+    def spy(base, extra=None, **kwargs):
+        fitted_on.append(pd.concat([base, extra]))
+        return real(base, extra, **kwargs)
+
+    monkeypatch.setattr(active, "fit_rows", spy)
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, audio=False)
+    lab.buttons["metal"].click()
+    lab.retrain_button.click()
+    lab.held_out_accuracy()
+    test_files = set(held_out["filename"])
+    assert fitted_on and all(not rows["filename"].isin(test_files).any() for rows in fitted_on)
+    assert len(held_out) == lab.held_out_accuracy()["n"] == 290
+    assert len(load_gtzan_table()) - len(held_out) > lab.fit_info.n_base  # train part only
+
+
+def test_a_model_with_a_card_shows_the_card_figure_not_a_score_on_clips_it_saw(
+        pool_dir, store_path, no_extraction):
+    from helpers import active
+    from helpers.models import make_knn
+
+    base, _ = active.held_out_split()
+    model = make_knn().fit(base[list(labeler_module.MODEL_FEATURES)], base["label"])
+    model.model_card_ = {"name": "carded", "test_accuracy": 0.5, "test_ci95": [0.4, 0.6],
+                         "test_split": "fault-filtered", "n_test": 290}
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, audio=False, model=model)
+    assert lab.held_out_accuracy()["accuracy"] == 0.5
+    assert "from its model card" in lab.model_line.value and "0.500" in lab.model_line.value
 
 
 # --------------------------------------------------------------------------- background extraction

@@ -470,7 +470,8 @@ _RECIPE = object()  # "the candidate's own calibration"
 
 
 def fit_candidate(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "small",
-                  n_splits: int = 5, cache: bool = True, calibration=_RECIPE):
+                  n_splits: int = 5, cache: bool = True, calibration=_RECIPE, groups=None,
+                  calibration_splits: int | None = None):
     """Fit candidate *name* (:data:`helpers.models.CANDIDATES`) on *train* by its recipe.
 
     A tuned candidate first chooses its settings by artist-grouped CV on *train* only
@@ -484,6 +485,12 @@ def fit_candidate(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "sm
         Rows with ``filename`` (artist groups), the model features and ``label``.
     calibration : {None, 'sigmoid', 'temperature'}, optional
         Override the candidate's calibration (to compare methods).
+    groups : array-like, optional
+        Group of each row of *train* for the calibration folds (no group in two folds);
+        default the artist groups of ``train["filename"]`` (:func:`helpers.data.artist_groups`).
+    calibration_splits : int or list of (train, test) index pairs, optional
+        Calibration folds; default *n_splits* grouped folds. Fewer, or folds built beforehand,
+        when a genre has too few groups (:func:`helpers.active.calibration_folds`).
 
     Returns
     -------
@@ -504,8 +511,11 @@ def fit_candidate(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "sm
         pipeline.set_params(**params)
     method = candidate.calibration if calibration is _RECIPE else calibration
     if method is not None:
-        pipeline = calibrate(pipeline, method, n_splits=n_splits, seed=seed)
-    groups = data.artist_groups(train["filename"]).to_numpy()
+        built = calibration_splits if isinstance(calibration_splits, list) else None
+        count = calibration_splits if isinstance(calibration_splits, int) else n_splits
+        pipeline = calibrate(pipeline, method, n_splits=count, seed=seed, folds=built)
+    if groups is None:
+        groups = data.artist_groups(train["filename"]).to_numpy()
     with threadpool_limits(1):
         fit_grouped(pipeline, train[list(MODEL_FEATURES)], train["label"], groups)
     return pipeline, params

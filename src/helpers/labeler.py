@@ -308,12 +308,26 @@ class Labeler:
         :class:`LabelStore` at its default path. A store whose ``read_only`` is true opens the
         labeler for looking only.
     model : fitted estimator, optional
-        The genre model; default *estimator* fitted on the base table plus the store's labels.
+        The genre model; default the recipe (or *estimator*) fitted on the base table plus the
+        store's labels. A model with a model card (e.g. :func:`helpers.models.default_model`,
+        trained on every clip) shows its card's held-out figure instead of being scored on
+        clips it saw.
     estimator : estimator, optional
-        Unfitted model used for (re)training; default :func:`helpers.models.make_knn`.
+        A custom unfitted model used for (re)training, fitted without groups; default the
+        default model's recipe (:func:`helpers.active.default_recipe`, the candidate the
+        shipped selection chose) with its grouped calibration (:func:`helpers.active.fit_rows`).
     base_table : DataFrame, optional
         Base training rows (GTZAN layout); default the training part of the fault-filtered
         split, so that its artist-conscious test part stays a fair held-out set.
+
+    Notes
+    -----
+    The model that makes the suggestions is also the one whose held-out accuracy is shown: it
+    is fitted on the base rows plus the store's labels (never the held-out clips), once at
+    start and again only after Retrain or an undo of a label it learnt — never per click.
+    With no labels yet it is the model behind the default model card's test figure; the
+    default model itself (:func:`helpers.models.default_model`) is trained on every clip,
+    test clips included, so it is not used here.
     strategy : str
         Query strategy of :mod:`helpers.active` (default ``'margin'``).
     epsilon : float
@@ -355,7 +369,10 @@ class Labeler:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.estimator = estimator if estimator is not None else active.make_estimator("knn")
+        self.estimator = estimator
+        #: candidate recipe of the default fits (None: the custom *estimator* is used)
+        self.recipe = active.default_recipe() if estimator is None else None
+        self.fit_info: active.Fit | None = None
         if base_table is None:
             base_table, _ = active.held_out_split()
         self.base_table = base_table
@@ -372,7 +389,7 @@ class Labeler:
             self._set_model(model, trained_on=set())
         else:
             trained_on = self._active_label_ids()
-            self._set_model(self._fit_current(), trained_on)
+            self._set_fit(self._fit_current(), trained_on)
         pending = self._load_pool(pool)
         self.pending_total, self.prepared = len(pending), 0
         if pending and not background:
@@ -552,20 +569,28 @@ class Labeler:
             title=title if isinstance(title, str) and title else (path.stem if path else f"song {song_id}"),
             artist=artist if isinstance(artist, str) else "", windows=windows.reset_index(drop=True))
 
-    def _fit_current(self):
-        """Fit the estimator on the base table plus the store's current labels."""
-        from sklearn.base import clone
+    def _fit_current(self) -> active.Fit:
+        """Fit the labeler's model on the base table plus the store's current labels.
 
+        The recipe (or custom estimator) goes through :func:`helpers.active.fit_rows`, the
+        same fit :func:`helpers.active.retrain` makes; held-out clips are never among the rows.
+        """
         base, extra, _, _ = active.training_rows(self.store, base_table=self.base_table)
-        rows = pd.concat([base, extra[base.columns]], ignore_index=True)
-        return clone(self.estimator).fit(rows[list(MODEL_FEATURES)], rows["label"])
+        return active.fit_rows(base, extra, estimator=self.estimator, recipe=self.recipe)
 
     def _active_label_ids(self) -> set[int]:
         return set(self.store.current_labels()["event_id"].astype(int))
 
+    def _set_fit(self, fit: active.Fit, trained_on: set[int], note: str = "") -> None:
+        """Use a :func:`helpers.active.fit_rows` result: its model, name and note."""
+        self.fit_info = fit
+        self._set_model(fit.model, trained_on, " ".join(filter(None, [note, fit.note])))
+
     def _set_model(self, model, trained_on: set[int], note: str = "") -> None:
         """Use *model* from now on: predict the pool again and say which model it is."""
         with self._lock:
+            if self.fit_info is not None and self.fit_info.model is not model:
+                self.fit_info = None  # a model from elsewhere: named by its card or class
             self.model, self._trained_on = model, set(trained_on)
             if self.songs:
                 self._predict_pool()
@@ -574,21 +599,36 @@ class Labeler:
             self.model_line.value = self._model_html(note)
 
     def held_out_accuracy(self) -> dict:
-        """Accuracy of the current model on the fault-filtered test split (bootstrap 95% CI)."""
+        """Accuracy of the current model on the fault-filtered test split (bootstrap 95% CI).
+
+        The labeler's own fits never see a held-out clip, so the model is scored on them. A
+        model passed in with a model card (trained on every clip) is not: its card's figure
+        (same recipe trained without the test clips) is returned, with ``source='model card'``.
+        """
         key = self.fingerprint
         if key not in self._held_out:
+            card = getattr(self.model, "model_card_", None) if self.fit_info is None else None
             if self.retrain_history and self.retrain_history[-1].model is self.model:
                 self._held_out[key] = self.retrain_history[-1].after
+            elif card and card.get("test_accuracy") is not None:
+                low, high = card["test_ci95"]
+                self._held_out[key] = {"accuracy": card["test_accuracy"], "ci_low": low,
+                                       "ci_high": high, "n": card["n_test"],
+                                       "source": "model card"}
             else:
-                _, held_out = active.held_out_split()
-                columns = list(getattr(self.model, "feature_names_in_", MODEL_FEATURES))
-                self._held_out[key] = active.bootstrap_accuracy(
-                    held_out["label"], self.model.predict(held_out[columns]))
+                self._held_out[key] = active.held_out_score(self.model)
         return self._held_out[key]
+
+    def model_name(self) -> str:
+        """The current model in one line: recipe, description and training rows."""
+        if self.fit_info is not None and self.fit_info.model is self.model:
+            return self.fit_info.describe()
+        return _model_name(self.model)
 
     def _model_html(self, note: str = "") -> str:
         m = self.held_out_accuracy()
-        text = (f"<b>Model</b>: {html.escape(_model_name(self.model))} · held-out accuracy "
+        source = " (from its model card)" if m.get("source") == "model card" else ""
+        text = (f"<b>Model</b>: {html.escape(self.model_name())} · held-out accuracy{source} "
                 f"{m['accuracy']:.3f} (95% CI {m['ci_low']:.3f}–{m['ci_high']:.3f}, "
                 f"{active.HELD_OUT_SPLIT} test split, n={m['n']}, bootstrap)")
         return text + (f"<br><i>{html.escape(note)}</i>" if note else "")
@@ -765,9 +805,9 @@ class Labeler:
             undo = self.store.undo(event_id, who=self.who, where="widget")
             note = ""
             if last["kind"] == "label" and event_id in self._trained_on:
-                self._set_model(self._fit_current(), self._active_label_ids(),
-                                note="Refitted without the undone label (press Retrain for a "
-                                     "before/after comparison).")
+                self._set_fit(self._fit_current(), self._active_label_ids(),
+                              note="Refitted without the undone label (press Retrain for a "
+                                   "before/after comparison).")
                 note = " The model had learnt that label, so it was refitted without it."
             state = self.states().set_index("song_id").loc[song_id]
             now = {"unlabelled": "back in the queue", "skipped": "skipped again",
@@ -788,11 +828,11 @@ class Labeler:
         """Retrain on the table plus the store's labels; show before/after and a learning curve."""
         self.status.value = "Retraining ..."
         trained_on = self._active_label_ids()
-        result = active.retrain(self.store, estimator=self.estimator, previous_model=self.model,
-                                base_table=self.base_table)
+        result = active.retrain(self.store, estimator=self.estimator, recipe=self.recipe,
+                                previous_model=self.model, base_table=self.base_table)
         with self._lock:
             self.retrain_history.append(result)
-            self._set_model(result.model, trained_on)
+            self._set_fit(result.fit, trained_on)
             self.retrain_output.value = self._retrain_html(result)
             self.curve_image.value = self._curve_png(result)
             self.curve_image.layout.display = None
@@ -1069,10 +1109,13 @@ class Labeler:
 
         genres = ", ".join(f"{g}: {n}" for g, n in result.store_genres.items()) or "none"
         new = f"<br>New genres: <b>{html.escape(', '.join(result.new_genres))}</b>" if result.new_genres else ""
-        return (f"<b>Retrained</b> on {result.n_base} table rows + {result.n_store} labelled "
+        model = f" <b>{html.escape(result.fit.name)}</b>" if result.fit is not None else ""
+        note = (f"<br><i>{html.escape(result.fit.note)}</i>"
+                if result.fit is not None and result.fit.note else "")
+        return (f"<b>Retrained</b>{model} on {result.n_base} table rows + {result.n_store} labelled "
                 f"windows ({html.escape(genres)}).<br>Held-out accuracy, {result.split} test split "
                 f"(n={result.after['n']}, artist-conscious, bootstrap 95% CI): before "
-                f"{fmt(result.before)} → after {fmt(result.after)}{new}")
+                f"{fmt(result.before)} → after {fmt(result.after)}{new}{note}")
 
     @staticmethod
     def _curve_png(result: active.RetrainResult, scale: int = 2) -> bytes:

@@ -316,7 +316,8 @@ def get_candidate(name: str) -> Candidate:
 CALIBRATION_METHODS: tuple[str, ...] = ("sigmoid", "temperature")
 
 
-def calibrate(pipeline: Pipeline, method: str = "sigmoid", n_splits: int = 5, seed: int = 0) -> Pipeline:
+def calibrate(pipeline: Pipeline, method: str = "sigmoid", n_splits: int = 5, seed: int = 0,
+              folds=None) -> Pipeline:
     """Wrap *pipeline*'s final classifier in a calibration over artist-grouped folds.
 
     ``sigmoid`` fits one Platt curve per genre (one-vs-rest, then renormalised);
@@ -326,12 +327,15 @@ def calibrate(pipeline: Pipeline, method: str = "sigmoid", n_splits: int = 5, se
     The conditioning and scaling stay in front, so they are fitted once on the rows
     :func:`fit_grouped` receives; the classifier is refitted per fold and calibrated on the
     fold it did not see. Fit it with :func:`fit_grouped` (the folds need the artist groups).
+    *folds*, a list of ``(train, test)`` row-index pairs built from the groups beforehand
+    (:func:`helpers.active.calibration_folds`), replaces the *n_splits* grouped folds.
     """
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.model_selection import StratifiedGroupKFold
 
     name, classifier = pipeline.steps[-1]
-    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    if folds is None:
+        folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     if method not in CALIBRATION_METHODS:
         raise InputError(method, f"unknown calibration; choose one of {', '.join(CALIBRATION_METHODS)}")
     pipeline.steps[-1] = (name, CalibratedClassifierCV(classifier, method=method, cv=folds))
@@ -343,8 +347,9 @@ def fit_grouped(pipeline: Pipeline, X, y, groups) -> Pipeline:
     import sklearn
     from sklearn.calibration import CalibratedClassifierCV
 
-    if not any(isinstance(step, CalibratedClassifierCV) for _, step in pipeline.steps):
-        return pipeline.fit(X, y)  # nothing inside uses groups
+    if not any(isinstance(step, CalibratedClassifierCV) and hasattr(step.cv, "split")
+               for _, step in pipeline.steps):
+        return pipeline.fit(X, y)  # nothing inside uses groups (or the folds are built already)
     with sklearn.config_context(enable_metadata_routing=True):
         return pipeline.fit(X, np.asarray(y), groups=np.asarray(groups))
 

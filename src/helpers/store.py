@@ -802,7 +802,8 @@ class LabelStore:
         Parameters
         ----------
         provenance : bool
-            Also return ``song_id``, ``window_start`` and ``window_end`` columns.
+            Also return ``song_id``, ``artist`` (None when unknown), ``window_start`` and
+            ``window_end`` columns.
 
         Returns
         -------
@@ -811,14 +812,14 @@ class LabelStore:
             stored window of every song whose current label is set (songs labelled without
             features yield no rows).
         """
-        labels = self.current_labels()[["song_id", "genre", "filename", "source"]]
+        labels = self.current_labels()[["song_id", "genre", "filename", "source", "artist"]]
         windows = self.windows()
         rows = windows.merge(labels, on="song_id", how="inner").sort_values(["song_id", "start"])
         rows = rows.rename(columns={"genre": "label", "start": "window_start", "end": "window_end"})
         rows["source"] = rows["source"].fillna("label store")
         columns = ["filename", *FEATURE_COLUMNS, "label", "source"]
         if provenance:
-            columns += ["song_id", "window_start", "window_end"]
+            columns += ["song_id", "artist", "window_start", "window_end"]
         return rows[columns].reset_index(drop=True)
 
     def import_original_study(self, csv_path: str | os.PathLike | None = None, *,
