@@ -313,3 +313,20 @@ def test_fit_rows_never_trains_on_a_held_out_clip(tmp_path, monkeypatch):
     assert result.excluded == 3 and result.n_store == 2
     for frame in trained:
         assert not frame["filename"].isin(set(test["filename"])).any()
+
+
+def test_a_labelled_song_by_a_test_artist_takes_that_artist_out_of_the_held_out_score(tmp_path):
+    from helpers.data import artist_groups
+
+    table = load_gtzan_table()
+    _, test = active.held_out_split(table)
+    test_artists = artist_groups(test["filename"])
+    artist = test_artists.value_counts().index[0]  # the test split's most frequent artist
+    n_clips = int((test_artists == artist).sum())
+    store = _labelled_store(tmp_path / "s.sqlite", [("jazz", artist.title(), 2, 0)])
+    _, extra, held_out, _ = active.training_rows(store)
+    assert len(extra) == 2  # the song is trained on ...
+    assert len(held_out) == len(test) - n_clips  # ... so its artist's test clips are not scored
+    assert not artist_groups(held_out["filename"]).eq(artist).any()
+    result = active.retrain(store, curve_points=0, n_boot=100)
+    assert result.after["n"] == result.before["n"] == len(test) - n_clips

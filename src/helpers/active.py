@@ -198,13 +198,16 @@ def held_out_split(table: pd.DataFrame | None = None, split: str = HELD_OUT_SPLI
     return table[masks["train"] | masks["valid"]], table[masks["test"]]
 
 
-def held_out_score(model, split: str = HELD_OUT_SPLIT, n_boot: int = 1000, random_state=0) -> dict:
+def held_out_score(model, split: str = HELD_OUT_SPLIT, n_boot: int = 1000, random_state=0,
+                   held_out: pd.DataFrame | None = None) -> dict:
     """Score a fitted model on the test part of *split* (:func:`bootstrap_accuracy`).
 
-    Honest only for a model that never saw those clips (the fits of :func:`fit_rows` on
-    :func:`training_rows` never do).
+    Honest only for a model that never saw those clips nor their artists: pass the *held_out*
+    rows :func:`training_rows` returned with the model's training rows (the fits of
+    :func:`fit_rows` on them never do); default the whole test part.
     """
-    _, held_out = held_out_split(split=split)
+    if held_out is None:
+        _, held_out = held_out_split(split=split)
     columns = list(getattr(model, "feature_names_in_", MODEL_FEATURES))
     return bootstrap_accuracy(held_out["label"], model.predict(held_out[columns]), n_boot,
                               random_state)
@@ -513,7 +516,8 @@ class RetrainResult:
                 "test_ci95": [self.after["ci_low"], self.after["ci_high"]],
                 "test_split": self.split, "n_test": self.after["n"],
                 "test_protocol": f"trained on {self.split} train+valid plus the store's labels "
-                                 "(held-out clips left out), scored on its test clips; "
+                                 "(held-out clips left out), scored on its test clips of "
+                                 "artists it did not see; "
                                  "bootstrap 95% interval"}
         return save_model(self.model, path, metadata)
 
@@ -531,11 +535,12 @@ def training_rows(store=None, *, base_table=None, split: str = HELD_OUT_SPLIT,
         The store's current labels as window rows (with ``song_id`` and ``artist``), minus
         any whose file is in the held-out set.
     held_out : DataFrame
-        The test part of *split* in the GTZAN table.
+        The test part of *split* in the GTZAN table, minus the clips of any artist a labelled
+        store song names (the store song is trained on, so that artist is no longer unseen).
     excluded : int
         Store rows left out because they are held-out clips.
     """
-    from helpers.data import load_gtzan_table
+    from helpers.data import artist_groups, load_gtzan_table
 
     train_rows, held_out = held_out_split(load_gtzan_table(), split)
     base = (train_rows if base_table is None else base_table)[["filename", *columns, "label"]]
@@ -544,7 +549,10 @@ def training_rows(store=None, *, base_table=None, split: str = HELD_OUT_SPLIT,
     else:
         extra = pd.DataFrame(columns=["filename", *columns, "label", "song_id", "artist"])
     leaking = extra["filename"].isin(set(held_out["filename"]))
-    return base, extra[~leaking], held_out, int(leaking.sum())
+    extra = extra[~leaking]
+    store_artists = set(training_groups(extra.head(0), extra)) if len(extra) else set()
+    seen = artist_groups(held_out["filename"]).isin(store_artists).to_numpy()
+    return base, extra, held_out[~seen], int(leaking.sum())
 
 
 def retrain(store=None, *, estimator=None, recipe: str | None = None, previous_model=None,

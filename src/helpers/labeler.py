@@ -373,6 +373,7 @@ class Labeler:
         #: candidate recipe of the default fits (None: the custom *estimator* is used)
         self.recipe = active.default_recipe() if estimator is None else None
         self.fit_info: active.Fit | None = None
+        self._held_out_rows = None  # the test clips honest for the current fit (training_rows)
         if base_table is None:
             base_table, _ = active.held_out_split()
         self.base_table = base_table
@@ -575,7 +576,8 @@ class Labeler:
         The recipe (or custom estimator) goes through :func:`helpers.active.fit_rows`, the
         same fit :func:`helpers.active.retrain` makes; held-out clips are never among the rows.
         """
-        base, extra, _, _ = active.training_rows(self.store, base_table=self.base_table)
+        base, extra, self._held_out_rows, _ = active.training_rows(self.store,
+                                                                   base_table=self.base_table)
         return active.fit_rows(base, extra, estimator=self.estimator, recipe=self.recipe)
 
     def _active_label_ids(self) -> set[int]:
@@ -616,7 +618,8 @@ class Labeler:
                                        "ci_high": high, "n": card["n_test"],
                                        "source": "model card"}
             else:
-                self._held_out[key] = active.held_out_score(self.model)
+                self._held_out[key] = active.held_out_score(
+                    self.model, held_out=self._held_out_rows if self.fit_info is not None else None)
         return self._held_out[key]
 
     def model_name(self) -> str:
