@@ -1,11 +1,13 @@
-"""librosa 0.11's spectral building blocks of the GTZAN features, on numpy and scipy.fft alone.
+"""librosa 0.11's spectral building blocks of the GTZAN features, on numpy and scipy.fft.
 
 Each function reproduces one librosa function with the defaults the GTZAN table was computed
 with, operation for operation (same float32/float64 promotions, same FFT library, same array
 layouts, same order of accumulation), so its output is the same to the last bit. Importing
 librosa costs a fresh process about 1.5 s (its core pulls :mod:`scipy.signal`,
 :mod:`scipy.stats` and dozens of numba kernels); this module costs a few milliseconds, which is
-what lets ``music-study predict`` start fast.
+what lets ``music-study predict`` start fast. One loop that numpy would run slowly (the
+parabolic interpolation of spectral peaks) is a numba kernel of :mod:`helpers._kernels`, the
+project's compiled and disk-cached kernels.
 
 Filters that depend only on the sample rate, the FFT size and the tuning are cached in-process
 and returned read-only.
@@ -148,6 +150,16 @@ def _overlap_add(frames: np.ndarray, hop_length: int, dtype) -> np.ndarray:
     return out.reshape(-1)
 
 
+@functools.lru_cache(maxsize=8)
+def _window_sumsquare(n_frames: int, n_fft: int, hop_length: int, dtype: str) -> np.ndarray:
+    # librosa.filters.window_sumsquare(window="hann", ...): the squared window overlap-added.
+    # Cached because every full window of a song has the same number of frames.
+    squares = np.broadcast_to(hann_window(n_fft) ** 2, (n_frames, n_fft))
+    envelope = _overlap_add(squares, hop_length, np.dtype(dtype))
+    envelope.flags.writeable = False
+    return envelope
+
+
 def istft(stft_matrix: np.ndarray, length: int, hop_length: int = HOP_LENGTH,
           n_fft: int = N_FFT, dtype=np.float32) -> np.ndarray:
     """Inverse STFT, ``librosa.istft(stft_matrix, hop_length=..., n_fft=..., length=length,
@@ -180,8 +192,7 @@ def istft(stft_matrix: np.ndarray, length: int, hop_length: int = HOP_LENGTH,
     # irfft of the frames as rows (each frame's bins are contiguous in a Fortran-ordered STFT)
     frames = window * scipy.fft.irfft(stft_matrix[:, :n_frames].T, n=n_fft, axis=-1)
     signal = _overlap_add(frames, hop_length, dtype)
-    squares = np.broadcast_to(window**2, (n_frames, n_fft))
-    envelope = _overlap_add(squares, hop_length, dtype)
+    envelope = _window_sumsquare(n_frames, n_fft, hop_length, np.dtype(dtype).str)
     y = np.zeros(length, dtype=dtype)
     available = min(length, len(signal) - n_fft // 2)
     y[:available] = signal[n_fft // 2:n_fft // 2 + available]
@@ -282,18 +293,17 @@ def parabolic_interpolation(x: np.ndarray) -> np.ndarray:
     """Offset of the vertex of the parabola through each point and its neighbours along axis 0,
     ``librosa.core.pitch._parabolic_interpolation(x, axis=-2)`` for a 2-D *x*.
 
-    The offset is 0 where it would exceed one bin and on the first and last rows. Computed with
-    the numba stencil's promotions: the neighbour sum and the half difference in *x*'s type, the
-    rest in float64, the result stored in *x*'s type.
+    The offset is 0 where it would exceed one bin and on the first and last rows. Computed by a
+    numba kernel (:func:`helpers._kernels.parabolic_shifts`) written as librosa's numba stencil,
+    so with its promotions: neighbour sum and difference in *x*'s type, the vertex in float64,
+    stored in *x*'s type.
     """
+    from helpers._kernels import parabolic_shifts  # numba: imported only when used
+
     x = np.asarray(x)
     shifts = np.zeros_like(x)
-    if x.shape[0] < 3:
-        return shifts
-    a = (x[2:] + x[:-2]).astype(np.float64) - 2.0 * x[1:-1].astype(np.float64)
-    b = (x[2:] - x[:-2]).astype(np.float64) / 2
-    inside = np.abs(b) < np.abs(a)
-    shifts[1:-1][inside] = -b[inside] / a[inside]
+    if x.shape[0] >= 3:
+        parabolic_shifts(x, shifts)
     return shifts
 
 
@@ -480,7 +490,8 @@ def tempogram(onset_envelope: np.ndarray, win_length: int) -> np.ndarray:
     windowed = odf_frame * hann_window(win_length)[:, np.newaxis]
     n_pad = scipy.fft.next_fast_len(2 * win_length - 1, real=True)
     spectrum = scipy.fft.rfft(windowed, n=n_pad, axis=-2)
-    power = np.square(spectrum.real) + np.square(spectrum.imag)
+    power = np.square(spectrum.real)
+    power += np.square(spectrum.imag)
     autocorr = scipy.fft.irfft(power, n=n_pad, axis=-2)[:win_length]
     return normalize(autocorr, norm=np.inf, axis=-2)
 
