@@ -573,7 +573,7 @@ def run_predict_command(args) -> int:
         window_seconds = _check_window_seconds(args.source, args.window_seconds)
         check_audio(ingested.path, default_min_window_seconds(window_seconds), source=args.source)
         # Start-up time: the model file (and scikit-learn behind it) loads in a thread while
-        # this one decodes the audio and computes its features; librosa is imported first, as
+        # this one decodes the audio and computes its features; numba is imported first, as
         # both imports hold the GIL and only the feature work leaves room for the thread.
         from helpers.features import import_libraries
 
