@@ -49,7 +49,6 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from helpers import spectral
 from helpers.audio import NON_FINITE_REASON, too_short_reason
 from helpers.constants import HOP_LENGTH, N_FFT, N_MFCC, SAMPLE_RATE
 from helpers.constants import MIN_FEATURE_SECONDS as MIN_SECONDS
@@ -112,6 +111,14 @@ def _kernels():
     return kernels.median_rows, kernels.harmonic_stft, kernels.spectral_shape
 
 
+def _spectral():
+    # Imported on first use, like the kernels: modules that import this one for its column
+    # names (models, store, evaluation) do not pay for scipy.fft.
+    from helpers import spectral
+
+    return spectral
+
+
 def median_filter_1d(x: np.ndarray, size: int, axis: int) -> np.ndarray:
     """Median filter of odd *size* along one *axis* of a 2-D array, ``mode="reflect"``.
 
@@ -138,7 +145,7 @@ def spectral_shape(magnitude: np.ndarray, sr: int = SAMPLE_RATE,
     Same definitions as ``librosa.feature.spectral_centroid``, ``spectral_bandwidth`` and
     ``spectral_rolloff`` on ``S=magnitude`` (they agree to float rounding).
     """
-    freqs = spectral.fft_frequencies(sr=sr, n_fft=2 * (magnitude.shape[0] - 1))
+    freqs = _spectral().fft_frequencies(sr=sr, n_fft=2 * (magnitude.shape[0] - 1))
     tiny = float(np.finfo(magnitude.dtype).tiny)
     return _kernels()[2](np.ascontiguousarray(magnitude), freqs, roll_percent, tiny)
 
@@ -168,7 +175,8 @@ def hpss_from_stft(stft: np.ndarray, length: int, y: np.ndarray | None = None,
     dtype = np.float32 if stft.dtype == np.complex64 else np.float64
 
     def invert(spectrum):
-        return spectral.istft(spectrum, length, hop_length=HOP_LENGTH, n_fft=N_FFT, dtype=dtype)
+        return _spectral().istft(spectrum, length, hop_length=HOP_LENGTH, n_fft=N_FFT,
+                                 dtype=dtype)
 
     def masked(first, second):
         # The kernel walks its arrays row by row; the STFT is Fortran-ordered, so hand it
@@ -193,6 +201,7 @@ def estimate_tuning(power: np.ndarray, sr: int = SAMPLE_RATE, n_fft: int = N_FFT
     each side, which are all the peak picking and the interpolation ever look at. A window
     without peaks (near silence) has tuning 0.0, as librosa returns, without its warning.
     """
+    spectral = _spectral()
     freqs = spectral.fft_frequencies(sr=sr, n_fft=n_fft)
     inside = np.flatnonzero((max(fmin, 0.0) <= freqs) & (freqs < min(fmax, sr / 2)))
     lo, hi = max(inside[0] - 1, 0), min(inside[-1] + 2, len(freqs))
@@ -237,7 +246,7 @@ def tempo(onset_envelope: np.ndarray, sr: int = SAMPLE_RATE) -> float:
     """
     if not onset_envelope.any():
         return 0.0
-    return spectral.tempo(onset_envelope, sr=sr, hop_length=HOP_LENGTH)
+    return _spectral().tempo(onset_envelope, sr=sr, hop_length=HOP_LENGTH)
 
 
 # --------------------------------------------------------------------------- extraction
@@ -284,6 +293,7 @@ def extract_signal(y: np.ndarray, sr: int = SAMPLE_RATE,
     AudioError
         The signal is shorter than :data:`MIN_SECONDS` or holds non-finite samples.
     """
+    spectral = _spectral()
     columns = feature_columns(feature_set)
     y = _check_signal(y, sr)
     stats: dict[str, float] = {"length": float(len(y))}
@@ -452,16 +462,13 @@ def import_libraries() -> None:
     """Import what :func:`extract_signal` uses for the GTZAN columns, now rather than on first use.
 
     That is numba (through :mod:`helpers._kernels`, the largest part) and :mod:`scipy.fft`
-    (through :mod:`helpers.spectral`, already imported with this module); not librosa, which
-    only the ``"extended"`` set needs. A caller that loads something else in a thread (the
+    (through :mod:`helpers.spectral`); not librosa, which only the ``"extended"`` set needs. A caller that loads something else in a thread (the
     ``predict`` command loads the model file) imports these first, so the thread runs while
     the features are computed (mostly outside the GIL) instead of competing with this import
     (which holds it).
     """
-    import scipy.fft  # noqa: F401
-
-    from helpers import _kernels  # noqa: F401  (numba itself)
-    from helpers import spectral  # noqa: F401
+    _spectral()
+    _kernels()
 
 
 # --------------------------------------------------------------------------- install-time warm-up
