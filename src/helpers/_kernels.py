@@ -108,3 +108,23 @@ def spectral_shape(magnitude, freqs, roll_percent, tiny):
         bandwidth[t] = np.sqrt(b)
         rolloff[t] = r
     return centroid, bandwidth, rolloff
+
+
+@njit(cache=True, nogil=True)
+def parabolic_shifts(x, out):
+    # librosa.core.pitch._pi_stencil along axis 0, written as the same expressions so that numba
+    # types them the same way (float32 neighbour sum and difference, float64 vertex); the first
+    # and last rows are 0, as librosa sets them. Frames outer, bins inner: the STFT is
+    # Fortran-ordered, so the inner loop is contiguous.
+    n_rows, n_cols = x.shape
+    for t in range(n_cols):
+        out[0, t] = 0
+        out[n_rows - 1, t] = 0
+        for f in range(1, n_rows - 1):
+            a = x[f + 1, t] + x[f - 1, t] - 2 * x[f, t]
+            b = (x[f + 1, t] - x[f - 1, t]) / 2
+            if np.abs(b) >= np.abs(a):
+                out[f, t] = 0  # the vertex would be more than one bin away
+            else:
+                out[f, t] = -b / a
+    return out

@@ -8,6 +8,9 @@ of samples (not seconds), as the table stores it.
 
 Speed comes from doing each piece of work once, not from changing the definitions:
 
+* the librosa functions of the table's columns are reproduced to the last bit on numpy and
+  :mod:`scipy.fft` by :mod:`helpers.spectral`, so computing them imports neither librosa nor
+  :mod:`scipy.signal`/:mod:`scipy.stats` (about 1.5 s of a fresh process's start-up);
 * one complex STFT feeds chroma, centroid, bandwidth, roll-off, the mel spectrogram (hence the
   MFCCs and the onset envelope the beat tracker uses) and the harmonic/percussive separation;
 * the two 31-point median filters of HPSS (about 85% of the per-call time, through
@@ -16,6 +19,7 @@ Speed comes from doing each piece of work once, not from changing the definition
 
 :func:`extract_signal_librosa` keeps the original study's way (one librosa call per feature on the
 waveform) as the reference that the parity test and ``benchmarks/bench_features.py`` compare with.
+The ``"extended"`` set's extra columns still come from librosa, imported only for that set.
 
 Feature sets
 ------------
@@ -41,7 +45,6 @@ Examples
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -112,6 +115,14 @@ def _kernels():
     return kernels.median_rows, kernels.harmonic_stft, kernels.spectral_shape
 
 
+def _spectral():
+    # Imported on first use, like the kernels: modules that import this one for its column
+    # names (models, store, evaluation) do not pay for scipy.fft.
+    from helpers import spectral
+
+    return spectral
+
+
 def median_filter_1d(x: np.ndarray, size: int, axis: int) -> np.ndarray:
     """Median filter of odd *size* along one *axis* of a 2-D array, ``mode="reflect"``.
 
@@ -138,9 +149,7 @@ def spectral_shape(magnitude: np.ndarray, sr: int = SAMPLE_RATE,
     Same definitions as ``librosa.feature.spectral_centroid``, ``spectral_bandwidth`` and
     ``spectral_rolloff`` on ``S=magnitude`` (they agree to float rounding).
     """
-    import librosa
-
-    freqs = librosa.fft_frequencies(sr=sr, n_fft=2 * (magnitude.shape[0] - 1))
+    freqs = _spectral().fft_frequencies(sr=sr, n_fft=2 * (magnitude.shape[0] - 1))
     tiny = float(np.finfo(magnitude.dtype).tiny)
     return _kernels()[2](np.ascontiguousarray(magnitude), freqs, roll_percent, tiny)
 
@@ -152,7 +161,8 @@ def hpss_from_stft(stft: np.ndarray, length: int, y: np.ndarray | None = None,
     Parameters
     ----------
     stft : np.ndarray
-        ``librosa.stft(y)`` (complex, ``n_fft=2048``, ``hop_length=512``).
+        ``helpers.spectral.stft(y)`` or ``librosa.stft(y)`` (the same: complex,
+        ``n_fft=2048``, ``hop_length=512``).
     length : int
         ``len(y)``: the inverse STFT is cut to it, as librosa does.
     y : np.ndarray, optional
@@ -161,8 +171,6 @@ def hpss_from_stft(stft: np.ndarray, length: int, y: np.ndarray | None = None,
     magnitude : np.ndarray, optional
         ``np.abs(stft)`` if already computed.
     """
-    import librosa
-
     magnitude = np.abs(stft) if magnitude is None else magnitude
     harmonic = median_filter_1d(magnitude, HPSS_KERNEL, axis=-1)
     percussive = median_filter_1d(magnitude, HPSS_KERNEL, axis=-2)
@@ -171,11 +179,11 @@ def hpss_from_stft(stft: np.ndarray, length: int, y: np.ndarray | None = None,
     dtype = np.float32 if stft.dtype == np.complex64 else np.float64
 
     def invert(spectrum):
-        return librosa.istft(spectrum, hop_length=HOP_LENGTH, n_fft=N_FFT, length=length,
-                             dtype=dtype)
+        return _spectral().istft(spectrum, length, hop_length=HOP_LENGTH, n_fft=N_FFT,
+                                 dtype=dtype)
 
     def masked(first, second):
-        # The kernel walks its arrays row by row; librosa's STFT is Fortran-ordered, so hand it
+        # The kernel walks its arrays row by row; the STFT is Fortran-ordered, so hand it
         # the transposed views (contiguous rows) — an element-wise mask commutes with .T.
         if stft.flags.f_contiguous and not stft.flags.c_contiguous:
             return harmonic_stft(stft.T, first.T, second.T, tiny).T
@@ -194,19 +202,18 @@ def estimate_tuning(power: np.ndarray, sr: int = SAMPLE_RATE, n_fft: int = N_FFT
     The same computation as ``librosa.estimate_tuning(S=power, sr=sr, bins_per_octave=12)``
     (``librosa.piptrack``: parabolic interpolation of spectral peaks above a tenth of each frame's
     maximum, between 150 and 4000 Hz), but only on the bins in that range plus one neighbour on
-    each side, which are all the peak picking and the interpolation ever look at.
+    each side, which are all the peak picking and the interpolation ever look at. A window
+    without peaks (near silence) has tuning 0.0, as librosa returns, without its warning.
     """
-    import librosa
-    from librosa.core.pitch import _parabolic_interpolation  # piptrack's own stencil
-
-    freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    spectral = _spectral()
+    freqs = spectral.fft_frequencies(sr=sr, n_fft=n_fft)
     inside = np.flatnonzero((max(fmin, 0.0) <= freqs) & (freqs < min(fmax, sr / 2)))
     lo, hi = max(inside[0] - 1, 0), min(inside[-1] + 2, len(freqs))
     band = power[lo:hi]
-    shift = _parabolic_interpolation(band, axis=-2)
+    shift = spectral.parabolic_interpolation(band)
     skew = 0.5 * np.gradient(band, axis=-2) * shift
     reference = threshold * np.max(power, axis=-2, keepdims=True)
-    peaks = librosa.util.localmax(band * (band > reference), axis=-2)
+    peaks = spectral.localmax(band * (band > reference))
     in_range = np.zeros(len(band), dtype=bool)
     in_range[inside - lo] = True
     rows, cols = np.nonzero(in_range[:, None] & peaks)
@@ -214,11 +221,7 @@ def estimate_tuning(power: np.ndarray, sr: int = SAMPLE_RATE, n_fft: int = N_FFT
     magnitudes = band[rows, cols] + skew[rows, cols]
     positive = pitches > 0
     cut = np.median(magnitudes[positive]) if positive.any() else 0.0
-    with warnings.catch_warnings():
-        # A window without peaks (near silence) has tuning 0, as librosa returns; no need to warn.
-        warnings.filterwarnings("ignore", "Trying to estimate tuning", UserWarning)
-        return float(librosa.pitch_tuning(pitches[(magnitudes >= cut) & positive],
-                                          bins_per_octave=12))
+    return spectral.pitch_tuning(pitches[(magnitudes >= cut) & positive], bins_per_octave=12)
 
 
 def zero_crossing_rate(y: np.ndarray, frame_length: int = N_FFT,
@@ -245,12 +248,9 @@ def tempo(onset_envelope: np.ndarray, sr: int = SAMPLE_RATE) -> float:
     is all zeros); the dynamic-programming beat tracker it then runs does not change that number,
     and skipping it also skips its numba compilation on every fresh start.
     """
-    import librosa
-
     if not onset_envelope.any():
         return 0.0
-    return float(librosa.feature.tempo(onset_envelope=onset_envelope, sr=sr,
-                                       hop_length=HOP_LENGTH)[0])
+    return _spectral().tempo(onset_envelope, sr=sr, hop_length=HOP_LENGTH)
 
 
 # --------------------------------------------------------------------------- extraction
@@ -297,20 +297,19 @@ def extract_signal(y: np.ndarray, sr: int = SAMPLE_RATE,
     AudioError
         The signal is shorter than :data:`MIN_SECONDS` or holds non-finite samples.
     """
-    import librosa
-
+    spectral = _spectral()
     columns = feature_columns(feature_set)
     y = _check_signal(y, sr)
     stats: dict[str, float] = {"length": float(len(y))}
 
-    stft = librosa.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH)
+    stft = spectral.stft(y, n_fft=N_FFT, hop_length=HOP_LENGTH)
     magnitude = np.abs(stft)
     power = magnitude**2
 
-    chroma = librosa.feature.chroma_stft(S=power, sr=sr, tuning=estimate_tuning(power, sr))
+    chroma = spectral.chroma_stft(power, sr=sr, tuning=estimate_tuning(power, sr))
     _summarise(stats, "chroma_stft", chroma)
     # rms and zero crossings are defined on the (unwindowed) framed waveform, not the STFT.
-    _summarise(stats, "rms", librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP_LENGTH))
+    _summarise(stats, "rms", spectral.rms(y, frame_length=N_FFT, hop_length=HOP_LENGTH))
     centroid, bandwidth, rolloff = spectral_shape(magnitude, sr)
     _summarise(stats, "spectral_centroid", centroid)
     _summarise(stats, "spectral_bandwidth", bandwidth)
@@ -321,15 +320,17 @@ def extract_signal(y: np.ndarray, sr: int = SAMPLE_RATE,
     _summarise(stats, "harmony", harmonic)
     _summarise(stats, "perceptr", percussive)
 
-    mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr))
-    onset_envelope = librosa.onset.onset_strength(S=mel_db, sr=sr, aggregate=np.median)
+    mel_db = spectral.power_to_db(spectral.melspectrogram(power, sr=sr))
+    onset_envelope = spectral.onset_strength(mel_db, n_fft=N_FFT, hop_length=HOP_LENGTH)
     stats["tempo"] = tempo(onset_envelope, sr)
 
-    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=N_MFCC)
+    mfcc = spectral.mfcc(mel_db, n_mfcc=N_MFCC)
     for i, row in enumerate(mfcc, start=1):
         _summarise(stats, f"mfcc{i}", row)
 
     if feature_set == "extended":
+        import librosa  # only these extra columns need it (and its start-up time)
+
         contrast = librosa.feature.spectral_contrast(S=magnitude, sr=sr)
         for i, row in enumerate(contrast, start=1):
             _summarise(stats, f"spectral_contrast{i}", row)
@@ -462,19 +463,16 @@ def parity_table(rows, reference, columns=FEATURE_COLUMNS, key: str = "filename"
 
 
 def import_libraries() -> None:
-    """Import the librosa modules :func:`extract_signal` uses, now rather than on first use.
+    """Import what :func:`extract_signal` uses for the GTZAN columns, now rather than on first use.
 
-    Importing them is most of a fresh process's start-up. A caller that loads something else in
-    a thread (the ``predict`` command loads the model file) imports these first, so the thread
-    runs while the features are computed (mostly outside the GIL) instead of competing with
-    this import (which holds it).
+    That is numba (through :mod:`helpers._kernels`, the largest part) and :mod:`scipy.fft`
+    (through :mod:`helpers.spectral`); not librosa, which only the ``"extended"`` set needs. A caller that loads something else in a thread (the
+    ``predict`` command loads the model file) imports these first, so the thread runs while
+    the features are computed (mostly outside the GIL) instead of competing with this import
+    (which holds it).
     """
-    import librosa.core.pitch  # noqa: F401
-    import librosa.feature  # noqa: F401
-    import librosa.onset  # noqa: F401
-    import librosa.util  # noqa: F401
-
-    from helpers import _kernels  # noqa: F401  (numba itself)
+    _spectral()
+    _kernels()
 
 
 # --------------------------------------------------------------------------- install-time warm-up
@@ -484,10 +482,11 @@ def warm_cache(feature_sets=("gtzan", "extended")) -> list[str]:
     """Compile and cache the numba kernels the features use, once, at install time.
 
     Runs every feature set on a few seconds of a synthetic signal, so :mod:`helpers._kernels`
-    and librosa's own cached kernels are compiled and written to numba's on-disk cache (next
-    to the modules, or under ``$NUMBA_CACHE_DIR`` when that is set; numba falls back to a
-    per-user folder when the package folder is read-only). Later processes load them instead
-    of compiling: the first prediction in a fresh process costs no compilation.
+    and librosa's own cached kernels (those the ``"extended"`` set calls) are compiled and
+    written to numba's on-disk cache (next to the modules, or under ``$NUMBA_CACHE_DIR`` when
+    that is set; numba falls back to a per-user folder when the package folder is read-only).
+    Later processes load them instead of compiling: the first prediction in a fresh process
+    costs no compilation.
 
     Returns
     -------
