@@ -26,16 +26,13 @@ import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from helpers import audio
 from helpers.audio import WINDOW_NOTES, check_not_truncated  # noqa: F401 (old name kept)
 from helpers.errors import InputError
-
-if TYPE_CHECKING:  # pandas is imported where a table is built: a fresh `predict` imports it
-    import pandas as pd  # in the model-loading thread, while the audio is decoded
 
 #: Windows shorter than this (seconds) are left out of the vote (features of a few seconds are
 #: not comparable with the 30-s clips the model was trained on).
@@ -201,8 +198,6 @@ def window_table(source, model, window_seconds: float = 30.0,
     InputError
         Bad window length, or the audio is unfit (see :mod:`helpers.audio`).
     """
-    import pandas as pd
-
     from helpers.features import SAMPLE_RATE, extract_signal
 
     window_seconds = _check_window_seconds(source, window_seconds)
@@ -442,8 +437,6 @@ def verdict(prediction: SongPrediction, threshold: float | None = None) -> str:
 
 def compare_rules(prediction: SongPrediction, rules=RULES) -> pd.DataFrame:
     """Return one row per voting rule: ``rule, genre, confidence, windows_used``."""
-    import pandas as pd
-
     rows = []
     for rule in rules:
         other = revote(prediction, rule)
@@ -459,8 +452,6 @@ def summarise(predictions) -> pd.DataFrame:
     ----------
     predictions : iterable of SongPrediction
     """
-    import pandas as pd
-
     rows = []
     for p in predictions:
         first_genre, first_confidence = p.first_window()
@@ -581,9 +572,9 @@ def run_predict_command(args) -> int:
         ingested = fetch_audio(args.source)
         window_seconds = _check_window_seconds(args.source, args.window_seconds)
         check_audio(ingested.path, default_min_window_seconds(window_seconds), source=args.source)
-        # Start-up time: the model (and pandas) load in a thread while this one decodes the
-        # audio and computes its features; the feature code is imported first, as imports hold
-        # the GIL and only the feature work leaves room for the thread.
+        # Start-up time: the model file (and scikit-learn behind it) loads in a thread while
+        # this one decodes the audio and computes its features; librosa is imported first, as
+        # both imports hold the GIL and only the feature work leaves room for the thread.
         from helpers.features import import_libraries
 
         import_libraries()
@@ -606,13 +597,7 @@ def run_predict_command(args) -> int:
 
 
 def _load_model_argument(choice):
-    """``--model``: None (the default model), a candidate name, or a model file path.
-
-    Also imports pandas, which only the finished window table needs, so a fresh process imports
-    it here, in the loading thread, while the main thread decodes the audio.
-    """
-    import pandas  # noqa: F401
-
+    """``--model``: None (the default model), a candidate name, or a model file path."""
     from helpers import compact
 
     # the default's compact copy needs numpy only; the first run (or a stale copy) loads the
