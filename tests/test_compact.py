@@ -102,7 +102,7 @@ def test_a_fresh_predict_loads_the_copy_without_scikit_learn(tmp_path, monkeypat
     assert compact.compact_path(default_model_path()).is_file()
     env = dict(os.environ, PYTHONPATH=str(project_root() / "src"), MUSIC_STUDY_DATA_DIR=str(tmp_path))
     code = ("import sys, json; from helpers.cli import main; code = main(['predict', sys.argv[1], "
-            "'--json']); print(sorted(m for m in ('sklearn', 'skops') if m in sys.modules))")
+            "'--json']); print(sorted(m for m in ('sklearn', 'skops', 'scipy.stats', 'librosa') if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", code, str(shipped_songs[0])], capture_output=True,
                          text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]

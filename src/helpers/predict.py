@@ -566,15 +566,16 @@ def run_predict_command(args) -> int:
     from helpers.ingest import fetch_audio, is_url
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # librosa's tuning warnings on quiet passages
+        warnings.simplefilter("ignore")  # numerical warnings on quiet passages
         if is_url(args.source) and sys.stderr.isatty():  # scripts get exactly one line
             print(f"fetching {args.source} ...", file=sys.stderr)
         ingested = fetch_audio(args.source)
         window_seconds = _check_window_seconds(args.source, args.window_seconds)
         check_audio(ingested.path, default_min_window_seconds(window_seconds), source=args.source)
-        # Start-up time: the model file (and scikit-learn behind it) loads in a thread while
-        # this one decodes the audio and computes its features; librosa is imported first, as
-        # both imports hold the GIL and only the feature work leaves room for the thread.
+        # Start-up time: the model loads in a thread while this one decodes the audio and
+        # computes its features (its compact copy takes milliseconds; the first run fits the
+        # scikit-learn pipeline and writes that copy). The feature code is imported first, as
+        # imports hold the GIL and only the feature work leaves room for the thread.
         from helpers.features import import_libraries
 
         import_libraries()
