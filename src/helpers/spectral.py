@@ -5,9 +5,9 @@ with, operation for operation (same float32/float64 promotions, same FFT library
 layouts, same order of accumulation), so its output is the same to the last bit. Importing
 librosa costs a fresh process about 1.5 s (its core pulls :mod:`scipy.signal`,
 :mod:`scipy.stats` and dozens of numba kernels); this module needs only numpy and
-:mod:`scipy.fft` (about 0.15 s), which is what lets ``music-study predict`` start fast. One loop that numpy would run slowly (the
-parabolic interpolation of spectral peaks) is a numba kernel of :mod:`helpers._kernels`, the
-project's compiled and disk-cached kernels.
+:mod:`scipy.fft` (about 0.15 s), which is what lets ``music-study predict`` start fast. One
+loop that numpy would run slowly (the parabolic interpolation of spectral peaks) is a numba
+kernel of :mod:`helpers._kernels`, the project's compiled and disk-cached kernels.
 
 Filters that depend only on the sample rate, the FFT size and the tuning are cached in-process
 and returned read-only.
