@@ -238,10 +238,15 @@ def training_groups(base: pd.DataFrame, extra: pd.DataFrame) -> np.ndarray:
     base_groups = artist_groups(base["filename"]).to_numpy(dtype=object)
     if extra.empty:
         return base_groups
+    return np.concatenate([base_groups, _store_groups(extra)])
+
+
+def _store_groups(extra: pd.DataFrame) -> np.ndarray:
+    """Group of each store row: its song's artist, lower-cased, when known, else the song."""
     artist = extra["artist"] if "artist" in extra.columns else pd.Series(None, index=extra.index)
     artist = artist.fillna("").astype(str).str.strip().str.lower()
     song = "store song " + extra["song_id"].astype(str)
-    return np.concatenate([base_groups, np.where(artist != "", artist, song).astype(object)])
+    return np.where(artist != "", artist, song).astype(object)
 
 
 def calibration_folds(labels, groups, wanted: int = CALIBRATION_FOLDS, seed: int = DEFAULT_SEED,
@@ -550,8 +555,7 @@ def training_rows(store=None, *, base_table=None, split: str = HELD_OUT_SPLIT,
         extra = pd.DataFrame(columns=["filename", *columns, "label", "song_id", "artist"])
     leaking = extra["filename"].isin(set(held_out["filename"]))
     extra = extra[~leaking]
-    store_artists = set(training_groups(extra.head(0), extra)) if len(extra) else set()
-    seen = artist_groups(held_out["filename"]).isin(store_artists).to_numpy()
+    seen = artist_groups(held_out["filename"]).isin(set(_store_groups(extra))).to_numpy()
     return base, extra, held_out[~seen], int(leaking.sum())
 
 

@@ -203,14 +203,13 @@ class CompactNeighbours:
 
     def score(self, X) -> dict[str, np.ndarray]:
         """Return ``neighbour_distance`` and ``local_density`` for the rows of *X*."""
+        from helpers.openset import neighbour_signals
+
         query = self.space_.transform(np.asarray(X, dtype=float))
         squared = ((query[:, None, :] - self.points_[None, :, :]) ** 2).sum(axis=-1)
         nearest = np.argsort(squared, axis=1, kind="stable")[:, : self.k_]
         distances = np.sqrt(np.take_along_axis(squared, nearest, axis=1))
-        mean_distance = distances.mean(axis=1)
-        around = self.train_distance_[nearest].mean(axis=1)
-        return {"neighbour_distance": mean_distance,
-                "local_density": mean_distance / np.maximum(around, 1e-12)}
+        return neighbour_signals(distances, nearest, self.train_distance_)
 
 
 class CompactModel:
@@ -365,9 +364,9 @@ def source_key(model_file: str | Path) -> dict:
     the selection protocol and the library versions (the same things that make the skops file
     be rebuilt)."""
     from helpers import constants
-    from helpers.paths import shipped_data_dir
+    from helpers.paths import shipped_selection_path
 
-    selection = shipped_data_dir() / "model_selection.json"
+    selection = shipped_selection_path()
     return {"source_sha256": _sha256(Path(model_file)),
             "selection_sha256": _sha256(selection) if selection.is_file() else None,
             "protocol": dict(constants.MODEL_PROTOCOL),

@@ -466,10 +466,10 @@ def import_libraries() -> None:
     """Import what :func:`extract_signal` uses for the GTZAN columns, now rather than on first use.
 
     That is numba (through :mod:`helpers._kernels`, the largest part) and :mod:`scipy.fft`
-    (through :mod:`helpers.spectral`); not librosa, which only the ``"extended"`` set needs. A caller that loads something else in a thread (the
-    ``predict`` command loads the model file) imports these first, so the thread runs while
-    the features are computed (mostly outside the GIL) instead of competing with this import
-    (which holds it).
+    (through :mod:`helpers.spectral`); not librosa, which only the ``"extended"`` set needs.
+    A caller that loads something else in a thread (the ``predict`` command loads the model
+    file) imports these first, so the thread runs while the features are computed (mostly
+    outside the GIL) instead of competing with this import (which holds it).
     """
     _spectral()
     _kernels()

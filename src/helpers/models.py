@@ -51,7 +51,7 @@ from helpers.constants import DEFAULT_GRID, DEFAULT_SEED, MODEL_CARD_VERSION
 from helpers.errors import InputError
 from helpers.features import FEATURE_COLUMNS, MODEL_FEATURES, SAMPLE_RATE  # noqa: F401
 from helpers.model_card import describe_model, model_summary  # noqa: F401 (public names)
-from helpers.paths import default_model_path  # noqa: F401 (public name, kept here)
+from helpers.paths import default_model_path, shipped_selection_path  # noqa: F401 (public names)
 
 #: Model names accepted by :func:`build_model` (the registry; the default model is chosen among
 #: :data:`CANDIDATES` by :func:`default_model`).
@@ -608,13 +608,6 @@ def candidate_model_path(name: str) -> Path:
     from helpers.paths import data_dir
 
     return data_dir() / "models" / f"{get_candidate(name).name}.skops"
-
-
-def shipped_selection_path() -> Path:
-    """Return the shipped result of the default-model selection on the embedded table."""
-    from helpers.paths import shipped_data_dir
-
-    return shipped_data_dir() / "model_selection.json"
 
 
 def selection_result(seed: int = DEFAULT_SEED, grid: str = DEFAULT_GRID):

@@ -131,10 +131,21 @@ class NeighbourScorer:
     def score(self, X) -> dict[str, np.ndarray]:
         """Return ``neighbour_distance`` and ``local_density`` for the rows of *X*."""
         distances, neighbours = self.index_.kneighbors(self.space_.transform(X), n_neighbors=self.k_)
-        mean_distance = distances.mean(axis=1)
-        around = self.train_distance_[neighbours].mean(axis=1)
-        return {"neighbour_distance": mean_distance,
-                "local_density": mean_distance / np.maximum(around, 1e-12)}
+        return neighbour_signals(distances, neighbours, self.train_distance_)
+
+
+def neighbour_signals(distances: np.ndarray, neighbours: np.ndarray,
+                      train_distance: np.ndarray) -> dict[str, np.ndarray]:
+    """The two open-set signals from each row's *k* nearest training clips.
+
+    ``neighbour_distance`` is the mean of the row's *distances*; ``local_density`` divides it by
+    the same mean of its *neighbours* (indices into *train_distance*, each training clip's own
+    mean distance to its nearest clips): above 1, the row lies farther out than its neighbours.
+    """
+    mean_distance = distances.mean(axis=1)
+    around = train_distance[neighbours].mean(axis=1)
+    return {"neighbour_distance": mean_distance,
+            "local_density": mean_distance / np.maximum(around, 1e-12)}
 
 
 def leave_one_genre_out(table: pd.DataFrame | None = None, candidate: str = "logreg",

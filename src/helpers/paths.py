@@ -59,6 +59,11 @@ def default_model_path() -> Path:
     return data_dir() / "models" / "default.skops"
 
 
+def shipped_selection_path() -> Path:
+    """Return the shipped result of the default-model selection on the embedded table."""
+    return shipped_data_dir() / "model_selection.json"
+
+
 def reports_dir() -> Path:
     """Return the folder reports are written to."""
     return project_root() / "reports"

@@ -360,35 +360,34 @@ def rms(y: np.ndarray, frame_length: int = N_FFT, hop_length: int = HOP_LENGTH) 
 # --------------------------------------------------------------------------- mel and MFCC
 
 
+# The Slaney mel scale: linear (66.7 Hz per mel) up to 1 kHz, logarithmic above.
+_MEL_F_SP = 200.0 / 3
+_MEL_MIN_LOG_HZ = 1000.0
+_MEL_MIN_LOG_MEL = _MEL_MIN_LOG_HZ / _MEL_F_SP
+_MEL_LOGSTEP = np.log(6.4) / 27.0
+
+
 def hz_to_mel(frequencies):
     """Slaney mel scale (linear below 1 kHz, logarithmic above), ``librosa.hz_to_mel``."""
     frequencies = np.asanyarray(frequencies)
-    f_sp = 200.0 / 3
-    mels = frequencies / f_sp
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
+    mels = frequencies / _MEL_F_SP
     if frequencies.ndim:
-        log_t = frequencies >= min_log_hz
-        mels[log_t] = min_log_mel + np.log(frequencies[log_t] / min_log_hz) / logstep
-    elif frequencies >= min_log_hz:
-        mels = min_log_mel + np.log(frequencies / min_log_hz) / logstep
+        log_t = frequencies >= _MEL_MIN_LOG_HZ
+        mels[log_t] = _MEL_MIN_LOG_MEL + np.log(frequencies[log_t] / _MEL_MIN_LOG_HZ) / _MEL_LOGSTEP
+    elif frequencies >= _MEL_MIN_LOG_HZ:
+        mels = _MEL_MIN_LOG_MEL + np.log(frequencies / _MEL_MIN_LOG_HZ) / _MEL_LOGSTEP
     return mels
 
 
 def mel_to_hz(mels):
     """Inverse of :func:`hz_to_mel`, ``librosa.mel_to_hz`` (Slaney scale)."""
     mels = np.asanyarray(mels)
-    f_sp = 200.0 / 3
-    freqs = f_sp * mels
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
+    freqs = _MEL_F_SP * mels
     if mels.ndim:
-        log_t = mels >= min_log_mel
-        freqs[log_t] = min_log_hz * np.exp(logstep * (mels[log_t] - min_log_mel))
-    elif mels >= min_log_mel:
-        freqs = min_log_hz * np.exp(logstep * (mels - min_log_mel))
+        log_t = mels >= _MEL_MIN_LOG_MEL
+        freqs[log_t] = _MEL_MIN_LOG_HZ * np.exp(_MEL_LOGSTEP * (mels[log_t] - _MEL_MIN_LOG_MEL))
+    elif mels >= _MEL_MIN_LOG_MEL:
+        freqs = _MEL_MIN_LOG_HZ * np.exp(_MEL_LOGSTEP * (mels - _MEL_MIN_LOG_MEL))
     return freqs
 
 
