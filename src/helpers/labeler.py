@@ -41,7 +41,7 @@ from helpers import active
 from helpers.errors import InputError
 from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE
 from helpers.models import MODEL_FEATURES
-from helpers.store import LabelStore
+from helpers.store import LabelStore, normalise_genre
 
 log = logging.getLogger(__name__)
 
@@ -768,7 +768,7 @@ class Labeler:
             event = self.store.record_label(song_id, genre, who=self.who, where="widget",
                                             model_said=said,
                                             prediction_id=self._prediction_id(song_id))
-            genre = self.store.events(song_id)["genre"].iloc[-1]
+            genre = normalise_genre(genre)  # as record_label stored it, without reading it back
             self._rebuild_genre_buttons()
             self.next_song(f"Recorded: {genre} for {self.songs[song_id].title} — "
                            f"undo with Undo [{ACTION_KEYS['undo']}]")
