@@ -407,10 +407,11 @@ def test_model_line_names_the_model_and_its_held_out_accuracy(pool_dir, store_pa
     assert f"{accuracy['accuracy']:.3f}" in lab.model_line.value
     assert "fault-filtered test split" in lab.model_line.value and f"n={accuracy['n']}" in lab.model_line.value
     assert lab.fit_info.name in lab.model_line.value  # the recipe is named
-    # a model passed in is named by helpers.models.describe_model
-    from helpers import models
-    monkeypatch.setattr(models, "describe_model", lambda model: "KNN described", raising=False)
-    assert labeler_module._model_name(lab.model) == "KNN described"
+    # a model passed in is named by helpers.model_card.describe_model (helpers.models re-exports it)
+    from helpers import model_card
+    monkeypatch.setattr(model_card, "describe_model", lambda model: "KNN described")
+    lab.fit_info = None  # as for a model from elsewhere (Labeler._set_model)
+    assert lab.model_name() == "KNN described"
 
 
 # --------------------------------------------------------------------------- default model (issue 13)

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import active
+from helpers import active, model_card
 from helpers.errors import InputError
 from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE
 from helpers.models import MODEL_FEATURES
@@ -279,17 +279,6 @@ ENTER_DELAY_SECONDS = 0.3
 
 #: Size (CSS pixels) of the learning curve; the PNG is drawn at twice this for sharp screens.
 CURVE_SIZE = (450, 252)
-
-
-def _model_name(model) -> str:
-    """Name of a fitted model: ``helpers.models.describe_model`` when present, else its class."""
-    from helpers import models
-
-    describe = getattr(models, "describe_model", None)
-    if describe is not None:
-        return str(describe(model))
-    final = model.steps[-1][1] if hasattr(model, "steps") else model
-    return type(final).__name__
 
 
 class Labeler:
@@ -592,7 +581,7 @@ class Labeler:
         """Use *model* from now on: predict the pool again and say which model it is."""
         with self._lock:
             if self.fit_info is not None and self.fit_info.model is not model:
-                self.fit_info = None  # a model from elsewhere: named by its card or class
+                self.fit_info = None  # a model from elsewhere: named by its model card
             self.model, self._trained_on = model, set(trained_on)
             if self.songs:
                 self._predict_pool()
@@ -626,7 +615,7 @@ class Labeler:
         """The current model in one line: recipe, description and training rows."""
         if self.fit_info is not None and self.fit_info.model is self.model:
             return self.fit_info.describe()
-        return _model_name(self.model)
+        return model_card.describe_model(self.model)  # says when a model has no card
 
     def _model_html(self, note: str = "") -> str:
         m = self.held_out_accuracy()
