@@ -255,9 +255,9 @@ def calibration_folds(labels, groups, wanted: int = CALIBRATION_FOLDS, seed: int
 
     Calibration refits the classifier on all folds but one and calibrates it on the one left
     out, so every genre must be in the training part of every fold. The recipe's folds are
-    *wanted* artist-grouped folds (``StratifiedGroupKFold`` shuffled with *seed*, as
-    :func:`helpers.models.calibrate` builds them). When a genre has fewer groups than that (a
-    new genre with a few labelled songs):
+    *wanted* artist-grouped folds (:func:`helpers.evaluation.grouped_folds`:
+    ``StratifiedGroupKFold`` shuffled with *seed*, as :func:`helpers.models.calibrate` builds
+    them). When a genre has fewer groups than that (a new genre with a few labelled songs):
 
     * ``temperature`` (one temperature shared by all genres): the same folds are built over
       the other genres' rows, and the thin genres' rows join every fold's training part — the
@@ -272,7 +272,7 @@ def calibration_folds(labels, groups, wanted: int = CALIBRATION_FOLDS, seed: int
         The number of grouped folds (0: none), or a list of ``(train, test)`` row-index pairs;
         and the note for people ("" when the recipe's folds work).
     """
-    from sklearn.model_selection import StratifiedGroupKFold
+    from helpers.evaluation import grouped_folds  # imports nothing that imports this module
 
     labels, groups = np.asarray(labels).astype(str), np.asarray(groups)
     per_genre = pd.Series(groups).groupby(labels).nunique().sort_values()
@@ -281,7 +281,7 @@ def calibration_folds(labels, groups, wanted: int = CALIBRATION_FOLDS, seed: int
     why = f"too few independent groups (artists, or songs of unknown artist) in {thin}"
 
     def workable(folds, rows):
-        splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+        splitter = grouped_folds(folds, seed)
         genres = set(labels[rows])
         splits = list(splitter.split(rows, labels[rows], groups[rows]))
         return splits if all(set(labels[rows[train]]) == genres for train, _ in splits) else None
