@@ -246,8 +246,10 @@ def test_silent_and_short_windows_are_not_used(tmp_path):
     sf.write(tmp_path / "gaps.wav", signal, SR)
     with LabelStore(tmp_path / "s.sqlite") as store:
         song = store.add_song(tmp_path / "gaps.wav", duration=6.5)
-        windows = labeler_module.song_window_features(store, song, tmp_path / "gaps.wav",
-                                                      window_seconds=WINDOW)
+        # the labeler's own path: prepare_song extracts, Labeler._join stores and reads back
+        lab = Labeler([tmp_path / "gaps.wav"], store=store, window_seconds=WINDOW, audio=False,
+                      background=False)
+        windows = lab.songs[song].windows
         assert windows[["start", "end"]].values.tolist() == [[0.0, 3.0]]
         assert len(store.windows(song)) == 1
 

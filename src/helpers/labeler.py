@@ -166,41 +166,6 @@ def _check_window_seconds(window_seconds) -> float:
     return window_seconds
 
 
-def song_window_features(store: LabelStore, song_id: int, path, *, window_seconds: float = 30.0,
-                         max_windows: int | None = None) -> pd.DataFrame:
-    """Return a song's window features, extracting (and storing) only what the store lacks.
-
-    See :func:`extract_windows` for which windows are used. Features of new windows are
-    stored in one transaction, so nothing is ever extracted twice.
-
-    Parameters
-    ----------
-    store : LabelStore
-    song_id : int
-    path : path-like
-        The song's audio file.
-    window_seconds : float
-        Window length in seconds (30 s: the GTZAN clip length).
-    max_windows : int, optional
-        Use only the first windows (quick runs).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``window_id, song_id, start, end`` and the 58 feature columns, by start time.
-    """
-    window_seconds = _check_window_seconds(window_seconds)
-    stored = _on_grid(store.windows(song_id), window_seconds)
-    duration = store.songs().set_index("song_id").loc[song_id, "duration"]
-    if not _complete(stored, duration, window_seconds, max_windows):
-        new = extract_windows(path, window_seconds=window_seconds, max_windows=max_windows,
-                              have=stored["start"])
-        if new:
-            store.add_windows(song_id, new)
-        stored = _on_grid(store.windows(song_id), window_seconds)
-    return (stored.head(max_windows) if max_windows else stored).reset_index(drop=True)
-
-
 @dataclass
 class PreparedSong:
     """What a worker found out about one file: metadata and the features of new windows."""
