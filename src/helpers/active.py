@@ -324,8 +324,6 @@ class Fit:
         One line on what the model is (as fitted: it says when calibration was skipped).
     n_base, n_store : int
         Training rows from the table and from the store (windows).
-    groups : numpy.ndarray
-        Group of every training row (:func:`training_groups`), base rows first.
     calibration_folds : int, list or None
         Grouped folds the calibration used (:func:`calibration_folds`: a number, 0 when
         skipped, or the ``(train, test)`` pairs built with thin genres always in training);
@@ -339,7 +337,6 @@ class Fit:
     description: str
     n_base: int
     n_store: int
-    groups: np.ndarray = field(repr=False, default=None)
     calibration_folds: int | list | None = None
     note: str = ""
 
@@ -407,7 +404,7 @@ def _fit_rows(base, extra, estimator, recipe, columns, seed) -> Fit:
     rows = pd.concat([base, extra[base.columns]], ignore_index=True)
     groups = training_groups(base, extra)
     X, y = rows[list(columns)], rows["label"]
-    sizes = {"n_base": len(base), "n_store": len(extra), "groups": groups}
+    sizes = {"n_base": len(base), "n_store": len(extra)}
     if estimator is not None:
         return Fit(clone(estimator).fit(X, y), _estimator_name(estimator),
                    "a custom estimator, fitted without groups", **sizes)
