@@ -1008,9 +1008,7 @@ class Labeler:
             self.status.value = html.escape(message)
         writable = self.current is not None and not self.read_only
         for button in (self.accept_button, self.skip_button, self.add_genre_button,
-                       *self.buttons.values()):
-            button.disabled = not writable
-        for button in (self.like_button, self.dislike_button):
+                       *self.buttons.values(), self.like_button, self.dislike_button):
             button.disabled = not writable
         self.undo_button.disabled = self.retrain_button.disabled = self.read_only
         if self.current is None:
