@@ -375,7 +375,9 @@ class Labeler:
             return []
         files = pool_files(pool)
         songs = self.store.songs().set_index("location")
-        stored_windows = dict(iter(self.store.windows().groupby("song_id")))
+        all_windows = self.store.windows()
+        stored_windows = dict(iter(all_windows.groupby("song_id")))
+        no_windows = all_windows.head(0)  # songs without windows: built once, not per song
         pending = []
         for path in files:
             if str(path) not in songs.index:
@@ -383,8 +385,7 @@ class Labeler:
                 continue
             row = songs.loc[str(path)]
             song_id = int(row["song_id"])
-            stored = _on_grid(stored_windows.get(song_id, self.store.windows(song_id).head(0)),
-                              self.window_seconds)
+            stored = _on_grid(stored_windows.get(song_id, no_windows), self.window_seconds)
             if _complete(stored, row["duration"], self.window_seconds, self.max_windows):
                 if self.max_windows:
                     stored = stored.head(self.max_windows)
