@@ -255,6 +255,17 @@ def test_silent_and_short_windows_are_not_used(tmp_path):
 
 
 # --------------------------------------------------------------------------- state cases (issue 11)
+def test_a_click_reads_the_queue_states_once(pool_dir, store_path, no_extraction, monkeypatch):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0, audio=False)
+    reads, song_states = [], lab.store.song_states
+    monkeypatch.setattr(lab.store, "song_states", lambda: reads.append(1) or song_states())
+    for button in (lab.accept_button, lab.skip_button, lab.undo_button, lab.undo_button):
+        reads.clear()
+        button.click()
+        assert len(reads) == 1, button.description  # one read shared by the whole render
+    assert lab.progress() == {"labelled": 0, "skipped": 0, "left": 4, "total": 4}
+
+
 def test_skip_then_undo_puts_the_song_back_in_the_queue_and_says_so(pool_dir, store_path, no_extraction):
     lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0, audio=False)
     song = lab.current

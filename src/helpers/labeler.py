@@ -669,9 +669,9 @@ class Labeler:
                                     random_state=self._rng)[0]
                 self.current = int(waiting[int(pick)])
             else:  # skipped songs come back once no new song can join the queue
-                skipped = [] if self.extracting else self.skipped()
+                skipped = [] if self.extracting else self.skipped(states)
                 self.current = skipped[0] if skipped else None
-            self._render(message)
+            self._render(message, states)  # nothing was written since: no second read
             return self.current
 
     def show_song(self, song_id: int, message: str | None = None) -> None:
@@ -767,11 +767,14 @@ class Labeler:
                               note="Refitted without the undone label (press Retrain for a "
                                    "before/after comparison).")
                 note = " The model had learnt that label, so it was refitted without it."
-            state = self.states().set_index("song_id").loc[song_id]
+            states = self.states()
+            state = states.set_index("song_id").loc[song_id]
             now = {"unlabelled": "back in the queue", "skipped": "skipped again",
                    "labelled": f"labelled {state['genre']} again"}[state["state"]]
             what = f"label {last['genre']}" if last["kind"] == "label" else "skip"
-            self.show_song(song_id, f"Undone: {what} for {self.songs[song_id].title} — {now}.{note}")
+            # show_song's work (song_id is a pool song, the lock is held), reusing the states
+            self.current = song_id
+            self._render(f"Undone: {what} for {self.songs[song_id].title} — {now}.{note}", states)
             return undo
 
     def like(self, liked: bool = True) -> int:
@@ -987,8 +990,9 @@ class Labeler:
             self.extraction_bar.layout.display = "none"
             self.extraction_note.value = f"All {total} new songs extracted{problems}."
 
-    def _render_queue_counts(self) -> None:
-        states = self.states()
+    def _render_queue_counts(self, states: pd.DataFrame | None = None) -> None:
+        """The progress line and the Skipped list, from *states* (default: :meth:`states`)."""
+        states = self.states() if states is None else states
         progress = self.progress(states)
         self.progress_line.value = (
             f"<b>Progress</b>: {progress['labelled']} labelled · {progress['skipped']} skipped · "
@@ -1001,9 +1005,13 @@ class Labeler:
             self.skipped_choice.value = keep if keep in skipped else (skipped[0] if skipped else None)
         self.revisit_button.disabled = not skipped
 
-    def _render(self, message: str | None = None) -> None:
-        """Show the current song; *message* (if given) goes to the status line."""
-        self._render_queue_counts()
+    def _render(self, message: str | None = None, states: pd.DataFrame | None = None) -> None:
+        """Show the current song; *message* (if given) goes to the status line.
+
+        *states* is :meth:`states` when the caller has just read it (one store read per render).
+        """
+        states = self.states() if states is None else states
+        self._render_queue_counts(states)
         if message is not None:
             self._last_message = message
             self.status.value = html.escape(message)
@@ -1022,7 +1030,7 @@ class Labeler:
             self.player.value = b""
             return
         song = self.songs[self.current]
-        state = self.states().set_index("song_id").loc[self.current]
+        state = states.set_index("song_id").loc[self.current]
         known = {"labelled": f" — currently labelled <b>{html.escape(str(state['genre']))}</b>",
                  "skipped": " — <b>skipped</b> earlier: decide now, or skip again"}.get(state["state"], "")
         self.header.value = (
