@@ -572,6 +572,29 @@ def test_first_song_is_labelable_while_the_rest_are_extracted(pool_dir, tmp_path
     assert extracted == [] and len(again.songs) == 4 and not again.extracting
 
 
+def test_the_first_song_is_hashed_and_probed_once_for_its_preview_and_its_rest(
+        pool_dir, tmp_path, monkeypatch):
+    from helpers import store as store_module
+
+    hashed, probed = [], []
+    real_hash, real_duration = store_module.file_sha256, labeler_module._song_duration
+    monkeypatch.setattr(store_module, "file_sha256",
+                        lambda path: hashed.append(path.name) or real_hash(path))
+    monkeypatch.setattr(labeler_module, "_song_duration",
+                        lambda path: probed.append(path.name) or real_duration(path))
+    lab = Labeler(pool_dir, store=tmp_path / "s.sqlite", window_seconds=WINDOW, audio=False,
+                  workers=1)
+    lab.wait(60)
+    names = sorted(p.name for p in pool_dir.iterdir())
+    assert len(lab.songs) == 4 and all(len(song.windows) == 2 for song in lab.songs.values())
+    assert sorted(hashed) == names and sorted(probed) == names  # the preview's are reused
+    with LabelStore(tmp_path / "s.sqlite") as store:
+        songs = store.songs().set_index("filename")
+        for name in names:
+            assert songs.loc[name, "content_hash"] == real_hash(pool_dir / name)
+            assert songs.loc[name, "duration"] == pytest.approx(real_duration(pool_dir / name))
+
+
 def test_worker_processes_extract_the_same_windows(pool_dir, template_store, tmp_path):
     lab = Labeler(pool_dir, store=tmp_path / "s.sqlite", window_seconds=WINDOW, audio=False,
                   workers=2, background=False)

@@ -178,10 +178,20 @@ class PreparedSong:
 
 
 def prepare_song(path, window_seconds: float = 30.0, max_windows: int | None = None,
-                 have: Iterable[float] = ()) -> PreparedSong:
+                 have: Iterable[float] = (), known: PreparedSong | None = None) -> PreparedSong:
     """Probe, hash and extract one file without touching the store (for worker processes).
 
     Never raises for a bad file: the reason is in :attr:`PreparedSong.error`.
+
+    Parameters
+    ----------
+    path : path-like
+        The audio file.
+    window_seconds, max_windows, have
+        As for :func:`extract_windows`.
+    known : PreparedSong, optional
+        An earlier pass over the same file (the first song's one-window preview): its content
+        hash, and its duration when it found one, are used instead of reading the file again.
     """
     from threadpoolctl import threadpool_limits
 
@@ -192,7 +202,12 @@ def prepare_song(path, window_seconds: float = 30.0, max_windows: int | None = N
         with threadpool_limits(1):  # one song per worker: BLAS threads would only compete
             windows = extract_windows(path, window_seconds=window_seconds,
                                       max_windows=max_windows, have=have)
-        return PreparedSong(path, _song_duration(path), file_sha256(path), windows)
+        # a preview read the whole file for its hash and probed its header moments ago
+        duration = (known.duration if known is not None and known.duration is not None
+                    else _song_duration(path))
+        content_hash = (known.content_hash if known is not None and known.content_hash
+                        else file_sha256(path))
+        return PreparedSong(path, duration, content_hash, windows)
     except InputError as exc:
         return PreparedSong(path, error=str(exc))
     except OSError as exc:
@@ -409,11 +424,14 @@ class Labeler:
         """
         settings = (self.window_seconds, self.max_windows)
         (first, first_have), rest = pending[0], pending[1:]
+        preview = None
         if self._thread is not None and (self.max_windows is None or self.max_windows > 1):
             preview = prepare_song(first, self.window_seconds, 1, first_have)
             if preview.error is None and preview.windows:
                 self._join(preview, final=False)
                 first_have = [*first_have, *(w[0] for w in preview.windows)]
+            else:
+                preview = None  # nothing to reuse: the second pass probes and hashes itself
         futures, executor = [], None
         if rest and self.workers > 1:
             # A private pool: joblib's shared reusable executor would be taken over by later
@@ -422,7 +440,7 @@ class Labeler:
 
             executor = ProcessPoolExecutor(max_workers=self.workers)
             futures = [executor.submit(prepare_song, path, *settings, have) for path, have in rest]
-        self._join(prepare_song(first, *settings, first_have))
+        self._join(prepare_song(first, *settings, first_have, preview))
         if futures:
             from concurrent.futures import as_completed
 
