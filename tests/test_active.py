@@ -288,6 +288,17 @@ def test_a_new_genre_with_one_or_two_songs_is_learnt_with_a_note(tmp_path, n_son
     assert len(result.curve) == 3 if n_songs == 2 else len(result.curve) == 2
 
 
+def test_retrain_and_held_out_predictions_resolve_the_default_recipe_once(tmp_path, monkeypatch):
+    store = _labelled_store(tmp_path / "s.sqlite", [("metal", None, 2, 0), ("jazz", None, 2, 3)])
+    calls, real = [], active.default_recipe
+    monkeypatch.setattr(active, "default_recipe", lambda: calls.append(1) or real())
+    result = active.retrain(store, curve_points=2, n_boot=100)  # before, after, curve: 4 fits
+    assert len(calls) == 1 and result.fit.name == real() and len(result.curve) == 3
+    calls.clear()
+    predictions = active.held_out_song_predictions(store)  # one fit per song
+    assert len(calls) == 1 and len(predictions) == 4
+
+
 def test_a_sigmoid_recipe_with_a_one_song_genre_is_fitted_without_calibration(tmp_path):
     store = _labelled_store(tmp_path / "s.sqlite", [("zydeco", None, 2, 7)])
     base, extra, _, _ = active.training_rows(store)

@@ -588,6 +588,8 @@ def retrain(store=None, *, estimator=None, recipe: str | None = None, previous_m
     base, extra, test_rows, excluded = training_rows(store, base_table=base_table, split=split,
                                                      columns=columns)
     X_test, y_test = test_rows[list(columns)], test_rows["label"]
+    if estimator is None:
+        recipe = recipe or default_recipe()  # once, not again in each fit of the curve
 
     def fit(rows):
         return fit_rows(base, rows, estimator=estimator, recipe=recipe, columns=columns)
@@ -857,6 +859,8 @@ def held_out_song_predictions(store, *, estimator=None, recipe: str | None = Non
         ``song_id, filename, window_start, window_end, label, predicted``.
     """
     base, extra, _, _ = training_rows(store, base_table=base_table, columns=columns)
+    if estimator is None and not extra.empty:
+        recipe = recipe or default_recipe()  # once, not again in each song's fit
     rows = []
     with threadpool_limits(1):
         for song_id, song_rows in extra.groupby("song_id"):
