@@ -58,6 +58,34 @@ def test_tuning_is_cached_per_training_data(table, tmp_path, monkeypatch):
     assert not other.cached
 
 
+def test_tuning_cache_keeps_its_file_name_and_contents(table, tmp_path, monkeypatch):
+    """Existing ``tuning/{name}-{key}.json`` entries stay valid: same key recipe, same bytes."""
+    import hashlib
+
+    import sklearn
+
+    monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path))
+    train, _ = evaluation.split_frames(table, "fault-filtered")
+    result = evaluation.tune_model("knn", train, grid="small")
+    source = json.dumps({"name": "knn", "estimator": repr(models.build_model("knn", random_state=0)),
+                         "grid": models.param_grid("knn", "small"), "seed": 0, "n_splits": 5,
+                         "sklearn": sklearn.__version__, "rows": models.table_fingerprint(train),
+                         "files": hashlib.md5("\n".join(train["filename"]).encode()).hexdigest()},
+                        sort_keys=True, default=str)
+    path = tmp_path / "cache" / "tuning" / f"knn-{hashlib.md5(source.encode()).hexdigest()[:16]}.json"
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    written = json.dumps({"params": result.params, "cv_mean": result.cv_mean,
+                          "cv_std": result.cv_std, "cached": False, "key": source})
+    assert path.read_text() == written
+    # an unreadable or incomplete entry is tuned again and overwritten with the same bytes
+    for broken in ("{", '{"params": {}}'):
+        path.write_text(broken)
+        again = evaluation.tune_model("knn", train, grid="small")
+        assert not again.cached and again.params == result.params
+        assert path.read_text() == written
+    assert evaluation.tune_model("knn", train, grid="small").cached
+
+
 def test_evaluate_json_lists_one_object_per_model(capsys):
     status = cli.main(["evaluate", "--model", "knn", "--grid", "small", "--retune", "--json"])
     out = capsys.readouterr().out

@@ -219,12 +219,6 @@ class Tuning:
     cached: bool = False
 
 
-def _tuning_cache_path(key: str) -> Path:
-    from helpers.paths import data_dir
-
-    return data_dir() / "cache" / "tuning" / f"{key}.json"
-
-
 def tune_model(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "full",
                n_splits: int = 5, n_jobs: int = 1, cache: bool = True) -> Tuning:
     """Choose conditioning and hyper-parameters of *name* by artist-grouped CV on *train*.
@@ -241,22 +235,17 @@ def tune_model(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "full"
         Reuse (and store) the result in ``data/cache/tuning/``, keyed by the model, grid,
         seed, folds, library version and the fingerprint of *train*.
     """
-    import sklearn
-
     grid_values = param_grid(name, grid)
-    key_source = json.dumps({"name": name, "estimator": repr(build_model(name, random_state=seed)),
-                             "grid": grid_values, "seed": seed, "n_splits": n_splits,
-                             "sklearn": sklearn.__version__, "rows": table_fingerprint(train),
-                             "files": hashlib.md5("\n".join(train["filename"]).encode()).hexdigest()},
-                            sort_keys=True, default=str)
-    key = f"{name}-{hashlib.md5(key_source.encode()).hexdigest()[:16]}"
-    path = _tuning_cache_path(key)
-    if cache and path.is_file():
+    key_source, path = _cache_key("tuning", {
+        "name": name, "estimator": repr(build_model(name, random_state=seed)), "grid": grid_values,
+        "seed": seed, "n_splits": n_splits, "rows": table_fingerprint(train),
+        "files": hashlib.md5("\n".join(train["filename"]).encode()).hexdigest()}, prefix=f"{name}-")
+    stored = _read_cache(path) if cache else None
+    if stored is not None:
         try:
-            stored = json.loads(path.read_text())
             return Tuning(stored["params"], stored["cv_mean"], stored["cv_std"], cached=True)
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable cache entry: tune again and overwrite it
+        except KeyError:
+            pass  # incomplete cache entry: tune again and overwrite it
     with tempfile.TemporaryDirectory(prefix="music-study-tuning-") as scratch:
         # cache each fold's fitted conditioning + scaler, shared by all model settings
         estimator = build_model(name, random_state=seed).set_params(
@@ -274,13 +263,7 @@ def tune_model(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "full"
                     round(float(search.cv_results_["mean_test_score"][best]), 4),
                     round(float(search.cv_results_["std_test_score"][best]), 4))
     if cache:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temp = path.with_suffix(".part")
-            temp.write_text(json.dumps(asdict(result) | {"cached": False, "key": key_source}))
-            temp.replace(path)
-        except OSError:
-            pass  # caching is an optimisation only
+        _write_cache(path, asdict(result) | {"cached": False, "key": key_source})
     return result
 
 
@@ -439,14 +422,19 @@ def grouped_cv(name: str, table: pd.DataFrame | None = None, n_splits: int = 5, 
 # SELECTION_VERSION (bumped when the selection protocol changes) lives in helpers.constants.
 
 
-def _cache_key(kind: str, payload: dict) -> tuple[str, Path]:
+def _cache_key(kind: str, payload: dict, prefix: str = "") -> tuple[str, Path]:
+    """Return the key text of a cached result and its file, ``data/cache/KIND/PREFIXmd5.json``.
+
+    The key is *payload* plus the scikit-learn version, as sorted JSON; the file name holds
+    the first 16 hex digits of its md5.
+    """
     import sklearn
 
     from helpers.paths import data_dir
 
     source = json.dumps(payload | {"sklearn": sklearn.__version__}, sort_keys=True, default=str)
     key = hashlib.md5(source.encode()).hexdigest()[:16]
-    return source, data_dir() / "cache" / kind / f"{key}.json"
+    return source, data_dir() / "cache" / kind / f"{prefix}{key}.json"
 
 
 def _read_cache(path: Path) -> dict | None:
