@@ -239,7 +239,7 @@ def tune_model(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "full"
     key_source, path = _cache_key("tuning", {
         "name": name, "estimator": repr(build_model(name, random_state=seed)), "grid": grid_values,
         "seed": seed, "n_splits": n_splits, "rows": table_fingerprint(train),
-        "files": hashlib.md5("\n".join(train["filename"]).encode()).hexdigest()}, prefix=f"{name}-")
+        "files": _files_digest(train)}, prefix=f"{name}-")
     stored = _read_cache(path) if cache else None
     if stored is not None:
         try:
@@ -435,6 +435,22 @@ def _cache_key(kind: str, payload: dict, prefix: str = "") -> tuple[str, Path]:
     source = json.dumps(payload | {"sklearn": sklearn.__version__}, sort_keys=True, default=str)
     key = hashlib.md5(source.encode()).hexdigest()[:16]
     return source, data_dir() / "cache" / kind / f"{prefix}{key}.json"
+
+
+def _files_digest(table: pd.DataFrame) -> str:
+    """Return the md5 of *table*'s file names in row order (part of the cache keys over rows)."""
+    return hashlib.md5("\n".join(table["filename"]).encode()).hexdigest()
+
+
+def _recipe_key(name: str, seed: int) -> str:
+    """Return the text that identifies candidate *name*'s recipe in a cache key.
+
+    The candidate and its unfitted base pipeline, so a changed recipe misses the cache.
+    """
+    from helpers.models import get_candidate
+
+    candidate = get_candidate(name)
+    return repr(candidate) + repr(build_model(candidate.base, seed))
 
 
 def _read_cache(path: Path) -> dict | None:
@@ -667,10 +683,9 @@ def select_model(table: pd.DataFrame | None = None, candidates=None, seed: int =
     fingerprint = table_fingerprint(table)
     source, path = _cache_key("selection", {
         "version": SELECTION_VERSION, "names": names, "seed": seed, "grid": grid,
-        "recipes": [repr(get_candidate(n)) + repr(build_model(get_candidate(n).base, seed))
-                    for n in names],
+        "recipes": [_recipe_key(n, seed) for n in names],
         "n_splits": n_splits, "test_split": test_split, "rows": fingerprint,
-        "files": hashlib.md5("\n".join(table["filename"]).encode()).hexdigest()})
+        "files": _files_digest(table)})
     stored = _read_cache(path) if cache else None
     if stored is not None:
         return Selection(**stored["selection"], cached=True)
