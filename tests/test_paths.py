@@ -58,3 +58,18 @@ def test_a_missing_shipped_file_names_git_as_the_remedy(tmp_path, monkeypatch):
 
     with pytest.raises(DataIntegrityError, match="git checkout -- data/"):
         _checked(tmp_path / "features_30_sec.csv", None)
+
+
+def test_atomic_write_replaces_only_a_complete_file(tmp_path):
+    target = tmp_path / "sub" / "model.bin"
+    with paths.atomic_write(target) as temp:
+        assert temp.endswith(".part") and not target.exists()
+        with open(temp, "wb") as out:
+            out.write(b"first")
+    assert target.read_bytes() == b"first"
+    with pytest.raises(RuntimeError), paths.atomic_write(target) as temp:
+        with open(temp, "wb") as out:
+            out.write(b"half")
+        raise RuntimeError("writer failed")
+    assert target.read_bytes() == b"first"  # the old file stays, the half-written one is gone
+    assert [p.name for p in target.parent.iterdir()] == ["model.bin"]

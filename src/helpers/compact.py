@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from helpers.errors import InputError
+from helpers.paths import atomic_write
 
 #: Format marker of a compact model file.
 COMPACT_FORMAT = "music-study-compact/1"
@@ -317,16 +316,8 @@ def save_compact(model: CompactModel, path: str | Path, key: dict | None = None)
         header["novelty"] = {"k": model.novelty_.k_,
                              "stages": _flatten("novelty", model.novelty_.space_.stages, arrays)}
     arrays["header"] = np.asarray(json.dumps(header, sort_keys=True, default=str))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=path.name, suffix=".part", dir=path.parent)
-    os.close(handle)
-    try:
-        with open(temp, "wb") as out:
-            np.savez(out, **arrays)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    with atomic_write(path) as temp, open(temp, "wb") as out:
+        np.savez(out, **arrays)
     return path
 
 

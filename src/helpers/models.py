@@ -29,7 +29,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +50,7 @@ from helpers.constants import DEFAULT_GRID, DEFAULT_SEED, MODEL_CARD_VERSION
 from helpers.errors import InputError
 from helpers.features import FEATURE_COLUMNS, MODEL_FEATURES, SAMPLE_RATE  # noqa: F401
 from helpers.model_card import describe_model, model_summary  # noqa: F401 (public names)
-from helpers.paths import default_model_path, shipped_selection_path  # noqa: F401 (public names)
+from helpers.paths import atomic_write, default_model_path, shipped_selection_path  # noqa: F401 (the last two: public names)
 
 #: Model names accepted by :func:`build_model` (the registry; the default model is chosen among
 #: :data:`CANDIDATES` by :func:`default_model`).
@@ -508,15 +507,8 @@ def save_model(model, path: str | Path, metadata: dict | None = None) -> Path:
     full.update(metadata or {})
     # JSON text keeps the metadata readable and free of arbitrary objects
     payload = {"metadata_json": json.dumps(full, sort_keys=True, default=str), "model": model}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=path.name, suffix=".part", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_write(path) as temp:
         sio.dump(payload, temp)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
     return path
 
 

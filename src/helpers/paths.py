@@ -16,6 +16,9 @@ MUSIC_STUDY_SHARED_DATA
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -100,3 +103,27 @@ def gtzan_audio_dir(explicit: str | os.PathLike | None = None) -> Path | None:
 def shipped_music_dir() -> Path:
     """Return the folder of openly licensed whole songs shipped in ``data/music``."""
     return shipped_data_dir() / "music"
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[str]:
+    """Give a temporary file beside *path* to write; it replaces *path* only once complete.
+
+    The folder of *path* is created. The temporary file (``NAME*.part`` in the same folder,
+    so the replace is atomic) is removed if the writing fails.
+
+    Examples
+    --------
+    >>> with atomic_write(tmp_path / "model.npz") as temp, open(temp, "wb") as out:  # doctest: +SKIP
+    ...     np.savez(out, weights=weights)  # a file object: savez would add .npz to a name
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=path.name, suffix=".part", dir=path.parent)
+    os.close(handle)
+    try:
+        yield temp
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
