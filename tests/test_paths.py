@@ -73,3 +73,14 @@ def test_atomic_write_replaces_only_a_complete_file(tmp_path):
         raise RuntimeError("writer failed")
     assert target.read_bytes() == b"first"  # the old file stays, the half-written one is gone
     assert [p.name for p in target.parent.iterdir()] == ["model.bin"]
+
+
+def test_file_sha256_is_the_sha256_of_the_bytes_and_stays_public_in_the_store(tmp_path):
+    import hashlib
+
+    from helpers import store
+
+    data = bytes(range(256)) * 5000  # more than one read block
+    (tmp_path / "song.bin").write_bytes(data)
+    assert paths.file_sha256(tmp_path / "song.bin") == hashlib.sha256(data).hexdigest()
+    assert store.file_sha256 is paths.file_sha256

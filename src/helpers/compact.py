@@ -24,14 +24,13 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
 from helpers.errors import InputError
-from helpers.paths import atomic_write
+from helpers.paths import atomic_write, file_sha256
 
 #: Format marker of a compact model file.
 COMPACT_FORMAT = "music-study-compact/1"
@@ -342,14 +341,6 @@ def load_compact(path: str | Path, key: dict | None = None) -> CompactModel | No
         return None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def source_key(model_file: str | Path) -> dict:
     """What a compact copy of *model_file* depends on: that file's bytes, the shipped selection,
     the selection protocol and the library versions (the same things that make the skops file
@@ -358,8 +349,8 @@ def source_key(model_file: str | Path) -> dict:
     from helpers.paths import shipped_selection_path
 
     selection = shipped_selection_path()
-    return {"source_sha256": _sha256(Path(model_file)),
-            "selection_sha256": _sha256(selection) if selection.is_file() else None,
+    return {"source_sha256": file_sha256(Path(model_file)),
+            "selection_sha256": file_sha256(selection) if selection.is_file() else None,
             "protocol": dict(constants.MODEL_PROTOCOL),
             "libraries": library_versions()}
 

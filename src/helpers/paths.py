@@ -15,6 +15,7 @@ MUSIC_STUDY_SHARED_DATA
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -103,6 +104,13 @@ def gtzan_audio_dir(explicit: str | os.PathLike | None = None) -> Path | None:
 def shipped_music_dir() -> Path:
     """Return the folder of openly licensed whole songs shipped in ``data/music``."""
     return shipped_data_dir() / "music"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Return the hex sha256 of a file's bytes (the label store's content hash, and what a
+    compact model copy records of its source files)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 @contextmanager
