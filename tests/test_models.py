@@ -337,3 +337,13 @@ def test_predict_names_its_model_in_json_and_text(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1
     assert "bert: unknown model; choose one of knn, knn-tuned, lda-knn, logreg, svm, forest" in captured.err
+
+
+def test_an_unknown_model_name_gives_one_message_wherever_it_is_met():
+    with pytest.raises(InputError) as by_name:
+        models.get_candidate("bert")
+    with pytest.raises(InputError) as resolved:
+        models.resolve_model("bert")
+    assert str(resolved.value) == str(by_name.value) == (
+        "bert: unknown model; choose one of knn, knn-tuned, lda-knn, logreg, svm, forest "
+        "or a model file path")

@@ -789,6 +789,5 @@ def resolve_model(choice: str | os.PathLike | None = None) -> Pipeline:
         return candidate_model(str(choice))
     path = Path(choice)
     if not path.is_file() and path.suffix == "" and len(path.parts) == 1:  # a name, not a path
-        raise InputError(choice, f"unknown model; choose one of {', '.join(CANDIDATE_NAMES)} "
-                                 "or a model file path")
+        get_candidate(choice)  # no candidate's name: raises the one "unknown model" error
     return load_model(path)
