@@ -163,6 +163,15 @@ def test_candidate_recipes_calibrate_inside_the_pipeline(table):
     assert not isinstance(study.named_steps["model"], CalibratedClassifierCV)
 
 
+def test_the_knn_candidate_is_the_study_model(table):
+    small = table.groupby("label").head(30)
+    fitted, params = evaluation.fit_candidate("knn", small)
+    study = models.fit_on_table(small, models.make_knn())
+    assert params == {} and repr(fitted) == repr(study)
+    rows = table[list(models.MODEL_FEATURES)].tail(50)
+    np.testing.assert_array_equal(fitted.predict_proba(rows), study.predict_proba(rows))
+
+
 def test_grid_test_scores_ranks_settings_by_inner_cv(table):
     gap = evaluation.grid_test_scores("knn", grid="small", table=table)
     assert len(gap) == 4 and gap["inner_rank"].iloc[0] == 1

@@ -503,11 +503,7 @@ def fit_candidate(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "sm
     from helpers.models import calibrate, fit_grouped, get_candidate
 
     candidate = get_candidate(name)
-    pipeline = build_model(candidate.base, random_state=seed)
-    if name == "knn":
-        from helpers.models import make_knn
-
-        pipeline = make_knn()
+    pipeline = build_model(candidate.base, random_state=seed)  # "knn": the study's make_knn()
     params = {}
     if candidate.tuned:
         params = tune_model(candidate.base, train, seed=seed, grid=grid, n_splits=n_splits,
