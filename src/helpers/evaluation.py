@@ -246,18 +246,8 @@ def tune_model(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "full"
             return Tuning(stored["params"], stored["cv_mean"], stored["cv_std"], cached=True)
         except KeyError:
             pass  # incomplete cache entry: tune again and overwrite it
-    with tempfile.TemporaryDirectory(prefix="music-study-tuning-") as scratch:
-        # cache each fold's fitted conditioning + scaler, shared by all model settings
-        estimator = build_model(name, random_state=seed).set_params(
-            memory=joblib.Memory(scratch, verbose=0))
-        search = GridSearchCV(estimator, grid_values, cv=grouped_folds(n_splits, seed),
-                              n_jobs=n_jobs, error_score="raise")
-        # plain arrays and integer labels keep the cache keys cheap to hash; one BLAS/OpenMP
-        # thread per process avoids oversubscribing a busy machine on many tiny fits
-        codes, _ = pd.factorize(train["label"])
-        with threadpool_limits(1):
-            search.fit(train[list(MODEL_FEATURES)].to_numpy(dtype=float), codes,
-                       groups=data.artist_groups(train["filename"]).to_numpy())
+    search = _grid_search(name, train, grid_values, seed=seed, n_splits=n_splits, n_jobs=n_jobs,
+                          error_score="raise", scratch_prefix="music-study-tuning-")
     best = search.best_index_
     result = Tuning({k: _plain(v) for k, v in search.best_params_.items()},
                     round(float(search.cv_results_["mean_test_score"][best]), 4),
@@ -265,6 +255,32 @@ def tune_model(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "full"
     if cache:
         _write_cache(path, asdict(result) | {"cached": False, "key": key_source})
     return result
+
+
+def _grid_search(name: str, train: pd.DataFrame, grid_values: dict, seed: int, n_splits: int,
+                 n_jobs: int, error_score, scratch_prefix: str) -> GridSearchCV:
+    """Return *name*'s grid search over *grid_values*, fitted by artist-grouped CV on *train*.
+
+    Parameters
+    ----------
+    error_score : 'raise' or float
+        What a failing fit scores (GridSearchCV's ``error_score``).
+    scratch_prefix : str
+        Name prefix of the temporary folder that caches the fitted transforms.
+    """
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix) as scratch:
+        # cache each fold's fitted conditioning + scaler, shared by all model settings
+        estimator = build_model(name, random_state=seed).set_params(
+            memory=joblib.Memory(scratch, verbose=0))
+        search = GridSearchCV(estimator, grid_values, cv=grouped_folds(n_splits, seed),
+                              n_jobs=n_jobs, error_score=error_score)
+        # plain arrays and integer labels keep the cache keys cheap to hash; one BLAS/OpenMP
+        # thread per process avoids oversubscribing a busy machine on many tiny fits
+        codes, _ = pd.factorize(train["label"])
+        with threadpool_limits(1):
+            search.fit(train[list(MODEL_FEATURES)].to_numpy(dtype=float), codes,
+                       groups=data.artist_groups(train["filename"]).to_numpy())
+    return search
 
 
 def _plain(value):
@@ -356,14 +372,9 @@ def grid_test_scores(name: str = "knn", split: str = "fault-filtered", seed: int
     """
     table = data.load_gtzan_table() if table is None else table
     train, test = split_frames(table, split)
-    groups = data.artist_groups(train["filename"]).to_numpy()
-    codes, _ = pd.factorize(train["label"])
-    with tempfile.TemporaryDirectory(prefix="music-study-grid-") as scratch, threadpool_limits(1):
-        # as in tune_model: each fold's conditioning + scaler is fitted once for all settings
-        estimator = build_model(name, random_state=seed).set_params(memory=joblib.Memory(scratch, verbose=0))
-        search = GridSearchCV(estimator, param_grid(name, grid), cv=grouped_folds(n_splits, seed),
-                              n_jobs=n_jobs)
-        search.fit(train[list(MODEL_FEATURES)].to_numpy(dtype=float), codes, groups=groups)
+    # every setting is scored, so a failing one scores NaN (GridSearchCV's default) not raises
+    search = _grid_search(name, train, param_grid(name, grid), seed=seed, n_splits=n_splits,
+                          n_jobs=n_jobs, error_score=np.nan, scratch_prefix="music-study-grid-")
     rows = []
     for i, params in enumerate(search.cv_results_["params"]):
         model = build_model(name, random_state=seed).set_params(**params)
