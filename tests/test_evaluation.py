@@ -177,3 +177,29 @@ def test_grid_test_scores_ranks_settings_by_inner_cv(table):
     assert len(gap) == 4 and gap["inner_rank"].iloc[0] == 1
     assert {"method", "n_neighbors", "inner_cv_mean", "inner_cv_std", "test_accuracy"} <= set(gap.columns)
     assert gap["test_accuracy"].between(0.2, 0.7).all()
+
+
+def test_selection_ranks_by_mean_then_spread_and_round_trips_its_document():
+    import dataclasses
+
+    rows = [{"name": "a", "cv_accuracy": 0.6, "cv_std": 0.05},
+            {"name": "b", "cv_accuracy": 0.7, "cv_std": 0.04},
+            {"name": "c", "cv_accuracy": 0.7, "cv_std": 0.02},
+            {"name": "d", "cv_accuracy": 0.7, "cv_std": 0.02}]
+    selection = evaluation.Selection(chosen="c", candidates=rows, seed=0, grid="small",
+                                     n_splits=5, training_fingerprint="f")
+    assert [r["name"] for r in selection.ranked()] == ["c", "d", "b", "a"]  # full ties: list order
+    assert min(rows, key=evaluation.Selection.rank_key)["name"] == selection.ranked()[0]["name"]
+    document = selection.to_document()
+    assert "cached" not in document
+    assert document == {k: v for k, v in dataclasses.asdict(selection).items() if k != "cached"}
+    again = evaluation.Selection.from_document(document)
+    assert again.cached and again.to_document() == document
+
+
+def test_the_shipped_selection_reads_back_unchanged():
+    shipped = json.loads(models.shipped_selection_path().read_text())
+    selection = evaluation.Selection.from_document(shipped["selection"])
+    assert selection.cached
+    assert json.dumps(selection.to_document(), sort_keys=True) == json.dumps(shipped["selection"],
+                                                                             sort_keys=True)

@@ -649,6 +649,27 @@ class Selection:
         name = name or self.chosen
         return next(r for r in self.candidates if r["name"] == name)
 
+    @staticmethod
+    def rank_key(row: dict) -> tuple:
+        """Ranking key of a candidate row: higher mean fold accuracy first; equal means go to
+        the smaller spread over folds."""
+        return (-row["cv_accuracy"], row["cv_std"])
+
+    def ranked(self) -> list[dict]:
+        """The candidate rows, best first by :meth:`rank_key` (full ties keep the list order)."""
+        return sorted(self.candidates, key=self.rank_key)
+
+    def to_document(self) -> dict:
+        """Return the fields as stored in a cache or shipped file (without ``cached``)."""
+        document = asdict(self)
+        document.pop("cached")
+        return document
+
+    @classmethod
+    def from_document(cls, document: dict) -> Selection:
+        """Return the selection stored by :meth:`to_document`, marked ``cached``."""
+        return cls(**document, cached=True)
+
 
 def select_model(table: pd.DataFrame | None = None, candidates=None, seed: int = 0,
                  grid: str = "small", n_splits: int = 5, test_split: str = "fault-filtered",
@@ -695,7 +716,7 @@ def select_model(table: pd.DataFrame | None = None, candidates=None, seed: int =
         "files": _files_digest(table)})
     stored = _read_cache(path) if cache else None
     if stored is not None:
-        return Selection(**stored["selection"], cached=True)
+        return Selection.from_document(stored["selection"])
     rows = []
     for name in names:
         scores = candidate_cv(name, table, seed=seed, grid=grid, n_splits=n_splits, cache=cache)
@@ -709,13 +730,12 @@ def select_model(table: pd.DataFrame | None = None, candidates=None, seed: int =
                                             n_splits=n_splits, cache=cache),
                      "params": params})
     # ties (equal mean accuracy) go to the smaller spread over folds, then to the list order
-    chosen = min(rows, key=lambda r: (-r["cv_accuracy"], r["cv_std"]))["name"]
+    # (min keeps the first of equal keys, as the stable sort of Selection.ranked does)
+    chosen = min(rows, key=Selection.rank_key)["name"]
     selection = Selection(chosen=chosen, candidates=rows, seed=seed, grid=grid, n_splits=n_splits,
                           training_fingerprint=fingerprint)
     if cache:
-        document = asdict(selection)
-        document.pop("cached")
-        _write_cache(path, {"selection": document, "key": source})
+        _write_cache(path, {"selection": selection.to_document(), "key": source})
     return selection
 
 

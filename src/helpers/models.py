@@ -627,22 +627,19 @@ def selection_result(seed: int = DEFAULT_SEED, grid: str = DEFAULT_GRID):
     if (stored and stored.get("version") == evaluation.SELECTION_VERSION
             and stored["selection"]["training_fingerprint"] == fingerprint
             and stored["selection"]["seed"] == seed and stored["selection"]["grid"] == grid):
-        return evaluation.Selection(**stored["selection"], cached=True), dict(stored["open_set"])
+        return evaluation.Selection.from_document(stored["selection"]), dict(stored["open_set"])
     return evaluation.select_model(table, seed=seed, grid=grid), {}
 
 
 def write_shipped_selection(seed: int = DEFAULT_SEED, grid: str = DEFAULT_GRID,
                             path: str | Path | None = None) -> Path:
     """Run the selection and the open-set validation of every candidate; write the shipped file."""
-    from dataclasses import asdict
-
     from helpers import data, evaluation, openset
 
     table = data.load_gtzan_table()
     selection = evaluation.select_model(table, seed=seed, grid=grid)
     rules = {name: openset.cached_rule(name, table, seed=seed, grid=grid) for name in CANDIDATE_NAMES}
-    document = asdict(selection)
-    document.pop("cached")
+    document = selection.to_document()
     path = Path(path) if path is not None else shipped_selection_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"version": evaluation.SELECTION_VERSION, "selection": document,
@@ -660,7 +657,7 @@ def model_card(name: str, selection, rule: dict | None, table: pd.DataFrame) -> 
     ``n_training_rows``, ``params``, ``seed``, ``open_set`` (the validated rule, or None).
     """
     row = selection.row(name)
-    ranked = sorted(selection.candidates, key=lambda r: (-r["cv_accuracy"], r["cv_std"]))
+    ranked = selection.ranked()
     return {
         "name": name, "description": row["description"],
         "chosen_as_default": name == selection.chosen,
