@@ -347,3 +347,13 @@ def test_an_unknown_model_name_gives_one_message_wherever_it_is_met():
     assert str(resolved.value) == str(by_name.value) == (
         "bert: unknown model; choose one of knn, knn-tuned, lda-knn, logreg, svm, forest "
         "or a model file path")
+
+
+def test_a_reused_candidate_file_carries_its_card(tmp_path):
+    path = tmp_path / "knn.skops"
+    built = models.candidate_model("knn", path=path)
+    stamp = path.stat().st_mtime_ns
+    reused = models.candidate_model("knn", path=path)
+    assert path.stat().st_mtime_ns == stamp  # loaded, not rebuilt
+    assert reused.model_card_ == built.model_card_
+    assert reused.model_card_ == models.read_model_metadata(path)["card"]

@@ -694,8 +694,7 @@ def _load_fresh(path: Path, card_check) -> Pipeline | None:
     card = metadata.get("card") or {}
     if (metadata.get("library_versions") != library_versions() or not card_check(card)):
         return None
-    model.model_card_ = card
-    return model
+    return model  # load_model attached the card (model_card_)
 
 
 def candidate_model(name: str, path: str | Path | None = None, retrain: bool = False,
