@@ -98,3 +98,15 @@ def test_missing_source_is_refused_in_one_line(tmp_path, capsys):
     with pytest.raises(InputError, match="no labelled song"):
         LabelStore(tmp_path / "empty.sqlite").close()
         songbed.load_test_bed(tmp_path / "empty.sqlite")
+
+
+def test_an_empty_test_bed_is_refused_naming_its_source(tmp_path):
+    empty_csv = tmp_path / "bed.csv"
+    empty_csv.write_text("path,genre\n")
+    reason = "test bed holds no labelled song with a readable audio file"
+    with pytest.raises(InputError) as from_csv:
+        songbed.load_test_bed(empty_csv)
+    assert str(from_csv.value) == f"{empty_csv}: {reason}"
+    with pytest.raises(InputError) as from_frame:
+        songbed.load_test_bed(pd.DataFrame({"path": [], "genre": []}))
+    assert str(from_frame.value) == f"test bed: {reason}"

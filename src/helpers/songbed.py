@@ -56,27 +56,29 @@ def load_test_bed(source) -> tuple[pd.DataFrame, list[str]]:
     from helpers.data import read_user_csv
     from helpers.store import LabelStore
 
-    if isinstance(source, pd.DataFrame):  # an in-memory test bed (notebooks)
-        return _check_csv_rows(source, "test bed", Path.cwd()), []
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise InputError(path, "test bed does not exist (give a label store or a path,genre CSV)")
     skipped: list[str] = []
-    if _is_store(path):
-        with LabelStore(path) as store:
-            labels = store.current_labels()
-        rows = []
-        for row in labels.itertuples():
-            audio = Path(str(row.location))
-            if audio.is_file():
-                rows.append({"path": str(audio), "genre": row.genre})
-            else:
-                skipped.append(f"{row.filename}: no readable local audio file ({row.location})")
-        songs = pd.DataFrame(rows, columns=["path", "genre"])
+    if isinstance(source, pd.DataFrame):  # an in-memory test bed (notebooks)
+        name = "test bed"
+        songs = _check_csv_rows(source, name, Path.cwd())
     else:
-        songs = _check_csv_rows(read_user_csv(path, "test-bed CSV"), path, path.parent)
+        name = path = Path(source).expanduser()
+        if not path.is_file():
+            raise InputError(path, "test bed does not exist (give a label store or a path,genre CSV)")
+        if _is_store(path):
+            with LabelStore(path) as store:
+                labels = store.current_labels()
+            rows = []
+            for row in labels.itertuples():
+                audio = Path(str(row.location))
+                if audio.is_file():
+                    rows.append({"path": str(audio), "genre": row.genre})
+                else:
+                    skipped.append(f"{row.filename}: no readable local audio file ({row.location})")
+            songs = pd.DataFrame(rows, columns=["path", "genre"])
+        else:
+            songs = _check_csv_rows(read_user_csv(path, "test-bed CSV"), path, path.parent)
     if songs.empty:
-        raise InputError(path, "test bed holds no labelled song with a readable audio file")
+        raise InputError(name, "test bed holds no labelled song with a readable audio file")
     return songs.reset_index(drop=True), skipped
 
 
@@ -99,8 +101,6 @@ def _check_csv_rows(frame: pd.DataFrame, name, folder: Path) -> pd.DataFrame:
         resolved.append(str(audio))
     songs["path"] = resolved
     songs["genre"] = [normalise_genre(str(g)) for g in songs["genre"]]
-    if songs.empty:
-        raise InputError(name, "test bed holds no labelled song with a readable audio file")
     return songs.reset_index(drop=True)
 
 
