@@ -110,3 +110,19 @@ def test_an_empty_test_bed_is_refused_naming_its_source(tmp_path):
     with pytest.raises(InputError) as from_frame:
         songbed.load_test_bed(pd.DataFrame({"path": [], "genre": []}))
     assert str(from_frame.value) == f"test bed: {reason}"
+
+
+def test_the_command_reads_the_test_bed_once_and_scores_as_evaluate_songs(bed, model, capsys,
+                                                                          monkeypatch):
+    expected = songbed.evaluate_songs(bed / "songs.csv", model=model).as_dict()
+    reads = []
+    original = songbed.load_test_bed
+
+    def counted(source):
+        reads.append(source)
+        return original(source)
+
+    monkeypatch.setattr(songbed, "load_test_bed", counted)
+    assert cli.main(["evaluate", "--songs", str(bed / "songs.csv"), "--json"]) == 0
+    assert len(reads) == 1
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(expected))
