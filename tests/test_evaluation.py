@@ -58,6 +58,34 @@ def test_tuning_is_cached_per_training_data(table, tmp_path, monkeypatch):
     assert not other.cached
 
 
+def test_tuning_cache_keeps_its_file_name_and_contents(table, tmp_path, monkeypatch):
+    """Existing ``tuning/{name}-{key}.json`` entries stay valid: same key recipe, same bytes."""
+    import hashlib
+
+    import sklearn
+
+    monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path))
+    train, _ = evaluation.split_frames(table, "fault-filtered")
+    result = evaluation.tune_model("knn", train, grid="small")
+    source = json.dumps({"name": "knn", "estimator": repr(models.build_model("knn", random_state=0)),
+                         "grid": models.param_grid("knn", "small"), "seed": 0, "n_splits": 5,
+                         "sklearn": sklearn.__version__, "rows": models.table_fingerprint(train),
+                         "files": hashlib.md5("\n".join(train["filename"]).encode()).hexdigest()},
+                        sort_keys=True, default=str)
+    path = tmp_path / "cache" / "tuning" / f"knn-{hashlib.md5(source.encode()).hexdigest()[:16]}.json"
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    written = json.dumps({"params": result.params, "cv_mean": result.cv_mean,
+                          "cv_std": result.cv_std, "cached": False, "key": source})
+    assert path.read_text() == written
+    # an unreadable or incomplete entry is tuned again and overwritten with the same bytes
+    for broken in ("{", '{"params": {}}'):
+        path.write_text(broken)
+        again = evaluation.tune_model("knn", train, grid="small")
+        assert not again.cached and again.params == result.params
+        assert path.read_text() == written
+    assert evaluation.tune_model("knn", train, grid="small").cached
+
+
 def test_evaluate_json_lists_one_object_per_model(capsys):
     status = cli.main(["evaluate", "--model", "knn", "--grid", "small", "--retune", "--json"])
     out = capsys.readouterr().out
@@ -135,8 +163,43 @@ def test_candidate_recipes_calibrate_inside_the_pipeline(table):
     assert not isinstance(study.named_steps["model"], CalibratedClassifierCV)
 
 
+def test_the_knn_candidate_is_the_study_model(table):
+    small = table.groupby("label").head(30)
+    fitted, params = evaluation.fit_candidate("knn", small)
+    study = models.fit_on_table(small, models.make_knn())
+    assert params == {} and repr(fitted) == repr(study)
+    rows = table[list(models.MODEL_FEATURES)].tail(50)
+    np.testing.assert_array_equal(fitted.predict_proba(rows), study.predict_proba(rows))
+
+
 def test_grid_test_scores_ranks_settings_by_inner_cv(table):
     gap = evaluation.grid_test_scores("knn", grid="small", table=table)
     assert len(gap) == 4 and gap["inner_rank"].iloc[0] == 1
     assert {"method", "n_neighbors", "inner_cv_mean", "inner_cv_std", "test_accuracy"} <= set(gap.columns)
     assert gap["test_accuracy"].between(0.2, 0.7).all()
+
+
+def test_selection_ranks_by_mean_then_spread_and_round_trips_its_document():
+    import dataclasses
+
+    rows = [{"name": "a", "cv_accuracy": 0.6, "cv_std": 0.05},
+            {"name": "b", "cv_accuracy": 0.7, "cv_std": 0.04},
+            {"name": "c", "cv_accuracy": 0.7, "cv_std": 0.02},
+            {"name": "d", "cv_accuracy": 0.7, "cv_std": 0.02}]
+    selection = evaluation.Selection(chosen="c", candidates=rows, seed=0, grid="small",
+                                     n_splits=5, training_fingerprint="f")
+    assert [r["name"] for r in selection.ranked()] == ["c", "d", "b", "a"]  # full ties: list order
+    assert min(rows, key=evaluation.Selection.rank_key)["name"] == selection.ranked()[0]["name"]
+    document = selection.to_document()
+    assert "cached" not in document
+    assert document == {k: v for k, v in dataclasses.asdict(selection).items() if k != "cached"}
+    again = evaluation.Selection.from_document(document)
+    assert again.cached and again.to_document() == document
+
+
+def test_the_shipped_selection_reads_back_unchanged():
+    shipped = json.loads(models.shipped_selection_path().read_text())
+    selection = evaluation.Selection.from_document(shipped["selection"])
+    assert selection.cached
+    assert json.dumps(selection.to_document(), sort_keys=True) == json.dumps(shipped["selection"],
+                                                                             sort_keys=True)

@@ -337,3 +337,23 @@ def test_predict_names_its_model_in_json_and_text(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1
     assert "bert: unknown model; choose one of knn, knn-tuned, lda-knn, logreg, svm, forest" in captured.err
+
+
+def test_an_unknown_model_name_gives_one_message_wherever_it_is_met():
+    with pytest.raises(InputError) as by_name:
+        models.get_candidate("bert")
+    with pytest.raises(InputError) as resolved:
+        models.resolve_model("bert")
+    assert str(resolved.value) == str(by_name.value) == (
+        "bert: unknown model; choose one of knn, knn-tuned, lda-knn, logreg, svm, forest "
+        "or a model file path")
+
+
+def test_a_reused_candidate_file_carries_its_card(tmp_path):
+    path = tmp_path / "knn.skops"
+    built = models.candidate_model("knn", path=path)
+    stamp = path.stat().st_mtime_ns
+    reused = models.candidate_model("knn", path=path)
+    assert path.stat().st_mtime_ns == stamp  # loaded, not rebuilt
+    assert reused.model_card_ == built.model_card_
+    assert reused.model_card_ == models.read_model_metadata(path)["card"]

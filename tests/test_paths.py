@@ -58,3 +58,29 @@ def test_a_missing_shipped_file_names_git_as_the_remedy(tmp_path, monkeypatch):
 
     with pytest.raises(DataIntegrityError, match="git checkout -- data/"):
         _checked(tmp_path / "features_30_sec.csv", None)
+
+
+def test_atomic_write_replaces_only_a_complete_file(tmp_path):
+    target = tmp_path / "sub" / "model.bin"
+    with paths.atomic_write(target) as temp:
+        assert temp.endswith(".part") and not target.exists()
+        with open(temp, "wb") as out:
+            out.write(b"first")
+    assert target.read_bytes() == b"first"
+    with pytest.raises(RuntimeError), paths.atomic_write(target) as temp:
+        with open(temp, "wb") as out:
+            out.write(b"half")
+        raise RuntimeError("writer failed")
+    assert target.read_bytes() == b"first"  # the old file stays, the half-written one is gone
+    assert [p.name for p in target.parent.iterdir()] == ["model.bin"]
+
+
+def test_file_sha256_is_the_sha256_of_the_bytes_and_stays_public_in_the_store(tmp_path):
+    import hashlib
+
+    from helpers import store
+
+    data = bytes(range(256)) * 5000  # more than one read block
+    (tmp_path / "song.bin").write_bytes(data)
+    assert paths.file_sha256(tmp_path / "song.bin") == hashlib.sha256(data).hexdigest()
+    assert store.file_sha256 is paths.file_sha256

@@ -98,3 +98,31 @@ def test_missing_source_is_refused_in_one_line(tmp_path, capsys):
     with pytest.raises(InputError, match="no labelled song"):
         LabelStore(tmp_path / "empty.sqlite").close()
         songbed.load_test_bed(tmp_path / "empty.sqlite")
+
+
+def test_an_empty_test_bed_is_refused_naming_its_source(tmp_path):
+    empty_csv = tmp_path / "bed.csv"
+    empty_csv.write_text("path,genre\n")
+    reason = "test bed holds no labelled song with a readable audio file"
+    with pytest.raises(InputError) as from_csv:
+        songbed.load_test_bed(empty_csv)
+    assert str(from_csv.value) == f"{empty_csv}: {reason}"
+    with pytest.raises(InputError) as from_frame:
+        songbed.load_test_bed(pd.DataFrame({"path": [], "genre": []}))
+    assert str(from_frame.value) == f"test bed: {reason}"
+
+
+def test_the_command_reads_the_test_bed_once_and_scores_as_evaluate_songs(bed, model, capsys,
+                                                                          monkeypatch):
+    expected = songbed.evaluate_songs(bed / "songs.csv", model=model).as_dict()
+    reads = []
+    original = songbed.load_test_bed
+
+    def counted(source):
+        reads.append(source)
+        return original(source)
+
+    monkeypatch.setattr(songbed, "load_test_bed", counted)
+    assert cli.main(["evaluate", "--songs", str(bed / "songs.csv"), "--json"]) == 0
+    assert len(reads) == 1
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(expected))

@@ -24,15 +24,13 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from helpers.errors import InputError
+from helpers.paths import atomic_write, file_sha256
 
 #: Format marker of a compact model file.
 COMPACT_FORMAT = "music-study-compact/1"
@@ -317,16 +315,8 @@ def save_compact(model: CompactModel, path: str | Path, key: dict | None = None)
         header["novelty"] = {"k": model.novelty_.k_,
                              "stages": _flatten("novelty", model.novelty_.space_.stages, arrays)}
     arrays["header"] = np.asarray(json.dumps(header, sort_keys=True, default=str))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=path.name, suffix=".part", dir=path.parent)
-    os.close(handle)
-    try:
-        with open(temp, "wb") as out:
-            np.savez(out, **arrays)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    with atomic_write(path) as temp, open(temp, "wb") as out:
+        np.savez(out, **arrays)
     return path
 
 
@@ -351,14 +341,6 @@ def load_compact(path: str | Path, key: dict | None = None) -> CompactModel | No
         return None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def source_key(model_file: str | Path) -> dict:
     """What a compact copy of *model_file* depends on: that file's bytes, the shipped selection,
     the selection protocol and the library versions (the same things that make the skops file
@@ -367,8 +349,8 @@ def source_key(model_file: str | Path) -> dict:
     from helpers.paths import shipped_selection_path
 
     selection = shipped_selection_path()
-    return {"source_sha256": _sha256(Path(model_file)),
-            "selection_sha256": _sha256(selection) if selection.is_file() else None,
+    return {"source_sha256": file_sha256(Path(model_file)),
+            "selection_sha256": file_sha256(selection) if selection.is_file() else None,
             "protocol": dict(constants.MODEL_PROTOCOL),
             "libraries": library_versions()}
 

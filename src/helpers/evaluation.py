@@ -219,12 +219,6 @@ class Tuning:
     cached: bool = False
 
 
-def _tuning_cache_path(key: str) -> Path:
-    from helpers.paths import data_dir
-
-    return data_dir() / "cache" / "tuning" / f"{key}.json"
-
-
 def tune_model(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "full",
                n_splits: int = 5, n_jobs: int = 1, cache: bool = True) -> Tuning:
     """Choose conditioning and hyper-parameters of *name* by artist-grouped CV on *train*.
@@ -241,47 +235,52 @@ def tune_model(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "full"
         Reuse (and store) the result in ``data/cache/tuning/``, keyed by the model, grid,
         seed, folds, library version and the fingerprint of *train*.
     """
-    import sklearn
-
     grid_values = param_grid(name, grid)
-    key_source = json.dumps({"name": name, "estimator": repr(build_model(name, random_state=seed)),
-                             "grid": grid_values, "seed": seed, "n_splits": n_splits,
-                             "sklearn": sklearn.__version__, "rows": table_fingerprint(train),
-                             "files": hashlib.md5("\n".join(train["filename"]).encode()).hexdigest()},
-                            sort_keys=True, default=str)
-    key = f"{name}-{hashlib.md5(key_source.encode()).hexdigest()[:16]}"
-    path = _tuning_cache_path(key)
-    if cache and path.is_file():
+    key_source, path = _cache_key("tuning", {
+        "name": name, "estimator": repr(build_model(name, random_state=seed)), "grid": grid_values,
+        "seed": seed, "n_splits": n_splits, "rows": table_fingerprint(train),
+        "files": _files_digest(train)}, prefix=f"{name}-")
+    stored = _read_cache(path) if cache else None
+    if stored is not None:
         try:
-            stored = json.loads(path.read_text())
             return Tuning(stored["params"], stored["cv_mean"], stored["cv_std"], cached=True)
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable cache entry: tune again and overwrite it
-    with tempfile.TemporaryDirectory(prefix="music-study-tuning-") as scratch:
+        except KeyError:
+            pass  # incomplete cache entry: tune again and overwrite it
+    search = _grid_search(name, train, grid_values, seed=seed, n_splits=n_splits, n_jobs=n_jobs,
+                          error_score="raise", scratch_prefix="music-study-tuning-")
+    best = search.best_index_
+    result = Tuning({k: _plain(v) for k, v in search.best_params_.items()},
+                    round(float(search.cv_results_["mean_test_score"][best]), 4),
+                    round(float(search.cv_results_["std_test_score"][best]), 4))
+    if cache:
+        _write_cache(path, asdict(result) | {"cached": False, "key": key_source})
+    return result
+
+
+def _grid_search(name: str, train: pd.DataFrame, grid_values: dict, seed: int, n_splits: int,
+                 n_jobs: int, error_score, scratch_prefix: str) -> GridSearchCV:
+    """Return *name*'s grid search over *grid_values*, fitted by artist-grouped CV on *train*.
+
+    Parameters
+    ----------
+    error_score : 'raise' or float
+        What a failing fit scores (GridSearchCV's ``error_score``).
+    scratch_prefix : str
+        Name prefix of the temporary folder that caches the fitted transforms.
+    """
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix) as scratch:
         # cache each fold's fitted conditioning + scaler, shared by all model settings
         estimator = build_model(name, random_state=seed).set_params(
             memory=joblib.Memory(scratch, verbose=0))
         search = GridSearchCV(estimator, grid_values, cv=grouped_folds(n_splits, seed),
-                              n_jobs=n_jobs, error_score="raise")
+                              n_jobs=n_jobs, error_score=error_score)
         # plain arrays and integer labels keep the cache keys cheap to hash; one BLAS/OpenMP
         # thread per process avoids oversubscribing a busy machine on many tiny fits
         codes, _ = pd.factorize(train["label"])
         with threadpool_limits(1):
             search.fit(train[list(MODEL_FEATURES)].to_numpy(dtype=float), codes,
                        groups=data.artist_groups(train["filename"]).to_numpy())
-    best = search.best_index_
-    result = Tuning({k: _plain(v) for k, v in search.best_params_.items()},
-                    round(float(search.cv_results_["mean_test_score"][best]), 4),
-                    round(float(search.cv_results_["std_test_score"][best]), 4))
-    if cache:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temp = path.with_suffix(".part")
-            temp.write_text(json.dumps(asdict(result) | {"cached": False, "key": key_source}))
-            temp.replace(path)
-        except OSError:
-            pass  # caching is an optimisation only
-    return result
+    return search
 
 
 def _plain(value):
@@ -373,14 +372,9 @@ def grid_test_scores(name: str = "knn", split: str = "fault-filtered", seed: int
     """
     table = data.load_gtzan_table() if table is None else table
     train, test = split_frames(table, split)
-    groups = data.artist_groups(train["filename"]).to_numpy()
-    codes, _ = pd.factorize(train["label"])
-    with tempfile.TemporaryDirectory(prefix="music-study-grid-") as scratch, threadpool_limits(1):
-        # as in tune_model: each fold's conditioning + scaler is fitted once for all settings
-        estimator = build_model(name, random_state=seed).set_params(memory=joblib.Memory(scratch, verbose=0))
-        search = GridSearchCV(estimator, param_grid(name, grid), cv=grouped_folds(n_splits, seed),
-                              n_jobs=n_jobs)
-        search.fit(train[list(MODEL_FEATURES)].to_numpy(dtype=float), codes, groups=groups)
+    # every setting is scored, so a failing one scores NaN (GridSearchCV's default) not raises
+    search = _grid_search(name, train, param_grid(name, grid), seed=seed, n_splits=n_splits,
+                          n_jobs=n_jobs, error_score=np.nan, scratch_prefix="music-study-grid-")
     rows = []
     for i, params in enumerate(search.cv_results_["params"]):
         model = build_model(name, random_state=seed).set_params(**params)
@@ -439,14 +433,35 @@ def grouped_cv(name: str, table: pd.DataFrame | None = None, n_splits: int = 5, 
 # SELECTION_VERSION (bumped when the selection protocol changes) lives in helpers.constants.
 
 
-def _cache_key(kind: str, payload: dict) -> tuple[str, Path]:
+def _cache_key(kind: str, payload: dict, prefix: str = "") -> tuple[str, Path]:
+    """Return the key text of a cached result and its file, ``data/cache/KIND/PREFIXmd5.json``.
+
+    The key is *payload* plus the scikit-learn version, as sorted JSON; the file name holds
+    the first 16 hex digits of its md5.
+    """
     import sklearn
 
     from helpers.paths import data_dir
 
     source = json.dumps(payload | {"sklearn": sklearn.__version__}, sort_keys=True, default=str)
     key = hashlib.md5(source.encode()).hexdigest()[:16]
-    return source, data_dir() / "cache" / kind / f"{key}.json"
+    return source, data_dir() / "cache" / kind / f"{prefix}{key}.json"
+
+
+def _files_digest(table: pd.DataFrame) -> str:
+    """Return the md5 of *table*'s file names in row order (part of the cache keys over rows)."""
+    return hashlib.md5("\n".join(table["filename"]).encode()).hexdigest()
+
+
+def _recipe_key(name: str, seed: int) -> str:
+    """Return the text that identifies candidate *name*'s recipe in a cache key.
+
+    The candidate and its unfitted base pipeline, so a changed recipe misses the cache.
+    """
+    from helpers.models import get_candidate
+
+    candidate = get_candidate(name)
+    return repr(candidate) + repr(build_model(candidate.base, seed))
 
 
 def _read_cache(path: Path) -> dict | None:
@@ -499,11 +514,7 @@ def fit_candidate(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "sm
     from helpers.models import calibrate, fit_grouped, get_candidate
 
     candidate = get_candidate(name)
-    pipeline = build_model(candidate.base, random_state=seed)
-    if name == "knn":
-        from helpers.models import make_knn
-
-        pipeline = make_knn()
+    pipeline = build_model(candidate.base, random_state=seed)  # "knn": the study's make_knn()
     params = {}
     if candidate.tuned:
         params = tune_model(candidate.base, train, seed=seed, grid=grid, n_splits=n_splits,
@@ -638,6 +649,27 @@ class Selection:
         name = name or self.chosen
         return next(r for r in self.candidates if r["name"] == name)
 
+    @staticmethod
+    def rank_key(row: dict) -> tuple:
+        """Ranking key of a candidate row: higher mean fold accuracy first; equal means go to
+        the smaller spread over folds."""
+        return (-row["cv_accuracy"], row["cv_std"])
+
+    def ranked(self) -> list[dict]:
+        """The candidate rows, best first by :meth:`rank_key` (full ties keep the list order)."""
+        return sorted(self.candidates, key=self.rank_key)
+
+    def to_document(self) -> dict:
+        """Return the fields as stored in a cache or shipped file (without ``cached``)."""
+        document = asdict(self)
+        document.pop("cached")
+        return document
+
+    @classmethod
+    def from_document(cls, document: dict) -> Selection:
+        """Return the selection stored by :meth:`to_document`, marked ``cached``."""
+        return cls(**document, cached=True)
+
 
 def select_model(table: pd.DataFrame | None = None, candidates=None, seed: int = 0,
                  grid: str = "small", n_splits: int = 5, test_split: str = "fault-filtered",
@@ -679,13 +711,12 @@ def select_model(table: pd.DataFrame | None = None, candidates=None, seed: int =
     fingerprint = table_fingerprint(table)
     source, path = _cache_key("selection", {
         "version": SELECTION_VERSION, "names": names, "seed": seed, "grid": grid,
-        "recipes": [repr(get_candidate(n)) + repr(build_model(get_candidate(n).base, seed))
-                    for n in names],
+        "recipes": [_recipe_key(n, seed) for n in names],
         "n_splits": n_splits, "test_split": test_split, "rows": fingerprint,
-        "files": hashlib.md5("\n".join(table["filename"]).encode()).hexdigest()})
+        "files": _files_digest(table)})
     stored = _read_cache(path) if cache else None
     if stored is not None:
-        return Selection(**stored["selection"], cached=True)
+        return Selection.from_document(stored["selection"])
     rows = []
     for name in names:
         scores = candidate_cv(name, table, seed=seed, grid=grid, n_splits=n_splits, cache=cache)
@@ -699,13 +730,12 @@ def select_model(table: pd.DataFrame | None = None, candidates=None, seed: int =
                                             n_splits=n_splits, cache=cache),
                      "params": params})
     # ties (equal mean accuracy) go to the smaller spread over folds, then to the list order
-    chosen = min(rows, key=lambda r: (-r["cv_accuracy"], r["cv_std"]))["name"]
+    # (min keeps the first of equal keys, as the stable sort of Selection.ranked does)
+    chosen = min(rows, key=Selection.rank_key)["name"]
     selection = Selection(chosen=chosen, candidates=rows, seed=seed, grid=grid, n_splits=n_splits,
                           training_fingerprint=fingerprint)
     if cache:
-        document = asdict(selection)
-        document.pop("cached")
-        _write_cache(path, {"selection": document, "key": source})
+        _write_cache(path, {"selection": selection.to_document(), "key": source})
     return selection
 
 

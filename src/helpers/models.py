@@ -29,7 +29,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +50,7 @@ from helpers.constants import DEFAULT_GRID, DEFAULT_SEED, MODEL_CARD_VERSION
 from helpers.errors import InputError
 from helpers.features import FEATURE_COLUMNS, MODEL_FEATURES, SAMPLE_RATE  # noqa: F401
 from helpers.model_card import describe_model, model_summary  # noqa: F401 (public names)
-from helpers.paths import default_model_path, shipped_selection_path  # noqa: F401 (public names)
+from helpers.paths import atomic_write, default_model_path, shipped_selection_path  # noqa: F401 (the last two: public names)
 
 #: Model names accepted by :func:`build_model` (the registry; the default model is chosen among
 #: :data:`CANDIDATES` by :func:`default_model`).
@@ -508,15 +507,8 @@ def save_model(model, path: str | Path, metadata: dict | None = None) -> Path:
     full.update(metadata or {})
     # JSON text keeps the metadata readable and free of arbitrary objects
     payload = {"metadata_json": json.dumps(full, sort_keys=True, default=str), "model": model}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=path.name, suffix=".part", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_write(path) as temp:
         sio.dump(payload, temp)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
     return path
 
 
@@ -635,22 +627,19 @@ def selection_result(seed: int = DEFAULT_SEED, grid: str = DEFAULT_GRID):
     if (stored and stored.get("version") == evaluation.SELECTION_VERSION
             and stored["selection"]["training_fingerprint"] == fingerprint
             and stored["selection"]["seed"] == seed and stored["selection"]["grid"] == grid):
-        return evaluation.Selection(**stored["selection"], cached=True), dict(stored["open_set"])
+        return evaluation.Selection.from_document(stored["selection"]), dict(stored["open_set"])
     return evaluation.select_model(table, seed=seed, grid=grid), {}
 
 
 def write_shipped_selection(seed: int = DEFAULT_SEED, grid: str = DEFAULT_GRID,
                             path: str | Path | None = None) -> Path:
     """Run the selection and the open-set validation of every candidate; write the shipped file."""
-    from dataclasses import asdict
-
     from helpers import data, evaluation, openset
 
     table = data.load_gtzan_table()
     selection = evaluation.select_model(table, seed=seed, grid=grid)
     rules = {name: openset.cached_rule(name, table, seed=seed, grid=grid) for name in CANDIDATE_NAMES}
-    document = asdict(selection)
-    document.pop("cached")
+    document = selection.to_document()
     path = Path(path) if path is not None else shipped_selection_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"version": evaluation.SELECTION_VERSION, "selection": document,
@@ -668,7 +657,7 @@ def model_card(name: str, selection, rule: dict | None, table: pd.DataFrame) -> 
     ``n_training_rows``, ``params``, ``seed``, ``open_set`` (the validated rule, or None).
     """
     row = selection.row(name)
-    ranked = sorted(selection.candidates, key=lambda r: (-r["cv_accuracy"], r["cv_std"]))
+    ranked = selection.ranked()
     return {
         "name": name, "description": row["description"],
         "chosen_as_default": name == selection.chosen,
@@ -705,8 +694,7 @@ def _load_fresh(path: Path, card_check) -> Pipeline | None:
     card = metadata.get("card") or {}
     if (metadata.get("library_versions") != library_versions() or not card_check(card)):
         return None
-    model.model_card_ = card
-    return model
+    return model  # load_model attached the card (model_card_)
 
 
 def candidate_model(name: str, path: str | Path | None = None, retrain: bool = False,
@@ -797,6 +785,5 @@ def resolve_model(choice: str | os.PathLike | None = None) -> Pipeline:
         return candidate_model(str(choice))
     path = Path(choice)
     if not path.is_file() and path.suffix == "" and len(path.parts) == 1:  # a name, not a path
-        raise InputError(choice, f"unknown model; choose one of {', '.join(CANDIDATE_NAMES)} "
-                                 "or a model file path")
+        get_candidate(choice)  # no candidate's name: raises the one "unknown model" error
     return load_model(path)

@@ -391,13 +391,13 @@ def cached_rule(candidate: str, table: pd.DataFrame | None = None, seed: int = 0
                 false_flag_rate: float = DEFAULT_FALSE_FLAG_RATE, cache: bool = True) -> dict:
     """Return the validated rule of *candidate*, computed once and cached in ``data/cache/openset``."""
     from helpers import data
-    from helpers.evaluation import _cache_key, _read_cache, _write_cache
-    from helpers.models import build_model, get_candidate, table_fingerprint
+    from helpers.evaluation import _cache_key, _read_cache, _recipe_key, _write_cache
+    from helpers.models import table_fingerprint
 
     table = data.load_gtzan_table() if table is None else table
     source, path = _cache_key("openset", {
         "version": 2, "candidate": candidate, "seed": seed, "grid": grid, "n_splits": n_splits,
-        "recipe": repr(get_candidate(candidate)) + repr(build_model(get_candidate(candidate).base, seed)),
+        "recipe": _recipe_key(candidate, seed),
         "rate": false_flag_rate, "rows": table_fingerprint(table)})
     stored = _read_cache(path) if cache else None
     if stored is not None:

@@ -15,7 +15,11 @@ MUSIC_STUDY_SHARED_DATA
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -100,3 +104,34 @@ def gtzan_audio_dir(explicit: str | os.PathLike | None = None) -> Path | None:
 def shipped_music_dir() -> Path:
     """Return the folder of openly licensed whole songs shipped in ``data/music``."""
     return shipped_data_dir() / "music"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Return the hex sha256 of a file's bytes (the label store's content hash, and what a
+    compact model copy records of its source files)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[str]:
+    """Give a temporary file beside *path* to write; it replaces *path* only once complete.
+
+    The folder of *path* is created. The temporary file (``NAME*.part`` in the same folder,
+    so the replace is atomic) is removed if the writing fails.
+
+    Examples
+    --------
+    >>> with atomic_write(tmp_path / "model.npz") as temp, open(temp, "wb") as out:  # doctest: +SKIP
+    ...     np.savez(out, weights=weights)  # a file object: savez would add .npz to a name
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=path.name, suffix=".part", dir=path.parent)
+    os.close(handle)
+    try:
+        yield temp
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)

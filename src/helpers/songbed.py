@@ -56,27 +56,29 @@ def load_test_bed(source) -> tuple[pd.DataFrame, list[str]]:
     from helpers.data import read_user_csv
     from helpers.store import LabelStore
 
-    if isinstance(source, pd.DataFrame):  # an in-memory test bed (notebooks)
-        return _check_csv_rows(source, "test bed", Path.cwd()), []
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise InputError(path, "test bed does not exist (give a label store or a path,genre CSV)")
     skipped: list[str] = []
-    if _is_store(path):
-        with LabelStore(path) as store:
-            labels = store.current_labels()
-        rows = []
-        for row in labels.itertuples():
-            audio = Path(str(row.location))
-            if audio.is_file():
-                rows.append({"path": str(audio), "genre": row.genre})
-            else:
-                skipped.append(f"{row.filename}: no readable local audio file ({row.location})")
-        songs = pd.DataFrame(rows, columns=["path", "genre"])
+    if isinstance(source, pd.DataFrame):  # an in-memory test bed (notebooks)
+        name = "test bed"
+        songs = _check_csv_rows(source, name, Path.cwd())
     else:
-        songs = _check_csv_rows(read_user_csv(path, "test-bed CSV"), path, path.parent)
+        name = path = Path(source).expanduser()
+        if not path.is_file():
+            raise InputError(path, "test bed does not exist (give a label store or a path,genre CSV)")
+        if _is_store(path):
+            with LabelStore(path) as store:
+                labels = store.current_labels()
+            rows = []
+            for row in labels.itertuples():
+                audio = Path(str(row.location))
+                if audio.is_file():
+                    rows.append({"path": str(audio), "genre": row.genre})
+                else:
+                    skipped.append(f"{row.filename}: no readable local audio file ({row.location})")
+            songs = pd.DataFrame(rows, columns=["path", "genre"])
+        else:
+            songs = _check_csv_rows(read_user_csv(path, "test-bed CSV"), path, path.parent)
     if songs.empty:
-        raise InputError(path, "test bed holds no labelled song with a readable audio file")
+        raise InputError(name, "test bed holds no labelled song with a readable audio file")
     return songs.reset_index(drop=True), skipped
 
 
@@ -99,8 +101,6 @@ def _check_csv_rows(frame: pd.DataFrame, name, folder: Path) -> pd.DataFrame:
         resolved.append(str(audio))
     songs["path"] = resolved
     songs["genre"] = [normalise_genre(str(g)) for g in songs["genre"]]
-    if songs.empty:
-        raise InputError(name, "test bed holds no labelled song with a readable audio file")
     return songs.reset_index(drop=True)
 
 
@@ -160,11 +160,39 @@ def evaluate_songs(source, model=None, window_seconds: float = 30.0, seed: int =
     InputError
         A bad test bed (see :func:`load_test_bed`) or a song that cannot be predicted.
     """
-    from helpers.models import default_model, model_summary
-    from helpers.predict import predict_song
+    from helpers.models import default_model
 
     songs, skipped = load_test_bed(source)
     model = default_model() if model is None else model
+    return score_test_bed(songs, model, skipped, window_seconds=window_seconds, seed=seed)
+
+
+def score_test_bed(songs: pd.DataFrame, model, skipped=(), window_seconds: float = 30.0,
+                   seed: int = 0) -> TestBedResult:
+    """Predict every song of a test bed already read by :func:`load_test_bed` and score *model*.
+
+    Parameters
+    ----------
+    songs : pandas.DataFrame
+        ``path`` and ``genre`` per song (the first result of :func:`load_test_bed`).
+    model : fitted classifier
+    skipped : sequence of str
+        Songs left out of the test bed (its second result), reported as they are.
+    window_seconds, seed
+        As in :func:`evaluate_songs`.
+
+    Returns
+    -------
+    TestBedResult
+
+    Raises
+    ------
+    InputError
+        A song that cannot be predicted.
+    """
+    from helpers.models import model_summary
+    from helpers.predict import predict_song
+
     known_genres = set(map(str, model.classes_))
     rows = []
     for song in songs.itertuples():
@@ -193,7 +221,7 @@ def evaluate_songs(source, model=None, window_seconds: float = 30.0, seed: int =
         index="true genre", columns="predicted")
     return TestBedResult(songs=table, overall=overall, per_genre=pd.DataFrame(per_genre),
                          unknown=unknown, confusion=confusion, model=model_summary(model),
-                         skipped=skipped)
+                         skipped=list(skipped))
 
 
 def format_result(result: TestBedResult) -> str:
@@ -233,12 +261,11 @@ def run_songs_command(args) -> int:
 
     from helpers.models import resolve_model
 
-    songs_source = args.songs
-    load_test_bed(songs_source)  # refuse a bad test bed before loading a model
+    songs, skipped = load_test_bed(args.songs)  # refuse a bad test bed before loading a model
     model = resolve_model(getattr(args, "model", None))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # librosa's tuning warnings on quiet passages
-        result = evaluate_songs(songs_source, model=model, seed=getattr(args, "seed", 0))
+        result = score_test_bed(songs, model, skipped, seed=getattr(args, "seed", 0))
     if args.json:
         print(json.dumps(result.as_dict()))
     else:

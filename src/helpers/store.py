@@ -36,7 +36,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -62,7 +61,7 @@ from helpers.errors import (
     StoreReadOnlyError,
 )
 from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE
-from helpers.paths import data_dir, shared_data_dir
+from helpers.paths import data_dir, file_sha256, shared_data_dir  # file_sha256: public here too
 
 #: Version of the schema this module writes; older files are migrated on open.
 SCHEMA_VERSION = 1
@@ -125,10 +124,7 @@ def normalise_genre(genre) -> str:
     return cleaned
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """Return the hex sha256 of a file's bytes (the store's content hash)."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+# file_sha256, the content hash of a song file, lives in helpers.paths (imported above)
 
 
 def _location(path_or_url) -> tuple[str, Path | None]:
