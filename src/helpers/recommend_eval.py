@@ -332,10 +332,8 @@ def paired_gain(per_user: pd.DataFrame, metric: str, candidate: str, reference: 
     Both configurations must have been run on the same users (rows matched on ``user``).
     """
     wide = per_user.pivot_table(index="user", columns="config", values=metric, aggfunc="first")
-    diff = (wide[candidate] - wide[reference]).dropna().to_numpy()
-    if diff.size == 0:
-        return (np.nan, np.nan, np.nan)
-    return (float(diff.mean()), *bootstrap_mean_interval(diff, n_boot, level, rng=seed))
+    # users missing from either configuration give NaN differences, which bootstrap_ci drops
+    return bootstrap_ci(wide[candidate] - wide[reference], n_boot, level, seed)
 
 
 def artist_folds(library: Library, n_folds: int = 2, seed: int = 0) -> np.ndarray:
