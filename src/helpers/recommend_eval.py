@@ -418,17 +418,16 @@ def choose_space(summary: pd.DataFrame, current: str, candidates, metric: str = 
     sentence saying why, with the intervals.
     """
     table = summary.set_index("config")
-    ref = (table.at[current, f"{metric}_low"], table.at[current, f"{metric}_high"])
+    ref = interval(table, current, metric)
     best = None
     for name in candidates:
-        interval = (table.at[name, f"{metric}_low"], table.at[name, f"{metric}_high"])
-        if interval[0] > ref[1] and (best is None or table.at[name, metric] > table.at[best, metric]):
+        if interval(table, name, metric)[0] > ref[1] and (
+                best is None or table.at[name, metric] > table.at[best, metric]):
             best = name
     describe = ", ".join(f"{name} {table.at[name, metric]:.3f} {table.at[name, f'{metric}_ci']}"
                          for name in [current, *candidates])
     if best is None:
-        overlapping = [n for n in candidates if intervals_overlap(
-            (table.at[n, f"{metric}_low"], table.at[n, f"{metric}_high"]), ref)]
+        overlapping = [n for n in candidates if intervals_overlap(interval(table, n, metric), ref)]
         why = ("intervals overlap" if overlapping else "no candidate is higher")
         return current, f"kept {current}: no space's {metric} lies above the current one's interval ({why}; {describe})"
     return best, f"chose {best}: its {metric} interval lies above {current}'s ({describe})"
