@@ -595,3 +595,24 @@ def test_liked_audio_is_summarised_from_all_its_windows(tmp_path):
     assert song_features(short)["windows"] == 1  # shorter than a window: summarised by itself
     with pytest.raises(InputError):
         song_features(tmp_path / "missing.wav")
+
+
+def test_catalogue_counts_and_top_share_agree_with_the_lorenz_curve():
+    import matplotlib.pyplot as plt
+
+    from helpers import recommend_plots
+
+    lists = [["a", "b"], ["a", "c"], ["a"]]
+    counts = recommend_eval.recommendation_counts(lists, 200)
+    assert counts.tolist() == [3.0, 1.0, 1.0] + [0.0] * 197
+    assert recommend_eval.top1pct_share(counts) == 4 / 5  # the top 1 % of 200 is two songs
+    assert recommend_eval.top1pct_share(np.zeros(5)) == 0.0
+    metrics = recommend_eval.catalogue_metrics(lists, 200)
+    assert metrics == {"coverage": 3 / 200, "gini": recommend_eval.gini(counts),
+                       "top1pct_share": 4 / 5, "recommendations": 5}
+    assert type(metrics["coverage"]) is float
+    per_user = pd.DataFrame({"config": ["x"] * 3, "recommended": lists})
+    fig = recommend_plots.plot_lorenz(per_user, 200, "t")
+    curve = fig.axes[0].lines[0].get_ydata()
+    plt.close(fig)
+    assert len(curve) == 200 and curve[-1] == 1.0 and curve[-4] == 0.0 and curve[-2] == 2 / 5
