@@ -1056,8 +1056,14 @@ def song_features(path, window_seconds: float = 30.0, min_window_seconds: float 
     The file is cut into consecutive *window_seconds* windows (the library's clips are 30-s
     excerpts, so each window is summarised as a clip is); silent windows and a last window
     shorter than *min_window_seconds* are left out, and the song's row is the mean of the
-    remaining windows' feature rows — the way :meth:`Library.from_store` summarises stored
-    songs. A file shorter than one window is summarised by itself.
+    remaining windows' feature rows. A file shorter than one window is summarised by itself.
+
+    :meth:`Library.from_store` also averages a song's windows, but over those the labeler
+    stored (:func:`helpers.labeler.extract_windows`), which keep a last window down to a third
+    of *window_seconds* (:data:`helpers.labeler.MIN_WINDOW_SHARE`); the default here keeps it
+    only down to half. A song whose last window lasts between a third and a half of a window is
+    therefore averaged over one window fewer here than in the store, and the labeler may have
+    stored only the first ``max_windows``: the two rows of one song can differ.
 
     Parameters
     ----------
