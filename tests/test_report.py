@@ -96,6 +96,10 @@ def test_rendering_is_quiet_about_the_narrate_records(tmp_path):
         from nbconvert import HTMLExporter
         HTMLExporter().from_notebook_node(nbformat.read(str(executed), as_version=4))
     assert len(_unrepresentable_warnings(plain_nbconvert)) == 2
+    # a notebook already read renders the same page as its file
+    report.render_html(nbformat.read(str(executed), as_version=4), tmp_path / "b.html")
+    assert (tmp_path / "b.html").read_text() == (tmp_path / "a.html").read_text()
+    assert (tmp_path / "a.html").read_text() == (out / "01_narrates.html").read_text()
 
 
 def test_no_input_leaves_code_out_of_the_html(tmp_path):

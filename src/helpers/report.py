@@ -99,13 +99,16 @@ def without_records(notebook):
     return notebook
 
 
-def render_html(executed: Path, target: Path, no_input: bool = False) -> None:
+def render_html(executed, target: Path, no_input: bool = False) -> None:
     """Render an executed notebook to a standalone HTML file.
 
     Parameters
     ----------
-    executed, target : pathlib.Path
-        The executed notebook and the HTML file to write.
+    executed : pathlib.Path or nbformat.NotebookNode
+        The executed notebook: its file, or the notebook already read from it (version 4),
+        whose record outputs are then removed in place (:func:`without_records`).
+    target : pathlib.Path
+        The HTML file to write.
     no_input : bool
         Leave out code cells and prompts: the reader's version (nbconvert's ``exclude_input``).
     """
@@ -114,7 +117,9 @@ def render_html(executed: Path, target: Path, no_input: bool = False) -> None:
 
     exporter = HTMLExporter(exclude_input=no_input, exclude_input_prompt=no_input,
                             exclude_output_prompt=no_input)
-    notebook = without_records(nbformat.read(str(executed), as_version=4))
+    if isinstance(executed, (str, os.PathLike)):
+        executed = nbformat.read(str(executed), as_version=4)
+    notebook = without_records(executed)
     body, _ = exporter.from_notebook_node(notebook)
     target.write_text(body, encoding="utf-8")
 
@@ -143,13 +148,16 @@ def run_notebook(notebook: Path, output_dir: Path, parameters: dict,
     run.seconds = time.perf_counter() - started
     if executed.is_file():
         run.ipynb = executed.name
+        node = None  # read once, for the records and the page
         try:
-            run.headline, run.skipped = narrate.collect(nbformat.read(str(executed), as_version=4))
+            node = nbformat.read(str(executed), as_version=4)
+            run.headline, run.skipped = narrate.collect(node)
         except Exception as exc:  # an unreadable notebook is already a failed run
             run.error = run.error or _one_line(f"cannot read the executed notebook: {exc}")
         target = output_dir / f"{notebook.stem}.html"
         try:
-            render_html(executed, target, no_input=no_input)
+            # unreadable: rendering the file fails again and marks the run failed, as before
+            render_html(executed if node is None else node, target, no_input=no_input)
             run.html = target.name
         except Exception as exc:  # a rendering fault must not hide the run's own status
             run.status = "failed"
