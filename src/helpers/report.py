@@ -247,26 +247,41 @@ def _run_row(run: NotebookRun) -> str:
             f"<td class='params'>{params}</td></tr>")
 
 
-def index_record(runs: list[NotebookRun], quick: bool, no_input: bool = False) -> dict:
-    """Return the content of ``index.json``: the run as a whole and one record per notebook."""
-    commit = source_commit()
+def index_record(runs: list[NotebookRun], quick: bool, no_input: bool = False,
+                 commit: dict | None = None, environment: dict | None = None) -> dict:
+    """Return the content of ``index.json``: the run as a whole and one record per notebook.
+
+    Parameters
+    ----------
+    runs : list of NotebookRun
+    quick, no_input : bool
+        The mode of the run.
+    commit, environment : dict, optional
+        :func:`source_commit` and :func:`environment_versions`, when the caller already has
+        them (:func:`run_reports` writes the index after every notebook); read here otherwise.
+    """
+    commit = source_commit() if commit is None else commit
     return {
         "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
         "quick": quick,
         "no_input": no_input,
         "commit": commit["label"],
         "commit_detail": commit,
-        "environment": environment_versions(),
+        "environment": environment_versions() if environment is None else environment,
         "total_seconds": round(sum(r.seconds for r in runs), 1),
         "runs": [asdict(r) for r in runs],
     }
 
 
 def write_index(runs: list[NotebookRun], output_dir: Path, quick: bool,
-                no_input: bool = False) -> Path:
-    """Write the front page ``index.html`` and ``index.json`` summarising *runs*."""
+                no_input: bool = False, commit: dict | None = None,
+                environment: dict | None = None) -> Path:
+    """Write the front page ``index.html`` and ``index.json`` summarising *runs*.
+
+    *commit* and *environment* are passed on to :func:`index_record`.
+    """
     esc = html.escape
-    record = index_record(runs, quick, no_input)
+    record = index_record(runs, quick, no_input, commit, environment)
     env = record["environment"]
     versions = ", ".join(f"{esc(name)} {esc(str(version))}" for name, version in env.items())
     commit = record["commit_detail"]
@@ -341,6 +356,8 @@ def run_reports(quick: bool = False, only=None, output_dir: str | Path | None = 
             raise InputError(" ".join(wanted), "no notebook matches")
     # The kernel must be this interpreter, whatever python is first on PATH.
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    # read once for every index written below: git runs two subprocesses per reading
+    commit, environment = source_commit(), environment_versions()
     runs = []
     for position, notebook in enumerate(notebooks, start=1):
         parameters = quick_parameters(notebook) if quick else {}
@@ -353,8 +370,9 @@ def run_reports(quick: bool = False, only=None, output_dir: str | Path | None = 
         print(f"[{position}/{len(notebooks)}] {notebook.stem}: {run.status} in {run.seconds:.1f} s{detail}",
               file=log, flush=True)
         runs.append(run)
-        write_index(runs, output_dir, quick, no_input)  # current while later notebooks run
-    write_index(runs, output_dir, quick, no_input)
+        # current while later notebooks run
+        write_index(runs, output_dir, quick, no_input, commit, environment)
+    write_index(runs, output_dir, quick, no_input, commit, environment)
     return runs
 
 
