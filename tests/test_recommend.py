@@ -595,3 +595,43 @@ def test_liked_audio_is_summarised_from_all_its_windows(tmp_path):
     assert song_features(short)["windows"] == 1  # shorter than a window: summarised by itself
     with pytest.raises(InputError):
         song_features(tmp_path / "missing.wav")
+
+
+def test_catalogue_counts_and_top_share_agree_with_the_lorenz_curve():
+    import matplotlib.pyplot as plt
+
+    from helpers import recommend_plots
+
+    lists = [["a", "b"], ["a", "c"], ["a"]]
+    counts = recommend_eval.recommendation_counts(lists, 200)
+    assert counts.tolist() == [3.0, 1.0, 1.0] + [0.0] * 197
+    assert recommend_eval.top1pct_share(counts) == 4 / 5  # the top 1 % of 200 is two songs
+    assert recommend_eval.top1pct_share(np.zeros(5)) == 0.0
+    metrics = recommend_eval.catalogue_metrics(lists, 200)
+    assert metrics == {"coverage": 3 / 200, "gini": recommend_eval.gini(counts),
+                       "top1pct_share": 4 / 5, "recommendations": 5}
+    assert type(metrics["coverage"]) is float
+    per_user = pd.DataFrame({"config": ["x"] * 3, "recommended": lists})
+    fig = recommend_plots.plot_lorenz(per_user, 200, "t")
+    curve = fig.axes[0].lines[0].get_ydata()
+    plt.close(fig)
+    assert len(curve) == 200 and curve[-1] == 1.0 and curve[-4] == 0.0 and curve[-2] == 2 / 5
+
+
+def test_genre_profile_explanations_match_a_prediction_per_pair(library, users):
+    # the profiles are predicted once per space and once per call; each explanation must say
+    # what predicting the recommended song and its nearest liked song together says
+    space = library.in_space("features+genre")
+    assert space.genre_profiles.tolist() == space.projection.predict(space.standardised).tolist()
+    assert library.genre_profiles is None  # the audio-feature space has no projection
+    seen = 0
+    for user in users[:20]:
+        for rec in Recommender(space).recommend(user.seeds, k=10):
+            item, best = space.index_of(rec.id), space.index_of(rec.near[0]["id"])
+            seed_std = space.conditioner.transform(space.raw[[best]])
+            pair = space.projection.predict(np.vstack([space.standardised[item], seed_std[0]]))
+            assert ("genre profile" in rec.shared) == (pair[0] == pair[1])
+            if pair[0] == pair[1]:
+                assert f"genre profile (both closest to {pair[0]})" in rec.reason
+                seen += 1
+    assert seen > 0

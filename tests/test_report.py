@@ -76,6 +76,27 @@ def test_index_records_headline_skipped_commit_and_environment(tmp_path):
     assert "vnd.music-study" not in page  # the raw records feed the index only
 
 
+def test_commit_and_versions_are_read_once_per_run(tmp_path, monkeypatch):
+    notebooks = tmp_path / "nb"
+    notebooks.mkdir()
+    _write_notebook(notebooks / "01_one.ipynb", ["print(value)"])
+    _write_notebook(notebooks / "02_two.ipynb", ["print(value)"])
+    calls = []
+    for name in ("source_commit", "environment_versions"):
+        real = getattr(report, name)
+        monkeypatch.setattr(report, name, lambda real=real, name=name: calls.append(name) or real())
+    out = tmp_path / "out"
+    report.run_reports(output_dir=out, notebook_dir=notebooks)
+    assert sorted(calls) == ["environment_versions", "source_commit"]  # three indexes written
+    index = json.loads((out / "index.json").read_text())
+    assert index["commit_detail"] == report.source_commit()
+    assert index["environment"] == report.environment_versions()
+    # the index of a caller that passes neither still reads both itself
+    record = report.index_record([], quick=False)
+    assert record["commit_detail"] == index["commit_detail"]
+    assert record["environment"] == index["environment"]
+
+
 def _unrepresentable_warnings(render):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -96,6 +117,10 @@ def test_rendering_is_quiet_about_the_narrate_records(tmp_path):
         from nbconvert import HTMLExporter
         HTMLExporter().from_notebook_node(nbformat.read(str(executed), as_version=4))
     assert len(_unrepresentable_warnings(plain_nbconvert)) == 2
+    # a notebook already read renders the same page as its file
+    report.render_html(nbformat.read(str(executed), as_version=4), tmp_path / "b.html")
+    assert (tmp_path / "b.html").read_text() == (tmp_path / "a.html").read_text()
+    assert (tmp_path / "a.html").read_text() == (out / "01_narrates.html").read_text()
 
 
 def test_no_input_leaves_code_out_of_the_html(tmp_path):

@@ -140,17 +140,21 @@ def _checked(interval: Sequence[float], name: str) -> tuple[float, float]:
     return low, high
 
 
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Whether two intervals already passed through :func:`_checked` overlap (touching counts)."""
+    return max(a[0], b[0]) <= min(a[1], b[1])
+
+
 def intervals_overlap(a: Sequence[float], b: Sequence[float]) -> bool:
     """Return True when the intervals ``(low, high)`` *a* and *b* overlap (touching counts)."""
-    a, b = _checked(a, "first interval"), _checked(b, "second interval")
-    return max(a[0], b[0]) <= min(a[1], b[1])
+    return _overlap(_checked(a, "first interval"), _checked(b, "second interval"))
 
 
 def interval_verdict(name_a: str, interval_a: Sequence[float], name_b: str,
                      interval_b: Sequence[float], level: str = "95%") -> str:
     """Say what two intervals show: which is higher, or "no clear difference" when they overlap."""
     interval_a, interval_b = _checked(interval_a, name_a), _checked(interval_b, name_b)
-    if intervals_overlap(interval_a, interval_b):
+    if _overlap(interval_a, interval_b):
         return f"no clear difference between {name_a} and {name_b} ({level} intervals overlap)"
     higher, lower = (name_a, name_b) if interval_a[0] > interval_b[1] else (name_b, name_a)
     return f"{higher} is higher than {lower} ({level} intervals do not overlap)"

@@ -206,6 +206,9 @@ class Library:
         Mean cosine of each song to its 10 nearest library songs in the chosen space (high in
         dense regions); the CSLS term of :class:`Recommender`. Not hubness: see
         :meth:`k_occurrence` for how often a song is among other songs' nearest neighbours.
+    genre_profiles : numpy.ndarray or None
+        The genre each song's projection lies closest to (:meth:`GenreProjection.predict`), for
+        explanations; None in the ``'features'`` space, which has no projection.
 
     Raises
     ------
@@ -295,6 +298,7 @@ class Library:
         self.space = space
         self.genre_weight = float(genre_weight)
         self.projection = None
+        self.genre_profiles = None
         if space != "features":
             labels = self.meta["genre"].to_numpy(dtype=object).copy()
             if genre_fit_rows is not None:
@@ -303,6 +307,8 @@ class Library:
                     raise InputError("genre_fit_rows", f"needs one flag per library song ({len(self)})")
                 labels[~fit_rows] = ""
             self.projection = GenreProjection().fit(self.standardised, labels)
+            # once per space, not once per explained recommendation
+            self.genre_profiles = self.projection.predict(self.standardised)
         self.embedding = self._embed(self.standardised, self._lyrics)
         self.local_density = self._local_density()
 
@@ -761,6 +767,8 @@ class Recommender:
                 external_raw = external[lib.feature_columns].to_numpy(dtype=float)
                 seed_raw = np.vstack([seed_raw, external_raw])
             seed_std = lib.conditioner.transform(seed_raw)
+            # the liked songs' genre profiles once per call, not once per recommendation
+            seed_profiles = None if lib.projection is None else lib.projection.predict(seed_std)
             seed_has_lyrics = np.concatenate([lib.has_lyrics[rows], np.zeros(len(queries) - len(rows), bool)])
         columns = lib._columns
         recs = []
@@ -771,7 +779,7 @@ class Recommender:
                                  score=round(float(relevance[position]), 4), reason="", space=lib.space)
             if explain:
                 self._explain(rec, item, queries, sources[position], seed_meta, seed_raw, seed_std,
-                              seed_has_lyrics)
+                              seed_profiles, seed_has_lyrics)
             recs.append(rec)
         return recs
 
@@ -784,7 +792,7 @@ class Recommender:
         return meta
 
     def _explain(self, rec: Recommendation, item: int, queries, source_seeds, seed_meta, seed_raw,
-                 seed_std, seed_has_lyrics) -> None:
+                 seed_std, seed_profiles, seed_has_lyrics) -> None:
         lib = self.library
         sims = queries @ lib.embedding[item]
         candidates = source_seeds if source_seeds else list(range(len(queries)))
@@ -797,10 +805,10 @@ class Recommender:
             shared.append("genre")
         detail = {}
         if lib.projection is not None:
-            profiles = lib.projection.predict(np.vstack([lib.standardised[item], seed_std[best]]))
-            if profiles[0] == profiles[1]:
+            profile = lib.genre_profiles[item]
+            if profile == seed_profiles[best]:
                 shared.append("genre profile")
-                detail["genre profile"] = f"both closest to {profiles[0]}"
+                detail["genre profile"] = f"both closest to {profile}"
         if lib._tempo is not None:
             a, b = lib.raw[item, lib._tempo], seed_raw[best, lib._tempo]
             if abs(a - b) <= TEMPO_TOLERANCE * max(a, b):
@@ -1056,8 +1064,14 @@ def song_features(path, window_seconds: float = 30.0, min_window_seconds: float 
     The file is cut into consecutive *window_seconds* windows (the library's clips are 30-s
     excerpts, so each window is summarised as a clip is); silent windows and a last window
     shorter than *min_window_seconds* are left out, and the song's row is the mean of the
-    remaining windows' feature rows — the way :meth:`Library.from_store` summarises stored
-    songs. A file shorter than one window is summarised by itself.
+    remaining windows' feature rows. A file shorter than one window is summarised by itself.
+
+    :meth:`Library.from_store` also averages a song's windows, but over those the labeler
+    stored (:func:`helpers.labeler.extract_windows`), which keep a last window down to a third
+    of *window_seconds* (:data:`helpers.labeler.MIN_WINDOW_SHARE`); the default here keeps it
+    only down to half. A song whose last window lasts between a third and a half of a window is
+    therefore averaged over one window fewer here than in the store, and the labeler may have
+    stored only the first ``max_windows``: the two rows of one song can differ.
 
     Parameters
     ----------

@@ -202,18 +202,43 @@ def gini(counts) -> float:
     return float((n + 1 - 2 * (cumulative / cumulative[-1]).sum()) / n)
 
 
-def catalogue_metrics(recommended_lists, catalogue_size: int) -> dict:
-    """Coverage, Gini and top-1 % share of recommendation counts over a catalogue."""
+def recommendation_counts(recommended_lists, catalogue_size: int) -> np.ndarray:
+    """How often each catalogue song was recommended, zero for the songs never recommended.
+
+    Parameters
+    ----------
+    recommended_lists : iterable of list
+        The recommended ids of every list.
+    catalogue_size : int
+        Songs in the catalogue.
+
+    Returns
+    -------
+    numpy.ndarray
+        *catalogue_size* float counts, most recommended first, then the zeros; which song a
+        count belongs to is not kept (the concentration measures need only the counts).
+    """
     counts = pd.Series([s for recs in recommended_lists for s in recs]).value_counts()
     full = np.zeros(catalogue_size)
     full[:len(counts)] = counts.to_numpy()
-    top = max(1, int(np.ceil(0.01 * catalogue_size)))
-    total = full.sum()
+    return full
+
+
+def top1pct_share(counts) -> float:
+    """Share of all *counts* taken by the top 1 % of items (at least one item); 0 when all are 0."""
+    top = max(1, int(np.ceil(0.01 * len(counts))))
+    total = counts.sum()
+    return float(np.sort(counts)[::-1][:top].sum() / total) if total else 0.0
+
+
+def catalogue_metrics(recommended_lists, catalogue_size: int) -> dict:
+    """Coverage, Gini and top-1 % share of recommendation counts over a catalogue."""
+    full = recommendation_counts(recommended_lists, catalogue_size)
     return {
-        "coverage": len(counts) / catalogue_size,
+        "coverage": int(np.count_nonzero(full)) / catalogue_size,  # songs recommended at least once
         "gini": gini(full),
-        "top1pct_share": float(np.sort(full)[::-1][:top].sum() / total) if total else 0.0,
-        "recommendations": int(total),
+        "top1pct_share": top1pct_share(full),
+        "recommendations": int(full.sum()),
     }
 
 
@@ -332,10 +357,8 @@ def paired_gain(per_user: pd.DataFrame, metric: str, candidate: str, reference: 
     Both configurations must have been run on the same users (rows matched on ``user``).
     """
     wide = per_user.pivot_table(index="user", columns="config", values=metric, aggfunc="first")
-    diff = (wide[candidate] - wide[reference]).dropna().to_numpy()
-    if diff.size == 0:
-        return (np.nan, np.nan, np.nan)
-    return (float(diff.mean()), *bootstrap_mean_interval(diff, n_boot, level, rng=seed))
+    # users missing from either configuration give NaN differences, which bootstrap_ci drops
+    return bootstrap_ci(wide[candidate] - wide[reference], n_boot, level, seed)
 
 
 def artist_folds(library: Library, n_folds: int = 2, seed: int = 0) -> np.ndarray:
@@ -420,17 +443,16 @@ def choose_space(summary: pd.DataFrame, current: str, candidates, metric: str = 
     sentence saying why, with the intervals.
     """
     table = summary.set_index("config")
-    ref = (table.at[current, f"{metric}_low"], table.at[current, f"{metric}_high"])
+    ref = interval(table, current, metric)
     best = None
     for name in candidates:
-        interval = (table.at[name, f"{metric}_low"], table.at[name, f"{metric}_high"])
-        if interval[0] > ref[1] and (best is None or table.at[name, metric] > table.at[best, metric]):
+        if interval(table, name, metric)[0] > ref[1] and (
+                best is None or table.at[name, metric] > table.at[best, metric]):
             best = name
     describe = ", ".join(f"{name} {table.at[name, metric]:.3f} {table.at[name, f'{metric}_ci']}"
                          for name in [current, *candidates])
     if best is None:
-        overlapping = [n for n in candidates if intervals_overlap(
-            (table.at[n, f"{metric}_low"], table.at[n, f"{metric}_high"]), ref)]
+        overlapping = [n for n in candidates if intervals_overlap(interval(table, n, metric), ref)]
         why = ("intervals overlap" if overlapping else "no candidate is higher")
         return current, f"kept {current}: no space's {metric} lies above the current one's interval ({why}; {describe})"
     return best, f"chose {best}: its {metric} interval lies above {current}'s ({describe})"
@@ -446,12 +468,11 @@ def k_occurrence_summary(counts, k: int) -> dict:
     values = np.asarray(counts, dtype=float)
     values = values[values >= 0]
     std = values.std()
-    top = max(1, int(np.ceil(0.01 * len(values))))
     return {
         "skewness": float(((values - values.mean()) ** 3).mean() / std ** 3) if std > 0 else 0.0,
         "max_over_k": float(values.max() / k),
         "antihub_share": float((values == 0).mean()),
-        "top1pct_share": float(np.sort(values)[::-1][:top].sum() / values.sum()) if values.sum() else 0.0,
+        "top1pct_share": top1pct_share(values),
     }
 
 

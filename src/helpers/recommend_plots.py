@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers.recommend_eval import BASELINES
+from helpers.recommend_eval import BASELINES, recommendation_counts
 
 #: Axis label of each per-user metric.
 METRIC_LABELS = {
@@ -60,8 +60,7 @@ def plot_lorenz(per_user: pd.DataFrame, catalogue_size: int, title: str):
     """Lorenz curves of how often each catalogue clip is recommended, per configuration."""
     fig, ax = plt.subplots(figsize=(8, 4.2))
     for name, group in per_user.groupby("config", sort=False):
-        counts = pd.Series([s for recs in group["recommended"] for s in recs]).value_counts()
-        full = np.sort(np.concatenate([counts.to_numpy(), np.zeros(catalogue_size - len(counts))]))
+        full = np.sort(recommendation_counts(group["recommended"], catalogue_size))
         style = ":" if name in BASELINES else "-"
         ax.plot(np.linspace(0, 1, len(full)), np.cumsum(full) / full.sum(), style, label=name)
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, label="equal counts")

@@ -99,13 +99,16 @@ def without_records(notebook):
     return notebook
 
 
-def render_html(executed: Path, target: Path, no_input: bool = False) -> None:
+def render_html(executed, target: Path, no_input: bool = False) -> None:
     """Render an executed notebook to a standalone HTML file.
 
     Parameters
     ----------
-    executed, target : pathlib.Path
-        The executed notebook and the HTML file to write.
+    executed : pathlib.Path or nbformat.NotebookNode
+        The executed notebook: its file, or the notebook already read from it (version 4),
+        whose record outputs are then removed in place (:func:`without_records`).
+    target : pathlib.Path
+        The HTML file to write.
     no_input : bool
         Leave out code cells and prompts: the reader's version (nbconvert's ``exclude_input``).
     """
@@ -114,7 +117,9 @@ def render_html(executed: Path, target: Path, no_input: bool = False) -> None:
 
     exporter = HTMLExporter(exclude_input=no_input, exclude_input_prompt=no_input,
                             exclude_output_prompt=no_input)
-    notebook = without_records(nbformat.read(str(executed), as_version=4))
+    if isinstance(executed, (str, os.PathLike)):
+        executed = nbformat.read(str(executed), as_version=4)
+    notebook = without_records(executed)
     body, _ = exporter.from_notebook_node(notebook)
     target.write_text(body, encoding="utf-8")
 
@@ -143,13 +148,16 @@ def run_notebook(notebook: Path, output_dir: Path, parameters: dict,
     run.seconds = time.perf_counter() - started
     if executed.is_file():
         run.ipynb = executed.name
+        node = None  # read once, for the records and the page
         try:
-            run.headline, run.skipped = narrate.collect(nbformat.read(str(executed), as_version=4))
+            node = nbformat.read(str(executed), as_version=4)
+            run.headline, run.skipped = narrate.collect(node)
         except Exception as exc:  # an unreadable notebook is already a failed run
             run.error = run.error or _one_line(f"cannot read the executed notebook: {exc}")
         target = output_dir / f"{notebook.stem}.html"
         try:
-            render_html(executed, target, no_input=no_input)
+            # unreadable: rendering the file fails again and marks the run failed, as before
+            render_html(executed if node is None else node, target, no_input=no_input)
             run.html = target.name
         except Exception as exc:  # a rendering fault must not hide the run's own status
             run.status = "failed"
@@ -239,26 +247,41 @@ def _run_row(run: NotebookRun) -> str:
             f"<td class='params'>{params}</td></tr>")
 
 
-def index_record(runs: list[NotebookRun], quick: bool, no_input: bool = False) -> dict:
-    """Return the content of ``index.json``: the run as a whole and one record per notebook."""
-    commit = source_commit()
+def index_record(runs: list[NotebookRun], quick: bool, no_input: bool = False,
+                 commit: dict | None = None, environment: dict | None = None) -> dict:
+    """Return the content of ``index.json``: the run as a whole and one record per notebook.
+
+    Parameters
+    ----------
+    runs : list of NotebookRun
+    quick, no_input : bool
+        The mode of the run.
+    commit, environment : dict, optional
+        :func:`source_commit` and :func:`environment_versions`, when the caller already has
+        them (:func:`run_reports` writes the index after every notebook); read here otherwise.
+    """
+    commit = source_commit() if commit is None else commit
     return {
         "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
         "quick": quick,
         "no_input": no_input,
         "commit": commit["label"],
         "commit_detail": commit,
-        "environment": environment_versions(),
+        "environment": environment_versions() if environment is None else environment,
         "total_seconds": round(sum(r.seconds for r in runs), 1),
         "runs": [asdict(r) for r in runs],
     }
 
 
 def write_index(runs: list[NotebookRun], output_dir: Path, quick: bool,
-                no_input: bool = False) -> Path:
-    """Write the front page ``index.html`` and ``index.json`` summarising *runs*."""
+                no_input: bool = False, commit: dict | None = None,
+                environment: dict | None = None) -> Path:
+    """Write the front page ``index.html`` and ``index.json`` summarising *runs*.
+
+    *commit* and *environment* are passed on to :func:`index_record`.
+    """
     esc = html.escape
-    record = index_record(runs, quick, no_input)
+    record = index_record(runs, quick, no_input, commit, environment)
     env = record["environment"]
     versions = ", ".join(f"{esc(name)} {esc(str(version))}" for name, version in env.items())
     commit = record["commit_detail"]
@@ -333,6 +356,8 @@ def run_reports(quick: bool = False, only=None, output_dir: str | Path | None = 
             raise InputError(" ".join(wanted), "no notebook matches")
     # The kernel must be this interpreter, whatever python is first on PATH.
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    # read once for every index written below: git runs two subprocesses per reading
+    commit, environment = source_commit(), environment_versions()
     runs = []
     for position, notebook in enumerate(notebooks, start=1):
         parameters = quick_parameters(notebook) if quick else {}
@@ -345,8 +370,9 @@ def run_reports(quick: bool = False, only=None, output_dir: str | Path | None = 
         print(f"[{position}/{len(notebooks)}] {notebook.stem}: {run.status} in {run.seconds:.1f} s{detail}",
               file=log, flush=True)
         runs.append(run)
-        write_index(runs, output_dir, quick, no_input)  # current while later notebooks run
-    write_index(runs, output_dir, quick, no_input)
+        # current while later notebooks run
+        write_index(runs, output_dir, quick, no_input, commit, environment)
+    write_index(runs, output_dir, quick, no_input, commit, environment)
     return runs
 
 
