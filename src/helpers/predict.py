@@ -354,15 +354,6 @@ def _decide(source, table, rule, window_seconds, minimum) -> SongPrediction:
     )
 
 
-def check_audio(path, min_seconds: float = MIN_WINDOW_SECONDS, source=None) -> float | None:
-    """Refuse a file that is not audio, is cut off, or is shorter than *min_seconds*.
-
-    :func:`helpers.audio.check_audio` with the minimum a vote needs. Cheap (reads headers
-    only); returns the stated duration in seconds (``None`` if unknown).
-    """
-    return audio.check_audio(path, min_seconds, source=source)
-
-
 def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "weighted",
                  min_window_seconds: float | None = None, progress=None) -> SongPrediction:
     """Predict the genre of a whole song from its windows.
@@ -406,7 +397,7 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     path = fetch_audio(source).path
     window_seconds = _check_window_seconds(source, window_seconds)
     minimum = default_min_window_seconds(window_seconds, min_window_seconds)
-    check_audio(path, minimum, source=source)  # before loading a model
+    audio.check_audio(path, minimum, source=source)  # before loading a model
     if model is None:
         from helpers.models import default_model
 
@@ -511,17 +502,15 @@ def format_timeline(prediction: SongPrediction, bar_width: int = 20) -> str:
     for row in prediction.windows.to_dict("records"):
         span = f"{_clock(row['start'])}-{_clock(row['end'])}"
         if not row["genre"]:
-            why = _NOTES.get(row["note"], row["note"]) or "too short to predict"
+            why = WINDOW_NOTES.get(row["note"], row["note"]) or "too short to predict"
             lines.append(f"  {span}  {'-':<10} (left out: {why})")
             continue
         share = float(row[row["genre"]])
         bar = "#" * max(1, int(round(share * bar_width)))
-        left_out = "" if row["used"] else f"  (left out: {_NOTES.get(row['note'], row['note'])})"
+        left_out = ("" if row["used"]
+                    else f"  (left out: {WINDOW_NOTES.get(row['note'], row['note'])})")
         lines.append(f"  {span}  {row['genre']:<10} {share:4.2f} {bar:<{bar_width}}{left_out}".rstrip())
     return "\n".join(lines)
-
-
-_NOTES = WINDOW_NOTES
 
 
 def _clock(seconds: float) -> str:
@@ -571,7 +560,8 @@ def run_predict_command(args) -> int:
             print(f"fetching {args.source} ...", file=sys.stderr)
         ingested = fetch_audio(args.source)
         window_seconds = _check_window_seconds(args.source, args.window_seconds)
-        check_audio(ingested.path, default_min_window_seconds(window_seconds), source=args.source)
+        audio.check_audio(ingested.path, default_min_window_seconds(window_seconds),
+                          source=args.source)
         # Start-up time: the model loads in a thread while this one decodes the audio and
         # computes its features (its compact copy takes milliseconds; the first run fits the
         # scikit-learn pipeline and writes that copy). The feature code is imported first, as
