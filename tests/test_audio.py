@@ -219,3 +219,27 @@ def test_no_usable_window_reason_names_one_reason_when_there_is_one():
         audio.NON_FINITE_REASON
     assert audio.no_usable_window_reason(["short"], 4, 10).startswith("too short: 4.00 s")
     assert audio.no_usable_window_reason([], 0, 10) == "no audio samples"
+
+
+@pytest.mark.parametrize("samples, note", [
+    (np.array([0.1, np.nan] * SR, np.float32), "non-finite"),  # before "short": checked first
+    (_tone(0.5), "short"),
+    (np.zeros(2 * SR, np.float32), "silent"),
+    (_tone(2.0), ""),
+])
+def test_signal_checks_share_one_rule_set(samples, note):
+    from helpers.features import _check_signal
+
+    assert audio.signal_note(samples, len(samples), SR) == note
+    window = audio.Window(0.0, len(samples) / SR, samples)
+    assert audio.window_note(window, min_window_seconds=1.0) == note
+    reason = audio.signal_problem(samples, SR, 1.0)
+    assert reason == {"non-finite": audio.NON_FINITE_REASON,
+                      "short": "too short: 0.50 s of audio; features need at least 1 s",
+                      "silent": audio.silent_reason(), "": None}[note]
+    if note in ("non-finite", "short"):  # the features' own check leaves silence to its callers
+        with pytest.raises(AudioError) as exc_info:
+            _check_signal(samples, SR)
+        assert str(exc_info.value) == f"signal: {reason}"
+    else:
+        assert len(_check_signal(samples, SR)) == len(samples)

@@ -35,7 +35,8 @@ file gets one verdict and one reason wherever it is given:
 * :func:`probe_audio`: not audio (neither libsndfile nor ffmpeg reads it);
 * :func:`check_not_truncated` (WAV ``data`` chunk, Ogg end-of-stream flag) before decoding and
   :func:`check_decoded_length` (fewer samples than the header states: mp3, m4a) after it;
-* :func:`signal_problem` / window notes: too short, NaN or infinite samples, silence.
+* :func:`signal_note` (read by :func:`signal_problem` and window notes): NaN or infinite
+  samples, too short, silence.
 
 :func:`check_audio` runs the cheap header checks; :func:`iter_checked_windows` streams windows
 with a note on each unfit one and refuses a file with no usable window, naming the reason.
@@ -410,33 +411,82 @@ def probe_duration(path) -> float | None:
     return probe_audio(path).duration
 
 
+def signal_note(samples: np.ndarray, length: float, minimum: float,
+                threshold_db: float = SILENCE_THRESHOLD_DB, *, silence: bool = True) -> str:
+    """Return why a signal is unfit as a short code, ``""`` when it is fit.
+
+    The one ordered rule set behind :func:`signal_problem`, :func:`window_note` and the
+    feature functions' own check: non-finite samples (``"non-finite"``), then ``length <
+    minimum`` (``"short"``), then silence (``"silent"``).
+
+    Parameters
+    ----------
+    samples : np.ndarray
+        The signal.
+    length, minimum : float
+        The signal's length and the shortest accepted, in one unit: each caller keeps its own
+        comparison (samples against ``min_seconds * sr``, or a window's seconds).
+    threshold_db : float
+        Silence level, see :func:`is_silent`.
+    silence : bool
+        Check for silence too (the feature functions describe a silent signal).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> signal_note(np.zeros(10), 10, 20), signal_note(np.zeros(10), 10, 5)
+    ('short', 'silent')
+    """
+    if not np.all(np.isfinite(samples)):
+        return "non-finite"
+    if length < minimum:
+        return "short"
+    if silence and is_silent(samples, threshold_db):
+        return "silent"
+    return ""
+
+
+def signal_reason(note: str, seconds: float, min_seconds: float, needs: str = "features",
+                  threshold_db: float = SILENCE_THRESHOLD_DB) -> str | None:
+    """Return the reason text of a :func:`signal_note` code (``None`` for ``""``).
+
+    Parameters
+    ----------
+    note : str
+        ``"non-finite"``, ``"short"``, ``"silent"`` or ``""``.
+    seconds, min_seconds : float
+        The signal's length and the shortest accepted (stated by the ``"short"`` reason).
+    needs : str
+        Who needs *min_seconds* (see :func:`too_short_reason`).
+    threshold_db : float
+        Silence level (stated by the ``"silent"`` reason).
+    """
+    if note == "non-finite":
+        return NON_FINITE_REASON
+    if note == "short":
+        return too_short_reason(seconds, min_seconds, needs)
+    if note == "silent":
+        return silent_reason(threshold_db)
+    return None
+
+
 def signal_problem(samples: np.ndarray, sr: int = SAMPLE_RATE,
                    min_seconds: float = MIN_FEATURE_SECONDS, needs: str = "features",
                    threshold_db: float = SILENCE_THRESHOLD_DB) -> str | None:
     """Return why a decoded signal cannot be described (``None`` when it can).
 
-    Checked in this order: non-finite samples, too short, silent.
+    Checked in this order: non-finite samples, too short, silent (:func:`signal_note`).
     """
     samples = np.asarray(samples)
-    if not np.all(np.isfinite(samples)):
-        return NON_FINITE_REASON
-    if len(samples) < min_seconds * sr:
-        return too_short_reason(len(samples) / sr, min_seconds, needs)
-    if is_silent(samples, threshold_db):
-        return silent_reason(threshold_db)
-    return None
+    note = signal_note(samples, len(samples), min_seconds * sr, threshold_db)
+    seconds = len(samples) / sr if note == "short" else 0.0  # only that reason states it
+    return signal_reason(note, seconds, min_seconds, needs, threshold_db)
 
 
 def window_note(window: Window, min_window_seconds: float = 0.0,
                 threshold_db: float = SILENCE_THRESHOLD_DB) -> str:
     """Return the note of one window: ``"non-finite"``, ``"short"``, ``"silent"`` or ``""``."""
-    if not np.all(np.isfinite(window.samples)):
-        return "non-finite"
-    if window.duration < min_window_seconds:
-        return "short"
-    if is_silent(window.samples, threshold_db):
-        return "silent"
-    return ""
+    return signal_note(window.samples, window.duration, min_window_seconds, threshold_db)
 
 
 def no_usable_window_reason(notes, decoded: float, min_window_seconds: float,

@@ -49,7 +49,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from helpers.audio import NON_FINITE_REASON, too_short_reason
+from helpers.audio import signal_note, signal_reason
 from helpers.constants import HOP_LENGTH, N_FFT, N_MFCC, SAMPLE_RATE
 from helpers.constants import MIN_FEATURE_SECONDS as MIN_SECONDS
 from helpers.errors import AudioError, InputError
@@ -262,10 +262,10 @@ def _check_signal(y: np.ndarray, sr: int) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise ValueError(f"expected a mono signal (1-D), got shape {y.shape}")
-    if not np.all(np.isfinite(y)):
-        raise AudioError("signal", NON_FINITE_REASON)
-    if len(y) < MIN_SECONDS * sr:
-        raise AudioError("signal", too_short_reason(len(y) / sr, MIN_SECONDS))
+    # silence is left to extract_file: a silent signal still has features
+    note = signal_note(y, len(y), MIN_SECONDS * sr, silence=False)
+    if note:
+        raise AudioError("signal", signal_reason(note, len(y) / sr, MIN_SECONDS))
     return y
 
 
