@@ -243,3 +243,23 @@ def test_signal_checks_share_one_rule_set(samples, note):
         assert str(exc_info.value) == f"signal: {reason}"
     else:
         assert len(_check_signal(samples, SR)) == len(samples)
+
+
+def test_names_a_file_is_anything_at_the_path_but_a_folder(tmp_path):
+    import os
+
+    (tmp_path / "song.wav").write_bytes(b"x")
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe.wav")
+    os.symlink(tmp_path / "gone.wav", tmp_path / "dangling.wav")
+    os.symlink(tmp_path / "b", tmp_path / "a")
+    os.symlink(tmp_path / "a", tmp_path / "b")
+    os.symlink(tmp_path / "folder", tmp_path / "to_folder")
+    named = {p.name for p in tmp_path.iterdir() if audio.names_a_file(p)}
+    assert named == {"song.wav", "pipe.wav", "dangling.wav", "a", "b"}
+    assert not audio.names_a_file(tmp_path / "missing.wav")
+    from helpers.liked import liked_from_items
+
+    kinds = [s.kind for s in liked_from_items(
+        str(tmp_path / name) for name in ("song.wav", "pipe.wav", "folder", "missing.wav"))]
+    assert kinds == ["path", "path", "id", "id"]

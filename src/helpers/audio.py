@@ -232,6 +232,24 @@ def too_short_reason(seconds: float, minimum: float, needs: str = "features") ->
     return f"too short: {seconds:.2f} s of audio; {needs} need at least {minimum:g} s"
 
 
+def names_a_file(path) -> bool:
+    """Return True when something other than a folder is at *path*.
+
+    A file, a FIFO, a device, a socket, a symbolic link to nothing or a symlink loop: what the
+    audio checks should judge (and name the reason for), rather than a folder to search or a
+    name to look up. ``~`` is not expanded here.
+
+    Examples
+    --------
+    >>> names_a_file("no/such/file.wav"), names_a_file(".")
+    (False, False)
+    """
+    path = Path(path)
+    # is_dir first: where stat cannot run at all (a name too long, a folder above that cannot
+    # be entered) it raises, as the callers' own is_dir / is_file did before they shared this
+    return not path.is_dir() and os.path.lexists(path)
+
+
 def check_audio_path(path, source=None) -> os.stat_result:
     """Refuse a path that is not a readable, non-empty regular file, naming the real reason.
 
