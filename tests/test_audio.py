@@ -263,3 +263,25 @@ def test_names_a_file_is_anything_at_the_path_but_a_folder(tmp_path):
     kinds = [s.kind for s in liked_from_items(
         str(tmp_path / name) for name in ("song.wav", "pipe.wav", "folder", "missing.wav"))]
     assert kinds == ["path", "path", "id", "id"]
+
+
+def _count_probes(monkeypatch):
+    """Count calls of audio.probe_audio (every header probe goes through it)."""
+    calls = []
+    probe = audio.probe_audio
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return probe(*args, **kwargs)
+
+    monkeypatch.setattr(audio, "probe_audio", counting)
+    return calls
+
+
+def test_checked_windows_probe_the_file_once(tmp_path, monkeypatch):
+    path = tmp_path / "tone.wav"
+    sf.write(path, _tone(7.0), SR)
+    calls = _count_probes(monkeypatch)
+    windows = list(audio.iter_checked_windows(path, window_seconds=3.0))
+    assert len(windows) == 3
+    assert len(calls) == 1  # the check's probe serves the decoder too

@@ -38,8 +38,10 @@ file gets one verdict and one reason wherever it is given:
 * :func:`signal_note` (read by :func:`signal_problem` and window notes): NaN or infinite
   samples, too short, silence.
 
-:func:`check_audio` runs the cheap header checks; :func:`iter_checked_windows` streams windows
-with a note on each unfit one and refuses a file with no usable window, naming the reason.
+:func:`check_audio` runs the cheap header checks (:func:`check_audio_info` also returns what
+the probe found, which the decoders take as ``info=`` so a file is probed once per call);
+:func:`iter_checked_windows` streams windows with a note on each unfit one and refuses a file
+with no usable window, naming the reason.
 Native decoder chatter (libmpg123's "Note: ..." lines on a damaged mp3) is kept off the
 terminal by :func:`decoder_stderr_captured`.
 
@@ -375,6 +377,35 @@ def check_decoded_length(path, stated: float | None, decoded: float, offset: flo
                          f"{offset + decoded:.1f} s could be decoded")
 
 
+def check_audio_info(path, min_seconds: float = 0.0, source=None, *,
+                     allow_truncated: bool = False, needs: str = "predictions") -> AudioInfo:
+    """Refuse a file that is not audio, is cut off, or is shorter than *min_seconds*.
+
+    :func:`check_audio`, returning all the probe found, so the decoders need not probe again
+    (pass it as their ``info``).
+
+    Returns
+    -------
+    AudioInfo
+        Sample rate, channels, stated duration and decoder of the file.
+
+    Raises
+    ------
+    AudioError
+        See :func:`check_audio`.
+    """
+    source = path if source is None else source
+    info = probe_audio(path, source=source)
+    if not allow_truncated:
+        check_not_truncated(path, source=source)
+    if info.duration is not None:
+        if info.duration <= 0:
+            raise AudioError(source, "no audio samples")
+        if info.duration < min_seconds:
+            raise AudioError(source, too_short_reason(info.duration, min_seconds, needs))
+    return info
+
+
 def check_audio(path, min_seconds: float = 0.0, source=None, *, allow_truncated: bool = False,
                 needs: str = "predictions") -> float | None:
     """Refuse a file that is not audio, is cut off, or is shorter than *min_seconds*.
@@ -404,16 +435,8 @@ def check_audio(path, min_seconds: float = 0.0, source=None, *, allow_truncated:
     AudioError
         See :func:`check_audio_path`, :func:`probe_audio` and :func:`check_not_truncated`.
     """
-    source = path if source is None else source
-    info = probe_audio(path, source=source)
-    if not allow_truncated:
-        check_not_truncated(path, source=source)
-    if info.duration is not None:
-        if info.duration <= 0:
-            raise AudioError(source, "no audio samples")
-        if info.duration < min_seconds:
-            raise AudioError(source, too_short_reason(info.duration, min_seconds, needs))
-    return info.duration
+    return check_audio_info(path, min_seconds, source, allow_truncated=allow_truncated,
+                            needs=needs).duration
 
 
 def probe_duration(path) -> float | None:
@@ -528,13 +551,17 @@ def iter_checked_windows(path, window_seconds: float = 30.0, hop_seconds: float 
                          min_window_seconds: float = 0.0, sr: int = SAMPLE_RATE,
                          offset: float = 0.0, duration: float | None = None, source=None,
                          allow_truncated: bool = False, needs: str = "predictions",
-                         threshold_db: float = SILENCE_THRESHOLD_DB) -> Iterator[Window]:
+                         threshold_db: float = SILENCE_THRESHOLD_DB, *,
+                         info: AudioInfo | None = None) -> Iterator[Window]:
     """Validate a file, then stream its windows, each with its :attr:`Window.note`.
 
-    The same windows as :func:`iter_file_windows`. Before decoding, :func:`check_audio` runs;
-    after the last window the decoded length is compared with the stated one
-    (:func:`check_decoded_length`), and a file none of whose windows is usable (all short,
-    silent or non-finite) is refused with :func:`no_usable_window_reason`.
+    The same windows as :func:`iter_file_windows`. Before decoding, :func:`check_audio` runs
+    (unless *info* says it already did); after the last window the decoded length is compared
+    with the stated one (:func:`check_decoded_length`), and a file none of whose windows is
+    usable (all short, silent or non-finite) is refused with :func:`no_usable_window_reason`.
+
+    *info*, when given, is what :func:`check_audio_info` returned for this file (with the same
+    *allow_truncated*): the check is not repeated and the file is not probed again.
 
     Raises
     ------
@@ -543,12 +570,14 @@ def iter_checked_windows(path, window_seconds: float = 30.0, hop_seconds: float 
         yielded (a consumer that stops early skips them).
     """
     source = path if source is None else source
-    stated = check_audio(path, source=source, allow_truncated=allow_truncated)
+    if info is None:
+        info = check_audio_info(path, source=source, allow_truncated=allow_truncated)
+    stated = info.duration
     notes, decoded = [], 0.0
     try:
         for window in iter_file_windows(path, window_seconds=window_seconds,
                                         hop_seconds=hop_seconds, sr=sr, offset=offset,
-                                        duration=duration):
+                                        duration=duration, info=info):
             window = dataclasses.replace(
                 window, note=window_note(window, min_window_seconds, threshold_db))
             notes.append(window.note)
@@ -792,7 +821,8 @@ def _blocks_with_fallback(path: Path, info: AudioInfo, offset: float,
 
 
 def iter_decoded_blocks(path, offset: float = 0.0, duration: float | None = None,
-                        sr: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
+                        sr: int = SAMPLE_RATE, *,
+                        info: AudioInfo | None = None) -> Iterator[np.ndarray]:
     """Yield the mono signal at *sr* block by block (memory bounded by one block).
 
     Parameters
@@ -803,6 +833,9 @@ def iter_decoded_blocks(path, offset: float = 0.0, duration: float | None = None
         Seconds to skip, and seconds to read (``None``: to the end).
     sr : int
         Output rate.
+    info : AudioInfo, optional
+        The file's :func:`probe_audio` (or :func:`check_audio_info`) result, when the caller
+        has it; default: probe the file here.
 
     Yields
     ------
@@ -813,7 +846,8 @@ def iter_decoded_blocks(path, offset: float = 0.0, duration: float | None = None
     import soxr
 
     path = Path(path)
-    info = probe_audio(path)
+    if info is None:
+        info = probe_audio(path)
     if offset < 0 or (duration is not None and duration <= 0):
         raise AudioError(path, f"invalid window: offset {offset} s, duration {duration} s")
     frames = None if duration is None else int(duration * info.samplerate)
@@ -848,7 +882,7 @@ def iter_decoded_blocks(path, offset: float = 0.0, duration: float | None = None
 
 
 def load_audio(path, offset: float = 0.0, duration: float | None = None,
-               sr: int = SAMPLE_RATE) -> np.ndarray:
+               sr: int = SAMPLE_RATE, *, info: AudioInfo | None = None) -> np.ndarray:
     """Decode one window of an audio file to mono float32 at *sr*.
 
     Parameters
@@ -861,6 +895,9 @@ def load_audio(path, offset: float = 0.0, duration: float | None = None,
         Seconds to read; ``None`` reads to the end (at most :data:`MAX_LOAD_SECONDS`).
     sr : int
         Output sample rate.
+    info : AudioInfo, optional
+        The file's :func:`probe_audio` (or :func:`check_audio_info`) result, when the caller
+        has it; default: probe the file here (once, for the length check and the decoder).
 
     Returns
     -------
@@ -875,7 +912,8 @@ def load_audio(path, offset: float = 0.0, duration: float | None = None,
         for one array, or holds no samples in the requested window.
     """
     path = Path(path)
-    info = probe_audio(path)
+    if info is None:
+        info = probe_audio(path)
     wanted = duration
     if wanted is None and info.duration is not None:
         wanted = max(0.0, info.duration - offset)
@@ -886,7 +924,7 @@ def load_audio(path, offset: float = 0.0, duration: float | None = None,
     blocks = []
     total = 0
     limit = int(MAX_LOAD_SECONDS * sr) + sr
-    for block in iter_decoded_blocks(path, offset=offset, duration=duration, sr=sr):
+    for block in iter_decoded_blocks(path, offset=offset, duration=duration, sr=sr, info=info):
         blocks.append(block)
         total += len(block)
         if total > limit:  # the container did not state its length
@@ -900,11 +938,13 @@ def load_audio(path, offset: float = 0.0, duration: float | None = None,
 
 def iter_file_windows(path, window_seconds: float = 30.0, hop_seconds: float | None = None,
                       sr: int = SAMPLE_RATE, offset: float = 0.0,
-                      duration: float | None = None) -> Iterator[Window]:
+                      duration: float | None = None, *,
+                      info: AudioInfo | None = None) -> Iterator[Window]:
     """Decode a file window by window, holding one window in memory at a time.
 
     Same windows as ``iter_windows(load_audio(path, offset, duration, sr), sr, window_seconds,
-    hop_seconds)`` (times are relative to *offset*), for files of any length.
+    hop_seconds)`` (times are relative to *offset*), for files of any length. *info*: see
+    :func:`iter_decoded_blocks`.
 
     Raises
     ------
@@ -912,7 +952,7 @@ def iter_file_windows(path, window_seconds: float = 30.0, hop_seconds: float | N
         The file cannot be decoded or holds no samples.
     """
     window, hop = _window_lengths(sr, window_seconds, hop_seconds)
-    blocks = iter_decoded_blocks(path, offset=offset, duration=duration, sr=sr)
+    blocks = iter_decoded_blocks(path, offset=offset, duration=duration, sr=sr, info=info)
     buffer = np.zeros(0, dtype=np.float32)
     buffer_start = 0  # sample index of buffer[0] in the decoded signal
     start = 0  # sample index where the next window starts

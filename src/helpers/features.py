@@ -401,12 +401,12 @@ def extract_file(path, offset: float = 0.0, duration: float | None = None,
         audio, truncated, NaN or infinite samples, shorter than :data:`MIN_SECONDS`, or silent
         (RMS below -60 dBFS: silence carries no genre, so no row is made for it).
     """
-    from helpers.audio import check_audio, check_decoded_length, load_audio, signal_problem
+    from helpers.audio import check_audio_info, check_decoded_length, load_audio, signal_problem
 
-    stated = check_audio(path, allow_truncated=allow_truncated, needs="features")
-    y = load_audio(path, offset=offset, duration=duration)
+    info = check_audio_info(path, allow_truncated=allow_truncated, needs="features")
+    y = load_audio(path, offset=offset, duration=duration, info=info)  # no second probe
     if not allow_truncated:
-        check_decoded_length(path, stated, len(y) / SAMPLE_RATE, offset, duration)
+        check_decoded_length(path, info.duration, len(y) / SAMPLE_RATE, offset, duration)
     problem = signal_problem(y, SAMPLE_RATE, MIN_SECONDS)
     if problem:
         raise AudioError(path, problem)
