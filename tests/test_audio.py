@@ -285,3 +285,23 @@ def test_checked_windows_probe_the_file_once(tmp_path, monkeypatch):
     windows = list(audio.iter_checked_windows(path, window_seconds=3.0))
     assert len(windows) == 3
     assert len(calls) == 1  # the check's probe serves the decoder too
+
+
+def test_check_audio_path_words_a_missing_file_as_the_caller_asks(tmp_path):
+    import os
+
+    from helpers.errors import InputError
+
+    missing = tmp_path / "missing.wav"
+    with pytest.raises(AudioError) as exc_info:
+        audio.check_audio_path(missing, "song", not_found="file not found (and elsewhere)")
+    assert str(exc_info.value) == "song: file not found (and elsewhere)"
+    with pytest.raises(InputError) as exc_info:
+        audio.check_audio_path(missing, not_found=InputError("/abs/missing.wav", "gone"))
+    assert str(exc_info.value) == "/abs/missing.wav: gone"
+    os.symlink(tmp_path / "gone.wav", tmp_path / "dangling.wav")  # keeps its own reason
+    with pytest.raises(AudioError, match="a symbolic link to a missing file"):
+        audio.check_audio_path(tmp_path / "dangling.wav", not_found="other")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(AudioError, match="is a folder"):
+        audio.check_audio_path(tmp_path / "folder", not_found="other")

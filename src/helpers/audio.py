@@ -73,7 +73,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.constants import MIN_FEATURE_SECONDS, SAMPLE_RATE
-from helpers.errors import AudioError
+from helpers.errors import AudioError, InputError
 
 #: The longest stretch :func:`load_audio` decodes into one array (15 minutes); longer files are
 #: read window by window with :func:`iter_file_windows`.
@@ -252,7 +252,8 @@ def names_a_file(path) -> bool:
     return not path.is_dir() and os.path.lexists(path)
 
 
-def check_audio_path(path, source=None) -> os.stat_result:
+def check_audio_path(path, source=None, *, not_found: str | InputError | None = None
+                     ) -> os.stat_result:
     """Refuse a path that is not a readable, non-empty regular file, naming the real reason.
 
     Parameters
@@ -261,6 +262,11 @@ def check_audio_path(path, source=None) -> os.stat_result:
         The file.
     source : str, optional
         The name to report (e.g. the URL or the argument the user typed); default *path*.
+    not_found : str or InputError, optional
+        What to say when nothing at all is at *path* (a link to a missing file keeps its own
+        reason): a reason reported against *source*, or the error to raise; default
+        ``"file not found"``. Lets a caller say where else it looked (ingest: "and not an
+        http(s) URL") or name the path its own way (the label store: absolute).
 
     Returns
     -------
@@ -280,7 +286,9 @@ def check_audio_path(path, source=None) -> os.stat_result:
     except FileNotFoundError:
         if os.path.islink(path):
             raise AudioError(source, "file not found (a symbolic link to a missing file)") from None
-        raise AudioError(source, "file not found") from None
+        if isinstance(not_found, InputError):
+            raise not_found from None
+        raise AudioError(source, not_found or "file not found") from None
     except PermissionError:
         raise AudioError(source, "permission denied: cannot reach the file") from None
     except OSError as exc:
@@ -699,7 +707,7 @@ def _ffmpeg_info(path: Path, source=None) -> AudioInfo:
     return AudioInfo(int(stream.group(1)), channels, duration, "ffmpeg")
 
 
-def probe_audio(path, source=None) -> AudioInfo:
+def probe_audio(path, source=None, *, path_checked: bool = False) -> AudioInfo:
     """Return the sample rate, channels, duration and decoder of an audio file.
 
     Parameters
@@ -708,6 +716,8 @@ def probe_audio(path, source=None) -> AudioInfo:
         The file.
     source : str, optional
         The name errors report; default *path*.
+    path_checked : bool
+        The caller has just run :func:`check_audio_path` on *path*: do not repeat it.
 
     Raises
     ------
@@ -715,7 +725,8 @@ def probe_audio(path, source=None) -> AudioInfo:
         The path fails :func:`check_audio_path`, or neither libsndfile nor ffmpeg can read it.
     """
     path = Path(path)
-    check_audio_path(path, source)
+    if not path_checked:  # never hand a FIFO or a device to a decoder
+        check_audio_path(path, source)
     return _soundfile_info(path) or _ffmpeg_info(path, source)
 
 
