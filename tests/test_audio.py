@@ -219,3 +219,89 @@ def test_no_usable_window_reason_names_one_reason_when_there_is_one():
         audio.NON_FINITE_REASON
     assert audio.no_usable_window_reason(["short"], 4, 10).startswith("too short: 4.00 s")
     assert audio.no_usable_window_reason([], 0, 10) == "no audio samples"
+
+
+@pytest.mark.parametrize("samples, note", [
+    (np.array([0.1, np.nan] * SR, np.float32), "non-finite"),  # before "short": checked first
+    (_tone(0.5), "short"),
+    (np.zeros(2 * SR, np.float32), "silent"),
+    (_tone(2.0), ""),
+])
+def test_signal_checks_share_one_rule_set(samples, note):
+    from helpers.features import _check_signal
+
+    assert audio.signal_note(samples, len(samples), SR) == note
+    window = audio.Window(0.0, len(samples) / SR, samples)
+    assert audio.window_note(window, min_window_seconds=1.0) == note
+    reason = audio.signal_problem(samples, SR, 1.0)
+    assert reason == {"non-finite": audio.NON_FINITE_REASON,
+                      "short": "too short: 0.50 s of audio; features need at least 1 s",
+                      "silent": audio.silent_reason(), "": None}[note]
+    if note in ("non-finite", "short"):  # the features' own check leaves silence to its callers
+        with pytest.raises(AudioError) as exc_info:
+            _check_signal(samples, SR)
+        assert str(exc_info.value) == f"signal: {reason}"
+    else:
+        assert len(_check_signal(samples, SR)) == len(samples)
+
+
+def test_names_a_file_is_anything_at_the_path_but_a_folder(tmp_path):
+    import os
+
+    (tmp_path / "song.wav").write_bytes(b"x")
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe.wav")
+    os.symlink(tmp_path / "gone.wav", tmp_path / "dangling.wav")
+    os.symlink(tmp_path / "b", tmp_path / "a")
+    os.symlink(tmp_path / "a", tmp_path / "b")
+    os.symlink(tmp_path / "folder", tmp_path / "to_folder")
+    named = {p.name for p in tmp_path.iterdir() if audio.names_a_file(p)}
+    assert named == {"song.wav", "pipe.wav", "dangling.wav", "a", "b"}
+    assert not audio.names_a_file(tmp_path / "missing.wav")
+    from helpers.liked import liked_from_items
+
+    kinds = [s.kind for s in liked_from_items(
+        str(tmp_path / name) for name in ("song.wav", "pipe.wav", "folder", "missing.wav"))]
+    assert kinds == ["path", "path", "id", "id"]
+
+
+def _count_probes(monkeypatch):
+    """Count calls of audio.probe_audio (every header probe goes through it)."""
+    calls = []
+    probe = audio.probe_audio
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return probe(*args, **kwargs)
+
+    monkeypatch.setattr(audio, "probe_audio", counting)
+    return calls
+
+
+def test_checked_windows_probe_the_file_once(tmp_path, monkeypatch):
+    path = tmp_path / "tone.wav"
+    sf.write(path, _tone(7.0), SR)
+    calls = _count_probes(monkeypatch)
+    windows = list(audio.iter_checked_windows(path, window_seconds=3.0))
+    assert len(windows) == 3
+    assert len(calls) == 1  # the check's probe serves the decoder too
+
+
+def test_check_audio_path_words_a_missing_file_as_the_caller_asks(tmp_path):
+    import os
+
+    from helpers.errors import InputError
+
+    missing = tmp_path / "missing.wav"
+    with pytest.raises(AudioError) as exc_info:
+        audio.check_audio_path(missing, "song", not_found="file not found (and elsewhere)")
+    assert str(exc_info.value) == "song: file not found (and elsewhere)"
+    with pytest.raises(InputError) as exc_info:
+        audio.check_audio_path(missing, not_found=InputError("/abs/missing.wav", "gone"))
+    assert str(exc_info.value) == "/abs/missing.wav: gone"
+    os.symlink(tmp_path / "gone.wav", tmp_path / "dangling.wav")  # keeps its own reason
+    with pytest.raises(AudioError, match="a symbolic link to a missing file"):
+        audio.check_audio_path(tmp_path / "dangling.wav", not_found="other")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(AudioError, match="is a folder"):
+        audio.check_audio_path(tmp_path / "folder", not_found="other")

@@ -124,3 +124,20 @@ def test_parity_table_flags_a_row_that_drifts(table):
 
 def test_warm_cache_runs_every_feature_set():
     assert features.warm_cache(("gtzan",)) == ["gtzan"]
+
+
+def test_extract_file_probes_the_file_once(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    from helpers import audio
+
+    path = tmp_path / "tone.wav"
+    t = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), SAMPLE_RATE)
+    calls = []
+    probe = audio.probe_audio
+    monkeypatch.setattr(audio, "probe_audio",
+                        lambda *a, **k: calls.append(a[0]) or probe(*a, **k))
+    row = features.extract_file(path)
+    assert row["length"] == 3 * SAMPLE_RATE
+    assert len(calls) == 1  # check_audio_info's probe serves load_audio and the decoder

@@ -241,3 +241,38 @@ def test_cli_predicts_a_url_served_on_127_0_0_1(tmp_path, capsys, monkeypatch):
     assert [s["end"] for s in document["snippets"]] == pytest.approx([6, 12], abs=0.05)
     assert captured.err == ""
     assert len(list((tmp_path / "downloads").glob("*.ogg"))) == 1
+
+
+def _count_probes(monkeypatch):
+    from helpers import audio
+
+    calls = []
+    probe = audio.probe_audio
+    monkeypatch.setattr(audio, "probe_audio",
+                        lambda *a, **k: calls.append(a[0]) or probe(*a, **k))
+    return calls
+
+
+def test_predict_song_probes_the_file_once_beyond_fetch_audio(tmp_path, model, monkeypatch):
+    song = _song(tmp_path / "song.wav", [(12, "noise")])
+    calls = _count_probes(monkeypatch)
+    steps = []
+    predict.predict_song(song, model=model, window_seconds=6,
+                         progress=lambda k, n: steps.append((k, n)))
+    # fetch_audio's own (the ingested duration), then one check whose result serves the
+    # window count, the windows' checks and the decoder
+    assert len(calls) == 2
+    assert steps == [(1, 2), (2, 2)]
+
+
+def test_predict_command_checks_the_file_once(tmp_path, model, monkeypatch, capsys):
+    from helpers.cli import main
+
+    song = _song(tmp_path / "song.wav", [(12, "noise")])
+    monkeypatch.setattr(predict, "_load_model_argument", lambda choice: model)
+    calls = _count_probes(monkeypatch)
+    assert main(["predict", str(song), "--json", "--window-seconds", "6"]) == 0
+    assert json.loads(capsys.readouterr().out)["source"] == str(song)
+    # the command's fetch_audio and check, and predict_song's fetch_audio of the same path;
+    # predict_song does not check again
+    assert len(calls) == 3

@@ -35,10 +35,13 @@ file gets one verdict and one reason wherever it is given:
 * :func:`probe_audio`: not audio (neither libsndfile nor ffmpeg reads it);
 * :func:`check_not_truncated` (WAV ``data`` chunk, Ogg end-of-stream flag) before decoding and
   :func:`check_decoded_length` (fewer samples than the header states: mp3, m4a) after it;
-* :func:`signal_problem` / window notes: too short, NaN or infinite samples, silence.
+* :func:`signal_note` (read by :func:`signal_problem` and window notes): NaN or infinite
+  samples, too short, silence.
 
-:func:`check_audio` runs the cheap header checks; :func:`iter_checked_windows` streams windows
-with a note on each unfit one and refuses a file with no usable window, naming the reason.
+:func:`check_audio` runs the cheap header checks (:func:`check_audio_info` also returns what
+the probe found, which the decoders take as ``info=`` so a file is probed once per call);
+:func:`iter_checked_windows` streams windows with a note on each unfit one and refuses a file
+with no usable window, naming the reason.
 Native decoder chatter (libmpg123's "Note: ..." lines on a damaged mp3) is kept off the
 terminal by :func:`decoder_stderr_captured`.
 
@@ -70,7 +73,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.constants import MIN_FEATURE_SECONDS, SAMPLE_RATE
-from helpers.errors import AudioError
+from helpers.errors import AudioError, InputError
 
 #: The longest stretch :func:`load_audio` decodes into one array (15 minutes); longer files are
 #: read window by window with :func:`iter_file_windows`.
@@ -231,7 +234,26 @@ def too_short_reason(seconds: float, minimum: float, needs: str = "features") ->
     return f"too short: {seconds:.2f} s of audio; {needs} need at least {minimum:g} s"
 
 
-def check_audio_path(path, source=None) -> os.stat_result:
+def names_a_file(path) -> bool:
+    """Return True when something other than a folder is at *path*.
+
+    A file, a FIFO, a device, a socket, a symbolic link to nothing or a symlink loop: what the
+    audio checks should judge (and name the reason for), rather than a folder to search or a
+    name to look up. ``~`` is not expanded here.
+
+    Examples
+    --------
+    >>> names_a_file("no/such/file.wav"), names_a_file(".")
+    (False, False)
+    """
+    path = Path(path)
+    # is_dir first: where stat cannot run at all (a name too long, a folder above that cannot
+    # be entered) it raises, as the callers' own is_dir / is_file did before they shared this
+    return not path.is_dir() and os.path.lexists(path)
+
+
+def check_audio_path(path, source=None, *, not_found: str | InputError | None = None
+                     ) -> os.stat_result:
     """Refuse a path that is not a readable, non-empty regular file, naming the real reason.
 
     Parameters
@@ -240,6 +262,11 @@ def check_audio_path(path, source=None) -> os.stat_result:
         The file.
     source : str, optional
         The name to report (e.g. the URL or the argument the user typed); default *path*.
+    not_found : str or InputError, optional
+        What to say when nothing at all is at *path* (a link to a missing file keeps its own
+        reason): a reason reported against *source*, or the error to raise; default
+        ``"file not found"``. Lets a caller say where else it looked (ingest: "and not an
+        http(s) URL") or name the path its own way (the label store: absolute).
 
     Returns
     -------
@@ -259,7 +286,9 @@ def check_audio_path(path, source=None) -> os.stat_result:
     except FileNotFoundError:
         if os.path.islink(path):
             raise AudioError(source, "file not found (a symbolic link to a missing file)") from None
-        raise AudioError(source, "file not found") from None
+        if isinstance(not_found, InputError):
+            raise not_found from None
+        raise AudioError(source, not_found or "file not found") from None
     except PermissionError:
         raise AudioError(source, "permission denied: cannot reach the file") from None
     except OSError as exc:
@@ -356,6 +385,35 @@ def check_decoded_length(path, stated: float | None, decoded: float, offset: flo
                          f"{offset + decoded:.1f} s could be decoded")
 
 
+def check_audio_info(path, min_seconds: float = 0.0, source=None, *,
+                     allow_truncated: bool = False, needs: str = "predictions") -> AudioInfo:
+    """Refuse a file that is not audio, is cut off, or is shorter than *min_seconds*.
+
+    :func:`check_audio`, returning all the probe found, so the decoders need not probe again
+    (pass it as their ``info``).
+
+    Returns
+    -------
+    AudioInfo
+        Sample rate, channels, stated duration and decoder of the file.
+
+    Raises
+    ------
+    AudioError
+        See :func:`check_audio`.
+    """
+    source = path if source is None else source
+    info = probe_audio(path, source=source)
+    if not allow_truncated:
+        check_not_truncated(path, source=source)
+    if info.duration is not None:
+        if info.duration <= 0:
+            raise AudioError(source, "no audio samples")
+        if info.duration < min_seconds:
+            raise AudioError(source, too_short_reason(info.duration, min_seconds, needs))
+    return info
+
+
 def check_audio(path, min_seconds: float = 0.0, source=None, *, allow_truncated: bool = False,
                 needs: str = "predictions") -> float | None:
     """Refuse a file that is not audio, is cut off, or is shorter than *min_seconds*.
@@ -385,16 +443,8 @@ def check_audio(path, min_seconds: float = 0.0, source=None, *, allow_truncated:
     AudioError
         See :func:`check_audio_path`, :func:`probe_audio` and :func:`check_not_truncated`.
     """
-    source = path if source is None else source
-    info = probe_audio(path, source=source)
-    if not allow_truncated:
-        check_not_truncated(path, source=source)
-    if info.duration is not None:
-        if info.duration <= 0:
-            raise AudioError(source, "no audio samples")
-        if info.duration < min_seconds:
-            raise AudioError(source, too_short_reason(info.duration, min_seconds, needs))
-    return info.duration
+    return check_audio_info(path, min_seconds, source, allow_truncated=allow_truncated,
+                            needs=needs).duration
 
 
 def probe_duration(path) -> float | None:
@@ -410,33 +460,82 @@ def probe_duration(path) -> float | None:
     return probe_audio(path).duration
 
 
+def signal_note(samples: np.ndarray, length: float, minimum: float,
+                threshold_db: float = SILENCE_THRESHOLD_DB, *, silence: bool = True) -> str:
+    """Return why a signal is unfit as a short code, ``""`` when it is fit.
+
+    The one ordered rule set behind :func:`signal_problem`, :func:`window_note` and the
+    feature functions' own check: non-finite samples (``"non-finite"``), then ``length <
+    minimum`` (``"short"``), then silence (``"silent"``).
+
+    Parameters
+    ----------
+    samples : np.ndarray
+        The signal.
+    length, minimum : float
+        The signal's length and the shortest accepted, in one unit: each caller keeps its own
+        comparison (samples against ``min_seconds * sr``, or a window's seconds).
+    threshold_db : float
+        Silence level, see :func:`is_silent`.
+    silence : bool
+        Check for silence too (the feature functions describe a silent signal).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> signal_note(np.zeros(10), 10, 20), signal_note(np.zeros(10), 10, 5)
+    ('short', 'silent')
+    """
+    if not np.all(np.isfinite(samples)):
+        return "non-finite"
+    if length < minimum:
+        return "short"
+    if silence and is_silent(samples, threshold_db):
+        return "silent"
+    return ""
+
+
+def signal_reason(note: str, seconds: float, min_seconds: float, needs: str = "features",
+                  threshold_db: float = SILENCE_THRESHOLD_DB) -> str | None:
+    """Return the reason text of a :func:`signal_note` code (``None`` for ``""``).
+
+    Parameters
+    ----------
+    note : str
+        ``"non-finite"``, ``"short"``, ``"silent"`` or ``""``.
+    seconds, min_seconds : float
+        The signal's length and the shortest accepted (stated by the ``"short"`` reason).
+    needs : str
+        Who needs *min_seconds* (see :func:`too_short_reason`).
+    threshold_db : float
+        Silence level (stated by the ``"silent"`` reason).
+    """
+    if note == "non-finite":
+        return NON_FINITE_REASON
+    if note == "short":
+        return too_short_reason(seconds, min_seconds, needs)
+    if note == "silent":
+        return silent_reason(threshold_db)
+    return None
+
+
 def signal_problem(samples: np.ndarray, sr: int = SAMPLE_RATE,
                    min_seconds: float = MIN_FEATURE_SECONDS, needs: str = "features",
                    threshold_db: float = SILENCE_THRESHOLD_DB) -> str | None:
     """Return why a decoded signal cannot be described (``None`` when it can).
 
-    Checked in this order: non-finite samples, too short, silent.
+    Checked in this order: non-finite samples, too short, silent (:func:`signal_note`).
     """
     samples = np.asarray(samples)
-    if not np.all(np.isfinite(samples)):
-        return NON_FINITE_REASON
-    if len(samples) < min_seconds * sr:
-        return too_short_reason(len(samples) / sr, min_seconds, needs)
-    if is_silent(samples, threshold_db):
-        return silent_reason(threshold_db)
-    return None
+    note = signal_note(samples, len(samples), min_seconds * sr, threshold_db)
+    seconds = len(samples) / sr if note == "short" else 0.0  # only that reason states it
+    return signal_reason(note, seconds, min_seconds, needs, threshold_db)
 
 
 def window_note(window: Window, min_window_seconds: float = 0.0,
                 threshold_db: float = SILENCE_THRESHOLD_DB) -> str:
     """Return the note of one window: ``"non-finite"``, ``"short"``, ``"silent"`` or ``""``."""
-    if not np.all(np.isfinite(window.samples)):
-        return "non-finite"
-    if window.duration < min_window_seconds:
-        return "short"
-    if is_silent(window.samples, threshold_db):
-        return "silent"
-    return ""
+    return signal_note(window.samples, window.duration, min_window_seconds, threshold_db)
 
 
 def no_usable_window_reason(notes, decoded: float, min_window_seconds: float,
@@ -460,13 +559,17 @@ def iter_checked_windows(path, window_seconds: float = 30.0, hop_seconds: float 
                          min_window_seconds: float = 0.0, sr: int = SAMPLE_RATE,
                          offset: float = 0.0, duration: float | None = None, source=None,
                          allow_truncated: bool = False, needs: str = "predictions",
-                         threshold_db: float = SILENCE_THRESHOLD_DB) -> Iterator[Window]:
+                         threshold_db: float = SILENCE_THRESHOLD_DB, *,
+                         info: AudioInfo | None = None) -> Iterator[Window]:
     """Validate a file, then stream its windows, each with its :attr:`Window.note`.
 
-    The same windows as :func:`iter_file_windows`. Before decoding, :func:`check_audio` runs;
-    after the last window the decoded length is compared with the stated one
-    (:func:`check_decoded_length`), and a file none of whose windows is usable (all short,
-    silent or non-finite) is refused with :func:`no_usable_window_reason`.
+    The same windows as :func:`iter_file_windows`. Before decoding, :func:`check_audio` runs
+    (unless *info* says it already did); after the last window the decoded length is compared
+    with the stated one (:func:`check_decoded_length`), and a file none of whose windows is
+    usable (all short, silent or non-finite) is refused with :func:`no_usable_window_reason`.
+
+    *info*, when given, is what :func:`check_audio_info` returned for this file (with the same
+    *allow_truncated*): the check is not repeated and the file is not probed again.
 
     Raises
     ------
@@ -475,12 +578,14 @@ def iter_checked_windows(path, window_seconds: float = 30.0, hop_seconds: float 
         yielded (a consumer that stops early skips them).
     """
     source = path if source is None else source
-    stated = check_audio(path, source=source, allow_truncated=allow_truncated)
+    if info is None:
+        info = check_audio_info(path, source=source, allow_truncated=allow_truncated)
+    stated = info.duration
     notes, decoded = [], 0.0
     try:
         for window in iter_file_windows(path, window_seconds=window_seconds,
                                         hop_seconds=hop_seconds, sr=sr, offset=offset,
-                                        duration=duration):
+                                        duration=duration, info=info):
             window = dataclasses.replace(
                 window, note=window_note(window, min_window_seconds, threshold_db))
             notes.append(window.note)
@@ -602,7 +707,7 @@ def _ffmpeg_info(path: Path, source=None) -> AudioInfo:
     return AudioInfo(int(stream.group(1)), channels, duration, "ffmpeg")
 
 
-def probe_audio(path, source=None) -> AudioInfo:
+def probe_audio(path, source=None, *, path_checked: bool = False) -> AudioInfo:
     """Return the sample rate, channels, duration and decoder of an audio file.
 
     Parameters
@@ -611,6 +716,8 @@ def probe_audio(path, source=None) -> AudioInfo:
         The file.
     source : str, optional
         The name errors report; default *path*.
+    path_checked : bool
+        The caller has just run :func:`check_audio_path` on *path*: do not repeat it.
 
     Raises
     ------
@@ -618,7 +725,8 @@ def probe_audio(path, source=None) -> AudioInfo:
         The path fails :func:`check_audio_path`, or neither libsndfile nor ffmpeg can read it.
     """
     path = Path(path)
-    check_audio_path(path, source)
+    if not path_checked:  # never hand a FIFO or a device to a decoder
+        check_audio_path(path, source)
     return _soundfile_info(path) or _ffmpeg_info(path, source)
 
 
@@ -724,7 +832,8 @@ def _blocks_with_fallback(path: Path, info: AudioInfo, offset: float,
 
 
 def iter_decoded_blocks(path, offset: float = 0.0, duration: float | None = None,
-                        sr: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
+                        sr: int = SAMPLE_RATE, *,
+                        info: AudioInfo | None = None) -> Iterator[np.ndarray]:
     """Yield the mono signal at *sr* block by block (memory bounded by one block).
 
     Parameters
@@ -735,6 +844,9 @@ def iter_decoded_blocks(path, offset: float = 0.0, duration: float | None = None
         Seconds to skip, and seconds to read (``None``: to the end).
     sr : int
         Output rate.
+    info : AudioInfo, optional
+        The file's :func:`probe_audio` (or :func:`check_audio_info`) result, when the caller
+        has it; default: probe the file here.
 
     Yields
     ------
@@ -745,7 +857,8 @@ def iter_decoded_blocks(path, offset: float = 0.0, duration: float | None = None
     import soxr
 
     path = Path(path)
-    info = probe_audio(path)
+    if info is None:
+        info = probe_audio(path)
     if offset < 0 or (duration is not None and duration <= 0):
         raise AudioError(path, f"invalid window: offset {offset} s, duration {duration} s")
     frames = None if duration is None else int(duration * info.samplerate)
@@ -780,7 +893,7 @@ def iter_decoded_blocks(path, offset: float = 0.0, duration: float | None = None
 
 
 def load_audio(path, offset: float = 0.0, duration: float | None = None,
-               sr: int = SAMPLE_RATE) -> np.ndarray:
+               sr: int = SAMPLE_RATE, *, info: AudioInfo | None = None) -> np.ndarray:
     """Decode one window of an audio file to mono float32 at *sr*.
 
     Parameters
@@ -793,6 +906,9 @@ def load_audio(path, offset: float = 0.0, duration: float | None = None,
         Seconds to read; ``None`` reads to the end (at most :data:`MAX_LOAD_SECONDS`).
     sr : int
         Output sample rate.
+    info : AudioInfo, optional
+        The file's :func:`probe_audio` (or :func:`check_audio_info`) result, when the caller
+        has it; default: probe the file here (once, for the length check and the decoder).
 
     Returns
     -------
@@ -807,7 +923,8 @@ def load_audio(path, offset: float = 0.0, duration: float | None = None,
         for one array, or holds no samples in the requested window.
     """
     path = Path(path)
-    info = probe_audio(path)
+    if info is None:
+        info = probe_audio(path)
     wanted = duration
     if wanted is None and info.duration is not None:
         wanted = max(0.0, info.duration - offset)
@@ -818,7 +935,7 @@ def load_audio(path, offset: float = 0.0, duration: float | None = None,
     blocks = []
     total = 0
     limit = int(MAX_LOAD_SECONDS * sr) + sr
-    for block in iter_decoded_blocks(path, offset=offset, duration=duration, sr=sr):
+    for block in iter_decoded_blocks(path, offset=offset, duration=duration, sr=sr, info=info):
         blocks.append(block)
         total += len(block)
         if total > limit:  # the container did not state its length
@@ -832,11 +949,13 @@ def load_audio(path, offset: float = 0.0, duration: float | None = None,
 
 def iter_file_windows(path, window_seconds: float = 30.0, hop_seconds: float | None = None,
                       sr: int = SAMPLE_RATE, offset: float = 0.0,
-                      duration: float | None = None) -> Iterator[Window]:
+                      duration: float | None = None, *,
+                      info: AudioInfo | None = None) -> Iterator[Window]:
     """Decode a file window by window, holding one window in memory at a time.
 
     Same windows as ``iter_windows(load_audio(path, offset, duration, sr), sr, window_seconds,
-    hop_seconds)`` (times are relative to *offset*), for files of any length.
+    hop_seconds)`` (times are relative to *offset*), for files of any length. *info*: see
+    :func:`iter_decoded_blocks`.
 
     Raises
     ------
@@ -844,7 +963,7 @@ def iter_file_windows(path, window_seconds: float = 30.0, hop_seconds: float | N
         The file cannot be decoded or holds no samples.
     """
     window, hop = _window_lengths(sr, window_seconds, hop_seconds)
-    blocks = iter_decoded_blocks(path, offset=offset, duration=duration, sr=sr)
+    blocks = iter_decoded_blocks(path, offset=offset, duration=duration, sr=sr, info=info)
     buffer = np.zeros(0, dtype=np.float32)
     buffer_start = 0  # sample index of buffer[0] in the decoded signal
     start = 0  # sample index where the next window starts

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from helpers.audio import names_a_file
 from helpers.errors import AudioError, InputError
 from helpers.features import SAMPLE_RATE, extract_file, extract_signal, feature_columns
 from helpers.paths import data_dir
@@ -120,7 +121,7 @@ def find_audio_files(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, str
             for file in files:
                 relative = file.relative_to(path)
                 found.append((file, relative.parts[0] if len(relative.parts) == 2 else None))
-        elif os.path.lexists(path):  # a file, or something the audio checks name
+        elif names_a_file(path):  # a file, or something the audio checks name
             parent = path.parent.name
             label = parent if parent and path.name.startswith(parent + ".") else None
             found.append((path, label))

@@ -49,7 +49,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from helpers.audio import NON_FINITE_REASON, too_short_reason
+from helpers.audio import signal_note, signal_reason
 from helpers.constants import HOP_LENGTH, N_FFT, N_MFCC, SAMPLE_RATE
 from helpers.constants import MIN_FEATURE_SECONDS as MIN_SECONDS
 from helpers.errors import AudioError, InputError
@@ -262,10 +262,10 @@ def _check_signal(y: np.ndarray, sr: int) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise ValueError(f"expected a mono signal (1-D), got shape {y.shape}")
-    if not np.all(np.isfinite(y)):
-        raise AudioError("signal", NON_FINITE_REASON)
-    if len(y) < MIN_SECONDS * sr:
-        raise AudioError("signal", too_short_reason(len(y) / sr, MIN_SECONDS))
+    # silence is left to extract_file: a silent signal still has features
+    note = signal_note(y, len(y), MIN_SECONDS * sr, silence=False)
+    if note:
+        raise AudioError("signal", signal_reason(note, len(y) / sr, MIN_SECONDS))
     return y
 
 
@@ -401,12 +401,12 @@ def extract_file(path, offset: float = 0.0, duration: float | None = None,
         audio, truncated, NaN or infinite samples, shorter than :data:`MIN_SECONDS`, or silent
         (RMS below -60 dBFS: silence carries no genre, so no row is made for it).
     """
-    from helpers.audio import check_audio, check_decoded_length, load_audio, signal_problem
+    from helpers.audio import check_audio_info, check_decoded_length, load_audio, signal_problem
 
-    stated = check_audio(path, allow_truncated=allow_truncated, needs="features")
-    y = load_audio(path, offset=offset, duration=duration)
+    info = check_audio_info(path, allow_truncated=allow_truncated, needs="features")
+    y = load_audio(path, offset=offset, duration=duration, info=info)  # no second probe
     if not allow_truncated:
-        check_decoded_length(path, stated, len(y) / SAMPLE_RATE, offset, duration)
+        check_decoded_length(path, info.duration, len(y) / SAMPLE_RATE, offset, duration)
     problem = signal_problem(y, SAMPLE_RATE, MIN_SECONDS)
     if problem:
         raise AudioError(path, problem)

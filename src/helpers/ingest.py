@@ -281,17 +281,13 @@ def _write_sidecar(folder: Path, key: str, name: str, document: dict) -> None:
 
 
 def _local_audio(source) -> IngestedAudio:
-    from helpers.audio import check_audio_path, probe_duration
+    from helpers.audio import check_audio_path, probe_audio
 
     path = Path(source).expanduser()
+    # the real reason: missing, folder, FIFO, loop, ...
+    check_audio_path(path, source, not_found="file not found (and not an http(s) URL)")
     try:
-        check_audio_path(path, source)  # the real reason: missing, folder, FIFO, loop, ...
-    except AudioError as exc:
-        if exc.reason == "file not found":
-            raise AudioError(source, "file not found (and not an http(s) URL)") from None
-        raise
-    try:
-        duration = probe_duration(path)
+        duration = probe_audio(path, path_checked=True).duration
     except AudioError:  # refused with its reason by the audio checks that follow
         duration = None
     return IngestedAudio(path=path.resolve(), title=path.stem, duration=duration)

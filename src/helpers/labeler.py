@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import active, model_card
+from helpers.audio import names_a_file
 from helpers.errors import InputError
 from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE
 from helpers.models import MODEL_FEATURES
@@ -74,7 +75,7 @@ def pool_files(pool) -> list[Path]:
             if not found:
                 raise InputError(path, f"folder holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
             files.extend(found)
-        elif os.path.lexists(path):  # a file, or something the audio checks name (FIFO, loop)
+        elif names_a_file(path):  # a file, or something the audio checks name (FIFO, loop)
             files.append(path)
         else:
             raise InputError(path, "file not found (no such file or folder)")

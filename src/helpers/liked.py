@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -38,6 +37,7 @@ from urllib.parse import parse_qs, quote_plus, urlparse
 
 import pandas as pd
 
+from helpers.audio import names_a_file
 from helpers.errors import InputError
 
 #: Lines that join artists inside one block of the YouTube Music copy.
@@ -483,12 +483,6 @@ def read_liked_file(path) -> LikedList:
     return read_takeout_csv(Path(path)) if looks_like_csv(text) else parse_ytmusic_copy(Path(name))
 
 
-def _names_a_special_file(item: str) -> bool:
-    """A FIFO, device or symlink loop: read as an audio path, so its real reason is reported."""
-    path = Path(item).expanduser()
-    return os.path.lexists(path) and not path.is_dir()
-
-
 def liked_from_items(items: Iterable[str]) -> LikedList:
     """Turn command-line items into liked entries: URLs, existing audio paths or library ids.
 
@@ -502,7 +496,7 @@ def liked_from_items(items: Iterable[str]) -> LikedList:
             continue
         if urlparse(item).scheme in ("http", "https"):
             parsed.songs.append(LikedSong(None, kind="url", ref=item, video_id=extract_video_id(item)))
-        elif Path(item).expanduser().is_file() or _names_a_special_file(item):
+        elif names_a_file(Path(item).expanduser()):  # a FIFO, loop, ...: its reason is named
             parsed.songs.append(LikedSong(Path(item).stem, kind="path", ref=str(Path(item).expanduser())))
         else:
             parsed.songs.append(LikedSong(None, kind="id", ref=item))

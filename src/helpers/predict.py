@@ -181,7 +181,8 @@ def check_model_columns(model, source="model") -> None:
 
 
 def window_table(source, model, window_seconds: float = 30.0,
-                 min_window_seconds: float | None = None, progress=None) -> pd.DataFrame:
+                 min_window_seconds: float | None = None, progress=None, *,
+                 info: audio.AudioInfo | None = None) -> pd.DataFrame:
     """Predict every window of a song; return the timeline table of :class:`SongPrediction`.
 
     The audio goes through :func:`helpers.audio.iter_checked_windows` (the validation every
@@ -191,7 +192,9 @@ def window_table(source, model, window_seconds: float = 30.0,
     *model* may also be a :class:`concurrent.futures.Future` of one (the command line loads the
     model file while the audio is decoded): it is waited for only once the features are ready.
     *progress*, when given, is called as ``progress(k, n)`` before window k (1-based) of about
-    n is analysed (the web page's job stage).
+    n is analysed (the web page's job stage). *info* is what
+    :func:`helpers.audio.check_audio_info` returned for *source*, when the caller already
+    checked it; otherwise the check runs here.
 
     Raises
     ------
@@ -205,10 +208,11 @@ def window_table(source, model, window_seconds: float = 30.0,
     if not isinstance(model, Future):
         check_model_columns(model)  # before decoding anything
     rows, features = [], []
-    stated = audio.probe_duration(source) if progress is not None else None
-    expected = int(np.ceil(stated / window_seconds)) if stated else 0
+    if info is None:  # iter_checked_windows' first step, run here: it also states the length
+        info = audio.check_audio_info(source)
+    expected = int(np.ceil(info.duration / window_seconds)) if info.duration else 0
     for window in audio.iter_checked_windows(source, window_seconds=window_seconds,
-                                             min_window_seconds=minimum):
+                                             min_window_seconds=minimum, info=info):
         if isinstance(model, Future) and model.done() and model.exception() is not None:
             raise model.exception()  # a bad model argument: no need to finish the song first
         if progress is not None:
@@ -354,17 +358,9 @@ def _decide(source, table, rule, window_seconds, minimum) -> SongPrediction:
     )
 
 
-def check_audio(path, min_seconds: float = MIN_WINDOW_SECONDS, source=None) -> float | None:
-    """Refuse a file that is not audio, is cut off, or is shorter than *min_seconds*.
-
-    :func:`helpers.audio.check_audio` with the minimum a vote needs. Cheap (reads headers
-    only); returns the stated duration in seconds (``None`` if unknown).
-    """
-    return audio.check_audio(path, min_seconds, source=source)
-
-
 def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "weighted",
-                 min_window_seconds: float | None = None, progress=None) -> SongPrediction:
+                 min_window_seconds: float | None = None, progress=None, *,
+                 info: audio.AudioInfo | None = None) -> SongPrediction:
     """Predict the genre of a whole song from its windows.
 
     Parameters
@@ -383,6 +379,10 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
         Shorter windows do not vote; default ``min(10 s, window_seconds)``.
     progress : callable, optional
         Called as ``progress(k, n)`` before window k of about n is analysed.
+    info : helpers.audio.AudioInfo, optional
+        What :func:`helpers.audio.check_audio_info` returned for this file with the vote's
+        minimum (the command line checks it first, naming the argument the user typed): the
+        check is not repeated and the file not probed again.
 
     Returns
     -------
@@ -406,12 +406,13 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     path = fetch_audio(source).path
     window_seconds = _check_window_seconds(source, window_seconds)
     minimum = default_min_window_seconds(window_seconds, min_window_seconds)
-    check_audio(path, minimum, source=source)  # before loading a model
+    if info is None:
+        info = audio.check_audio_info(path, minimum, source=source)  # before loading a model
     if model is None:
         from helpers.models import default_model
 
         model = default_model()
-    table = window_table(path, model, window_seconds, minimum, progress=progress)
+    table = window_table(path, model, window_seconds, minimum, progress=progress, info=info)
     if isinstance(model, Future):  # loaded in a thread while the audio was decoded
         model = model.result()
     from helpers.model_card import model_summary
@@ -511,17 +512,15 @@ def format_timeline(prediction: SongPrediction, bar_width: int = 20) -> str:
     for row in prediction.windows.to_dict("records"):
         span = f"{_clock(row['start'])}-{_clock(row['end'])}"
         if not row["genre"]:
-            why = _NOTES.get(row["note"], row["note"]) or "too short to predict"
+            why = WINDOW_NOTES.get(row["note"], row["note"]) or "too short to predict"
             lines.append(f"  {span}  {'-':<10} (left out: {why})")
             continue
         share = float(row[row["genre"]])
         bar = "#" * max(1, int(round(share * bar_width)))
-        left_out = "" if row["used"] else f"  (left out: {_NOTES.get(row['note'], row['note'])})"
+        left_out = ("" if row["used"]
+                    else f"  (left out: {WINDOW_NOTES.get(row['note'], row['note'])})")
         lines.append(f"  {span}  {row['genre']:<10} {share:4.2f} {bar:<{bar_width}}{left_out}".rstrip())
     return "\n".join(lines)
-
-
-_NOTES = WINDOW_NOTES
 
 
 def _clock(seconds: float) -> str:
@@ -571,7 +570,9 @@ def run_predict_command(args) -> int:
             print(f"fetching {args.source} ...", file=sys.stderr)
         ingested = fetch_audio(args.source)
         window_seconds = _check_window_seconds(args.source, args.window_seconds)
-        check_audio(ingested.path, default_min_window_seconds(window_seconds), source=args.source)
+        # the one check of this file, naming the argument; predict_song reuses its result
+        info = audio.check_audio_info(ingested.path, default_min_window_seconds(window_seconds),
+                                      source=args.source)
         # Start-up time: the model loads in a thread while this one decodes the audio and
         # computes its features (its compact copy takes milliseconds; the first run fits the
         # scikit-learn pipeline and writes that copy). The feature code is imported first, as
@@ -583,7 +584,7 @@ def run_predict_command(args) -> int:
             model = loader.submit(_load_model_argument, args.model)
             try:
                 prediction = predict_song(ingested.path, model=model,
-                                          window_seconds=args.window_seconds)
+                                          window_seconds=args.window_seconds, info=info)
             finally:
                 model.cancel()
     prediction.source = str(args.source)

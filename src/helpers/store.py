@@ -140,12 +140,8 @@ def _location(path_or_url) -> tuple[str, Path | None]:
     from helpers.audio import check_audio_path
 
     path = Path(text).expanduser()
-    try:
-        check_audio_path(path)  # the real reason: missing, a folder, a FIFO, a symlink loop, ...
-    except InputError as exc:
-        if exc.reason == "file not found":
-            raise InputError(path.absolute(), "song file not found") from None
-        raise
+    # the real reason: missing (named absolute, as the store keeps it), a folder, a FIFO, ...
+    check_audio_path(path, not_found=InputError(path.absolute(), "song file not found"))
     path = path.resolve()
     return str(path), path
 
