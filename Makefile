@@ -50,7 +50,7 @@ model: $(STAMP)
 	$(BIN)/python -c "from helpers.models import default_model, default_model_path; default_model(retrain=True); print(default_model_path())"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks tools
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

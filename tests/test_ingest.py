@@ -320,3 +320,39 @@ def test_announced_duration_and_size_are_refused_before_downloading(site, tmp_pa
             ingest.fetch_audio(site["base"] + "/announced", download_dir=tmp_path)
     assert len(site["requests"]) == before, "nothing was downloaded"
     assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+
+
+def test_a_server_that_drips_bytes_is_stopped_at_the_download_deadline(tmp_path, monkeypatch):
+    """Each byte arrives well within the socket timeout, so only a total deadline ends it."""
+    import time
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/ogg")
+            self.send_header("Content-Length", str(1_000_000))
+            self.end_headers()
+            try:
+                for _ in range(200):  # bounded: 20 s at most
+                    self.wfile.write(b"\0" * 64)
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(ingest, "MAX_DOWNLOAD_SECONDS", 1.0)
+    url = f"http://127.0.0.1:{server.server_port}/song.ogg"
+    try:
+        with allow_hosts(f"127.0.0.1:{server.server_port}"), pytest.raises(InputError) as exc_info:
+            ingest.fetch_audio(url, download_dir=tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "download did not finish within 1 s" in _one_line(exc_info, url)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()], "nothing of it is kept"

@@ -155,6 +155,7 @@ def test_ci_script_requires_shared_data_and_calls_make_test(root):
 
 
 def test_ruff_is_clean(root):
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks"],
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks",
+                             "tools"],
                             cwd=root, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -39,16 +39,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.audio import names_a_file
+from helpers.audio import AUDIO_SUFFIXES, names_a_file
 from helpers.errors import AudioError, InputError
 from helpers.features import SAMPLE_RATE, extract_file, extract_signal, feature_columns
 from helpers.paths import data_dir
-
-#: File name endings picked up when a folder is given.
-AUDIO_EXTENSIONS = frozenset({
-    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".wma", ".aiff",
-    ".aif", ".webm",
-})
 
 #: Bump when the extraction changes so older cache entries are not reused (2: truncated files
 #: are refused, so rows cached from them before must not come back).
@@ -100,7 +94,7 @@ def default_cache_dir() -> Path:
 def find_audio_files(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, str | None]]:
     """Expand files and folders into ``(file, label)`` pairs, in a stable order.
 
-    Folders are searched recursively for :data:`AUDIO_EXTENSIONS`; a file in a sub-folder of a
+    Folders are searched recursively for :data:`helpers.audio.AUDIO_SUFFIXES`; a file in a sub-folder of a
     given folder gets that sub-folder's name as its label (``<genre>/<file>``). A file named
     directly gets a label only when its name starts with its folder's name (GTZAN's
     ``blues/blues.00000.wav``). Files named directly are kept whatever their extension or kind
@@ -117,7 +111,7 @@ def find_audio_files(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, str
         path = Path(raw).expanduser()
         if path.is_dir():
             files = sorted(p for p in path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+                           if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
             for file in files:
                 relative = file.relative_to(path)
                 found.append((file, relative.parts[0] if len(relative.parts) == 2 else None))
@@ -439,7 +433,7 @@ def throughput(seconds: float, files: int) -> dict[str, float]:
 
 
 __all__ = [
-    "AUDIO_EXTENSIONS", "TRUNCATED_COLUMN", "ExtractionResult", "Failure", "default_cache_dir", "extract_one",
+    "TRUNCATED_COLUMN", "ExtractionResult", "Failure", "default_cache_dir", "extract_one",
     "extract_table", "find_audio_files", "run_extract_command", "summarise_failures",
     "throughput", "write_table",
 ]

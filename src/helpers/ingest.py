@@ -1,8 +1,9 @@
 """Turn a song URL (anything yt-dlp supports) or a local path into a local audio file.
 
-Downloads go through the yt-dlp Python API, best audio only, and are converted to Ogg Vorbis
-(which :mod:`soundfile` decodes) by the ffmpeg that ``imageio-ffmpeg`` installs from PyPI, so
-no system ffmpeg is needed. Each download is saved under ``data/downloads/`` with a safe file
+Downloads go through the yt-dlp Python API, best audio only (yt-dlp runs no program of its
+own), and are converted to Ogg Vorbis (which :mod:`soundfile` decodes) by
+:func:`helpers.audio.convert_to_ogg`: the ffmpeg that ``imageio-ffmpeg`` installs from PyPI,
+limited to the downloaded file and a listed container, with a deadline. Each download is saved under ``data/downloads/`` with a safe file
 name, next to a JSON sidecar holding its metadata (title, uploader/artist, duration, source
 URL) and its cache key: the full normalised URL, and for sites with their own song ids the
 extractor and id. Asking for the same URL again reuses the file.
@@ -43,8 +44,11 @@ from helpers.paths import data_dir
 MAX_DURATION_SECONDS = 20 * 60
 #: Largest download accepted by default (bytes).
 MAX_FILESIZE_BYTES = 100 * 1024 * 1024
-#: Audio format downloads are converted to (yt-dlp codec name, file extension).
-AUDIO_CODEC, AUDIO_EXTENSION = "vorbis", "ogg"
+#: Longest a download may take, in seconds: a server that sends a byte now and then (each
+#: within the socket timeout) is stopped all the same.
+MAX_DOWNLOAD_SECONDS = 300.0
+#: Extension of the Ogg Vorbis files downloads are converted to.
+AUDIO_EXTENSION = "ogg"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -163,8 +167,6 @@ def _one_line_reason(exc: BaseException) -> str:
 
 
 def _ydl_options(**extra) -> dict:
-    import imageio_ffmpeg
-
     options = {
         # Direct http(s) streams only, fetched by yt-dlp's own downloaders: every connection
         # then goes through helpers.netsafe's check (an external downloader such as ffmpeg,
@@ -175,7 +177,9 @@ def _ydl_options(**extra) -> dict:
         "no_warnings": True,
         "noprogress": True,
         "noplaylist": True,
-        "ffmpeg_location": imageio_ffmpeg.get_ffmpeg_exe(),
+        # yt-dlp only downloads: no ffmpeg run of its own (it would have no deadline), no
+        # "fixup" of the file; helpers.audio.convert_to_ogg converts it
+        "fixup": "never",
         "socket_timeout": 20,
         "retries": 1,
         "fragment_retries": 1,
@@ -379,40 +383,36 @@ def fetch_audio(source, *, download_dir=None, max_duration: float = MAX_DURATION
             return _download(url, info, folder, [id_key, url_key], max_duration, max_filesize)
 
 
-class _HeaderDurationCheck:
-    """yt-dlp post-processor run on the downloaded file before it is converted: refuse a song
-    whose header states a duration over the limit (no decoding, no conversion)."""
+class _DownloadClock:
+    """A yt-dlp progress hook that stops a download once it has run for *seconds*."""
 
-    def __new__(cls, max_duration: float):
-        from yt_dlp.postprocessor.common import PostProcessor
-        from yt_dlp.utils import PostProcessingError
+    def __init__(self, seconds: float):
+        import time
 
-        class Check(PostProcessor):
-            too_long: float | None = None
+        self._now = time.monotonic
+        self.deadline = self._now() + seconds
+        self.overdue = False
 
-            def run(self, information):
-                from helpers.audio import probe_duration
+    def check(self, progress: dict) -> None:
+        if progress.get("status") == "downloading" and self._now() > self.deadline:
+            from yt_dlp.utils import DownloadError
 
-                try:
-                    stated = probe_duration(information["filepath"])
-                except InputError:  # not audio: the conversion says so
-                    stated = None
-                if stated is not None and stated > max_duration:
-                    self.too_long = stated
-                    raise PostProcessingError("song over the duration limit")
-                return [], information
-
-        return Check()
+            self.overdue = True
+            raise DownloadError("download deadline passed")
 
 
 def _download(url: str, info: dict, folder: Path, keys: list[str], max_duration: float,
               max_filesize: int) -> IngestedAudio:
-    """Download *info* into a temporary folder, convert, check, then rename into the cache."""
+    """Download *info* into a temporary folder, check, convert, then rename into the cache.
+
+    yt-dlp only downloads (no post-processor, no "fixup"): the file is checked from its header
+    and converted by :func:`helpers.audio.convert_to_ogg`, which runs ffmpeg under the decoders'
+    rules (that one file, a listed container, a deadline).
+    """
     from yt_dlp import YoutubeDL
-    from yt_dlp.postprocessor import FFmpegExtractAudioPP
     from yt_dlp.utils import YoutubeDLError
 
-    from helpers.audio import probe_audio
+    from helpers.audio import convert_to_ogg, probe_audio
 
     title = info.get("title")
     video_id = str(info.get("id") or _key_prefix(keys[0]))
@@ -421,25 +421,34 @@ def _download(url: str, info: dict, folder: Path, keys: list[str], max_duration:
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
     try:
+        clock = _DownloadClock(MAX_DOWNLOAD_SECONDS)
         options = _ydl_options(
             outtmpl={"default": str(staging / "audio").replace("%", "%%") + ".%(ext)s"},
             max_filesize=max_filesize, overwrites=True, concurrent_fragment_downloads=1,
+            progress_hooks=[clock.check],
         )
-        check = _HeaderDurationCheck(max_duration)
         try:
             with netsafe.guard() as guarded, YoutubeDL(options) as ydl:
-                ydl.add_post_processor(check, when="post_process")
-                ydl.add_post_processor(FFmpegExtractAudioPP(ydl, preferredcodec=AUDIO_CODEC),
-                                       when="post_process")
                 info = ydl.process_ie_result(info, download=True)
         except (YoutubeDLError, OSError) as exc:
-            if check.too_long is not None:
-                raise InputError(url, _too_long(check.too_long, max_duration)) from None
+            if clock.overdue:
+                raise InputError(url, f"download did not finish within "
+                                      f"{MAX_DOWNLOAD_SECONDS:g} s") from None
             raise InputError(url, _refusal_or(guarded.refused, exc)) from exc
-        converted = staging / f"audio.{AUDIO_EXTENSION}"
-        if not converted.is_file():
+        downloaded = sorted(p for p in staging.iterdir()
+                            if p.is_file() and p.name.startswith("audio.") and p.suffix != ".part")
+        if not downloaded:
             raise InputError(url, f"download stopped: larger than the {_size(max_filesize)} limit")
-        try:  # the header only, with decoder chatter kept off the terminal
+        try:  # the header only, before anything is converted
+            stated = probe_audio(downloaded[0], source=url)
+        except AudioError as exc:
+            raise InputError(url, "the address does not serve audio (the downloaded file has "
+                                  "no audio stream)") from exc
+        if stated.duration is not None and stated.duration > max_duration:
+            raise InputError(url, _too_long(stated.duration, max_duration))
+        converted = staging / f"converted.{AUDIO_EXTENSION}"
+        try:
+            convert_to_ogg(downloaded[0], converted, info=stated, source=url)
             duration = probe_audio(converted, source=url).duration
         except AudioError as exc:
             raise AudioError(url, f"downloaded file is not decodable audio ({exc.reason})") from exc

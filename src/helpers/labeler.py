@@ -38,16 +38,13 @@ import numpy as np
 import pandas as pd
 
 from helpers import active, model_card
-from helpers.audio import names_a_file
+from helpers.audio import AUDIO_SUFFIXES, names_a_file
 from helpers.errors import InputError
 from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE
 from helpers.models import MODEL_FEATURES
 from helpers.store import LabelStore, normalise_genre
 
 log = logging.getLogger(__name__)
-
-#: File suffixes a folder pool picks up.
-AUDIO_SUFFIXES = (".wav", ".ogg", ".oga", ".mp3", ".flac", ".m4a", ".opus", ".aif", ".aiff", ".webm")
 
 #: Windows shorter than this share of the window length are not used (too few frames).
 MIN_WINDOW_SHARE = 1 / 3

@@ -63,6 +63,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from helpers.audio import AUDIO_SUFFIXES
 from helpers.errors import (
     InputError,
     StoreError,
@@ -72,10 +73,8 @@ from helpers.errors import (
 )
 from helpers.paths import data_dir
 
-#: File extensions accepted for upload (decoded by libsndfile or the shipped ffmpeg).
-ALLOWED_EXTENSIONS = frozenset({
-    "wav", "flac", "ogg", "oga", "opus", "mp3", "m4a", "aac", "webm", "aif", "aiff", "wma",
-})
+#: File extensions accepted for upload: the workspace's one list of audio suffixes.
+ALLOWED_EXTENSIONS = frozenset(suffix.lstrip(".") for suffix in AUDIO_SUFFIXES)
 #: Largest accepted upload, in bytes.
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 #: Longest accepted song (uploads and URLs), in seconds.
