@@ -47,7 +47,7 @@ test: $(STAMP)
 
 # (re)train the default genre model into data/models/default.skops
 model: $(STAMP)
-	$(BIN)/python -c "from helpers.models import default_model, default_model_path; default_model(retrain=True); print(default_model_path())"
+	$(BIN)/python -c "from helpers.models import default_model; from helpers.paths import default_model_path; default_model(retrain=True); print(default_model_path())"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks tools

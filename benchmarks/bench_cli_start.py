@@ -100,7 +100,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from helpers.models import default_model, default_model_path
+    from helpers.models import default_model
+    from helpers.paths import default_model_path
 
     model_path = default_model_path()
     if not model_path.is_file():

@@ -15,7 +15,9 @@ import time
 
 from sklearn.model_selection import GridSearchCV
 
-from helpers import data, evaluation, models
+from helpers import data, models
+from helpers.features import MODEL_FEATURES
+from helpers.models import tuning
 
 
 def main() -> None:
@@ -24,20 +26,20 @@ def main() -> None:
     parser.add_argument("--grid", default="full", choices=["full", "small"])
     args = parser.parse_args()
 
-    train, _ = evaluation.split_frames(data.load_gtzan_table(), "fault-filtered")
+    train, _ = data.held_out_split(data.load_gtzan_table(), "fault-filtered")
     groups = data.artist_groups(train["filename"]).to_numpy()
 
     started = time.perf_counter()
     baseline = GridSearchCV(models.build_model(args.model), models.param_grid(args.model, args.grid),
-                            cv=evaluation.grouped_folds(5, seed=0))
-    baseline.fit(train[list(models.MODEL_FEATURES)], train["label"], groups=groups)
+                            cv=tuning.grouped_folds(5, seed=0))
+    baseline.fit(train[list(MODEL_FEATURES)], train["label"], groups=groups)
     baseline_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    tuned = evaluation.tune_model(args.model, train, seed=0, grid=args.grid, cache=False)
+    tuned = tuning.tune_model(args.model, train, seed=0, grid=args.grid, cache=False)
     tuned_seconds = time.perf_counter() - started
 
-    same = tuned.params == {k: evaluation._plain(v) for k, v in baseline.best_params_.items()}
+    same = tuned.params == {k: tuning.plain(v) for k, v in baseline.best_params_.items()}
     print(f"{args.model} ({args.grid} grid, {len(baseline.cv_results_['params'])} settings x 5 "
           f"grouped folds, {len(train)} rows)")
     print(f"  plain GridSearchCV : {baseline_seconds:7.1f} s")

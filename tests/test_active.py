@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import active
+from helpers import active, data
 from helpers.data import load_gtzan_table
 from helpers.errors import InputError
 from helpers.features import FEATURE_COLUMNS
@@ -80,7 +80,7 @@ def _store_with_rows(path, rows: pd.DataFrame, genre_of) -> LabelStore:
 
 def test_retrain_adds_store_labels_and_reports_held_out_metrics(tmp_path):
     table = load_gtzan_table()
-    train, test = active.held_out_split(table)
+    train, test = data.held_out_split(table)
     # a made-up genre: metal clips pushed far away in every feature
     newgenre = train[train["label"] == "metal"].head(6).copy()
     for column in FEATURE_COLUMNS[1:]:
@@ -211,7 +211,7 @@ def _labelled_store(path, songs) -> LabelStore:
 
 
 def test_groups_keep_each_song_and_each_artist_in_one_calibration_fold(tmp_path, monkeypatch):
-    from helpers import models
+    from helpers.models import selection  # fit_candidate, which active.fit_rows calls, uses it
 
     store = _labelled_store(tmp_path / "s.sqlite", [
         ("metal", None, 3, 0), ("metal", None, 3, 1), ("blues", "John Lee Hooker", 2, 2),
@@ -226,13 +226,13 @@ def test_groups_keep_each_song_and_each_artist_in_one_calibration_fold(tmp_path,
     assert "john lee hooker" in set(groups[:len(base)])
 
     seen = {}
-    real = models.fit_grouped
+    real = selection.fit_grouped
 
     def spy(pipeline, X, y, groups):
         seen.update(pipeline=pipeline, X=X, y=np.asarray(y), groups=np.asarray(groups))
         return real(pipeline, X, y, groups)
 
-    monkeypatch.setattr(models, "fit_grouped", spy)
+    monkeypatch.setattr(selection, "fit_grouped", spy)
     fit = active.fit_rows(base, extra)
     assert fit.calibration_folds == active.CALIBRATION_FOLDS and fit.note == ""
     np.testing.assert_array_equal(seen["groups"], groups)  # the groups reach the calibration
@@ -309,7 +309,7 @@ def test_a_sigmoid_recipe_with_a_one_song_genre_is_fitted_without_calibration(tm
 
 def test_fit_rows_never_trains_on_a_held_out_clip(tmp_path, monkeypatch):
     table = load_gtzan_table()
-    train, test = active.held_out_split(table)
+    train, test = data.held_out_split(table)
     rows = pd.concat([train.head(2), test.head(3)])
     store = _store_with_rows(tmp_path / "s.sqlite", rows, lambda r: r.label)
     trained = []
@@ -330,7 +330,7 @@ def test_a_labelled_song_by_a_test_artist_takes_that_artist_out_of_the_held_out_
     from helpers.data import artist_groups
 
     table = load_gtzan_table()
-    _, test = active.held_out_split(table)
+    _, test = data.held_out_split(table)
     test_artists = artist_groups(test["filename"])
     artist = test_artists.value_counts().index[0]  # the test split's most frequent artist
     n_clips = int((test_artists == artist).sum())

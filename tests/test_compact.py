@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from helpers import compact, data, models
+from helpers import data, models
+from helpers.features import MODEL_FEATURES
+from helpers.models import compact, pipelines
 from helpers.paths import project_root
 
 
@@ -22,7 +24,7 @@ def table():
 
 @pytest.fixture(scope="module")
 def rows(table):
-    return table[list(models.MODEL_FEATURES)]
+    return table[list(MODEL_FEATURES)]
 
 
 def _small_fit(table, pipeline, calibrated=False):
@@ -30,15 +32,15 @@ def _small_fit(table, pipeline, calibrated=False):
     part = table.groupby("label").head(30)
     if calibrated:
         models.calibrate(pipeline, method="temperature", n_splits=3)
-        return models.fit_grouped(pipeline, part[list(models.MODEL_FEATURES)], part["label"],
+        return models.fit_grouped(pipeline, part[list(MODEL_FEATURES)], part["label"],
                                   data.artist_groups(part["filename"]))
-    return pipeline.fit(part[list(models.MODEL_FEATURES)], part["label"])
+    return pipeline.fit(part[list(MODEL_FEATURES)], part["label"])
 
 
 @pytest.mark.parametrize("condition", ["none", "log-variance", "power"])
 @pytest.mark.parametrize("calibrated", [False, True])
 def test_compact_copy_gives_the_pipelines_probabilities(table, rows, condition, calibrated):
-    pipeline = _small_fit(table, models._pipeline(LogisticRegression(max_iter=2000), condition),
+    pipeline = _small_fit(table, pipelines._pipeline(LogisticRegression(max_iter=2000), condition),
                           calibrated)
     fast = compact.compact_model(pipeline)
     np.testing.assert_allclose(fast.predict_proba(rows), pipeline.predict_proba(rows),
@@ -80,7 +82,7 @@ def test_models_without_a_compact_form_are_refused_by_name(table):
     knn = _small_fit(table, models.build_model("knn"))
     with pytest.raises(compact.UnsupportedModel, match="KNeighborsClassifier"):
         compact.compact_model(knn)
-    quantile = _small_fit(table, models._pipeline(LogisticRegression(max_iter=2000), "quantile"))
+    quantile = _small_fit(table, pipelines._pipeline(LogisticRegression(max_iter=2000), "quantile"))
     with pytest.raises(compact.UnsupportedModel, match="quantile"):
         compact.compact_model(quantile)
     assert compact.ensure_compact(knn, "unused.skops") is None  # the skops file stays the way in

@@ -56,8 +56,15 @@ def _decode_outcome(path, **windows) -> str | None:
 
 
 def _decoder_children() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children(recursive=True)
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    """This process's decoder processes still running (other tests' workers are not counted)."""
+    found = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if "ffmpeg" in process.name() and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return found
 
 
 def test_the_corpus_has_20_variants_of_every_container(corpus):
@@ -356,12 +363,20 @@ def hanging_ffmpeg(tmp_path, monkeypatch):
     return pids
 
 
-def _alive(pid: int) -> bool:
-    try:
-        process = psutil.Process(pid)
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+def _alive(pid: int, patience: float = 10.0) -> bool:
+    """True when *pid* still runs after *patience* seconds (a killed process that is not our
+    child dies a moment after the signal, and is reaped by someone else)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            process = psutil.Process(pid)
+            if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.NoSuchProcess:
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.05)
 
 
 def test_a_decoder_past_its_deadline_is_killed_with_its_process_group(hanging_ffmpeg, tmp_path,

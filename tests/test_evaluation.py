@@ -5,7 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from helpers import cli, data, evaluation, models
+from helpers import cli, data, evaluation, models, paths, stats
+from helpers.features import MODEL_FEATURES
+from helpers.models import selection as model_selection
+from helpers.models import tuning
 
 
 @pytest.fixture(scope="module")
@@ -17,17 +20,17 @@ def test_bootstrap_interval_brackets_the_accuracy_and_shrinks_with_more_clips():
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 10, 2000)
     guess = np.where(rng.random(2000) < 0.6, truth, (truth + 1) % 10)
-    small = evaluation.bootstrap_ci(truth[:200], guess[:200])
-    large = evaluation.bootstrap_ci(truth, guess)
+    small = stats.accuracy_interval(truth[:200], guess[:200])
+    large = stats.accuracy_interval(truth, guess)
     assert small[0] <= np.mean(truth[:200] == guess[:200]) <= small[1]
     assert large[1] - large[0] < small[1] - small[0]
     # the standard error of one 200-clip split is about 3.5 points: the interval spans ~14
     assert 0.10 < small[1] - small[0] < 0.18
-    assert evaluation.bootstrap_ci([1, 1], [1, 1]) == (1.0, 1.0)
+    assert stats.accuracy_interval([1, 1], [1, 1]) == (1.0, 1.0)
 
 
 def test_split_frames_use_the_published_split(table):
-    train, test = evaluation.split_frames(table, "fault-filtered")
+    train, test = data.held_out_split(table, "fault-filtered")
     split = data.load_split("fault-filtered")
     assert set(train["filename"]) == set(split["train"]) | set(split["valid"])
     assert set(test["filename"]) == set(split["test"])
@@ -35,9 +38,9 @@ def test_split_frames_use_the_published_split(table):
 
 
 def test_inner_folds_never_put_an_artist_on_both_sides(table):
-    train, _ = evaluation.split_frames(table, "stratified")
+    train, _ = data.held_out_split(table, "stratified")
     groups = data.artist_groups(train["filename"]).to_numpy()
-    for fit_idx, score_idx in evaluation.grouped_folds(5, seed=3).split(train, train["label"], groups):
+    for fit_idx, score_idx in tuning.grouped_folds(5, seed=3).split(train, train["label"], groups):
         assert not set(groups[fit_idx]) & set(groups[score_idx])
 
 
@@ -49,12 +52,12 @@ def test_original_study_numbers_reproduce(table):
 
 def test_tuning_is_cached_per_training_data(table, tmp_path, monkeypatch):
     monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path))
-    train, _ = evaluation.split_frames(table, "fault-filtered")
-    first = evaluation.tune_model("knn", train, grid="small")
-    again = evaluation.tune_model("knn", train, grid="small")
+    train, _ = data.held_out_split(table, "fault-filtered")
+    first = tuning.tune_model("knn", train, grid="small")
+    again = tuning.tune_model("knn", train, grid="small")
     assert not first.cached and again.cached and again.params == first.params
     assert len(list((tmp_path / "cache" / "tuning").glob("knn-*.json"))) == 1
-    other = evaluation.tune_model("knn", train.iloc[:-40], grid="small")
+    other = tuning.tune_model("knn", train.iloc[:-40], grid="small")
     assert not other.cached
 
 
@@ -65,8 +68,8 @@ def test_tuning_cache_keeps_its_file_name_and_contents(table, tmp_path, monkeypa
     import sklearn
 
     monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path))
-    train, _ = evaluation.split_frames(table, "fault-filtered")
-    result = evaluation.tune_model("knn", train, grid="small")
+    train, _ = data.held_out_split(table, "fault-filtered")
+    result = tuning.tune_model("knn", train, grid="small")
     source = json.dumps({"name": "knn", "estimator": repr(models.build_model("knn", random_state=0)),
                          "grid": models.param_grid("knn", "small"), "seed": 0, "n_splits": 5,
                          "sklearn": sklearn.__version__, "rows": models.table_fingerprint(train),
@@ -80,10 +83,10 @@ def test_tuning_cache_keeps_its_file_name_and_contents(table, tmp_path, monkeypa
     # an unreadable or incomplete entry is tuned again and overwritten with the same bytes
     for broken in ("{", '{"params": {}}'):
         path.write_text(broken)
-        again = evaluation.tune_model("knn", train, grid="small")
+        again = tuning.tune_model("knn", train, grid="small")
         assert not again.cached and again.params == result.params
         assert path.read_text() == written
-    assert evaluation.tune_model("knn", train, grid="small").cached
+    assert tuning.tune_model("knn", train, grid="small").cached
 
 
 def test_evaluate_json_lists_one_object_per_model(capsys):
@@ -152,23 +155,23 @@ def test_candidate_recipes_calibrate_inside_the_pipeline(table):
     from sklearn.model_selection import StratifiedGroupKFold
 
     small = table.groupby("label").head(30)
-    model, params = evaluation.fit_candidate("logreg", small, n_splits=3)
+    model, params = model_selection.fit_candidate("logreg", small, n_splits=3)
     calibrator = model.named_steps["model"]
     assert isinstance(calibrator, CalibratedClassifierCV) and calibrator.method == "temperature"
     assert isinstance(calibrator.cv, StratifiedGroupKFold) and params == {}
-    proba = model.predict_proba(small[list(models.MODEL_FEATURES)])
+    proba = model.predict_proba(small[list(MODEL_FEATURES)])
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-    study, _ = evaluation.fit_candidate("knn", small)
+    study, _ = model_selection.fit_candidate("knn", small)
     assert study.get_params()["model__n_neighbors"] == 4  # the study's model, not calibrated
     assert not isinstance(study.named_steps["model"], CalibratedClassifierCV)
 
 
 def test_the_knn_candidate_is_the_study_model(table):
     small = table.groupby("label").head(30)
-    fitted, params = evaluation.fit_candidate("knn", small)
+    fitted, params = model_selection.fit_candidate("knn", small)
     study = models.fit_on_table(small, models.make_knn())
     assert params == {} and repr(fitted) == repr(study)
-    rows = table[list(models.MODEL_FEATURES)].tail(50)
+    rows = table[list(MODEL_FEATURES)].tail(50)
     np.testing.assert_array_equal(fitted.predict_proba(rows), study.predict_proba(rows))
 
 
@@ -186,20 +189,20 @@ def test_selection_ranks_by_mean_then_spread_and_round_trips_its_document():
             {"name": "b", "cv_accuracy": 0.7, "cv_std": 0.04},
             {"name": "c", "cv_accuracy": 0.7, "cv_std": 0.02},
             {"name": "d", "cv_accuracy": 0.7, "cv_std": 0.02}]
-    selection = evaluation.Selection(chosen="c", candidates=rows, seed=0, grid="small",
+    selection = model_selection.Selection(chosen="c", candidates=rows, seed=0, grid="small",
                                      n_splits=5, training_fingerprint="f")
     assert [r["name"] for r in selection.ranked()] == ["c", "d", "b", "a"]  # full ties: list order
-    assert min(rows, key=evaluation.Selection.rank_key)["name"] == selection.ranked()[0]["name"]
+    assert min(rows, key=model_selection.Selection.rank_key)["name"] == selection.ranked()[0]["name"]
     document = selection.to_document()
     assert "cached" not in document
     assert document == {k: v for k, v in dataclasses.asdict(selection).items() if k != "cached"}
-    again = evaluation.Selection.from_document(document)
+    again = model_selection.Selection.from_document(document)
     assert again.cached and again.to_document() == document
 
 
 def test_the_shipped_selection_reads_back_unchanged():
-    shipped = json.loads(models.shipped_selection_path().read_text())
-    selection = evaluation.Selection.from_document(shipped["selection"])
+    shipped = json.loads(paths.shipped_selection_path().read_text())
+    selection = model_selection.Selection.from_document(shipped["selection"])
     assert selection.cached
     assert json.dumps(selection.to_document(), sort_keys=True) == json.dumps(shipped["selection"],
                                                                              sort_keys=True)

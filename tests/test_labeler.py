@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from helpers import data
 from helpers import labeler as labeler_module
 from helpers.errors import InputError
 from helpers.labeler import Labeler, pool_files
@@ -420,8 +421,8 @@ def test_model_line_names_the_model_and_its_held_out_accuracy(pool_dir, store_pa
     assert f"{accuracy['accuracy']:.3f}" in lab.model_line.value
     assert "fault-filtered test split" in lab.model_line.value and f"n={accuracy['n']}" in lab.model_line.value
     assert lab.fit_info.name in lab.model_line.value  # the recipe is named
-    # a model passed in is named by helpers.model_card.describe_model (helpers.models re-exports it)
-    from helpers import model_card
+    # a model passed in is named by helpers.models.card.describe_model (the models face hands it on)
+    from helpers.models import card as model_card
     monkeypatch.setattr(model_card, "describe_model", lambda model: "KNN described")
     lab.fit_info = None  # as for a model from elsewhere (Labeler._set_model)
     assert lab.model_name() == "KNN described"
@@ -482,7 +483,7 @@ def test_held_out_accuracy_comes_from_a_model_that_never_saw_a_test_clip(
     from helpers.data import load_gtzan_table
     from helpers.features import FEATURE_COLUMNS
 
-    _, held_out = active.held_out_split()
+    _, held_out = data.held_out_split()
     clip = held_out.iloc[0]
     with LabelStore(store_path) as store:  # a held-out clip the person labelled
         song = store.add_song(f"https://example.org/gtzan/{clip['filename']}", title="held out")
@@ -508,10 +509,9 @@ def test_held_out_accuracy_comes_from_a_model_that_never_saw_a_test_clip(
 
 def test_a_model_with_a_card_shows_the_card_figure_not_a_score_on_clips_it_saw(
         pool_dir, store_path, no_extraction):
-    from helpers import active
     from helpers.models import make_knn
 
-    base, _ = active.held_out_split()
+    base, _ = data.held_out_split()
     model = make_knn().fit(base[list(labeler_module.MODEL_FEATURES)], base["label"])
     model.model_card_ = {"name": "carded", "test_accuracy": 0.5, "test_ci95": [0.4, 0.6],
                          "test_split": "fault-filtered", "n_test": 290}

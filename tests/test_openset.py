@@ -1,11 +1,13 @@
-"""helpers.openset: signals, AUROC with intervals, leave-one-genre-out on a tiny table, the rule."""
+"""helpers.models.openset and .novelty: signals, AUROC with intervals, leave-one-genre-out on a
+tiny table, the rule, and one flag rule for validation and inference."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import data, openset
+from helpers import data
 from helpers.errors import InputError
+from helpers.models import novelty, openset
 
 
 @pytest.fixture(scope="module")
@@ -16,13 +18,13 @@ def tiny():
 
 
 def test_probability_signals_follow_their_definitions():
-    signals = openset.probability_signals(np.array([[1.0, 0.0, 0.0], [0.5, 0.3, 0.2], [1/3, 1/3, 1/3]]))
+    signals = novelty.probability_signals(np.array([[1.0, 0.0, 0.0], [0.5, 0.3, 0.2], [1/3, 1/3, 1/3]]))
     np.testing.assert_allclose(signals["top_probability"], [0.0, 0.5, 2 / 3])
     np.testing.assert_allclose(signals["margin"], [0.0, 0.8, 1.0])
     np.testing.assert_allclose(signals["entropy"][[0, 2]], [0.0, 1.0])
     assert 0 < signals["entropy"][1] < 1
     with pytest.raises(InputError):
-        openset.probability_signals(np.array([0.5, 0.5]))
+        novelty.probability_signals(np.array([0.5, 0.5]))
 
 
 def test_auroc_is_a_rank_statistic_with_an_interval():
@@ -82,13 +84,13 @@ def test_rule_threshold_keeps_its_false_flag_rate_and_applies_to_songs():
     sure = np.array([[0.95, 0.05], [0.9, 0.1]])
     torn = np.array([[0.5, 0.5], [0.45, 0.55]])
     rule = {"signal": "margin", "thresholds": {"margin": 0.5}}
-    assert openset.song_flag(sure, rule)[1] is False and openset.song_flag(torn, rule)[1] is True
+    assert novelty.song_flag(sure, rule)[1] is False and novelty.song_flag(torn, rule)[1] is True
     far = {"thresholds": {"margin": 0.5, "neighbour_distance": 10.0}}
-    assert openset.song_flag(sure, far, {"neighbour_distance": [30.0, 40.0]}) == (
+    assert novelty.song_flag(sure, far, {"neighbour_distance": [30.0, 40.0]}) == (
         {"margin": pytest.approx(0.15), "neighbour_distance": 35.0}, True)
-    assert openset.song_flag(sure, far)[1] is False  # no distances given: that signal is left out
+    assert novelty.song_flag(sure, far)[1] is False  # no distances given: that signal is left out
     with pytest.raises(InputError, match="unknown open-set signal"):
-        openset.song_flag(sure, {"thresholds": {"loudness": 1.0}})
+        novelty.song_flag(sure, {"thresholds": {"loudness": 1.0}})
     with pytest.raises(InputError, match="between 0 and 1"):
         openset.choose_rule(scores, false_flag_rate=1.5)
 
@@ -111,7 +113,7 @@ def test_a_pair_of_complementary_signals_beats_each_alone():
 
 
 def test_conditions_are_said_in_the_signal_s_own_terms():
-    from helpers.openset import SIGNALS, describe_condition
+    from helpers.models.novelty import SIGNALS, describe_condition
 
     assert describe_condition("top_probability", 0.723) == "the top genre probability is below 0.277"
     assert "below 0.400" in describe_condition("margin", 0.6)
@@ -119,3 +121,22 @@ def test_conditions_are_said_in_the_signal_s_own_terms():
     assert all(describe_condition(s, 0.5) for s in SIGNALS)
     with pytest.raises(InputError, match="unknown open-set signal"):
         describe_condition("loudness", 0.5)
+
+
+def test_the_flag_rule_is_strict_and_the_same_for_validation_and_songs():
+    """A value exactly at its threshold is not flagged, by the validation's per-clip rates and by
+    a song's verdict alike; a hair above is flagged by both."""
+    import pandas as pd
+
+    threshold = 0.25
+    rule = {"signal": "margin", "thresholds": {"margin": threshold}}
+    at = np.array([[0.875, 0.125]])  # margin signal 1 - (0.875 - 0.125) = 0.25, exact in binary
+    above = np.array([[0.874, 0.126]])  # 0.252
+    assert novelty.probability_signals(at)["margin"][0] == threshold
+    assert novelty.song_flag(at, rule)[1] is False
+    assert novelty.song_flag(above, rule)[1] is True
+    clips = pd.DataFrame({"margin": [threshold, 0.252], "unknown": [False, True]})
+    flagged, _ = openset._rates(clips, rule["thresholds"])
+    assert flagged.tolist() == [False, True]
+    assert novelty.flags({"margin": threshold}, rule["thresholds"]) is False
+    assert novelty.flags({"margin": np.nextafter(threshold, 1)}, rule["thresholds"]) is True

@@ -42,13 +42,13 @@ def test_shipped_data_never_moves_with_the_data_folder(tmp_path, monkeypatch):
 
 
 def test_what_the_user_makes_follows_the_data_folder(tmp_path, monkeypatch):
-    from helpers import batch, ingest, lyrics_fetch, models, store, web
+    from helpers import batch, ingest, lyrics_fetch, store, web
 
     for name in ("MUSIC_STUDY_LABEL_STORE", "MUSIC_STUDY_FEATURE_CACHE", "MUSIC_STUDY_LYRICS_CACHE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path))
     made = [store.default_store_path(), batch.default_cache_dir(), lyrics_fetch.default_cache_path(),
-            ingest.downloads_dir(), web.uploads_dir(), models.default_model_path()]
+            ingest.downloads_dir(), web.uploads_dir(), paths.default_model_path()]
     assert all(path.is_relative_to(tmp_path.resolve()) for path in made), made
 
 

@@ -635,3 +635,19 @@ def test_genre_profile_explanations_match_a_prediction_per_pair(library, users):
                 assert f"genre profile (both closest to {pair[0]})" in rec.reason
                 seen += 1
     assert seen > 0
+
+
+def test_songs_by_the_users_own_artists_earn_no_precision_or_recall(library):
+    """A held-out song by an artist the user has shown is neither a hit nor something to recall."""
+    meta = library.meta.set_index("id")
+    own = meta.at["reggae.00000.wav", "artist"]
+    by_own = [i for i in meta.index if meta.at[i, "artist"] == own and i != "reggae.00000.wav"]
+    other = next(i for i in meta.index if meta.at[i, "genre"] == "reggae"
+                 and meta.at[i, "artist"] and meta.at[i, "artist"] != own)
+    assert own and by_own
+    user = recommend_eval.SimulatedUser(0, ("reggae",), ("reggae.00000.wav",), (by_own[0], other))
+    metrics = recommend_eval.user_metrics([by_own[0], other], user, library)
+    assert metrics["precision"] == pytest.approx(1 / 2)  # only the new artist's song is a hit
+    assert metrics["recall"] == pytest.approx(1 / 1)  # the own artist's song is not asked for
+    only_own = recommend_eval.user_metrics([by_own[0]], user, library)
+    assert only_own["precision"] == 0.0 and only_own["recall"] == 0.0

@@ -40,7 +40,8 @@ def _need_chromium():
 def served(tmp_path):
     """A ``music-study serve --port 0`` subprocess on its own data folder; yields its link."""
     _need_chromium()
-    from helpers.models import default_model, default_model_path
+    from helpers.models import default_model
+    from helpers.paths import default_model_path
 
     default_model()  # the cached model file, copied so the server starts without retraining
     data = tmp_path / "data"

@@ -33,9 +33,12 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score, f1_score
 from threadpoolctl import threadpool_limits
 
+from helpers.constants import DEFAULT_GRID, DEFAULT_SEED
+from helpers.data import held_out_split
 from helpers.errors import InputError
-from helpers.models import DEFAULT_GRID, DEFAULT_SEED, MODEL_FEATURES, make_knn
-from helpers.stats import bootstrap_mean_interval
+from helpers.features import MODEL_FEATURES
+from helpers.models.pipelines import make_knn
+from helpers.stats import bootstrap_mean_interval, mean_interval
 
 #: Query strategies accepted by :func:`uncertainty` and :func:`query`.
 STRATEGIES = ("least_confidence", "margin", "entropy", "random")
@@ -43,7 +46,7 @@ STRATEGIES = ("least_confidence", "margin", "entropy", "random")
 #: Fixed held-out set used to compare models before and after retraining.
 HELD_OUT_SPLIT = "fault-filtered"
 
-#: Calibration folds a calibrated recipe asks for (as :func:`helpers.evaluation.fit_candidate`).
+#: Calibration folds a calibrated recipe asks for (as :func:`helpers.models.selection.fit_candidate`).
 CALIBRATION_FOLDS = 5
 
 
@@ -143,7 +146,7 @@ def make_estimator(name: str = "knn"):
     name : str
         ``'logistic'``: standardised logistic regression on the raw features — graded
         probabilities at a fraction of a second per fit, for simulations with hundreds of
-        fits. Any other name goes to :func:`helpers.models.build_model` (``MODEL_NAMES``).
+        fits. Any other name goes to :func:`helpers.models.pipelines.build_model` (``MODEL_NAMES``).
 
     Raises
     ------
@@ -178,24 +181,10 @@ def bootstrap_accuracy(y_true, y_pred, n_boot: int = 1000, random_state=0) -> di
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if len(y_true) == 0:
         raise InputError("held-out set", "is empty")
-    correct = (y_true == y_pred).astype(float)
-    low, high = bootstrap_mean_interval(correct, n_boot, rng=random_state)
-    return {"accuracy": float(correct.mean()), "ci_low": float(low), "ci_high": float(high),
+    accuracy, low, high = mean_interval(y_true == y_pred, n_boot, rng=random_state)
+    return {"accuracy": accuracy, "ci_low": low, "ci_high": high,
             "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
             "n": int(len(y_true))}
-
-
-def held_out_split(table: pd.DataFrame | None = None, split: str = HELD_OUT_SPLIT):
-    """Return ``(train_rows, test_rows)`` of the GTZAN table under a published split.
-
-    With ``'fault-filtered'`` the test part shares no artist with the training part (train and
-    valid together form the training part); clips the split leaves out are in neither.
-    """
-    from helpers.data import load_gtzan_table, split_masks
-
-    table = load_gtzan_table() if table is None else table
-    masks = split_masks(table, split)
-    return table[masks["train"] | masks["valid"]], table[masks["test"]]
 
 
 def held_out_score(model, split: str = HELD_OUT_SPLIT, n_boot: int = 1000, random_state=0,
@@ -255,8 +244,8 @@ def calibration_folds(labels, groups, wanted: int = CALIBRATION_FOLDS, seed: int
 
     Calibration refits the classifier on all folds but one and calibrates it on the one left
     out, so every genre must be in the training part of every fold. The recipe's folds are
-    *wanted* artist-grouped folds (:func:`helpers.evaluation.grouped_folds`:
-    ``StratifiedGroupKFold`` shuffled with *seed*, as :func:`helpers.models.calibrate` builds
+    *wanted* artist-grouped folds (:func:`helpers.models.tuning.grouped_folds`:
+    ``StratifiedGroupKFold`` shuffled with *seed*, as :func:`helpers.models.candidates.calibrate` builds
     them). When a genre has fewer groups than that (a new genre with a few labelled songs):
 
     * ``temperature`` (one temperature shared by all genres): the same folds are built over
@@ -272,7 +261,7 @@ def calibration_folds(labels, groups, wanted: int = CALIBRATION_FOLDS, seed: int
         The number of grouped folds (0: none), or a list of ``(train, test)`` row-index pairs;
         and the note for people ("" when the recipe's folds work).
     """
-    from helpers.evaluation import grouped_folds  # imports nothing that imports this module
+    from helpers.models.tuning import grouped_folds  # imports nothing that imports this module
 
     labels, groups = np.asarray(labels).astype(str), np.asarray(groups)
     per_genre = pd.Series(groups).groupby(labels).nunique().sort_values()
@@ -318,7 +307,7 @@ class Fit:
     model : estimator
         Fitted, with ``predict_proba``.
     name : str
-        The recipe (candidate of :data:`helpers.models.CANDIDATES`), or the class of a custom
+        The recipe (candidate of :data:`helpers.models.candidates.CANDIDATES`), or the class of a custom
         estimator.
     description : str
         One line on what the model is (as fitted: it says when calibration was skipped).
@@ -371,8 +360,8 @@ def fit_rows(base: pd.DataFrame, extra: pd.DataFrame | None = None, *, estimator
     estimator : estimator, optional
         A custom unfitted model: cloned and fitted on the rows as they are (no groups).
     recipe : str, optional
-        Candidate name (:data:`helpers.models.CANDIDATES`) when no *estimator* is given;
-        default :func:`default_recipe`. Fitted by :func:`helpers.evaluation.fit_candidate`
+        Candidate name (:data:`helpers.models.candidates.CANDIDATES`) when no *estimator* is given;
+        default :func:`default_recipe`. Fitted by :func:`helpers.models.selection.fit_candidate`
         with the groups of :func:`training_groups` and the folds of :func:`calibration_folds`.
     seed : int
         Seed of the calibration folds (the selection's, so that on the base rows alone the fit
@@ -398,8 +387,8 @@ def fit_rows(base: pd.DataFrame, extra: pd.DataFrame | None = None, *, estimator
 
 
 def _fit_rows(base, extra, estimator, recipe, columns, seed) -> Fit:
-    from helpers.evaluation import fit_candidate
     from helpers.models import build_model, get_candidate
+    from helpers.models.selection import fit_candidate
 
     rows = pd.concat([base, extra[base.columns]], ignore_index=True)
     groups = training_groups(base, extra)
@@ -411,7 +400,7 @@ def _fit_rows(base, extra, estimator, recipe, columns, seed) -> Fit:
     name = recipe or default_recipe()
     candidate = get_candidate(name)
     if tuple(columns) != MODEL_FEATURES:
-        raise InputError("columns", "a candidate recipe uses helpers.models.MODEL_FEATURES; "
+        raise InputError("columns", "a candidate recipe uses helpers.features.MODEL_FEATURES; "
                                     "pass estimator= to train on other columns")
     if candidate.calibration is None:
         model, _ = fit_candidate(name, rows, seed=seed, grid=DEFAULT_GRID, groups=groups)
@@ -494,7 +483,7 @@ class RetrainResult:
         ----------
         path : path-like, optional
             Default ``data/models/retrained.skops`` (git-ignored); ``music-study predict
-            --model PATH`` and :func:`helpers.models.load_model` read it.
+            --model PATH`` and :func:`helpers.models.files.load_model` read it.
 
         Returns
         -------

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -40,9 +41,15 @@ from pathlib import Path
 import pandas as pd
 
 from helpers.audio import AUDIO_SUFFIXES, names_a_file
+from helpers.cache import read_json, write_json
 from helpers.errors import AudioError, InputError
 from helpers.features import SAMPLE_RATE, extract_file, extract_signal, feature_columns
 from helpers.paths import data_dir
+
+log = logging.getLogger(__name__)
+
+#: What a failure that is not the file's fault says (the traceback goes to the log).
+UNEXPECTED_FAILURE = "could not extract features: an unexpected error (details in the log)"
 
 #: Bump when the extraction changes so older cache entries are not reused (2: truncated files
 #: are refused, so rows cached from them before must not come back).
@@ -133,22 +140,6 @@ def _content_key(path: Path, params: dict) -> str:
     return digest.hexdigest()
 
 
-def _read_cache(cache_file: Path) -> list[dict] | None:
-    try:
-        return json.loads(cache_file.read_text())["rows"]
-    except (OSError, ValueError, KeyError):
-        return None  # missing or damaged entry: recompute
-
-
-def _write_cache(cache_file: Path, rows: list[dict]) -> None:
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    # Write then rename, so a crash never leaves a half-written entry behind.
-    handle, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".tmp")
-    with os.fdopen(handle, "w") as out:
-        json.dump({"rows": rows}, out)
-    os.replace(tmp, cache_file)
-
-
 def _segment_rows(path: Path, segment_seconds: float, feature_set: str, offset: float,
                   duration: float | None, allow_truncated: bool = False) -> list[dict]:
     from helpers.audio import iter_checked_windows
@@ -225,9 +216,9 @@ def extract_one(path, segment_seconds: float | None = None, feature_set: str = "
             check_audio_path(path)  # never hash a FIFO (it would block) or a device
             key = _content_key(path, params)
             cache_file = Path(cache_dir) / key[:2] / f"{key}.json"
-            rows = _read_cache(cache_file)
-            if rows is not None:
-                return rows, None, True
+            cached = read_json(cache_file)
+            if isinstance(cached, dict) and isinstance(cached.get("rows"), list):
+                return cached["rows"], None, True
         try:
             rows = _extract_rows(path, segment_seconds, feature_set, offset, duration, False)
             marker = False
@@ -242,13 +233,11 @@ def extract_one(path, segment_seconds: float | None = None, feature_set: str = "
         return [], exc.reason, False
     except OSError as exc:
         return [], f"cannot read the file ({exc.strerror or exc})", False
-    except Exception as exc:  # a batch must survive any one file
-        return [], f"{type(exc).__name__}: {exc}", False
+    except Exception:  # a batch must survive any one file; the user reads a sentence, not a class
+        log.exception("extracting %s failed unexpectedly", path)
+        return [], UNEXPECTED_FAILURE, False
     if cache_file is not None:
-        try:
-            _write_cache(cache_file, rows)
-        except OSError:
-            pass  # a read-only cache only costs time
+        write_json(cache_file, {"rows": rows})  # a read-only cache only costs time
     return rows, None, False
 
 

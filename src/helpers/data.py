@@ -126,6 +126,25 @@ def split_masks(table: pd.DataFrame, name: str = "fault-filtered") -> dict[str, 
     return {part: table["filename"].isin(files) for part, files in parts.items()}
 
 
+def held_out_split(table: pd.DataFrame | None = None, split: str = "fault-filtered"
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return ``(training rows, test rows)`` of *table* under a published split.
+
+    Train and valid form the training part. With ``'fault-filtered'`` the test part shares no
+    artist with it; clips the split leaves out are in neither. Rows keep their index.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame, optional
+        Rows with ``filename``; default the embedded GTZAN table.
+    split : {'fault-filtered', 'stratified'}
+        The split (:func:`load_split`).
+    """
+    table = load_gtzan_table() if table is None else table
+    masks = split_masks(table, split)
+    return table[masks["train"] | masks["valid"]], table[masks["test"]]
+
+
 _INDEX_LINE = re.compile(r"^(?P<filename>\S+\.wav)\s*:::\s*(?P<artist>.*?)\s*:::\s*(?P<title>.*?)\s*$")
 
 

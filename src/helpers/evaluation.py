@@ -1,7 +1,7 @@
 """Honest evaluation of genre models: tuned by grouped inner CV, scored with uncertainty.
 
 The protocol of :func:`evaluate_model`: take a published split, train on its train+valid
-clips, choose every setting (feature conditioning and hyper-parameters, :func:`helpers.models.param_grid`)
+clips, choose every setting (feature conditioning and hyper-parameters, :func:`helpers.models.pipelines.param_grid`)
 by grid search with an artist-grouped inner cross-validation on those clips only, refit, then
 score once on the test clips with a bootstrap 95% interval. Also here: repeated stratified
 k-fold, artist-grouped CV over all clips, the original study's procedure (to reproduce its
@@ -17,26 +17,16 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
-import tempfile
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field, fields
 
-import joblib
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    classification_report,
-    confusion_matrix,
-    precision_recall_fscore_support,
-)
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
 from sklearn.model_selection import (
     GridSearchCV,
     RepeatedStratifiedKFold,
-    StratifiedGroupKFold,
     StratifiedKFold,
     cross_val_predict,
     cross_val_score,
@@ -45,48 +35,16 @@ from sklearn.model_selection import (
 )
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from helpers import data
-from helpers.constants import SELECTION_VERSION
 from helpers.errors import InputError
-from helpers.features import FEATURE_COLUMNS
-from helpers.models import MODEL_FEATURES, MODEL_NAMES, build_model, param_grid, table_fingerprint
-from helpers.stats import bootstrap_mean_interval
+from helpers.features import FEATURE_COLUMNS, MODEL_FEATURES
+from helpers.models.pipelines import MODEL_NAMES, build_model, param_grid
+from helpers.models.tuning import grid_search, grouped_folds, plain, tune_model
+from helpers.stats import accuracy_interval, score_predictions
 
 #: Splits accepted by :func:`evaluate_model` (the published ones, see :func:`helpers.data.load_split`).
 SPLITS = tuple(data.SPLITS)
-
-
-# --------------------------------------------------------------------------- uncertainty
-
-def bootstrap_ci(y_true, y_pred, n_boot: int = 2000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
-    """Return a percentile bootstrap interval for accuracy on one test set.
-
-    Test clips are resampled with replacement *n_boot* times.
-
-    Examples
-    --------
-    >>> bootstrap_ci(["a"] * 50 + ["b"] * 50, ["a"] * 100)
-    (0.4, 0.6)
-    """
-    correct = np.asarray(y_true) == np.asarray(y_pred)
-    if correct.size == 0:
-        raise InputError("predictions", "cannot bootstrap an empty test set")
-    lo, hi = bootstrap_mean_interval(correct, n_boot, level, rng=seed)
-    return round(lo, 4), round(hi, 4)
-
-
-def score_predictions(y_true, y_pred, seed: int = 0) -> dict:
-    """Return accuracy (with bootstrap 95% interval) and macro precision, recall and F1."""
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, average="macro", zero_division=0)
-    return {"accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
-            "ci95": list(bootstrap_ci(y_true, y_pred, seed=seed)),
-            "macro_precision": round(float(precision), 4),
-            "macro_recall": round(float(recall), 4),
-            "macro_f1": round(float(f1), 4)}
 
 
 def per_genre_report(y_true, y_pred) -> pd.DataFrame:
@@ -196,97 +154,6 @@ def plot_selection(selection, n_clips: int | None = None, ax=None):
 
 # --------------------------------------------------------------------------- splits and CV
 
-def split_frames(table: pd.DataFrame, split: str = "fault-filtered") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (train+valid rows, test rows) of a published split as table slices."""
-    masks = data.split_masks(table, split)
-    train = table[masks["train"] | masks["valid"]].reset_index(drop=True)
-    test = table[masks["test"]].reset_index(drop=True)
-    return train, test
-
-
-def grouped_folds(n_splits: int = 5, seed: int = 0) -> StratifiedGroupKFold:
-    """Return artist-grouped, genre-stratified folds (no artist in two folds)."""
-    return StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-
-
-@dataclass
-class Tuning:
-    """The settings chosen by grouped inner cross-validation."""
-
-    params: dict
-    cv_mean: float
-    cv_std: float
-    cached: bool = False
-
-
-def tune_model(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "full",
-               n_splits: int = 5, n_jobs: int = 1, cache: bool = True) -> Tuning:
-    """Choose conditioning and hyper-parameters of *name* by artist-grouped CV on *train*.
-
-    Parameters
-    ----------
-    name : str
-        A model of :data:`helpers.models.MODEL_NAMES`.
-    train : pandas.DataFrame
-        Training rows with ``filename`` (for the artist groups), features and ``label``.
-    grid : {'full', 'small'}
-        Grid size (:func:`helpers.models.param_grid`).
-    cache : bool
-        Reuse (and store) the result in ``data/cache/tuning/``, keyed by the model, grid,
-        seed, folds, library version and the fingerprint of *train*.
-    """
-    grid_values = param_grid(name, grid)
-    key_source, path = _cache_key("tuning", {
-        "name": name, "estimator": repr(build_model(name, random_state=seed)), "grid": grid_values,
-        "seed": seed, "n_splits": n_splits, "rows": table_fingerprint(train),
-        "files": _files_digest(train)}, prefix=f"{name}-")
-    stored = _read_cache(path) if cache else None
-    if stored is not None:
-        try:
-            return Tuning(stored["params"], stored["cv_mean"], stored["cv_std"], cached=True)
-        except KeyError:
-            pass  # incomplete cache entry: tune again and overwrite it
-    search = _grid_search(name, train, grid_values, seed=seed, n_splits=n_splits, n_jobs=n_jobs,
-                          error_score="raise", scratch_prefix="music-study-tuning-")
-    best = search.best_index_
-    result = Tuning({k: _plain(v) for k, v in search.best_params_.items()},
-                    round(float(search.cv_results_["mean_test_score"][best]), 4),
-                    round(float(search.cv_results_["std_test_score"][best]), 4))
-    if cache:
-        _write_cache(path, asdict(result) | {"cached": False, "key": key_source})
-    return result
-
-
-def _grid_search(name: str, train: pd.DataFrame, grid_values: dict, seed: int, n_splits: int,
-                 n_jobs: int, error_score, scratch_prefix: str) -> GridSearchCV:
-    """Return *name*'s grid search over *grid_values*, fitted by artist-grouped CV on *train*.
-
-    Parameters
-    ----------
-    error_score : 'raise' or float
-        What a failing fit scores (GridSearchCV's ``error_score``).
-    scratch_prefix : str
-        Name prefix of the temporary folder that caches the fitted transforms.
-    """
-    with tempfile.TemporaryDirectory(prefix=scratch_prefix) as scratch:
-        # cache each fold's fitted conditioning + scaler, shared by all model settings
-        estimator = build_model(name, random_state=seed).set_params(
-            memory=joblib.Memory(scratch, verbose=0))
-        search = GridSearchCV(estimator, grid_values, cv=grouped_folds(n_splits, seed),
-                              n_jobs=n_jobs, error_score=error_score)
-        # plain arrays and integer labels keep the cache keys cheap to hash; one BLAS/OpenMP
-        # thread per process avoids oversubscribing a busy machine on many tiny fits
-        codes, _ = pd.factorize(train["label"])
-        with threadpool_limits(1):
-            search.fit(train[list(MODEL_FEATURES)].to_numpy(dtype=float), codes,
-                       groups=data.artist_groups(train["filename"]).to_numpy())
-    return search
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
-
-
 @dataclass
 class Evaluation:
     """One model scored on one split's test clips (see :func:`evaluate_model`)."""
@@ -323,7 +190,7 @@ def evaluate_model(name: str = "knn", split: str = "fault-filtered", seed: int =
     Parameters
     ----------
     name : str
-        A model of :data:`helpers.models.MODEL_NAMES`.
+        A model of :data:`helpers.models.pipelines.MODEL_NAMES`.
     split : {'fault-filtered', 'stratified'}
         The published split (:func:`helpers.data.load_split`).
     seed : int
@@ -342,7 +209,7 @@ def evaluate_model(name: str = "knn", split: str = "fault-filtered", seed: int =
     if split not in SPLITS:
         raise InputError(split, f"unknown split; choose one of {', '.join(SPLITS)}")
     table = data.load_gtzan_table() if table is None else table
-    train, test = split_frames(table, split)
+    train, test = data.held_out_split(table, split)
     tuning = tune_model(name, train, seed=seed, grid=grid, n_jobs=n_jobs, cache=cache)
     estimator = build_model(name, random_state=seed).set_params(**tuning.params)
     estimator.fit(train[list(MODEL_FEATURES)], train["label"])
@@ -371,15 +238,15 @@ def grid_test_scores(name: str = "knn", split: str = "fault-filtered", seed: int
         ``inner_rank`` (1 = what tuning picks) and ``test_accuracy``; best inner CV first.
     """
     table = data.load_gtzan_table() if table is None else table
-    train, test = split_frames(table, split)
+    train, test = data.held_out_split(table, split)
     # every setting is scored, so a failing one scores NaN (GridSearchCV's default) not raises
-    search = _grid_search(name, train, param_grid(name, grid), seed=seed, n_splits=n_splits,
-                          n_jobs=n_jobs, error_score=np.nan, scratch_prefix="music-study-grid-")
+    search = grid_search(name, train, param_grid(name, grid), seed=seed, n_splits=n_splits,
+                         n_jobs=n_jobs, error_score=np.nan, scratch_prefix="music-study-grid-")
     rows = []
     for i, params in enumerate(search.cv_results_["params"]):
         model = build_model(name, random_state=seed).set_params(**params)
         model.fit(train[list(MODEL_FEATURES)], train["label"])
-        rows.append({**{k.split("__", 1)[1]: _plain(v) for k, v in params.items()},
+        rows.append({**{k.split("__", 1)[1]: plain(v) for k, v in params.items()},
                      "inner_cv_mean": float(search.cv_results_["mean_test_score"][i]),
                      "inner_cv_std": float(search.cv_results_["std_test_score"][i]),
                      "inner_rank": int(search.cv_results_["rank_test_score"][i]),
@@ -428,317 +295,6 @@ def grouped_cv(name: str, table: pd.DataFrame | None = None, n_splits: int = 5, 
     return scores["test_score"]
 
 
-# --------------------------------------------------------------------------- default-model selection
-
-# SELECTION_VERSION (bumped when the selection protocol changes) lives in helpers.constants.
-
-
-def _cache_key(kind: str, payload: dict, prefix: str = "") -> tuple[str, Path]:
-    """Return the key text of a cached result and its file, ``data/cache/KIND/PREFIXmd5.json``.
-
-    The key is *payload* plus the scikit-learn version, as sorted JSON; the file name holds
-    the first 16 hex digits of its md5.
-    """
-    import sklearn
-
-    from helpers.paths import data_dir
-
-    source = json.dumps(payload | {"sklearn": sklearn.__version__}, sort_keys=True, default=str)
-    key = hashlib.md5(source.encode()).hexdigest()[:16]
-    return source, data_dir() / "cache" / kind / f"{prefix}{key}.json"
-
-
-def _files_digest(table: pd.DataFrame) -> str:
-    """Return the md5 of *table*'s file names in row order (part of the cache keys over rows)."""
-    return hashlib.md5("\n".join(table["filename"]).encode()).hexdigest()
-
-
-def _recipe_key(name: str, seed: int) -> str:
-    """Return the text that identifies candidate *name*'s recipe in a cache key.
-
-    The candidate and its unfitted base pipeline, so a changed recipe misses the cache.
-    """
-    from helpers.models import get_candidate
-
-    candidate = get_candidate(name)
-    return repr(candidate) + repr(build_model(candidate.base, seed))
-
-
-def _read_cache(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError):
-        return None  # unreadable entry: compute again and overwrite it
-
-
-def _write_cache(path: Path, document: dict) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_suffix(".part")
-        temp.write_text(json.dumps(document, default=_plain))
-        temp.replace(path)
-    except OSError:
-        pass  # caching is an optimisation only
-
-
-_RECIPE = object()  # "the candidate's own calibration"
-
-
-def fit_candidate(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "small",
-                  n_splits: int = 5, cache: bool = True, calibration=_RECIPE, groups=None,
-                  calibration_splits: int | None = None):
-    """Fit candidate *name* (:data:`helpers.models.CANDIDATES`) on *train* by its recipe.
-
-    A tuned candidate first chooses its settings by artist-grouped CV on *train* only
-    (:func:`tune_model`); a calibrated one calibrates over artist-grouped folds of *train*.
-
-    Parameters
-    ----------
-    name : str
-        Candidate name.
-    train : pandas.DataFrame
-        Rows with ``filename`` (artist groups), the model features and ``label``.
-    calibration : {None, 'sigmoid', 'temperature'}, optional
-        Override the candidate's calibration (to compare methods).
-    groups : array-like, optional
-        Group of each row of *train* for the calibration folds (no group in two folds);
-        default the artist groups of ``train["filename"]`` (:func:`helpers.data.artist_groups`).
-    calibration_splits : int or list of (train, test) index pairs, optional
-        Calibration folds; default *n_splits* grouped folds. Fewer, or folds built beforehand,
-        when a genre has too few groups (:func:`helpers.active.calibration_folds`).
-
-    Returns
-    -------
-    (pipeline, params) : fitted Pipeline and the tuned settings (empty when not tuned)
-    """
-    from helpers.models import calibrate, fit_grouped, get_candidate
-
-    candidate = get_candidate(name)
-    pipeline = build_model(candidate.base, random_state=seed)  # "knn": the study's make_knn()
-    params = {}
-    if candidate.tuned:
-        params = tune_model(candidate.base, train, seed=seed, grid=grid, n_splits=n_splits,
-                            cache=cache).params
-        pipeline.set_params(**params)
-    method = candidate.calibration if calibration is _RECIPE else calibration
-    if method is not None:
-        built = calibration_splits if isinstance(calibration_splits, list) else None
-        count = calibration_splits if isinstance(calibration_splits, int) else n_splits
-        pipeline = calibrate(pipeline, method, n_splits=count, seed=seed, folds=built)
-    if groups is None:
-        groups = data.artist_groups(train["filename"]).to_numpy()
-    with threadpool_limits(1):
-        fit_grouped(pipeline, train[list(MODEL_FEATURES)], train["label"], groups)
-    return pipeline, params
-
-
-def candidate_cv(name: str, table: pd.DataFrame, seed: int = 0, grid: str = "small",
-                 n_splits: int = 5, cache: bool = True, calibration=_RECIPE) -> dict:
-    """Score candidate *name* by artist-grouped *n_splits*-fold CV over all rows of *table*.
-
-    Every outer fold refits the whole recipe (tuning and calibration included) on the other
-    folds, so nothing of the scored artists is seen.
-
-    Returns
-    -------
-    dict
-        ``fold_accuracies`` (list), ``cv_accuracy`` / ``cv_std`` (mean and std over folds),
-        ``cv_log_loss`` (of the out-of-fold probabilities) and ``oof_proba`` (array, rows of
-        *table*, columns sorted genres).
-    """
-    from sklearn.metrics import log_loss
-
-    table = table.reset_index(drop=True)
-    genres = sorted(table["label"].unique())
-    groups = data.artist_groups(table["filename"]).to_numpy()
-    oof = np.zeros((len(table), len(genres)))
-    accuracies = []
-    for fit_idx, score_idx in grouped_folds(n_splits, seed).split(table, table["label"], groups):
-        model, _ = fit_candidate(name, table.iloc[fit_idx], seed=seed, grid=grid,
-                                 n_splits=n_splits, cache=cache, calibration=calibration)
-        proba = model.predict_proba(table.iloc[score_idx][list(MODEL_FEATURES)])
-        columns = [genres.index(g) for g in model.classes_]
-        oof[np.ix_(score_idx, columns)] = proba
-        predicted = np.asarray(model.classes_)[proba.argmax(axis=1)]
-        accuracies.append(float(np.mean(predicted == table["label"].to_numpy()[score_idx])))
-    return {"fold_accuracies": [round(a, 4) for a in accuracies],
-            "cv_accuracy": round(float(np.mean(accuracies)), 4),
-            "cv_std": round(float(np.std(accuracies)), 4),
-            "cv_log_loss": round(float(log_loss(table["label"], _clip_rows(oof), labels=genres)), 4),
-            "oof_proba": oof}
-
-
-def _clip_rows(proba, floor: float = 1e-6) -> np.ndarray:
-    """Probabilities floored at *floor* and renormalised (a log loss of a 0 is infinite)."""
-    clipped = np.clip(proba, floor, 1.0)
-    return clipped / clipped.sum(axis=1, keepdims=True)
-
-
-def candidate_test_score(name: str, table: pd.DataFrame, split: str = "fault-filtered",
-                         seed: int = 0, grid: str = "small", n_splits: int = 5,
-                         cache: bool = True) -> dict:
-    """Train candidate *name* by its recipe on a split's train+valid rows; score on its test.
-
-    Returns
-    -------
-    dict
-        ``test_accuracy``, ``test_ci95`` (bootstrap 95%), ``test_split``, ``n_test``,
-        ``n_train``, ``test_macro_f1``.
-    """
-    train, test = split_frames(table, split)
-    model, _ = fit_candidate(name, train, seed=seed, grid=grid, n_splits=n_splits, cache=cache)
-    scores = score_predictions(test["label"], model.predict(test[list(MODEL_FEATURES)]), seed=seed)
-    return {"test_accuracy": scores["accuracy"], "test_ci95": scores["ci95"],
-            "test_macro_f1": scores["macro_f1"], "test_split": split, "n_test": len(test),
-            "n_train": len(train)}
-
-
-def calibration_comparison(names, table: pd.DataFrame | None = None, methods=(None, "sigmoid", "temperature"),
-                           seed: int = 0, grid: str = "small", n_splits: int = 5) -> pd.DataFrame:
-    """Compare calibration methods per candidate by artist-grouped CV over all rows.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``name``, ``calibration`` ("none" for the model's own probabilities; NaN scores when it
-        has none), ``cv_accuracy``,
-        ``cv_std`` and ``cv_log_loss`` (lower is better calibrated), ``recipe`` (True for the
-        method the candidate uses).
-    """
-    from helpers.models import get_candidate
-
-    table = data.load_gtzan_table() if table is None else table
-    rows = []
-    for name in names:
-        for method in methods:
-            if method is None and not hasattr(build_model(get_candidate(name).base), "predict_proba"):
-                rows.append({"name": name, "calibration": "none", "cv_accuracy": np.nan,
-                             "cv_std": np.nan, "cv_log_loss": np.nan, "recipe": False})
-                continue  # e.g. an SVM gives no probabilities of its own
-            scores = candidate_cv(name, table, seed=seed, grid=grid, n_splits=n_splits,
-                                  calibration=method)
-            rows.append({"name": name, "calibration": method or "none",
-                         "cv_accuracy": scores["cv_accuracy"], "cv_std": scores["cv_std"],
-                         "cv_log_loss": scores["cv_log_loss"],
-                         "recipe": method == get_candidate(name).calibration})
-    return pd.DataFrame(rows)
-
-
-@dataclass
-class Selection:
-    """The outcome of :func:`select_model`: every candidate's scores and the chosen one."""
-
-    chosen: str
-    candidates: list  # one dict per candidate (see select_model)
-    seed: int
-    grid: str
-    n_splits: int
-    training_fingerprint: str
-    cached: bool = False
-
-    def frame(self) -> pd.DataFrame:
-        """One row per candidate, best selection score first."""
-        frame = pd.DataFrame(self.candidates)
-        frame["test_ci95"] = frame["test_ci95"].map(lambda ci: f"[{ci[0]:.3f}, {ci[1]:.3f}]")
-        columns = ["name", "cv_accuracy", "cv_std", "cv_log_loss", "test_accuracy", "test_ci95",
-                   "test_split", "params"]
-        return frame[columns].sort_values("cv_accuracy", ascending=False).reset_index(drop=True)
-
-    def row(self, name: str | None = None) -> dict:
-        """The scores of candidate *name* (default the chosen one)."""
-        name = name or self.chosen
-        return next(r for r in self.candidates if r["name"] == name)
-
-    @staticmethod
-    def rank_key(row: dict) -> tuple:
-        """Ranking key of a candidate row: higher mean fold accuracy first; equal means go to
-        the smaller spread over folds."""
-        return (-row["cv_accuracy"], row["cv_std"])
-
-    def ranked(self) -> list[dict]:
-        """The candidate rows, best first by :meth:`rank_key` (full ties keep the list order)."""
-        return sorted(self.candidates, key=self.rank_key)
-
-    def to_document(self) -> dict:
-        """Return the fields as stored in a cache or shipped file (without ``cached``)."""
-        document = asdict(self)
-        document.pop("cached")
-        return document
-
-    @classmethod
-    def from_document(cls, document: dict) -> Selection:
-        """Return the selection stored by :meth:`to_document`, marked ``cached``."""
-        return cls(**document, cached=True)
-
-
-def select_model(table: pd.DataFrame | None = None, candidates=None, seed: int = 0,
-                 grid: str = "small", n_splits: int = 5, test_split: str = "fault-filtered",
-                 cache: bool = True) -> Selection:
-    """Choose the default genre model by artist-grouped CV over every clip; never by a test split.
-
-    Each candidate recipe (:data:`helpers.models.CANDIDATES`) is scored by :func:`candidate_cv`
-    on all rows of *table*; the one with the highest mean fold accuracy is chosen. Separately,
-    each candidate is trained the same way on *test_split*'s train+valid rows and scored on its
-    test rows (:func:`candidate_test_score`): that is the honest figure a model card reports.
-    The result is cached in ``data/cache/selection/`` (keyed by the rows, candidates, seed,
-    grid, folds and scikit-learn version), so a second call is instant.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame, optional
-        Training rows (``filename``, features, ``label``); default the embedded GTZAN table.
-    candidates : sequence of str, optional
-        Candidate names; default all of :data:`helpers.models.CANDIDATE_NAMES`.
-    seed : int
-        Seed of the folds, models and bootstrap; a fixed seed gives the same choice.
-    grid : {'small', 'full'}
-        Tuning grid of the tuned candidates.
-
-    Returns
-    -------
-    Selection
-        ``chosen`` and per candidate: ``name``, ``description``, ``fold_accuracies``,
-        ``cv_accuracy``, ``cv_std``, ``cv_log_loss``, ``test_accuracy``, ``test_ci95``,
-        ``test_split``, ``n_test``, ``n_train``, ``test_macro_f1``, ``params`` (settings a
-        tuned candidate picks on all rows).
-    """
-    from helpers.models import CANDIDATE_NAMES, get_candidate
-
-    table = data.load_gtzan_table() if table is None else table
-    names = list(candidates or CANDIDATE_NAMES)
-    for name in names:
-        get_candidate(name)
-    fingerprint = table_fingerprint(table)
-    source, path = _cache_key("selection", {
-        "version": SELECTION_VERSION, "names": names, "seed": seed, "grid": grid,
-        "recipes": [_recipe_key(n, seed) for n in names],
-        "n_splits": n_splits, "test_split": test_split, "rows": fingerprint,
-        "files": _files_digest(table)})
-    stored = _read_cache(path) if cache else None
-    if stored is not None:
-        return Selection.from_document(stored["selection"])
-    rows = []
-    for name in names:
-        scores = candidate_cv(name, table, seed=seed, grid=grid, n_splits=n_splits, cache=cache)
-        scores.pop("oof_proba")
-        params = {}
-        if get_candidate(name).tuned:
-            params = tune_model(get_candidate(name).base, table, seed=seed, grid=grid,
-                                n_splits=n_splits, cache=cache).params
-        rows.append({"name": name, "description": get_candidate(name).description, **scores,
-                     **candidate_test_score(name, table, test_split, seed=seed, grid=grid,
-                                            n_splits=n_splits, cache=cache),
-                     "params": params})
-    # ties (equal mean accuracy) go to the smaller spread over folds, then to the list order
-    # (min keeps the first of equal keys, as the stable sort of Selection.ranked does)
-    chosen = min(rows, key=Selection.rank_key)["name"]
-    selection = Selection(chosen=chosen, candidates=rows, seed=seed, grid=grid, n_splits=n_splits,
-                          training_fingerprint=fingerprint)
-    if cache:
-        _write_cache(path, {"selection": selection.to_document(), "key": source})
-    return selection
-
-
 # --------------------------------------------------------------------------- the original study
 
 def reproduce_study(table: pd.DataFrame | None = None, random_state: int = 42) -> pd.DataFrame:
@@ -763,7 +319,7 @@ def reproduce_study(table: pd.DataFrame | None = None, random_state: int = 42) -
         X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, random_state=random_state,
                                                   stratify=stratify)
         y_pred = knn.fit(X_tr, y_tr).predict(X_te)
-        lo, hi = bootstrap_ci(y_te, y_pred, seed=random_state)
+        lo, hi = accuracy_interval(y_te, y_pred, seed=random_state)
         rows.append({"procedure": step, "split": f"80/20 random_state={random_state} (test n={len(y_te)})",
                      "accuracy": accuracy_score(y_te, y_pred), "ci95_lo": lo, "ci95_hi": hi})
     return pd.DataFrame(rows)
@@ -796,7 +352,7 @@ def source_confounding(merged: pd.DataFrame, seed: int = 0, n_splits: int = 5) -
     Parameters
     ----------
     merged : pandas.DataFrame
-        Output of :func:`helpers.models.merge_extra_rows` (has a ``source`` column).
+        Output of :func:`helpers.models.training.merge_extra_rows` (has a ``source`` column).
 
     Returns
     -------
@@ -828,7 +384,7 @@ def source_confounding(merged: pd.DataFrame, seed: int = 0, n_splits: int = 5) -
         "source_share": pd.crosstab(merged["label"], merged["source"], normalize="index").round(3),
         "source_accuracy": round(float(accuracy_score(source, predicted_source)), 4),
         "source_balanced_accuracy": round(float(balanced_accuracy_score(source, predicted_source)), 4),
-        "source_ci95": list(bootstrap_ci(source, predicted_source, seed=seed)),
+        "source_ci95": list(accuracy_interval(source, predicted_source, seed=seed)),
         "new_genres": sorted(new_genres),
         "old_genre_rows": int(old.sum()),
         "old_genres_called_new": round(float(np.isin(genre_pred[old], list(new_genres)).mean()), 4)

@@ -23,19 +23,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import shutil
 import tempfile
 import threading
 import unicodedata
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from helpers import netsafe
+from helpers.cache import read_json, write_json
 from helpers.errors import AudioError, InputError
 from helpers.netsafe import check_url
 from helpers.paths import data_dir
@@ -255,9 +254,8 @@ def _find_cached(folder: Path, key: str) -> IngestedAudio | None:
     if not folder.is_dir():
         return None
     for sidecar in sorted(folder.glob(f"{_key_prefix(key)}_*.json")):
-        try:
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        meta = read_json(sidecar)
+        if not isinstance(meta, dict):
             continue  # a foreign or damaged file is not a cache hit
         audio = folder / str(meta.get("file", ""))
         if meta.get("cache_key") == key and audio.parent == folder and audio.is_file():
@@ -277,11 +275,9 @@ def cached_download(url: str, download_dir=None) -> Path | None:
 
 def _write_sidecar(folder: Path, key: str, name: str, document: dict) -> None:
     """Write the cache entry of *key*: ``<key prefix>_<name>.json`` beside the audio file."""
-    path = folder / f"{_key_prefix(key)}_{name}.json"
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    tmp.write_text(json.dumps({**document, "cache_key": key}, indent=2, ensure_ascii=False),
-                   encoding="utf-8")
-    os.replace(tmp, path)  # the sidecar appears whole, after its audio: it marks a finished entry
+    # the sidecar appears whole, after its audio: it marks a finished entry
+    write_json(folder / f"{_key_prefix(key)}_{name}.json", {**document, "cache_key": key},
+               indent=2, ensure_ascii=False)
 
 
 def _local_audio(source) -> IngestedAudio:
@@ -527,11 +523,9 @@ def enforce_disk_quota(folders, max_bytes: int, keep=()) -> bool:
         path.unlink(missing_ok=True)
         total -= sizes[path]
         for sidecar in path.parent.glob("*.json"):
-            try:
-                if json.loads(sidecar.read_text(encoding="utf-8")).get("file") == path.name:
-                    sidecar.unlink(missing_ok=True)
-            except (OSError, ValueError):
-                continue
+            meta = read_json(sidecar)
+            if isinstance(meta, dict) and meta.get("file") == path.name:
+                sidecar.unlink(missing_ok=True)
     return total <= max_bytes
 
 def playlist_entries(url: str) -> list[PlaylistEntry]:

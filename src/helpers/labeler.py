@@ -37,11 +37,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import active, model_card
+from helpers import active, data
 from helpers.audio import AUDIO_SUFFIXES, names_a_file
 from helpers.errors import InputError
-from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE
-from helpers.models import MODEL_FEATURES
+from helpers.features import FEATURE_COLUMNS, MODEL_FEATURES, SAMPLE_RATE
+from helpers.models import card as model_card
 from helpers.store import LabelStore, normalise_genre
 
 log = logging.getLogger(__name__)
@@ -342,7 +342,7 @@ class Labeler:
         self.fit_info: active.Fit | None = None
         self._held_out_rows = None  # the test clips honest for the current fit (training_rows)
         if base_table is None:
-            base_table, _ = active.held_out_split()
+            base_table, _ = data.held_out_split()
         self.base_table = base_table
         self.problems: list[str] = []
         self.songs: dict[int, PoolSong] = {}

@@ -169,7 +169,7 @@ class LyricsQuery:
 
 
 @dataclass
-class Candidate:
+class LyricsHit:
     """One hit a provider offers; its text is loaded only if its title and artist match."""
 
     provider: str
@@ -248,18 +248,18 @@ class LrclibProvider:
         return http_get(self.session, f"{self.base_url}{path}", params=params,
                         policy=self.policy, provider=self.name)
 
-    def _candidate(self, record) -> Candidate:
+    def _candidate(self, record) -> LyricsHit:
         if not isinstance(record, dict) or "trackName" not in record or "artistName" not in record:
             raise ProviderError(f"{self.name}: malformed record from {self.base_url} "
                                 "(no trackName/artistName)")
         text = record.get("plainLyrics") or strip_timestamps(record.get("syncedLyrics") or "")
         problem = "LRCLIB marks it instrumental" if record.get("instrumental") else None
-        return Candidate(
+        return LyricsHit(
             provider=self.name, artist=str(record["artistName"]), title=str(record["trackName"]),
             load_text=lambda: text, url=f"{self.base_url}/api/get/{record.get('id', '')}",
             album=record.get("albumName"), duration=record.get("duration"), problem=problem)
 
-    def candidates(self, query: LyricsQuery) -> Iterator[Candidate]:
+    def candidates(self, query: LyricsQuery) -> Iterator[LyricsHit]:
         """Yield LRCLIB's exact match (if any), then its search hits."""
         title = strip_decorations(query.title)
         artist = strip_decorations(query.artist)
@@ -382,7 +382,7 @@ class GeniusProvider:
         except _PageMissing:
             return None
 
-    def candidates(self, query: LyricsQuery) -> Iterator[Candidate]:
+    def candidates(self, query: LyricsQuery) -> Iterator[LyricsHit]:
         """Yield the song hits of a Genius search for title and artist."""
         term = f"{strip_decorations(query.title)} {strip_decorations(query.artist)}".strip()
         try:
@@ -404,7 +404,7 @@ class GeniusProvider:
             elif song.get("lyrics_state", "complete") != "complete":
                 problem = f"Genius lyrics state is {song.get('lyrics_state')!r}"
             url = str(song["url"])
-            yield Candidate(
+            yield LyricsHit(
                 provider=self.name,
                 artist=str((song.get("primary_artist") or {}).get("name", "")),
                 title=str(song["title"]), url=url, problem=problem,

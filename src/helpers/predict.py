@@ -14,7 +14,7 @@ few seconds long) counted as much as a full one, and that silence counted. Here:
 
 The confidence of the song is the winning genre's share of the vote. Whether the song probably
 belongs to no genre the model knows (an electronic track has no GTZAN genre: a case for the
-labeler) follows the validated rule on the model's card (:mod:`helpers.openset`,
+labeler) follows the validated rule on the model's card (:mod:`helpers.models.openset`,
 :meth:`SongPrediction.is_uncertain`); the prediction also names its model (``model``).
 """
 
@@ -72,10 +72,10 @@ class SongPrediction:
     duration : float
         Length of the song in seconds.
     model : dict or None
-        The model that predicted: :func:`helpers.models.model_summary` (name, honest accuracy).
+        The model that predicted: :func:`helpers.models.card.model_summary` (name, honest accuracy).
     open_set : dict or None
         The model card's validated "none of the known genres" rule applied to this song
-        (:func:`helpers.openset.song_flag`): ``signal``, ``score``, ``threshold``, ``flagged``,
+        (:func:`helpers.models.novelty.song_flag`): ``signal``, ``score``, ``threshold``, ``flagged``,
         ``false_flag_rate``; None when the model has no validated rule.
     """
 
@@ -151,7 +151,7 @@ class SongPrediction:
         return json.dumps(self.to_dict(), **kwargs)
 
 
-#: Window-table columns from a model's novelty scorer (:class:`helpers.openset.NeighbourScorer`).
+#: Window-table columns from a model's novelty scorer (:class:`helpers.models.novelty.NeighbourScorer`).
 _NOVELTY_COLUMNS = ("neighbour_distance", "local_density")
 _TABLE_COLUMNS = ("start", "end", "genre", "used", "note", *_NOVELTY_COLUMNS)
 
@@ -332,7 +332,7 @@ def _with_open_set(prediction: SongPrediction, rule: dict | None) -> SongPredict
     if not rule or "thresholds" not in rule:
         prediction.open_set = None
         return prediction
-    from helpers.openset import song_flag
+    from helpers.models.novelty import song_flag
 
     used = prediction.windows[prediction.windows["used"]]
     neighbours = {c: used[c].to_numpy() for c in _NOVELTY_COLUMNS if c in used.columns}
@@ -415,7 +415,7 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     table = window_table(path, model, window_seconds, minimum, progress=progress, info=info)
     if isinstance(model, Future):  # loaded in a thread while the audio was decoded
         model = model.result()
-    from helpers.model_card import model_summary
+    from helpers.models.card import model_summary
 
     prediction = _decide(source, table, rule, window_seconds, minimum)
     prediction.model = model_summary(model)
@@ -600,7 +600,7 @@ def run_predict_command(args) -> int:
 
 def _load_model_argument(choice):
     """``--model``: None (the default model), a candidate name, or a model file path."""
-    from helpers import compact
+    from helpers.models import compact
 
     # the default's compact copy needs numpy only; the first run (or a stale copy) loads the
     # pipeline (scikit-learn), which writes the copy for next time

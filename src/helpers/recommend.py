@@ -48,8 +48,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from helpers.data import read_user_csv
 from helpers.errors import InputError
+from helpers.features import MODEL_FEATURES
 from helpers.liked import LikedList, LikedSong, match_to_library, normalize_artist, normalize_title
-from helpers.models import MODEL_FEATURES
 
 #: Feature blocks a reason can name, by column-name prefix.
 TIMBRE_PREFIX = "mfcc"
@@ -77,7 +77,7 @@ DEFAULT_SPACE = "features"
 DEFAULT_GENRE_WEIGHT = 0.5
 
 
-class FeatureConditioner(TransformerMixin, BaseEstimator):
+class SkewedColumnScaler(TransformerMixin, BaseEstimator):
     """Log-transform heavy-tailed non-negative columns, then standardise.
 
     Variances of frame-level features are right-skewed over orders of magnitude; without the log
@@ -184,7 +184,7 @@ class Library:
     id_column : str
         Column of unique song ids.
     feature_columns : sequence of str, optional
-        Default: every :data:`helpers.models.MODEL_FEATURES` column present in *table*.
+        Default: every :data:`helpers.features.MODEL_FEATURES` column present in *table*.
     artist_column, title_column, genre_column : str
         Metadata columns; missing ones are filled with empty strings.
     lyrics : pandas.DataFrame, optional
@@ -249,7 +249,7 @@ class Library:
         self._columns = {name: self.meta[name].to_numpy() for name in self.meta.columns}
         self.feature_columns = feature_columns
         self.raw = values
-        self.conditioner = FeatureConditioner().fit(values)
+        self.conditioner = SkewedColumnScaler().fit(values)
         self.standardised = self.conditioner.transform(values).astype(np.float32)
         self.lyrics_weight = float(lyrics_weight)
         self.has_lyrics = np.zeros(len(ids), dtype=bool)

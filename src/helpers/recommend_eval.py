@@ -43,7 +43,7 @@ import pandas as pd
 from helpers.liked import normalize_artist
 from helpers.narrate import intervals_overlap
 from helpers.recommend import DEFAULT_GENRE_WEIGHT, Library, Recommendation, Recommender
-from helpers.stats import bootstrap_mean_interval
+from helpers.stats import mean_interval
 
 #: Names of the audio-free baselines every table carries.
 BASELINES = ("random", "popularity")
@@ -242,15 +242,6 @@ def catalogue_metrics(recommended_lists, catalogue_size: int) -> dict:
     }
 
 
-def bootstrap_ci(values, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of *values* (NaN ignored) with a percentile bootstrap interval over them."""
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return (np.nan, np.nan, np.nan)
-    return (float(values.mean()), *bootstrap_mean_interval(values, n_boot, level, rng=seed))
-
-
 def evaluate(library: Library, users, configs: dict, k: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run each recommender configuration for every simulated user.
 
@@ -303,7 +294,7 @@ def summarise(per_user: pd.DataFrame, metrics=METRICS,
         keys = keys if isinstance(keys, tuple) else (keys,)
         row = dict(zip(by, keys, strict=True))
         for metric in metrics:
-            mean, low, high = bootstrap_ci(group[metric], n_boot=n_boot, seed=seed)
+            mean, low, high = mean_interval(group[metric], n_boot=n_boot, rng=seed)
             row[metric] = mean
             row[f"{metric}_low"], row[f"{metric}_high"] = low, high
             row[f"{metric}_ci"] = f"[{low:.3f}, {high:.3f}]"
@@ -357,8 +348,8 @@ def paired_gain(per_user: pd.DataFrame, metric: str, candidate: str, reference: 
     Both configurations must have been run on the same users (rows matched on ``user``).
     """
     wide = per_user.pivot_table(index="user", columns="config", values=metric, aggfunc="first")
-    # users missing from either configuration give NaN differences, which bootstrap_ci drops
-    return bootstrap_ci(wide[candidate] - wide[reference], n_boot, level, seed)
+    # users missing from either configuration give NaN differences, which mean_interval drops
+    return mean_interval(wide[candidate] - wide[reference], n_boot, level, rng=seed)
 
 
 def artist_folds(library: Library, n_folds: int = 2, seed: int = 0) -> np.ndarray:

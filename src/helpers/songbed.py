@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.errors import InputError
-from helpers.stats import bootstrap_mean_interval
+from helpers.stats import mean_interval
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -108,8 +108,8 @@ def _rate(values, seed) -> dict:
     values = np.asarray(values, dtype=float)
     if not values.size:
         return {"rate": None, "ci95": None, "n": 0}
-    low, high = bootstrap_mean_interval(values, rng=seed)
-    return {"rate": round(float(values.mean()), 4), "ci95": [round(low, 4), round(high, 4)],
+    rate, low, high = mean_interval(values, rng=seed)
+    return {"rate": round(rate, 4), "ci95": [round(low, 4), round(high, 4)],
             "n": int(values.size)}
 
 

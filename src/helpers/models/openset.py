@@ -1,34 +1,25 @@
-""""None of the genres the model knows": signals, their validation, and the rule songs follow.
+""""None of the genres the model knows": validating the rule on simulated unknown genres.
 
 A genre model trained on the ten GTZAN genres answers with one of them for any song. Whether a
 song belongs to none of them cannot be tested directly on GTZAN, so it is simulated: leave one
-genre out of training, and ask how well a *signal* separates that genre's clips (truly unknown
-to the model) from held-out clips of the nine known genres (:func:`leave_one_genre_out`). The
-known-genre clips are held out by artist-grouped folds, so neither side is a clip, or an artist,
-the model was fitted on. Each signal is scored by AUROC with a bootstrap interval per left-out
-genre (:func:`auroc_table`); :func:`choose_rule` picks the signal and a threshold that flags a
-stated share of known-genre clips, and :func:`song_flag` applies that rule to a whole song.
-
-Signals (higher means "more likely unknown"):
-
-* ``top_probability``: 1 - the highest genre probability;
-* ``margin``: 1 - (highest - second highest probability);
-* ``entropy``: entropy of the genre probabilities, divided by its maximum log(K);
-* ``neighbour_distance``: mean distance to the ``k`` nearest training clips in the
-  standardised log-variance feature space;
-* ``local_density``: that distance divided by the same distance of those neighbours (a local
-  outlier ratio: > 1 means the clip sits in a sparser place than its neighbours).
+genre out of training, and ask how well a *signal* (:mod:`helpers.models.novelty`) separates that
+genre's clips (truly unknown to the model) from held-out clips of the nine known genres
+(:func:`leave_one_genre_out`). The known-genre clips are held out by artist-grouped folds, so
+neither side is a clip, or an artist, the model was fitted on. Each signal is scored by AUROC
+with a bootstrap interval per left-out genre (:func:`auroc_table`); :func:`choose_rule` picks
+the signal and a threshold that flags a stated share of known-genre clips, and
+:func:`helpers.models.novelty.song_flag` applies that rule to a whole song.
 
 A rule may also pair one probability signal with one neighbour signal (flag when either is
-above its threshold): they fail on different genres, so together they catch more.
+above its threshold, :func:`helpers.models.novelty.flags`): they fail on different genres, so
+together they catch more.
 
 Examples
 --------
->>> import numpy as np
->>> from helpers.openset import probability_signals
->>> signals = probability_signals(np.array([[0.9, 0.1], [0.5, 0.5]]))
->>> signals["margin"].round(2).tolist()
-[0.2, 1.0]
+>>> from helpers.models import openset
+>>> rule = openset.cached_rule("logreg")  # doctest: +SKIP
+>>> rule["signal"], rule["false_flag_rate"]  # doctest: +SKIP
+('neighbour_distance', 0.1)
 """
 
 from __future__ import annotations
@@ -37,115 +28,26 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
+from helpers import data
 from helpers.errors import InputError
+from helpers.features import MODEL_FEATURES
+from helpers.models.novelty import (  # noqa: F401 (NeighbourScorer: old model files name it here)
+    NEIGHBOUR_SIGNALS,
+    PROBABILITY_SIGNALS,
+    SIGNALS,
+    NeighbourScorer,
+    flags,
+    probability_signals,
+)
+from helpers.models.selection import fit_candidate, recipe_key
+from helpers.models.training import table_fingerprint
+from helpers.models.tuning import cache_entry, grouped_folds
 from helpers.stats import bootstrap_mean_interval
-
-#: Signals computed from a model's genre probabilities alone.
-PROBABILITY_SIGNALS: tuple[str, ...] = ("top_probability", "margin", "entropy")
-#: Signals computed from the distance to the training clips.
-NEIGHBOUR_SIGNALS: tuple[str, ...] = ("neighbour_distance", "local_density")
-#: Every candidate signal.
-SIGNALS: tuple[str, ...] = PROBABILITY_SIGNALS + NEIGHBOUR_SIGNALS
 
 #: Share of known-genre clips the default rule may wrongly flag.
 DEFAULT_FALSE_FLAG_RATE = 0.10
-
-
-def describe_condition(signal: str, threshold: float) -> str:
-    """Say in plain words when *signal* (oriented "higher = more unknown") passes *threshold*.
-
-    The probability signals are stored as ``1 - value`` so that every signal flags above its
-    threshold; a reader wants the value itself ("the top genre probability is below 0.277").
-
-    Examples
-    --------
-    >>> describe_condition("top_probability", 0.723)
-    'the top genre probability is below 0.277'
-    """
-    threshold = float(threshold)
-    phrases = {
-        "top_probability": f"the top genre probability is below {1 - threshold:.3f}",
-        "margin": f"the gap between the two most probable genres is below {1 - threshold:.3f}",
-        "entropy": f"the normalised entropy of the genre probabilities is above {threshold:.3f}",
-        "neighbour_distance": ("the mean distance to the nearest training clips is above "
-                               f"{threshold:.3f}"),
-        "local_density": f"the local-density ratio is above {threshold:.3f}",
-    }
-    if signal not in phrases:
-        raise InputError(signal, f"unknown open-set signal (choose from {', '.join(SIGNALS)})")
-    return phrases[signal]
-
-
-def probability_signals(proba) -> dict[str, np.ndarray]:
-    """Return the probability-based signals of each row of *proba* (higher = more unknown).
-
-    Parameters
-    ----------
-    proba : array-like, shape (n, K)
-        Genre probabilities per clip or window (rows sum to 1).
-    """
-    proba = np.asarray(proba, dtype=float)
-    if proba.ndim != 2 or proba.shape[1] < 2:
-        raise InputError("probabilities", "expected a 2-D array with at least two genres")
-    ordered = np.sort(proba, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        plogp = np.where(proba > 0, proba * np.log(proba), 0.0)
-    return {"top_probability": 1.0 - ordered[:, -1],
-            "margin": 1.0 - (ordered[:, -1] - ordered[:, -2]),
-            "entropy": -plogp.sum(axis=1) / np.log(proba.shape[1])}
-
-
-class NeighbourScorer:
-    """Distance of new clips to the nearest training clips, and a local-density ratio.
-
-    The space is the standardised model features with the ``*_var`` columns log-transformed
-    (:class:`helpers.models.FeatureConditioner` ``log-variance``), fitted on the training rows.
-
-    Parameters
-    ----------
-    k : int
-        Number of nearest training clips.
-    """
-
-    def __init__(self, k: int = 10):
-        self.k = k
-
-    def fit(self, X) -> NeighbourScorer:
-        """Remember the training clips *X* (rows of the model features)."""
-        from sklearn.neighbors import NearestNeighbors
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        from helpers.models import FeatureConditioner
-
-        self.space_ = make_pipeline(FeatureConditioner("log-variance"), StandardScaler()).fit(X)
-        points = self.space_.transform(X)
-        self.k_ = min(self.k, len(points) - 1)
-        self.index_ = NearestNeighbors(n_neighbors=self.k_ + 1).fit(points)
-        distances, _ = self.index_.kneighbors(points)
-        self.train_distance_ = distances[:, 1:].mean(axis=1)  # without the clip itself
-        self.points_ = points  # the clips in the space, for helpers.compact's brute-force copy
-        return self
-
-    def score(self, X) -> dict[str, np.ndarray]:
-        """Return ``neighbour_distance`` and ``local_density`` for the rows of *X*."""
-        distances, neighbours = self.index_.kneighbors(self.space_.transform(X), n_neighbors=self.k_)
-        return neighbour_signals(distances, neighbours, self.train_distance_)
-
-
-def neighbour_signals(distances: np.ndarray, neighbours: np.ndarray,
-                      train_distance: np.ndarray) -> dict[str, np.ndarray]:
-    """The two open-set signals from each row's *k* nearest training clips.
-
-    ``neighbour_distance`` is the mean of the row's *distances*; ``local_density`` divides it by
-    the same mean of its *neighbours* (indices into *train_distance*, each training clip's own
-    mean distance to its nearest clips): above 1, the row lies farther out than its neighbours.
-    """
-    mean_distance = distances.mean(axis=1)
-    around = train_distance[neighbours].mean(axis=1)
-    return {"neighbour_distance": mean_distance,
-            "local_density": mean_distance / np.maximum(around, 1e-12)}
 
 
 def leave_one_genre_out(table: pd.DataFrame | None = None, candidate: str = "logreg",
@@ -154,7 +56,8 @@ def leave_one_genre_out(table: pd.DataFrame | None = None, candidate: str = "log
     """Score every signal on simulated unknown genres.
 
     For each genre *g*: the clips of the other genres are split into artist-grouped folds; the
-    candidate recipe (:func:`helpers.evaluation.fit_candidate`) and a :class:`NeighbourScorer`
+    candidate recipe (:func:`helpers.models.selection.fit_candidate`) and a
+    :class:`~helpers.models.novelty.NeighbourScorer`
     are fitted on all folds but one, and score the held-out fold (known genres) and a share of
     *g*'s clips (each clip of *g* is scored once, by the fold models in turn; *g* is never
     trained on).
@@ -174,10 +77,6 @@ def leave_one_genre_out(table: pd.DataFrame | None = None, candidate: str = "log
         One row per scored clip and left-out genre: ``left_out``, ``filename``, ``label``,
         ``unknown`` (True for the left-out genre's clips) and one column per signal.
     """
-    from helpers import data
-    from helpers.evaluation import fit_candidate, grouped_folds
-    from helpers.models import MODEL_FEATURES
-
     table = (data.load_gtzan_table() if table is None else table).reset_index(drop=True)
     columns = list(MODEL_FEATURES)
     frames = []
@@ -205,8 +104,6 @@ def auroc(scores, unknown) -> float:
 
     0.5 is chance, 1 a perfect separation (ties count half).
     """
-    from scipy.stats import rankdata
-
     scores, unknown = np.asarray(scores, dtype=float), np.asarray(unknown, dtype=bool)
     n_pos, n_neg = unknown.sum(), (~unknown).sum()
     if n_pos == 0 or n_neg == 0:
@@ -265,10 +162,10 @@ def signal_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _rates(scores: pd.DataFrame, thresholds: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Flags of every scored clip under *thresholds* (any signal above its threshold)."""
-    flagged = np.zeros(len(scores), dtype=bool)
-    for signal, threshold in thresholds.items():
-        flagged |= scores[signal].to_numpy() > threshold
+    """Flags of every scored clip under *thresholds* (:func:`helpers.models.novelty.flags`)."""
+    flagged = flags({s: scores[s].to_numpy() for s in thresholds}, thresholds)
+    if np.ndim(flagged) == 0:  # no thresholds: nothing is flagged
+        flagged = np.zeros(len(scores), dtype=bool)
     return flagged, scores["unknown"].to_numpy()
 
 
@@ -390,52 +287,16 @@ def cached_rule(candidate: str, table: pd.DataFrame | None = None, seed: int = 0
                 grid: str = "small", n_splits: int = 5,
                 false_flag_rate: float = DEFAULT_FALSE_FLAG_RATE, cache: bool = True) -> dict:
     """Return the validated rule of *candidate*, computed once and cached in ``data/cache/openset``."""
-    from helpers import data
-    from helpers.evaluation import _cache_key, _read_cache, _recipe_key, _write_cache
-    from helpers.models import table_fingerprint
-
     table = data.load_gtzan_table() if table is None else table
-    source, path = _cache_key("openset", {
+    entry = cache_entry("openset", {
         "version": 2, "candidate": candidate, "seed": seed, "grid": grid, "n_splits": n_splits,
-        "recipe": _recipe_key(candidate, seed),
+        "recipe": recipe_key(candidate, seed),
         "rate": false_flag_rate, "rows": table_fingerprint(table)})
-    stored = _read_cache(path) if cache else None
-    if stored is not None:
+    stored = entry.read() if cache else None
+    if stored is not None and isinstance(stored.get("rule"), dict):
         return stored["rule"]
     rule = validate(table, candidate, seed=seed, n_splits=n_splits, grid=grid,
                     false_flag_rate=false_flag_rate).rule
     if cache:
-        _write_cache(path, {"rule": rule, "key": source})
+        entry.write({"rule": rule})
     return rule
-
-
-def song_flag(window_proba, rule: dict, window_neighbours: dict | None = None) -> tuple[dict, bool]:
-    """Apply an open-set *rule* to a whole song.
-
-    Parameters
-    ----------
-    window_proba : array-like, shape (n_windows, K)
-        Genre probabilities of the song's voting windows.
-    rule : dict
-        A rule from :func:`choose_rule` (``thresholds``: signal -> threshold).
-    window_neighbours : dict, optional
-        The song's windows' :meth:`NeighbourScorer.score` values (needed by neighbour signals;
-        without them those signals are left out of the decision).
-
-    Returns
-    -------
-    (scores, flagged) : each signal's mean over the windows, and whether any exceeds its threshold
-    """
-    thresholds = rule.get("thresholds")
-    if not isinstance(thresholds, dict) or not thresholds:
-        raise InputError(str(rule.get("signal")), "open-set rule has no thresholds")
-    proba = np.asarray(window_proba, dtype=float)
-    if proba.ndim != 2 or not len(proba):
-        raise InputError("song", "no window probabilities to score")
-    available = probability_signals(proba)
-    available.update({k: np.asarray(v, dtype=float) for k, v in (window_neighbours or {}).items()})
-    unknown = [s for s in thresholds if s not in SIGNALS]
-    if unknown:
-        raise InputError(", ".join(unknown), f"unknown open-set signal (choose from {', '.join(SIGNALS)})")
-    scores = {s: float(np.nanmean(available[s])) for s in thresholds if s in available}
-    return scores, any(scores[s] > float(thresholds[s]) for s in scores)

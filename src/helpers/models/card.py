@@ -1,12 +1,30 @@
 """What a model card says, in a line and as the ``model`` object of ``predict --json``.
 
-A model card (see :func:`helpers.models.model_card`) travels with a fitted model as its
+A model card (see :func:`helpers.models.default.model_card`) travels with a fitted model as its
 ``model_card_`` attribute, whether the model is a scikit-learn pipeline or its compact copy
-(:mod:`helpers.compact`); these functions read only that attribute, so describing a prediction
+(:mod:`helpers.models.compact`); these functions read only that attribute, so describing a prediction
 imports no machine-learning library.
 """
 
 from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+#: Libraries whose versions a model file depends on (read from the installed metadata, so
+#: checking them imports none of them).
+MODEL_LIBRARIES = ("numpy", "scipy", "scikit-learn", "pandas", "skops")
+
+
+def library_versions() -> dict[str, str]:
+    """Return the Python version and the versions of :data:`MODEL_LIBRARIES`."""
+    versions = {"python": platform.python_version()}
+    for name in MODEL_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
 
 
 def describe_model(model) -> str:

@@ -1,6 +1,6 @@
 """A fitted linear genre model reduced to its numbers, so a fresh process predicts with numpy alone.
 
-The default model (:func:`helpers.models.default_model`) is a scikit-learn pipeline kept in a
+The default model (:func:`helpers.models.default.default_model`) is a scikit-learn pipeline kept in a
 skops file. Loading that file imports scikit-learn, scipy's statistics and, through skops, every
 estimator skops can trust: over a second of a fresh ``music-study predict``, for a model whose
 prediction is a few matrix products. :func:`compact_model` takes the fitted pipeline apart into
@@ -9,7 +9,7 @@ the open-set neighbour index), :func:`save_compact` writes them beside the skops
 ``.npz`` archive read without pickle, and :func:`load_default` reads them back when they still
 belong to the current default model file.
 
-Supported pipelines are those :func:`helpers.models.build_model` makes for linear candidates:
+Supported pipelines are those :func:`helpers.models.pipelines.build_model` makes for linear candidates:
 ``FeatureConditioner`` (``none``, ``log-variance`` or ``power``) -> ``StandardScaler`` ->
 ``LogisticRegression`` (multinomial), optionally inside a temperature-calibrated
 ``CalibratedClassifierCV``. Anything else raises :class:`UnsupportedModel` and keeps using the
@@ -17,45 +17,30 @@ skops file. The predictions equal the pipeline's to float64 rounding (tested).
 
 Examples
 --------
->>> from helpers import compact, models
->>> fast = compact.compact_model(models.default_model())  # doctest: +SKIP
->>> fast.predict_proba(rows)  # same as models.default_model().predict_proba(rows)  # doctest: +SKIP
+>>> from helpers.models import compact, default_model
+>>> fast = compact.compact_model(default_model())  # doctest: +SKIP
+>>> fast.predict_proba(rows)  # same as default_model().predict_proba(rows)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from helpers import constants
 from helpers.errors import InputError
-from helpers.paths import atomic_write, file_sha256
+from helpers.models.card import library_versions
+from helpers.models.novelty import neighbour_signals
+from helpers.paths import atomic_write, default_model_path, file_sha256, shipped_selection_path
 
 #: Format marker of a compact model file.
 COMPACT_FORMAT = "music-study-compact/1"
 
-#: Libraries whose versions a model file depends on (read from the installed metadata, so
-#: checking them imports none of them).
-MODEL_LIBRARIES = ("numpy", "scipy", "scikit-learn", "pandas", "skops")
-
-
 class UnsupportedModel(InputError):
     """The pipeline has a step :func:`compact_model` cannot express with its numbers."""
-
-
-def library_versions() -> dict[str, str]:
-    """Return the Python version and the versions of :data:`MODEL_LIBRARIES`."""
-    import platform
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for name in MODEL_LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
 
 
 # --------------------------------------------------------------------------- the arithmetic
@@ -111,9 +96,10 @@ class _Stages:
 
 def _export_stages(steps) -> list[dict]:
     """Turn the conditioning and scaling steps of a fitted pipeline into :class:`_Stages` data."""
+    # imported here: exporting needs scikit-learn; loading a compact copy must not
     from sklearn.preprocessing import PowerTransformer, StandardScaler
 
-    from helpers.models import FeatureConditioner
+    from helpers.models.pipelines import FeatureConditioner
 
     def standardise(scaler: StandardScaler, width: int) -> dict:
         mean = scaler.mean_ if scaler.with_mean else np.zeros(width)
@@ -144,6 +130,7 @@ def _export_stages(steps) -> list[dict]:
 
 def _export_classifier(name, classifier) -> dict:
     """Weights, intercepts and inverse temperatures of the final (calibrated) logistic model."""
+    # imported here: exporting needs scikit-learn; loading a compact copy must not
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
 
@@ -179,7 +166,7 @@ def _export_classifier(name, classifier) -> dict:
 
 
 class CompactNeighbours:
-    """:class:`helpers.openset.NeighbourScorer` as numbers: the open-set distances by brute force.
+    """:class:`helpers.models.novelty.NeighbourScorer` as numbers: the open-set distances by brute force.
 
     Parameters
     ----------
@@ -201,8 +188,6 @@ class CompactNeighbours:
 
     def score(self, X) -> dict[str, np.ndarray]:
         """Return ``neighbour_distance`` and ``local_density`` for the rows of *X*."""
-        from helpers.openset import neighbour_signals
-
         query = self.space_.transform(np.asarray(X, dtype=float))
         squared = ((query[:, None, :] - self.points_[None, :, :]) ** 2).sum(axis=-1)
         nearest = np.argsort(squared, axis=1, kind="stable")[:, : self.k_]
@@ -254,7 +239,7 @@ class CompactModel:
 def compact_model(pipeline) -> CompactModel:
     """Reduce a fitted linear *pipeline* (see the module notes) to a :class:`CompactModel`.
 
-    Its ``model_card_`` and ``novelty_`` (:class:`helpers.openset.NeighbourScorer`) come along.
+    Its ``model_card_`` and ``novelty_`` (:class:`helpers.models.novelty.NeighbourScorer`) come along.
 
     Raises
     ------
@@ -322,8 +307,6 @@ def save_compact(model: CompactModel, path: str | Path, key: dict | None = None)
 
 def load_compact(path: str | Path, key: dict | None = None) -> CompactModel | None:
     """Read a compact model file; None when it is missing, unreadable or not made from *key*."""
-    import zipfile
-
     try:
         with np.load(path, allow_pickle=False) as archive:
             header = json.loads(str(archive["header"]))
@@ -345,9 +328,6 @@ def source_key(model_file: str | Path) -> dict:
     """What a compact copy of *model_file* depends on: that file's bytes, the shipped selection,
     the selection protocol and the library versions (the same things that make the skops file
     be rebuilt)."""
-    from helpers import constants
-    from helpers.paths import shipped_selection_path
-
     selection = shipped_selection_path()
     return {"source_sha256": file_sha256(Path(model_file)),
             "selection_sha256": file_sha256(selection) if selection.is_file() else None,
@@ -379,10 +359,8 @@ def ensure_compact(pipeline, model_file: str | Path) -> Path | None:
 def load_default() -> CompactModel | None:
     """The default model's compact copy, if it is there and belongs to the current default file.
 
-    None means: load :func:`helpers.models.default_model` (which also writes the copy).
+    None means: load :func:`helpers.models.default.default_model` (which also writes the copy).
     """
-    from helpers.paths import default_model_path
-
     model_file = default_model_path()
     target = compact_path(model_file)
     if not (model_file.is_file() and target.is_file()):
