@@ -620,6 +620,29 @@ def test_the_cookie_is_secure_behind_https_or_a_trusted_proxy(tmp_path, model):
             app.extensions["music_study"]["jobs"].shutdown()
 
 
+def test_the_hash_link_key_is_sent_once_with_a_csrf_token(app):
+    """What the page's script does with a #key= link: the "needs its key" page carries a CSRF
+    token; the key goes in a form post to /session, never in a URL."""
+    from helpers.web_security import WRONG_KEY_PAGE
+
+    browser = app.test_client()
+    page = browser.get("/")
+    assert page.status_code == 401
+    exchange = re.search(r'id="key-exchange" hidden data-url="([^"]+)" data-csrf="([^"]+)"',
+                         page.get_data(as_text=True))
+    url, token = exchange.groups()
+    assert url == "/session"
+    assert browser.post(url, data={"key": KEY}).status_code == 400  # no CSRF token
+    assert browser.post(url, data={"key": KEY, "csrf_token": token},
+                        headers={"Origin": "http://evil.example"}).status_code == 403
+    wrong = browser.post(url, data={"key": "wrong-key-000000", "csrf_token": token})
+    assert wrong.status_code == 403 and wrong.get_json() == {"error": WRONG_KEY_PAGE}
+    right = browser.post(url, data={"key": KEY, "csrf_token": token})
+    assert right.status_code == 200 and right.get_json() == {"ok": True}
+    assert browser.get("/").status_code == 200
+    assert browser.get("/healthz").status_code == 200
+
+
 class FakeClock:
     def __init__(self):
         self.now = 1000.0

@@ -773,8 +773,8 @@ def create_app(store_path=None, model=None, upload_dir=None,
         if access_key is None:
             return jsonify(ok=True)
         check = access.try_key(request.form.get("key"), g.client)
-        if not check.ok:
-            return refuse(access.refuse_key(check, True))
+        if not check.ok:  # the page's own sentence, as JSON for its script
+            return refuse(access.refuse_key(check, False))
         start_session()
         return jsonify(ok=True)
 
