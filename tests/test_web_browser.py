@@ -49,16 +49,17 @@ def served(tmp_path):
     shutil.copy(default_model_path(), data / "models" / default_model_path().name)
     env = {**os.environ, "MUSIC_STUDY_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
     env.pop("MUSIC_STUDY_LABEL_STORE", None)
+    log = open(tmp_path / "serve.log", "w")  # a file: a full pipe nobody reads would block it
     server = subprocess.Popen([sys.executable, "-m", "helpers", "serve", "--port", "0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                              stdout=subprocess.PIPE, stderr=log, text=True, env=env)
     lines = []
     reader = threading.Thread(target=lambda: lines.append(server.stdout.readline()), daemon=True)
     reader.start()
     reader.join(timeout=180)
     try:
-        assert lines and "key=" in lines[0], f"no link printed; stderr: {server.stderr.read(2000)}"
+        assert lines and "key=" in lines[0], f"no link printed; stderr: {_log_tail(tmp_path)}"
         link = lines[0].strip()
-        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?key=[A-Za-z0-9_-]+", link), link
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/#key=[A-Za-z0-9_-]+", link), link
         yield link, data
     finally:
         server.terminate()
@@ -67,6 +68,12 @@ def served(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        log.close()
+
+
+def _log_tail(tmp_path) -> str:
+    """The end of the server's stderr (for failure messages)."""
+    return (tmp_path / "serve.log").read_text(errors="replace")[-3000:]
 
 
 def _browser(playwright):
@@ -95,21 +102,39 @@ def _unless_reloading(read):
         return None
 
 
+def _history_urls(profile: Path) -> list[str]:
+    """Every URL in the Chromium profile's history database (written when the browser closes)."""
+    import sqlite3
+
+    with sqlite3.connect(profile / "Default" / "History") as db:
+        return [row[0] for row in db.execute("SELECT url FROM urls")]
+
+
 def test_a_friend_uploads_sees_progress_and_corrects_on_a_phone(served, root, tmp_path):
     from playwright.sync_api import sync_playwright
 
     link, data = served
+    key = link.split("#key=")[1]
     song = root / "data" / "music" / "openmsx_be_sharp_render.ogg"  # 2.5 min: 5 windows
+    profile = tmp_path / "chromium-profile"
     with sync_playwright() as playwright:
-        browser = _browser(playwright)
-        page = browser.new_page(viewport=PHONE)
-        page.goto(link)
-        assert "key=" not in page.url, "the key leaves the address bar"
+        browser = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, viewport=PHONE)
+        page = browser.pages[0] if browser.pages else browser.new_page()
+        page.goto(link)  # the "needs its key" page sends the key once and loads the page again
+        page.wait_for_selector("#predict", timeout=30_000)
+        assert key not in page.url and "key=" not in page.url, "the key leaves the address bar"
+        entries = browser.new_cdp_session(page).send("Page.getNavigationHistory")["entries"]
+        assert entries and not any(key in e["url"] for e in entries), entries  # back / forward
         assert page.is_visible("#predict") and _fits_the_width(page)
         _shoot(page, "web_home_390.png", tmp_path)
         page.set_input_files("#file", str(song))
         page.click("#predict")
-        page.wait_for_url(re.compile(r"/jobs/"), timeout=30_000)
+        try:
+            page.wait_for_url(re.compile(r"/jobs/"), timeout=60_000)
+        except Exception as error:  # noqa: BLE001 - re-raised with what the server said
+            raise AssertionError(f"no job page ({page.url}): {page.content()[:800]}\n"
+                                 f"server: {_log_tail(tmp_path)}") from error
         stages, job_page_checked = set(), False
         deadline = time.monotonic() + 300
         while not page.is_visible("#predicted-genre"):
@@ -140,7 +165,21 @@ def test_a_friend_uploads_sees_progress_and_corrects_on_a_phone(served, root, tm
         assert f"is {choice}" in page.inner_text(".notice")
         assert _fits_the_width(page)
         _shoot(page, "web_saved_390.png", tmp_path)
+        page.goto(link)  # the link again, signed in: the page only takes the key out of the URL
+        page.wait_for_selector("#predict", timeout=30_000)
+        assert page.evaluate("location.hash") == "" and key not in page.url  # ran on load
+        entries = browser.new_cdp_session(page).send("Page.getNavigationHistory")["entries"]
+        assert len(entries) >= 4 and not any(key in e["url"] for e in entries), entries
+        if os.environ.get("MUSIC_STUDY_SHOW_HISTORY"):
+            print("\nsession history:", [e["url"] for e in entries])
         browser.close()
+    # Chromium keeps the URL a person opens in its history database, whatever the page does
+    # afterwards; every page the visit went through after that holds no key
+    urls = _history_urls(profile)
+    if os.environ.get("MUSIC_STUDY_SHOW_HISTORY"):
+        print("history database:", urls)
+    assert [u for u in urls if key in u] == [link], urls
+    assert any("/jobs/" in u for u in urls), urls
     labels = LabelStore(data / "labels.sqlite").current_labels()
     assert labels[["genre", "model_said", "who", "where"]].iloc[0].tolist() == [
         choice, said, "Phone Friend", "web"]
@@ -148,7 +187,7 @@ def test_a_friend_uploads_sees_progress_and_corrects_on_a_phone(served, root, tm
 
 def _api_prediction(link: str, song: Path) -> None:
     """Create song 1 / prediction 1 through the JSON API (so a forged label has a target)."""
-    base, key = link.split("/?key=")
+    base, key = link.split("/#key=")
     boundary = "----music-study-test"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
             f"filename=\"{song.name}\"\r\nContent-Type: audio/ogg\r\n\r\n").encode()
@@ -174,7 +213,7 @@ def test_a_cross_site_page_on_another_port_stores_nothing(served, root, tmp_path
     from playwright.sync_api import sync_playwright
 
     link, data = served
-    base = link.split("/?key=")[0]
+    base = link.split("/#key=")[0]
     with urllib.request.urlopen(f"{base}/healthz", timeout=30) as response:  # waitress, no version
         assert response.status == 200 and response.read() == b"ok\n"
         assert response.headers["Server"] == "music-study"
@@ -201,7 +240,7 @@ def test_a_cross_site_page_on_another_port_stores_nothing(served, root, tmp_path
         browser = _browser(playwright)
         page = browser.new_page(viewport=PHONE)
         page.goto(link)  # the victim holds a valid session cookie
-        assert page.is_visible("#predict")
+        page.wait_for_selector("#predict", timeout=30_000)
         for name in ("label.html", "predict.html"):
             with page.expect_navigation(url=re.compile(re.escape(base)), timeout=30_000):
                 page.goto(f"{evil.base}/{name}")

@@ -134,8 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2,
                    help="background worker threads for downloads and analysis (default 2)")
     p.add_argument("--disk-quota-mb", type=float, default=None,
-                   help="size limit of data/uploads + data/downloads in MB (default 2048); the "
-                        "oldest files no label points to are removed first")
+                   help="size limit of data/uploads + data/downloads in MB (default 2048), "
+                        "checked when an upload arrives; the oldest files no label points to "
+                        "are removed first")
+    p.add_argument("--public-name", action="append", default=[], metavar="NAME",
+                   help="another name the page is reached under (e.g. the name an https proxy "
+                        "serves it as); repeatable. The page answers only to its address, "
+                        "localhost and these names")
+    p.add_argument("--behind-https", action="store_true",
+                   help="the page is reached through an https proxy: the session cookie is "
+                        "sent over https only (Secure)")
+    p.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDR",
+                   help="address of a reverse proxy whose X-Forwarded-For and "
+                        "X-Forwarded-Proto headers are believed (https: Secure cookie; the "
+                        "visitor's address for the wrong-key limit); repeatable")
 
     # --- report
     p = sub.add_parser("report", help="run every notebook headless into reports/ (HTML)")

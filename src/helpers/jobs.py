@@ -21,7 +21,6 @@ Examples
 from __future__ import annotations
 
 import json
-import logging
 import os
 import queue
 import re
@@ -36,6 +35,7 @@ from pathlib import Path
 
 from helpers.errors import InputError
 from helpers.store import BUSY_TIMEOUT_SECONDS, store_error
+from helpers.text import clean_text, safe_logger
 
 #: What a job can be doing.
 STATUSES = ("queued", "running", "done", "failed")
@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS web_jobs (
     updated_utc TEXT NOT NULL
 )
 """
-_log = logging.getLogger(__name__)
+_log = safe_logger(__name__)  # job payloads hold visitors' URLs and names: logged escaped
 
 
 def _now() -> str:
@@ -97,14 +97,20 @@ class JobBoard:
         made fit to show); any other exception fails it with :data:`UNEXPECTED` and is logged.
     workers : int
         Number of worker threads (default 2).
+    describe : callable, optional
+        ``describe(input_error) -> str``: the text recorded for a failed job, which visitors
+        read (default: the error's one-line message without control characters, at most 300
+        characters).
     """
 
     def __init__(self, path, work: Callable[[dict, Callable[[str], None]], dict],
-                 workers: int = DEFAULT_WORKERS):
+                 workers: int = DEFAULT_WORKERS,
+                 describe: Callable[[InputError], str] | None = None):
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InputError(repr(workers), "the number of workers must be a whole number >= 1")
         self.path = Path(path)
         self._work = work
+        self._describe = describe or (lambda exc: clean_text(str(exc), 300))
         self._lock = threading.Lock()
         self._queue: queue.Queue[str | None] = queue.Queue()
         try:
@@ -189,13 +195,18 @@ class JobBoard:
         self._update(job_id, status="running", stage="starting")
 
         def report(stage: str) -> None:
-            self._update(job_id, stage=str(stage)[:200])
+            self._update(job_id, stage=clean_text(stage, 200))
 
         try:
             result = self._work(job["payload"], report)
         except InputError as exc:
             _log.info("job %s failed: %s", job_id, exc)
-            self._update(job_id, status="failed", stage="failed", error=str(exc))
+            try:
+                shown = str(self._describe(exc))
+            except Exception:  # noqa: BLE001 - a failing description must not hide the failure
+                _log.exception("job %s: could not describe its failure", job_id)
+                shown = UNEXPECTED
+            self._update(job_id, status="failed", stage="failed", error=shown)
             return
         except Exception:  # noqa: BLE001 - shown as one plain sentence, logged in full
             _log.exception("job %s failed unexpectedly", job_id)

@@ -62,6 +62,7 @@ from helpers.errors import (
 )
 from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE
 from helpers.paths import data_dir, file_sha256, shared_data_dir  # file_sha256: public here too
+from helpers.text import clean_text
 
 #: Version of the schema this module writes; older files are migrated on open.
 SCHEMA_VERSION = 1
@@ -105,22 +106,24 @@ def utc_now() -> str:
 
 
 def normalise_genre(genre) -> str:
-    """Return *genre* trimmed, lower-cased and with single spaces; reject empty or odd names.
+    """Return *genre* cleaned (:func:`helpers.text.clean_text`: no control characters, no
+    right-to-left overrides or other bidi formatting, single spaces), trimmed and lower-cased.
+
+    Every writer of genres goes through here (the label store, the notebook labeler, the web
+    page), so a name shows the same, and reads left to right, wherever it is listed.
 
     Raises
     ------
     InputError
-        Not a string, empty, longer than 64 characters or holding control characters.
+        Not a string, empty once cleaned, or longer than 64 characters.
     """
     if not isinstance(genre, str):
-        raise InputError(repr(genre), "genre must be a text")
-    cleaned = " ".join(genre.split()).lower()
+        raise InputError(repr(genre)[:40], "genre must be a text")
+    cleaned = clean_text(genre).lower()
     if not cleaned:
-        raise InputError(repr(genre), "genre is empty")
+        raise InputError("genre", "genre is empty")
     if len(cleaned) > _MAX_GENRE_LENGTH:
         raise InputError(cleaned[:20] + "...", f"genre is longer than {_MAX_GENRE_LENGTH} characters")
-    if any(ord(ch) < 32 for ch in cleaned):
-        raise InputError(repr(genre), "genre holds control characters")
     return cleaned
 
 
@@ -430,9 +433,11 @@ class LabelStore:
 
     @staticmethod
     def _check_who(who) -> str:
-        if not isinstance(who, str) or not who.strip():
-            raise InputError(repr(who), "who must be a non-empty name")
-        return who.strip()
+        # the same cleaning as genres: a name with a right-to-left override would show reversed
+        cleaned = clean_text(who) if isinstance(who, str) else ""
+        if not cleaned:
+            raise InputError(repr(who)[:40], "who must be a non-empty name")
+        return cleaned
 
     @staticmethod
     def _check_where(where) -> str:

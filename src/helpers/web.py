@@ -6,35 +6,45 @@ fingerprint, and each confirmation or correction becomes a label event that carr
 model had said (read from the stored prediction), so the labels feed the next retraining (new
 genres included, typed explicitly in the "new genre" box).
 
-Safety (the page is meant for a home or lab network):
+Safety (the page is meant for a home or lab network; :mod:`helpers.web_security` holds the
+checks):
 
-* **Access key.** ``music-study serve`` prints one link with ``?key=...``; opening it sets a
-  session cookie. Without the key or the cookie every page answers 401 (403 for a wrong key),
-  except ``GET /healthz``. The JSON API takes the key only as ``Authorization: Bearer <key>``.
+* **Access key.** ``music-study serve`` prints one link with ``#key=...``; the page sends the
+  key once (a CSRF-protected form post) and gets a session cookie holding a random session id
+  the server knows, then takes the key out of the address bar and the history entry. Old
+  ``?key=`` links still work (redirected at once to the bare path). Without the key or the
+  cookie every page answers 401 (403 for a wrong key; 429 after a few wrong keys from one
+  address), except ``GET /healthz``. The JSON API takes the key only as
+  ``Authorization: Bearer <key>``.
+* **Names.** Only the names the server was started for are answered (``Host``); a page on
+  another name cannot reach it through DNS tricks.
 * **CSRF.** Every form carries a ``csrf_token`` (Flask-WTF); every browser POST must also come
   from this page's own origin (``Origin``/``Referer``).
 * **URLs.** Only http(s) URLs of public hosts are fetched (:mod:`helpers.netsafe`), and every
   fetch failure shows one sentence; the detail goes to the server log.
-* **Work in the background.** Submitting returns at once with a job page
-  (:mod:`helpers.jobs`); limits (upload size, duration from the header, disk quota) are
-  checked before the work starts. The default model is built when the app is created.
-* **Headers and errors.** No framing, no MIME sniffing, a strict Content-Security-Policy;
-  error pages say what went wrong in plain words, never a server path or a class name.
+* **Cost.** The HTTP server decides from a request's headers whether its body may be read (no
+  key, a foreign name or origin, too large for the upload limit or the disk quota: answered at
+  once, body unread); idle connections make room for new ones. Submitting returns at once with
+  a job page (:mod:`helpers.jobs`); the disk quota is checked when an upload is accepted, the
+  duration from the file's header before the work starts. The default model is built when the
+  app is created.
+* **Headers, errors and logs.** No framing, no MIME sniffing, a strict Content-Security-Policy;
+  error pages say what went wrong in plain words, never a server path, a class name or a
+  decoder's output; names are stored without control or right-to-left characters
+  (:func:`helpers.text.clean_text`) and log lines escape them (:mod:`helpers.text`).
 
 Examples
 --------
 >>> from helpers.web import create_app
 >>> app = create_app(store_path=tmp_path / "labels.sqlite", access_key="s3cret-key")  # doctest: +SKIP
 >>> client = app.test_client()                                  # doctest: +SKIP
->>> client.get("/?key=s3cret-key")                              # doctest: +SKIP
+>>> client.get("/?key=s3cret-key")   # an old-style link: sets the session  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import ipaddress
-import logging
 import math
 import os
 import re
@@ -44,9 +54,10 @@ import sys
 import threading
 import time
 import unicodedata
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote
 
 from flask import (
     Flask,
@@ -60,6 +71,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -72,12 +84,19 @@ from helpers.errors import (
     StoreReadOnlyError,
 )
 from helpers.paths import data_dir
+from helpers.text import clean_text, make_handler_safe, safe_logger
 
 #: File extensions accepted for upload: the workspace's one list of audio suffixes.
 ALLOWED_EXTENSIONS = frozenset(suffix.lstrip(".") for suffix in AUDIO_SUFFIXES)
 #: Largest accepted upload, in bytes.
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-#: Longest accepted song (uploads and URLs), in seconds.
+#: Room for the form fields next to an upload, in bytes (the request may be this much larger).
+FORM_ROOM_BYTES = 64 * 1024
+#: Largest JSON body of the API, in bytes (a form's text fields keep Flask's 500 kB limit).
+MAX_FIELD_BYTES = 64 * 1024
+#: Longest URL accepted, in characters.
+MAX_URL_CHARACTERS = 2048
+#: Longest song (uploads and URLs), in seconds.
 MAX_DURATION_SECONDS = 20 * 60
 #: Default size limit of ``uploads/`` + ``downloads/`` together, in bytes.
 DISK_QUOTA_BYTES = 2 * 1024**3
@@ -85,6 +104,8 @@ DISK_QUOTA_BYTES = 2 * 1024**3
 REPEAT_WINDOW_SECONDS = 10 * 60
 #: Longest kept upload name (characters of the stem; UTF-8 bytes are capped too).
 MAX_NAME_CHARACTERS = 100
+#: Longest error shown to a visitor, in characters.
+MAX_SHOWN_ERROR = 300
 #: Environment variable holding the access key for ``music-study serve``.
 WEB_KEY_ENV = "MUSIC_STUDY_WEB_KEY"
 #: Colours of the genre bars, in the model's genre order (then cycled).
@@ -92,6 +113,8 @@ GENRE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
                  "#7f7f7f", "#bcbd22", "#17becf")
 #: The one sentence shown for every failed fetch (the reason goes to the server log only).
 FETCH_FAILED = "could not fetch a song from that URL"
+#: What an upload or URL gets when the uploads and downloads folders are full.
+NO_ROOM = "the server has no room for more songs right now"
 #: What the page says when the label store cannot take an answer.
 STORE_MESSAGES = {
     StoreReadOnlyError: "This page cannot save answers right now.",
@@ -101,7 +124,8 @@ STORE_MESSAGES = {
     StoreError: "This page cannot save answers right now.",
 }
 _MAX_ID = 2**63 - 1  # SQLite's largest integer
-_log = logging.getLogger(__name__)
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+_log = safe_logger(__name__)
 
 
 def uploads_dir() -> Path:
@@ -109,13 +133,18 @@ def uploads_dir() -> Path:
     return data_dir() / "uploads"
 
 
+def too_large_message(max_upload_bytes: int) -> str:
+    """The sentence for an upload over the size limit."""
+    return f"upload: file is larger than the {max_upload_bytes // 2**20} MB limit"
+
+
 def clean_filename(original: str, max_characters: int = MAX_NAME_CHARACTERS) -> str:
     """Return a display-safe, file-system-safe version of an uploaded file's name.
 
     Any script is kept (``Песня.mp3``, ``日本.wav``); folders, control and invisible formatting
-    characters (e.g. right-to-left overrides), characters that some file systems forbid and
-    leading dots are removed; the stem is capped at *max_characters* characters and 150 UTF-8
-    bytes, and the extension is lower-cased.
+    characters (e.g. right-to-left overrides: :func:`helpers.text.clean_text`), characters that
+    some file systems forbid and leading dots are removed; the stem is capped at
+    *max_characters* characters and 150 UTF-8 bytes, and the extension is lower-cased.
 
     Examples
     --------
@@ -127,9 +156,9 @@ def clean_filename(original: str, max_characters: int = MAX_NAME_CHARACTERS) -> 
     True
     """
     name = unicodedata.normalize("NFC", str(original)).replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = clean_text(name)
     name = re.sub(r'[<>:"|?*]', "_", name)
-    name = " ".join(name.split()).strip(" .")
+    name = name.strip(" .")
     stem, dot, extension = name.rpartition(".")
     if not dot:
         stem, extension = name, ""
@@ -138,6 +167,24 @@ def clean_filename(original: str, max_characters: int = MAX_NAME_CHARACTERS) -> 
         stem = stem[:-1]
     extension = extension.lower()[:10]
     return f"{stem or 'upload'}.{extension}" if extension else (stem or "upload")
+
+
+def upload_name(storage) -> str:
+    """Return the cleaned name of an upload after checking it names an accepted audio type.
+
+    Raises
+    ------
+    InputError
+        No file chosen, or an extension that is not in :data:`ALLOWED_EXTENSIONS`.
+    """
+    if not storage.filename:
+        raise InputError("upload", "no file chosen")
+    shown = clean_filename(storage.filename)
+    extension = shown.rsplit(".", 1)[-1] if "." in shown else ""
+    if extension not in ALLOWED_EXTENSIONS:
+        raise InputError(shown, "not an accepted audio file type (accepted: "
+                                f"{', '.join(sorted(ALLOWED_EXTENSIONS))})")
+    return shown
 
 
 def save_upload(storage, folder: Path, max_bytes: int = MAX_UPLOAD_BYTES) -> tuple[Path, str]:
@@ -157,13 +204,7 @@ def save_upload(storage, folder: Path, max_bytes: int = MAX_UPLOAD_BYTES) -> tup
         No file, a disallowed extension, an empty file or one over *max_bytes*; the message
         names the upload by its cleaned name, never by a server path.
     """
-    if not storage.filename:
-        raise InputError("upload", "no file chosen")
-    shown = clean_filename(storage.filename)
-    extension = shown.rsplit(".", 1)[-1] if "." in shown else ""
-    if extension not in ALLOWED_EXTENSIONS:
-        raise InputError(shown, "not an accepted audio file type (accepted: "
-                                f"{', '.join(sorted(ALLOWED_EXTENSIONS))})")
+    shown = upload_name(storage)
     folder.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     partial = folder / f".incoming-{secrets.token_hex(8)}.part"
@@ -199,16 +240,103 @@ def parse_id(value, name: str, required: bool = True) -> int | None:
 
 
 def _clean_who(text) -> str:
-    who = "".join(ch for ch in str(text or "") if unicodedata.category(ch)[0] != "C")
-    return " ".join(who.split())[:64] or "web visitor"
+    return clean_text(text or "", 64) or "web visitor"
 
 
 def _colour_map(genres) -> dict[str, str]:
     return {g: GENRE_COLOURS[i % len(GENRE_COLOURS)] for i, g in enumerate(genres)}
 
 
-def _key_digest(key: str) -> str:
-    return hashlib.sha256(("music-study web key:" + key).encode("utf-8")).hexdigest()
+def _visible(exc: InputError) -> str:
+    """The text a visitor reads for a refused input: a store failure's plain sentence, else
+    the error's own one-line message, cleaned and capped."""
+    if isinstance(exc, StoreError):
+        return _store_message(exc)
+    return clean_text(str(exc), MAX_SHOWN_ERROR)
+
+
+def _stream_size(storage) -> int | None:
+    """Bytes of an uploaded file (werkzeug keeps it in a seekable spool), or None."""
+    try:
+        stream = storage.stream
+        here = stream.tell()
+        size = stream.seek(0, os.SEEK_END)
+        stream.seek(here)
+        return int(size)
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+class DiskRoom:
+    """The disk quota of the uploads and downloads folders, checked when an upload is
+    accepted: what is on disk, plus what is being saved right now, plus the new upload.
+
+    When that is over the quota, the oldest files nobody needs are removed first (see
+    :func:`helpers.ingest.enforce_disk_quota`); if it is still over, the upload is refused.
+
+    Parameters
+    ----------
+    folders : list of Path
+    quota : int
+        Bytes.
+    protected : callable
+        ``protected() -> list of paths`` that must stay (labelled songs, files of jobs).
+    """
+
+    def __init__(self, folders, quota: int, protected):
+        self.folders = [Path(f) for f in folders]
+        self.quota = int(quota)
+        self.protected = protected
+        self.reserved = 0
+        self.pending: set[Path] = set()  # saved, but their job is not recorded yet
+        self._lock = threading.Lock()
+
+    def used(self) -> int:
+        """Bytes the quota counts now (the files :func:`enforce_disk_quota` would weigh)."""
+        total = 0
+        for folder in self.folders:
+            if folder.is_dir():
+                for path in folder.iterdir():
+                    if not path.name.startswith(".") and path.suffix != ".json":
+                        try:
+                            total += path.stat().st_size if path.is_file() else 0
+                        except OSError:
+                            continue
+        return total
+
+    @contextmanager
+    def reserve(self, nbytes: int, shown: str):
+        """Hold room for *nbytes* while an upload is saved; yields a function to call with the
+        saved path (it is then counted on disk, and kept until the ``with`` block ends)."""
+        from helpers.ingest import enforce_disk_quota
+
+        nbytes = max(0, int(nbytes))
+        with self._lock:
+            if nbytes > self.quota or self.used() + self.reserved + nbytes > self.quota:
+                if nbytes <= self.quota:
+                    enforce_disk_quota(self.folders, max(0, self.quota - self.reserved - nbytes),
+                                       keep=[*self.protected(), *self.pending])
+                if nbytes > self.quota or self.used() + self.reserved + nbytes > self.quota:
+                    _log.warning("upload %s (%d bytes) refused: disk quota of %d bytes reached",
+                                 shown, nbytes, self.quota)
+                    raise InputError(shown, NO_ROOM)
+            self.reserved += nbytes
+        landed: list[Path] = []
+
+        def saved(path: Path) -> None:
+            with self._lock:
+                self.reserved -= nbytes
+                self.pending.add(Path(path))
+                landed.append(Path(path))
+
+        try:
+            yield saved
+        finally:
+            with self._lock:
+                if landed:
+                    self.pending.discard(landed[0])
+                else:
+                    self.reserved -= nbytes
 
 
 def create_app(store_path=None, model=None, upload_dir=None,
@@ -216,13 +344,15 @@ def create_app(store_path=None, model=None, upload_dir=None,
                fetch_options: dict | None = None, secret_key: str | None = None,
                access_key: str | None = None, require_key: bool = True,
                workers: int | None = None, max_duration: float = MAX_DURATION_SECONDS,
-               disk_quota_bytes: int = DISK_QUOTA_BYTES) -> Flask:
+               disk_quota_bytes: int = DISK_QUOTA_BYTES, allowed_hosts=None,
+               trusted_proxies=(), behind_https: bool = False, limiter=None) -> Flask:
     """Return the Flask application (serve it with waitress: :func:`run_serve_command`).
 
     Parameters
     ----------
     store_path : path-like, optional
-        Label store file (default ``data/labels.sqlite``); the jobs table lives in it too.
+        Label store file (default ``data/labels.sqlite``); the jobs and sessions tables live
+        in it too.
     model : fitted classifier, optional
         Default :func:`helpers.models.default_model`, built here (never inside a request).
     upload_dir : path-like, optional
@@ -235,8 +365,8 @@ def create_app(store_path=None, model=None, upload_dir=None,
         Keyword arguments for :func:`helpers.ingest.fetch_audio` (``download_dir``,
         ``max_filesize``).
     secret_key : str, optional
-        Signs the session cookie; by default derived from the access key (so a restart with
-        the same key keeps friends signed in), else random.
+        Signs the session cookie; by default a random secret kept in the store's file (so a
+        restart keeps friends signed in). Never derived from the access key.
     access_key : str, optional
         The key of the shared link; random when ``None`` and *require_key*.
     require_key : bool
@@ -246,29 +376,86 @@ def create_app(store_path=None, model=None, upload_dir=None,
     max_duration : float
         Longest song accepted, in seconds (checked from headers before decoding).
     disk_quota_bytes : int
-        Size limit of the uploads and downloads folders together; the oldest files no label
-        points to are removed first.
+        Size limit of the uploads and downloads folders together, checked when an upload is
+        accepted and before a job's work; the oldest files no label points to are removed
+        first.
+    allowed_hosts : HostRule or iterable of str, optional
+        The names the page answers to (``Host``); default ``localhost``, ``127.0.0.1``,
+        ``::1``. :func:`run_serve_command` passes the bound address and ``--public-name``.
+    trusted_proxies : iterable of str
+        Addresses of reverse proxies whose ``X-Forwarded-For``/``-Proto`` are believed.
+    behind_https : bool
+        The page is reached through https: the session cookie is ``Secure``.
+    limiter : AttemptLimiter, optional
+        The wrong-key limiter (tests pass one with their own clock).
     """
     from helpers.jobs import DEFAULT_WORKERS, JobBoard
     from helpers.store import LabelStore
+    from helpers.web_security import (
+        CROSS_SITE,
+        NEEDS_KEY_API,
+        NEEDS_KEY_PAGE,
+        WRONG_HOST,
+        Access,
+        AttemptLimiter,
+        HostRule,
+        Refusal,
+        SessionBook,
+        bearer_token,
+        origin_matches,
+    )
 
     if require_key:
         access_key = access_key or secrets.token_urlsafe(24)
     else:
         access_key = None
+    if allowed_hosts is None:
+        allowed_hosts = HostRule()
+    elif not isinstance(allowed_hosts, HostRule):
+        allowed_hosts = HostRule(allowed_hosts)
+    lifetime = timedelta(days=30)
+    store = LabelStore(store_path)
+    sessions = SessionBook(":memory:" if store.read_only else store.path, access_key,
+                           lifetime.total_seconds())
+    access = Access(key=access_key, hosts=allowed_hosts, sessions=sessions,
+                    limiter=limiter if limiter is not None else AttemptLimiter(),
+                    trusted_proxies=trusted_proxies,
+                    behind_https=behind_https)
     app = Flask(__name__)
     app.config.update(
-        MAX_CONTENT_LENGTH=max_upload_bytes + 64 * 1024,  # room for the form fields
-        SECRET_KEY=secret_key or (hashlib.sha256(b"session:" + access_key.encode()).hexdigest()
-                                  if access_key else secrets.token_hex(32)),
+        MAX_CONTENT_LENGTH=max_upload_bytes + FORM_ROOM_BYTES,
+        SECRET_KEY=secret_key or sessions.secret,
         SESSION_COOKIE_NAME="music_study_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(days=30),
+        PERMANENT_SESSION_LIFETIME=lifetime,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session: a page left open works
         ACCESS_KEY=access_key,
     )
-    store = LabelStore(store_path)
+
+    class CookieSessions(SecureCookieSessionInterface):
+        def get_cookie_secure(self, app):  # per request: https directly or via a trusted proxy
+            return access.is_https(request.scheme, request.remote_addr,
+                                   request.headers.get("X-Forwarded-Proto"))
+
+    app.session_interface = CookieSessions()
+
+    def read_session_id(cookie_header):
+        """The session id in a ``Cookie`` header, if its signature is this server's."""
+        from itsdangerous import BadData
+        from werkzeug.http import parse_cookie
+
+        value = parse_cookie(cookie_header or "").get(app.config["SESSION_COOKIE_NAME"])
+        serializer = app.session_interface.get_signing_serializer(app)
+        if not value or serializer is None:
+            return None
+        try:
+            data = serializer.loads(value, max_age=int(lifetime.total_seconds()))
+        except BadData:
+            return None
+        return data.get("sid") if isinstance(data, dict) else None
+
+    access.read_session_id = read_session_id
     folder = Path(upload_dir) if upload_dir is not None else uploads_dir()
     fetch_options = dict(fetch_options or {})
     download_folder = Path(fetch_options.get("download_dir") or _default_downloads())
@@ -302,6 +489,8 @@ def create_app(store_path=None, model=None, upload_dir=None,
                 keep.append(cached_download(payload["url"], download_folder))
         return keep
 
+    room = DiskRoom([folder, download_folder], disk_quota_bytes, protected_files)
+
     def run_job(payload: dict, report) -> dict:
         from helpers.ingest import enforce_disk_quota, fetch_audio
         from helpers.predict import predict_song
@@ -316,17 +505,24 @@ def create_app(store_path=None, model=None, upload_dir=None,
             except InputError as exc:
                 _log.info("fetch refused or failed: %s", exc)
                 raise InputError("URL", FETCH_FAILED) from exc
-            path, title, artist, location, source = (ingested.path, ingested.title,
-                                                     ingested.artist, url, "web url")
+            # a site's title can hold anything: stored and shown like every other name
+            path, title, artist, location, source = (
+                ingested.path, clean_text(ingested.title or "", 200) or None,
+                clean_text(ingested.artist or "", 200) or None, url, "web url")
             shown, source_url = url, url
         else:
             path, shown = Path(payload["upload"]), payload["name"]
             title, artist, location, source, source_url = (Path(shown).stem, None, path,
                                                            "web upload", None)
-        if not enforce_disk_quota([folder, download_folder], disk_quota_bytes,
-                                  keep=protected_files([path])):
+        try:
+            within = enforce_disk_quota([folder, download_folder], disk_quota_bytes,
+                                        keep=protected_files([path]))
+        except StoreError as exc:
+            _log.warning("label store: %s", exc)
+            raise InputError("label store", _store_message(exc)) from exc
+        if not within:
             _log.warning("disk quota of %d bytes reached by kept files", disk_quota_bytes)
-            raise InputError(shown, "the server has no room for more songs right now")
+            raise InputError(shown, NO_ROOM)
         report("analysing")
 
         def progress(k: int, n: int) -> None:
@@ -358,53 +554,87 @@ def create_app(store_path=None, model=None, upload_dir=None,
         return {"prediction": document, "song_id": song_id, "prediction_id": prediction_id}
 
     try:
-        jobs = JobBoard(store.path, run_job, workers=workers or DEFAULT_WORKERS)
+        jobs = JobBoard(store.path, run_job, workers=workers or DEFAULT_WORKERS,
+                        describe=_visible)
     except StoreReadOnlyError as exc:  # jobs live in memory; the page says answers are not saved
         _log.warning("%s; jobs are kept in memory until the server stops", exc)
-        jobs = JobBoard(":memory:", run_job, workers=workers or DEFAULT_WORKERS)
+        jobs = JobBoard(":memory:", run_job, workers=workers or DEFAULT_WORKERS,
+                        describe=_visible)
+
+    def gate(head):
+        """The HTTP server's decision once a request's headers are in (see build_server)."""
+        return access.early(head, max_body=max_upload_bytes + FORM_ROOM_BYTES,
+                            quota_bytes=disk_quota_bytes,
+                            too_large=too_large_message(max_upload_bytes),
+                            no_room=f"upload: {NO_ROOM}")
+
     app.extensions["music_study"] = {"store": store, "upload_dir": folder, "jobs": jobs,
-                                     "model": model, "access_key": access_key}
+                                     "model": model, "access_key": access_key,
+                                     "access": access, "sessions": sessions, "gate": gate,
+                                     "room": room}
 
     # ------------------------------------------------------------------ access key, origin
-    def key_matches(candidate) -> bool:
-        return isinstance(candidate, str) and access_key is not None and hmac.compare_digest(
-            _key_digest(candidate), _key_digest(access_key))
+    def refuse(refusal: Refusal):
+        if refusal.json or wants_json():
+            response = jsonify(error=refusal.message)
+        else:
+            response = app.make_response(page_error(refusal.message, refusal.status))
+        response.status_code = refusal.status
+        for name, value in refusal.headers:
+            response.headers[name] = value
+        return response
+
+    def start_session() -> None:
+        """A new session for a visitor who gave the key (a fresh id: none from before)."""
+        sessions.close(session.get("sid"))
+        session.clear()
+        session.permanent = True
+        session["sid"] = sessions.open()
+
+    def path_only() -> str:
+        """Where the key link leads once the key is taken out: this page's path alone (no
+        query argument, no other host: '//x' or '/\\x' cannot become another site)."""
+        if request.endpoint is None:
+            return "/"
+        return "/" + quote(request.path.lstrip("/\\"), safe="/-._~")
+
+    def key_page():
+        return render_template("message.html", error=NEEDS_KEY_PAGE, key_exchange=True), 401
 
     @app.before_request
     def check_access():
         g.csp_nonce = secrets.token_urlsafe(16)
+        if not access.hosts.allows(request.headers.get("Host")):
+            _log.info("refused a request for host %r: %s %s", request.headers.get("Host"),
+                      request.method, request.path)
+            return refuse(Refusal(400, WRONG_HOST))
         if request.path == "/healthz" and request.method in ("GET", "HEAD"):
             return None
-        if request.path.startswith("/api/"):
-            if access_key is None:
-                return None
-            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() == "bearer" and key_matches(token.strip()):
-                return None
-            response = jsonify(error="this API needs the key: send 'Authorization: Bearer <key>'")
-            response.status_code = 401 if not token else 403
-            response.headers["WWW-Authenticate"] = 'Bearer realm="music-study"'
-            return response
+        g.client = access.client(request.remote_addr, request.headers.get("X-Forwarded-For"))
         if access_key is not None:
+            if request.path.startswith("/api/"):
+                token = bearer_token(request.headers.get("Authorization"))
+                if token is None:
+                    return refuse(Refusal(401, NEEDS_KEY_API, True, (
+                        ("WWW-Authenticate", 'Bearer realm="music-study"'),)))
+                check = access.try_key(token, g.client)
+                return None if check.ok else refuse(access.refuse_key(check, True))
             given = request.args.get("key")
-            if given is not None:
-                if not key_matches(given):
-                    return page_error("This link's key is not right. Please ask for the link "
-                                      "again.", 403)
-                session.clear()
-                session.permanent = True
-                session["key"] = _key_digest(access_key)
+            if given is not None and request.method in ("GET", "HEAD"):  # an old-style link
+                check = access.try_key(given, g.client)
+                if not check.ok:
+                    return refuse(access.refuse_key(check, False))
+                start_session()
                 # drop the key from the address bar (history, screenshots, Referer)
-                args = {k: v for k, v in request.args.items() if k != "key"}
-                return redirect(url_for(request.endpoint, **(request.view_args or {}), **args)
-                                if request.endpoint else "/", code=303)
-            if session.get("key") != _key_digest(access_key):
-                return page_error("This page needs its key: open the full link you were given "
-                                  "(it ends in ?key=...).", 401)
-        if request.method not in ("GET", "HEAD", "OPTIONS") and not same_origin():
+                return redirect(path_only(), code=303)
+            if not (request.path == "/session" and request.method == "POST") and \
+                    not sessions.valid(session.get("sid")):
+                return key_page()
+        if request.method not in _SAFE_METHODS and not request.path.startswith("/api/") \
+                and not same_origin():
             _log.info("refused a cross-site %s %s (Origin %r, Referer %r)", request.method,
                       request.path, request.headers.get("Origin"), request.headers.get("Referer"))
-            return page_error("This form did not come from this page, so nothing was done.", 403)
+            return refuse(Refusal(403, CROSS_SITE))
         return None
 
     def same_origin() -> bool:
@@ -412,8 +642,7 @@ def create_app(store_path=None, model=None, upload_dir=None,
         claimed = request.headers.get("Origin") or request.headers.get("Referer")
         if claimed is None:
             return True  # neither header (privacy tools): the CSRF token alone decides
-        parts = urlsplit(claimed)
-        return parts.scheme in ("http", "https") and parts.netloc.lower() == request.host.lower()
+        return origin_matches(claimed, request.host)
 
     csrf = CSRFProtect(app)  # registered after check_access, so the key is checked first
 
@@ -438,8 +667,9 @@ def create_app(store_path=None, model=None, upload_dir=None,
     # ------------------------------------------------------------------ pages
     def known_genres() -> list[str]:
         stored = store.current_labels()
-        extra = sorted(set(stored["genre"]) - set(model_genres)) if len(stored) else []
-        return model_genres + extra
+        # cleaned again on the way out: a store written by an older version may hold anything
+        found = {clean_text(g, 64) for g in stored["genre"]} if len(stored) else set()
+        return model_genres + sorted(found - set(model_genres) - {""})
 
     def recent_labels(limit: int = 10):
         labels = store.current_labels()
@@ -447,8 +677,8 @@ def create_app(store_path=None, model=None, upload_dir=None,
             return []
         labels = labels.sort_values("labelled_utc", ascending=False).head(limit)
         rows = labels[["title", "filename", "genre", "model_said", "who"]].to_dict("records")
-        return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-                for r in rows]
+        return [{k: (None if isinstance(v, float) and math.isnan(v) or v is None
+                     else clean_text(v, 200)) for k, v in r.items()} for r in rows]
 
     def page_error(message: str, status: int):
         return render_template("message.html", error=message), status
@@ -470,17 +700,16 @@ def create_app(store_path=None, model=None, upload_dir=None,
         from helpers.netsafe import check_url
 
         upload = files.get("file")
-        url = (form.get("url") or "").strip()
+        url = form.get("url")
+        if url is not None and not isinstance(url, str):
+            raise InputError("url", "must be a text: the song's http(s) address")
+        url = (url or "").strip()
         if upload is not None and upload.filename:
-            saved, shown = save_upload(upload, folder, max_upload_bytes)
-            try:
-                check_upload(saved, shown)
-            except InputError:
-                if store.song_id(saved) is None:
-                    saved.unlink(missing_ok=True)  # keep nothing the page refused
-                raise
-            return jobs.submit("predict", {"upload": str(saved), "name": shown})
+            return submit_upload(upload)
         if url:
+            if len(url) > MAX_URL_CHARACTERS:
+                _log.info("URL refused: %d characters: %s", len(url), url)
+                raise InputError("URL", f"longer than {MAX_URL_CHARACTERS} characters")
             try:
                 if not is_url(url):
                     raise InputError(url, "not an http(s) URL")
@@ -490,6 +719,27 @@ def create_app(store_path=None, model=None, upload_dir=None,
                 raise InputError("URL", FETCH_FAILED) from None
             return jobs.submit("predict", {"url": url})
         raise InputError("form", "paste a song URL or choose a file to upload")
+
+    def submit_upload(upload) -> str:
+        """Save an upload within the disk quota, check its header, and queue its job."""
+        shown = upload_name(upload)
+        size = _stream_size(upload)
+        if size is not None and size > max_upload_bytes:  # the size limit speaks before the quota
+            raise InputError(shown, f"file is larger than the {max_upload_bytes // 2**20} MB limit")
+        with room.reserve(size if size is not None else max_upload_bytes, shown) as landed:
+            saved, shown = save_upload(upload, folder, max_upload_bytes)
+            landed(saved)
+            try:
+                check_upload(saved, shown)
+                return jobs.submit("predict", {"upload": str(saved), "name": shown})
+            except BaseException:
+                try:
+                    known = store.song_id(saved) is not None
+                except StoreError:
+                    known = True  # cannot tell: keep the file rather than lose a labelled one
+                if not known:
+                    saved.unlink(missing_ok=True)  # keep nothing the page refused
+                raise
 
     def check_upload(path: Path, shown: str) -> None:
         """Refuse an upload from its header alone: not audio, too short, or too long."""
@@ -516,12 +766,25 @@ def create_app(store_path=None, model=None, upload_dir=None,
     def index():
         return show_index()
 
+    @app.post("/session")
+    def open_session():
+        """The page's script sends the key of a ``#key=`` link here once."""
+        if access_key is None:
+            return jsonify(ok=True)
+        check = access.try_key(request.form.get("key"), g.client)
+        if not check.ok:  # the page's own sentence, as JSON for its script
+            return refuse(access.refuse_key(check, False))
+        start_session()
+        return jsonify(ok=True)
+
     @app.post("/predict")
     def predict_page():
         try:
             job_id = submit_job(request.form, request.files)
+        except StoreError:
+            raise
         except InputError as exc:
-            return show_index(error=str(exc), status=400)
+            return show_index(error=_visible(exc), status=400)
         return redirect(url_for("job_page", job_id=job_id), code=303)
 
     def get_job(job_id: str) -> dict:
@@ -569,7 +832,10 @@ def create_app(store_path=None, model=None, upload_dir=None,
                 typed = (form.get("new_genre") or "").strip()
                 picked = (form.get("genre") or "").strip()
                 if typed:
-                    genre = normalise_genre(typed)
+                    try:
+                        genre = normalise_genre(typed)
+                    except InputError as exc:  # name the field, not the visitor's text
+                        raise InputError("new genre", exc.reason) from None
                 elif picked:
                     if picked not in known_genres():
                         raise InputError("genre", "pick a genre from the list, or type a new "
@@ -587,27 +853,42 @@ def create_app(store_path=None, model=None, upload_dir=None,
         except StoreError:
             raise
         except InputError as exc:
-            return show_index(error=str(exc), status=400)
+            return show_index(error=_visible(exc), status=400)
         song = store.songs().set_index("song_id").loc[song_id]
-        title = song["title"] or song["filename"]
+        title = clean_text(song["title"] or song["filename"] or "", 200)
         verb = "Confirmed" if action == "confirm" else "Corrected"
         flash(f"{verb}: \u201c{title}\u201d is {genre}. Thank you!")
         return redirect(url_for("index"), code=303)
 
     # ------------------------------------------------------------------ JSON API
+    def api_fields():
+        """The API's fields: a form, or a JSON object (anything else is a 400 sentence)."""
+        if not request.is_json:
+            return request.form
+        if (request.content_length or 0) > MAX_FIELD_BYTES:
+            raise InputError("request body", f"JSON larger than {MAX_FIELD_BYTES // 1024} KB")
+        body = request.get_json(silent=True)
+        if body is None:
+            raise InputError("request body", 'not valid JSON; send {"url": "https://..."} or a '
+                                             "multipart form with a file")
+        if not isinstance(body, dict):
+            raise InputError("request body", 'must be a JSON object such as '
+                                             '{"url": "https://..."}')
+        return body
+
     @app.post("/api/predict")
     @csrf.exempt
     def api_predict():
-        form = request.form
-        if request.is_json:
-            body = request.get_json(silent=True)
-            form = body if isinstance(body, dict) else {}
         try:
-            job_id = submit_job(form, request.files)
+            job_id = submit_job(api_fields(), request.files)
+        except StoreError:
+            raise
         except InputError as exc:
-            return jsonify(error=str(exc)), 400
-        return jsonify(job_id=job_id, status_url=url_for("api_job", job_id=job_id,
-                                                         _external=True)), 202
+            return jsonify(error=_visible(exc)), 400
+        secure = access.is_https(request.scheme, request.remote_addr,
+                                 request.headers.get("X-Forwarded-Proto"))
+        return jsonify(job_id=job_id, status_url=url_for(
+            "api_job", job_id=job_id, _external=True, _scheme="https" if secure else "http")), 202
 
     @app.get("/api/jobs/<job_id>")
     def api_job(job_id):
@@ -619,7 +900,7 @@ def create_app(store_path=None, model=None, upload_dir=None,
 
     # ------------------------------------------------------------------ errors
     def wants_json() -> bool:
-        return request.path.startswith("/api/")
+        return request.path.startswith("/api/") or request.path == "/session"
 
     @app.errorhandler(StoreError)
     def store_unavailable(exc):
@@ -632,12 +913,18 @@ def create_app(store_path=None, model=None, upload_dir=None,
     @app.errorhandler(CSRFError)
     def bad_csrf(exc):
         _log.info("CSRF check failed on %s: %s", request.path, exc.description)
-        return page_error("This form has expired or did not come from this page; nothing was "
-                          "done. Please reload the page and try again.", 400)
+        message = ("This form has expired or did not come from this page; nothing was done. "
+                   "Please reload the page and try again.")
+        if wants_json():
+            return jsonify(error=message), 400
+        return page_error(message, 400)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_exc):
-        message = f"upload: file is larger than the {max_upload_bytes // 2**20} MB limit"
+        if (request.content_length or 0) > max_upload_bytes:
+            message = too_large_message(max_upload_bytes)
+        else:  # werkzeug's limit on a form's text field
+            message = "form: a field is too long"
         if wants_json():
             return jsonify(error=message), 413
         return show_index(error=message, status=413)
@@ -687,7 +974,7 @@ def _default_downloads() -> Path:
 
 def _job_title(job: dict) -> str:
     payload = job["payload"]
-    return payload.get("name") or payload.get("url") or "your song"
+    return clean_text(payload.get("name") or payload.get("url") or "", 200) or "your song"
 
 
 def _repeated(store, song_id: int, genre: str, who: str) -> bool:
@@ -719,7 +1006,12 @@ def is_loopback_host(host: str) -> bool:
 
 
 def share_link(host: str, port: int, key: str | None) -> str:
-    """Return the link to share: ``http://HOST:PORT/?key=KEY`` (a LAN address for 0.0.0.0)."""
+    """Return the link to share: ``http://HOST:PORT/#key=KEY`` (a LAN address for 0.0.0.0).
+
+    The key is after ``#``: a browser never sends that part to the server (so it is in no
+    server or proxy log and no ``Referer``), and the page removes it from the address bar and
+    the history entry once it has signed in.
+    """
     shown = host.strip("[]")
     try:
         if ipaddress.ip_address(shown).is_unspecified:
@@ -728,7 +1020,7 @@ def share_link(host: str, port: int, key: str | None) -> str:
         pass
     if ":" in shown:
         shown = f"[{shown}]"
-    return f"http://{shown}:{port}/" + (f"?key={key}" if key else "")
+    return f"http://{shown}:{port}/" + (f"#key={key}" if key else "")
 
 
 def _lan_address(version: int = 4) -> str:
@@ -742,18 +1034,38 @@ def _lan_address(version: int = 4) -> str:
         return socket.gethostname()
 
 
-def run_serve_command(args) -> int:
-    """``music-study serve [--host H] [--port N] [--key K | --no-key] [--workers N]``.
-
-    Builds the model, then serves the page with waitress until Ctrl-C. Prints one line on
-    stdout: the link to share (with ``key=``); everything else goes to stderr.
-    """
-    import waitress
+def _check_serve_options(args) -> None:
+    from helpers.web_security import host_name
 
     if not 0 <= args.port < 65536:
         raise InputError(args.port, "port must be between 1 and 65535 (0: any free port)")
     if args.workers < 1:
         raise InputError(args.workers, "--workers must be at least 1")
+    for name in getattr(args, "public_name", None) or ():
+        if host_name(name) is None and host_name(f"[{name}]") is None:
+            raise InputError(name, "--public-name must be a host name or address, without "
+                                   "scheme or path (e.g. music.example.org)")
+    for address in getattr(args, "trusted_proxy", None) or ():
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise InputError(address, "--trusted-proxy must be an IP address (e.g. "
+                                      "127.0.0.1)") from None
+
+
+def run_serve_command(args) -> int:
+    """``music-study serve [--host H] [--port N] [--key K | --no-key] [--workers N]
+    [--disk-quota-mb MB] [--public-name NAME]... [--behind-https] [--trusted-proxy ADDR]...``.
+
+    Builds the model, then serves the page with waitress (:func:`helpers.web_security.build_server`)
+    until Ctrl-C. Prints one line on stdout: the link to share (with ``key=``); everything else
+    goes to stderr.
+    """
+    import logging
+
+    from helpers.web_security import HostRule, build_server
+
+    _check_serve_options(args)
     if args.no_key:
         if not is_loopback_host(args.host):
             raise InputError(args.host, "--no-key is allowed only with a loopback --host "
@@ -765,17 +1077,25 @@ def run_serve_command(args) -> int:
             raise InputError("--key", "use at least 8 characters from A-Z a-z 0-9 . _ ~ -")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="music-study serve: %(message)s")
+    for handler in logging.getLogger().handlers:  # every library's lines, waitress' included
+        make_handler_safe(handler)
     quota = int(args.disk_quota_mb * 2**20) if args.disk_quota_mb else DISK_QUOTA_BYTES
+    public_names = list(getattr(args, "public_name", None) or ())
     app = create_app(access_key=key, require_key=key is not None, workers=args.workers,
-                     disk_quota_bytes=quota)
-    server = waitress.create_server(app, host=args.host, port=args.port, threads=8,
-                                    ident="music-study")
+                     disk_quota_bytes=quota,
+                     allowed_hosts=HostRule.for_server(args.host, public_names),
+                     trusted_proxies=getattr(args, "trusted_proxy", None) or (),
+                     behind_https=bool(getattr(args, "behind_https", False)))
+    server = build_server(app, args.host, args.port, gate=app.extensions["music_study"]["gate"],
+                          max_body=app.config["MAX_CONTENT_LENGTH"],
+                          too_large=too_large_message(app.config["MAX_CONTENT_LENGTH"]
+                                                      - FORM_ROOM_BYTES))
     port = getattr(server, "effective_port", args.port)
     print(share_link(args.host, port, key), flush=True)
     print(f"music-study serve: serving on {args.host}:{port} with waitress; share the link "
           "above (it holds the key); Ctrl-C stops", file=sys.stderr, flush=True)
     try:
-        server.run()
+        server.run()  # waitress ends its worker threads on Ctrl-C
     finally:
         server.close()
         app.extensions["music_study"]["jobs"].shutdown(wait=False)
