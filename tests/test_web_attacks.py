@@ -800,3 +800,37 @@ def test_wrong_keys_at_the_real_server_are_slowed(cli_server, capsys):
     with capsys.disabled():
         print(f"\nwrong keys in 3 s from one address: {counts} -> "
               f"{counts.get(403, 0) / 3:.1f} compared/s")
+
+
+def test_a_url_download_cannot_grow_the_folders_past_the_quota(tmp_path, model):
+    """What is left under the quota caps the download: a song bigger than that room is
+    refused by its size while it downloads, and the folders stay within the quota."""
+    from conftest import serve_directory
+
+    from helpers.web import FETCH_FAILED
+
+    site = tmp_path / "site"
+    site.mkdir()
+    big = _wav_bytes(seconds=60.0)  # 2.6 MB
+    (site / "long song.wav").write_bytes(big)
+    quota = len(big) // 2
+    app = _make_app(tmp_path, model, disk_quota_bytes=quota)
+    try:
+        client = app.test_client()
+        with serve_directory(site) as server:
+            response = client.post("/api/predict", headers=BEARER,
+                                   json={"url": server.base + "/long%20song.wav"})
+            assert response.status_code == 202
+            status_url = response.get_json()["status_url"]
+            for _ in range(1200):
+                job = client.get(status_url, headers=BEARER).get_json()
+                if job["status"] in ("done", "failed"):
+                    break
+                time.sleep(0.05)
+        assert job["status"] == "failed" and job["error"] == f"URL: {FETCH_FAILED}", job
+        downloads = tmp_path / "downloads"
+        held = sum(p.stat().st_size for p in downloads.rglob("*") if p.is_file()) \
+            if downloads.exists() else 0
+        assert held <= quota
+    finally:
+        app.extensions["music_study"]["jobs"].shutdown()

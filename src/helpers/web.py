@@ -304,6 +304,16 @@ class DiskRoom:
                             continue
         return total
 
+    def free(self) -> int:
+        """Bytes left under the quota once the oldest files nobody needs are removed (what a
+        download may take, so a URL cannot grow the folders past the quota either)."""
+        from helpers.ingest import enforce_disk_quota
+
+        with self._lock:
+            enforce_disk_quota(self.folders, max(0, self.quota - self.reserved),
+                               keep=[*self.protected(), *self.pending])
+            return max(0, self.quota - self.reserved - self.used())
+
     @contextmanager
     def reserve(self, nbytes: int, shown: str):
         """Hold room for *nbytes* while an upload is saved; yields a function to call with the
@@ -492,16 +502,31 @@ def create_app(store_path=None, model=None, upload_dir=None,
     room = DiskRoom([folder, download_folder], disk_quota_bytes, protected_files)
 
     def run_job(payload: dict, report) -> dict:
-        from helpers.ingest import enforce_disk_quota, fetch_audio
+        from helpers.ingest import (
+            MAX_FILESIZE_BYTES,
+            cached_download,
+            enforce_disk_quota,
+            fetch_audio,
+        )
         from helpers.predict import predict_song
         from helpers.store import file_sha256
 
         if payload.get("url"):
             url = payload["url"]
             report("downloading")
+            cached = cached_download(url, download_folder)
+            budget = room.free() if cached is None else None
+            if budget == 0:
+                _log.warning("download of %s refused: disk quota of %d bytes reached", url,
+                             disk_quota_bytes)
+                raise InputError("URL", NO_ROOM)
+            limits = dict(fetch_options)
+            if budget is not None:  # what is left under the quota caps the download
+                limits["max_filesize"] = min(limits.get("max_filesize", MAX_FILESIZE_BYTES),
+                                             budget)
             try:
                 ingested = fetch_audio(url, allow_local=False, max_duration=max_duration,
-                                       **fetch_options)
+                                       **limits)
             except InputError as exc:
                 _log.info("fetch refused or failed: %s", exc)
                 raise InputError("URL", FETCH_FAILED) from exc
