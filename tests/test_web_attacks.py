@@ -696,7 +696,8 @@ def test_the_limiter_memory_is_bounded_and_waits_double():
 def cli_server(tmp_path_factory):
     """``music-study serve --port 0 --key KEY --public-name music.example.org`` in a
     subprocess; its stderr lines are collected while it runs."""
-    from helpers.models import default_model, default_model_path
+    from helpers.models import default_model
+    from helpers.paths import default_model_path
 
     default_model()
     data = tmp_path_factory.mktemp("serve-data")

@@ -223,4 +223,5 @@ def read_user_csv(path: str | Path, what: str = "table") -> pd.DataFrame:
     try:
         return pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"{what} is not a readable CSV ({type(exc).__name__}: {exc})") from None
+        detail = " ".join(str(exc).split())[:160]
+        raise InputError(path, f"{what} is not a readable CSV ({detail})") from None

@@ -447,8 +447,10 @@ class Labeler:
                     break
                 try:
                     self._join(future.result())
-                except Exception as exc:  # a dead worker must not end the session
-                    self._problem(f"a worker process failed ({type(exc).__name__}: {exc})")
+                except Exception:  # a dead worker must not end the session
+                    log.exception("a labeler worker process failed")
+                    self._problem("a worker process failed; its song is left out (details in "
+                                  "the log)")
             for future in futures:
                 future.cancel()
             executor.shutdown(wait=False)
@@ -879,11 +881,10 @@ class Labeler:
             handler()
         except InputError as exc:  # includes the StoreError family
             self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
-        except Exception as exc:  # noqa: BLE001 - a click must never fail silently
+        except Exception:  # noqa: BLE001 - a click must never fail silently
             log.exception("labeler action failed")
-            self.status.value = (f"<span style='color:#b00'>Unexpected error "
-                                 f"({html.escape(type(exc).__name__)}: {html.escape(str(exc))})"
-                                 "</span>")
+            self.status.value = ("<span style='color:#b00'>Something went wrong; nothing was "
+                                 "stored for this click (details in the log).</span>")
 
     def _build_widgets(self) -> None:
         import ipywidgets as widgets

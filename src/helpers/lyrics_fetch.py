@@ -73,6 +73,8 @@ LRCLIB_URL = "https://lrclib.net"
 GENIUS_API_URL = "https://api.genius.com/"
 GENIUS_WEB_URL = "https://genius.com/"
 
+log = logging.getLogger(__name__)
+
 
 class ProviderError(Exception):
     """A provider could not answer (timeout, rate limit, server error, malformed answer)."""
@@ -135,9 +137,11 @@ def http_get(session: requests.Session, url: str, *, params=None, headers=None,
         except requests.Timeout:
             last = f"timed out after {policy.timeout:g} s"
         except requests.ConnectionError as exc:
-            last = f"cannot connect ({type(exc).__name__})"
+            log.info("%s: cannot connect to %s: %s", provider, url, exc)
+            last = "cannot connect"
         except requests.RequestException as exc:  # bad URL, broken encoding: retrying won't help
-            raise ProviderError(f"{provider}: request to {url} failed ({type(exc).__name__})") from None
+            log.info("%s: request to %s failed: %s", provider, url, exc)
+            raise ProviderError(f"{provider}: request to {url} failed (not a valid request)") from None
         else:
             if response.ok or response.status_code == 404:
                 return response
