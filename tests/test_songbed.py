@@ -55,7 +55,9 @@ def test_csv_test_bed_scores_known_genres_and_flags_unknown_ones(bed, model):
     assert pd.isna(per_genre.loc["electronic", "accuracy"]) and not per_genre.loc["electronic", "known"]
     assert result.confusion.to_numpy().sum() == 3
     assert result.model["name"] == model.model_card_["name"]
-    text = songbed.format_result(result)
+    from helpers.commands.evaluate import format_test_bed
+
+    text = format_test_bed(result)
     assert "genres the model does not know (electronic; n=1)" in text and "95% CI" in text
 
 
@@ -122,7 +124,9 @@ def test_the_command_reads_the_test_bed_once_and_scores_as_evaluate_songs(bed, m
         reads.append(source)
         return original(source)
 
-    monkeypatch.setattr(songbed, "load_test_bed", counted)
+    from helpers.commands import evaluate as evaluate_command  # where the command reads it
+
+    monkeypatch.setattr(evaluate_command, "load_test_bed", counted)
     assert cli.main(["evaluate", "--songs", str(bed / "songs.csv"), "--json"]) == 0
     assert len(reads) == 1
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(expected))

@@ -18,12 +18,12 @@ from helpers.errors import InputError
 #: returns an exit status.
 HANDLERS = {
     "extract": ("helpers.batch", "run_extract_command"),
-    "evaluate": ("helpers.evaluation", "run_evaluate_command"),
+    "evaluate": ("helpers.commands.evaluate", "run"),
     "predict": ("helpers.predict", "run_predict_command"),
     "recommend": ("helpers.recommend", "run_recommend_command"),
-    "lyrics": ("helpers.lyrics_fetch", "run_lyrics_command"),
-    "serve": ("helpers.web", "run_serve_command"),
-    "report": ("helpers.report", "run_report_command"),
+    "lyrics": ("helpers.commands.lyrics", "run"),
+    "serve": ("helpers.commands.serve", "run"),
+    "report": ("helpers.commands.report", "run"),
 }
 
 

@@ -5,7 +5,8 @@ clips, choose every setting (feature conditioning and hyper-parameters, :func:`h
 by grid search with an artist-grouped inner cross-validation on those clips only, refit, then
 score once on the test clips with a bootstrap 95% interval. Also here: repeated stratified
 k-fold, artist-grouped CV over all clips, the original study's procedure (to reproduce its
-numbers), the recording-source confound of extra rows, and the ``music-study evaluate`` command.
+numbers), and the recording-source confound of extra rows (``music-study evaluate``:
+:mod:`helpers.commands.evaluate`).
 
 Examples
 --------
@@ -17,8 +18,6 @@ Examples
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -390,47 +389,3 @@ def source_confounding(merged: pd.DataFrame, seed: int = 0, n_splits: int = 5) -
         "old_genres_called_new": round(float(np.isin(genre_pred[old], list(new_genres)).mean()), 4)
         if old.any() else float("nan"),
     }
-
-
-# --------------------------------------------------------------------------- command line
-
-def format_results(results) -> str:
-    """Return a readable table; every accuracy names its split and carries its 95% interval."""
-    lines = []
-    for r in results:
-        lines.append(
-            f"{r.model:8s} accuracy on {r.split} test (n={r.n_test}) = {r.accuracy:.3f} "
-            f"[95% CI {r.ci95[0]:.3f}-{r.ci95[1]:.3f}]  macro-F1 {r.macro_f1:.3f}  "
-            f"inner grouped CV on train+valid (n={r.n_train}) {r.inner_cv_accuracy:.3f} "
-            f"± {r.inner_cv_std:.3f}")
-        lines.append(f"{'':8s} params: {json.dumps(r.params, sort_keys=True)}")
-    return "\n".join(lines)
-
-
-def run_evaluate_command(args) -> int:
-    """``music-study evaluate``: tune by grouped inner CV, score on a published split's test.
-
-    With ``--songs SOURCE`` it scores whole songs of a test bed instead
-    (:func:`helpers.songbed.run_songs_command`).
-    """
-    if getattr(args, "songs", None):
-        from helpers.songbed import run_songs_command
-
-        return run_songs_command(args)
-    name = getattr(args, "model", "knn") or "knn"
-    names = list(MODEL_NAMES) if name == "all" else [name]
-    for candidate in names:
-        if candidate not in MODEL_NAMES:
-            raise InputError(candidate, f"unknown model; choose one of {', '.join(MODEL_NAMES)}, all")
-    results = []
-    for candidate in names:
-        print(f"tuning {candidate} on {args.split} train+valid ...", file=sys.stderr, flush=True)
-        results.append(evaluate_model(candidate, split=args.split, seed=args.seed,
-                                      grid=getattr(args, "grid", "full"),
-                                      n_jobs=getattr(args, "jobs", 1),
-                                      cache=not getattr(args, "retune", False)))
-    if args.json:
-        print(json.dumps([r.as_dict() for r in results], indent=2))
-    else:
-        print(format_results(results))
-    return 0

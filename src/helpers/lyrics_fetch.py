@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import sqlite3
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -770,45 +769,8 @@ def load_liked_lyrics(path: str | os.PathLike, *, fetch_missing: bool = False,
                         lyrics_reason=reason)
 
 
-# --------------------------------------------------------------------------- command line
-def run_lyrics_command(args) -> int:
-    """``music-study lyrics ARTIST TITLE [--provider P] [--refresh] [--timeout S] [--retries N] [--json]``.
-
-    Prints the cleaned lyrics (or with ``--json`` one document holding the result and a short
-    analysis: word and line counts, top terms, line-by-line sentiment). Exit status 0 when
-    found, 1 when not found (reasons on stderr), 2 when a provider failed or input is bad.
-    """
-    providers = [args.provider] if getattr(args, "provider", None) else None
-    timeout, retries = getattr(args, "timeout", 10.0), getattr(args, "retries", 3)
-    if timeout <= 0 or retries < 0:
-        raise InputError("--timeout/--retries", "timeout must be > 0 and retries >= 0")
-    result = fetch_lyrics(args.artist, args.title, providers=providers,
-                          refresh=getattr(args, "refresh", False),
-                          policy=RetryPolicy(timeout=timeout, retries=retries))
-    if result.status == "error":
-        raise InputError(f"{args.artist} - {args.title}", "; ".join(result.reasons))
-    document = result.to_dict()
-    if result.found:
-        from helpers import lyrics as analysis
-
-        document["analysis"] = analysis.song_report(result.lyrics)
-    if getattr(args, "json", False):
-        print(json.dumps(document, ensure_ascii=False, indent=2))
-    elif result.found:
-        source = "cache" if result.cached else result.provider
-        print(f"{result.matched_artist} - {result.matched_title} ({source}: {result.url})")
-        print()
-        print(result.lyrics)
-    if not result.found:
-        why = "; ".join(result.reasons) or "no provider answered"
-        print(f"music-study lyrics: not found: {args.artist} - {args.title}: {why}", file=sys.stderr)
-        return 1
-    return 0
-
-
 __all__ = [
     "DEFAULT_PROVIDERS", "GeniusProvider", "LrclibProvider", "LyricsCache", "LyricsQuery",
     "LyricsResult", "ProviderError", "RetryPolicy", "fetch_lyrics", "load_liked_lyrics",
     "provider_order",
-    "run_lyrics_command",
 ]

@@ -374,14 +374,3 @@ def run_reports(quick: bool = False, only=None, output_dir: str | Path | None = 
         write_index(runs, output_dir, quick, no_input, commit, environment)
     write_index(runs, output_dir, quick, no_input, commit, environment)
     return runs
-
-
-def run_report_command(args) -> int:
-    """``music-study report``: exit 0 when every notebook ran, 1 otherwise."""
-    runs = run_reports(quick=args.quick, only=args.only, output_dir=args.output_dir,
-                       no_input=getattr(args, "no_input", False))
-    failed = [r.name for r in runs if r.status != "ok"]
-    where = Path(args.output_dir) if args.output_dir else reports_dir()
-    print(f"reports written to {where / 'index.html'}; {len(runs) - len(failed)} ok, {len(failed)} failed",
-          file=sys.stderr)
-    return 1 if failed else 0
