@@ -60,6 +60,14 @@ def known_reason(reason: str) -> bool:
     return any(p.fullmatch(reason) for p in KNOWN_REASONS)
 
 
+def reason_for(message: str, file_name: str) -> str | None:
+    """The reason a one-line *message* gives for the file called *file_name*: the text after
+    ``<...file_name>: `` (a message may name the file through a longer path, or after the name
+    of what refused it, as the labeler's ``pool: ...`` does); None when the file is not named."""
+    named = message.find(file_name + ": ")
+    return None if named < 0 else message[named + len(file_name) + 2:]
+
+
 class Variant(NamedTuple):
     """One damaged file: ``container`` (e.g. ``"m4a"``), ``kind`` (e.g. ``"bitflip_16"``),
     ``path``, and ``reference``: True when the file points at another file (it must be

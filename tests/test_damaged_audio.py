@@ -27,6 +27,7 @@ from damaged_audio import (
     encode_song,
     known_reason,
     make_damaged_corpus,
+    reason_for,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -123,11 +124,10 @@ def _check(variant, outcome: str | None, wrong: list) -> None:
         if variant.reference:
             wrong.append(f"{variant.path.name}: a reference was accepted")
         return
-    named = outcome.find(variant.path.name + ": ")
-    if named < 0:
+    reason = reason_for(outcome, variant.path.name)
+    if reason is None:
         wrong.append(f"{variant.path.name}: the message does not name the file: {outcome!r}")
         return
-    reason = outcome[named + len(variant.path.name) + 2:]  # what follows "<the file>: "
     if not known_reason(reason):
         wrong.append(f"{variant.path.name}: {outcome!r}")
     elif variant.reference and reason != NOT_AUDIO:

@@ -47,6 +47,7 @@ from damaged_audio import (  # noqa: E402
     encode_song,
     known_reason,
     make_damaged_corpus,
+    reason_for,
 )
 
 ENTRY_POINTS = ("decode", "predict", "extract", "labeler", "web")
@@ -93,8 +94,11 @@ def _worker_main() -> None:
             from helpers.labeler import Labeler
 
             folder = Path(tempfile.mkdtemp(prefix="fuzz-labeler-"))
-            Labeler([path], folder / "labels.sqlite", model=model(), audio=False,
-                    background=False)
+            try:
+                Labeler([path], folder / "labels.sqlite", model=model(), audio=False,
+                        background=False)
+            except InputError as exc:  # "pool: no usable song in the pool: <file>: <reason>"
+                raise InputError(path, reason_for(str(exc), path.name) or str(exc)) from None
             return None
         if entry == "web":
             client = web()
