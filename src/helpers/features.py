@@ -655,9 +655,9 @@ def window_features(path, window_seconds: float = 30.0, *, feature_set: str | Fe
     --------
     >>> table = window_features("data/music/wesnoth_heroes_rite.ogg")  # doctest: +SKIP
     >>> table[["start", "end", "note", "used"]].tail(2)  # doctest: +SKIP
-         start       end   note   used
+       start         end   note   used
     6  180.0  210.000000          True
-    7  210.0  219.122...  short  False
+    7  210.0  219.115102  short  False
     """
     import pandas as pd
 
