@@ -30,13 +30,23 @@ one array and therefore refuses requests longer than :data:`MAX_LOAD_SECONDS`.
 
 Windowing policy
 ----------------
-:func:`iter_windows` / :func:`iter_file_windows` cut a signal into windows of ``window_seconds``
-starting every ``hop_seconds`` (default: no overlap). Every window is yielded, including the last,
-partial one: the windows stop at the first one that reaches the end of the signal, so every sample
-is covered and at most the last window is shorter than the others. Consumers decide what to do with
-it (batch extraction in segment mode drops a partial segment; whole-song prediction keeps it when it
-is long enough). Silence is not dropped here either: :func:`is_silent` tells whether a window's RMS
-level is below a threshold (-60 dBFS by default), and consumers skip or flag such windows.
+One rule, stated here and applied by every consumer (whole-song prediction, the labeler, liked
+audio in recommendations, batch segments, through :func:`helpers.features.window_features`):
+
+* a window is cut every ``window_seconds`` (no overlap): :func:`iter_windows` /
+  :func:`iter_file_windows` yield every window, the last one possibly shorter, so every sample
+  is covered;
+* a window is *used* when it lasts at least :func:`min_window_seconds` ``= min(``
+  :data:`MIN_WINDOW_SECONDS` ``= 10 s, window_seconds)`` and is neither silent (RMS below
+  :data:`SILENCE_THRESHOLD_DB`, -60 dBFS, see :func:`is_silent`) nor holds NaN or infinite
+  samples; :func:`iter_checked_windows` gives every other window its note (``short``,
+  ``silent``, ``non-finite``: :data:`WINDOW_NOTES`);
+* a window length is a number of seconds in 3-600 (:func:`check_window_seconds`).
+
+So 30-s windows keep a last part of 10 s or more, and 3-s segments keep full segments only
+(the minimum is the window itself). A file with no used window is refused, with one exception
+stated by the same function (its ``file_seconds``): liked audio in recommendations shorter than
+the minimum is described whole, as one window.
 
 Validation (one rule set for every entry point)
 -----------------------------------------------
@@ -232,6 +242,97 @@ def iter_windows(y: np.ndarray, sr: int = SAMPLE_RATE, window_seconds: float = 3
         start += hop
 
 
+
+
+#: Shortest window used, in seconds, when windows are longer (see :func:`min_window_seconds`):
+#: features of a few seconds are not comparable with the 30-s clips the models learn from.
+MIN_WINDOW_SECONDS = 10.0
+
+#: Window lengths accepted, in seconds (:func:`check_window_seconds`): below 3 s the features
+#: describe a note rather than music (3 s is the GTZAN segment length); above 10 minutes one
+#: window would hold a whole song and memory grows with it.
+WINDOW_SECONDS_RANGE = (3.0, 600.0)
+
+
+def min_window_seconds(window_seconds: float, minimum: float | None = None, *,
+                       file_seconds: float | None = None,
+                       shortest: float = MIN_FEATURE_SECONDS) -> float:
+    """Return the shortest window that is used: ``min(MIN_WINDOW_SECONDS, window_seconds)``.
+
+    The one statement of the windowing policy's length rule (see the module's windowing
+    policy); prediction, the labeler, recommendations and batch segments all read it.
+
+    Parameters
+    ----------
+    window_seconds : float
+        The window length.
+    minimum : float, optional
+        An explicit minimum that replaces the rule, returned as is (for experiments, e.g.
+        ``predict_song(min_window_seconds=...)``; the workspace's entry points never pass one).
+    file_seconds : float, optional
+        The stated length of the audio read, passed only by a consumer that describes a file
+        shorter than the rule's minimum whole rather than refusing it: liked audio in
+        recommendations, where the user chose the song and one rough row serves better than an
+        error. Such a file is a single window, which then needs only *shortest* seconds.
+    shortest : float
+        The least the features describe (:data:`helpers.constants.MIN_FEATURE_SECONDS`; a
+        feature set states its own).
+
+    Examples
+    --------
+    >>> min_window_seconds(30.0), min_window_seconds(3.0), min_window_seconds(30.0, 5)
+    (10.0, 3.0, 5.0)
+    >>> min_window_seconds(30.0, file_seconds=70.0), min_window_seconds(30.0, file_seconds=8.0)
+    (10.0, 1.0)
+    """
+    if minimum is not None:
+        return float(minimum)
+    rule = min(MIN_WINDOW_SECONDS, float(window_seconds))
+    if file_seconds is not None and file_seconds < rule:
+        return min(rule, float(shortest))
+    return rule
+
+
+def check_window_seconds(source, value) -> float:
+    """Return *value* as a window length in seconds, or refuse it naming *source*.
+
+    Parameters
+    ----------
+    source : str or path-like
+        What the error names (the song, or the argument the user typed).
+    value : float or str
+        The window length asked for.
+
+    Returns
+    -------
+    float
+        The window length.
+
+    Raises
+    ------
+    InputError
+        *value* is not a number, not finite, or outside :data:`WINDOW_SECONDS_RANGE`; one line,
+        the same sentence from every entry point.
+
+    Examples
+    --------
+    >>> check_window_seconds("song.ogg", "30")
+    30.0
+    >>> check_window_seconds("song.ogg", 2)
+    Traceback (most recent call last):
+    ...
+    helpers.errors.InputError: song.ogg: window length 2 s is outside 3-600 s
+    """
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise InputError(source, f"window length {value!r} is not a number") from None
+    if not np.isfinite(seconds):
+        raise InputError(source, f"window length {value!r} is not a finite number")
+    low, high = WINDOW_SECONDS_RANGE
+    if not low <= seconds <= high:
+        raise InputError(source, f"window length {seconds:g} s is outside {low:g}-{high:g} s")
+    return seconds
 
 
 # --------------------------------------------------------------------------- validation
@@ -562,9 +663,18 @@ def signal_problem(samples: np.ndarray, sr: int = SAMPLE_RATE,
 
 
 def window_note(window: Window, min_window_seconds: float = 0.0,
-                threshold_db: float = SILENCE_THRESHOLD_DB) -> str:
-    """Return the note of one window: ``"non-finite"``, ``"short"``, ``"silent"`` or ``""``."""
-    return signal_note(window.samples, window.duration, min_window_seconds, threshold_db)
+                threshold_db: float = SILENCE_THRESHOLD_DB, *, sr: int | None = None) -> str:
+    """Return the note of one window: ``"non-finite"``, ``"short"``, ``"silent"`` or ``""``.
+
+    With *sr* (the windows' sample rate) the length is compared in samples, the minimum rounded
+    as the windows were cut: a full window of a length such as 4.1 s, whose ``end - start`` in
+    floating point falls a hair below 4.1, is not called short.
+    """
+    if sr is None:
+        return signal_note(window.samples, window.duration, min_window_seconds, threshold_db)
+    return signal_note(window.samples, len(window.samples),
+                       max(1, int(round(min_window_seconds * sr))) if min_window_seconds else 0,
+                       threshold_db)
 
 
 def no_usable_window_reason(notes, decoded: float, min_window_seconds: float,
@@ -616,7 +726,7 @@ def iter_checked_windows(path, window_seconds: float = 30.0, hop_seconds: float 
                                         hop_seconds=hop_seconds, sr=sr, offset=offset,
                                         duration=duration, info=info):
             window = dataclasses.replace(
-                window, note=window_note(window, min_window_seconds, threshold_db))
+                window, note=window_note(window, min_window_seconds, threshold_db, sr=sr))
             notes.append(window.note)
             decoded = window.end
             yield window

@@ -12,10 +12,13 @@ an Ogg stream without its end, an mp3 or m4a that decodes shorter than its heade
 failure, unless ``allow_truncated=True`` (``--allow-truncated``), which keeps what the file holds
 and marks its rows in a ``truncated`` column.
 
-Segment mode (``segment_seconds=3``) cuts each file with :func:`helpers.audio.iter_file_windows`:
-a trailing partial segment is dropped (the GTZAN 3-s table has ten full segments per 30-s clip), and
-silent segments are kept but flagged in the ``silent`` column, so the table stays aligned with the
-clip; ``clip`` and ``segment`` let a split keep a clip's segments together.
+Segment mode (``segment_seconds=3``) cuts each file into windows under the one windowing policy
+(:func:`helpers.features.window_features`): a trailing partial segment is kept only when it lasts
+at least ``min(10 s, segment_seconds)``, so 3-s segments keep full segments only (the GTZAN 3-s
+table has ten per 30-s clip) while 30-s segments keep a last part of 10 s or more. Silent segments
+are kept but flagged in the ``silent`` column, so the table stays aligned with the clip; a segment
+with NaN or infinite samples fails the file, as in whole-file mode. ``clip`` and ``segment`` let a
+split keep a clip's segments together.
 
 Examples
 --------
@@ -40,10 +43,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.audio import AUDIO_SUFFIXES, names_a_file
+from helpers.audio import (
+    AUDIO_SUFFIXES,
+    NON_FINITE_REASON,
+    check_window_seconds,
+    min_window_seconds,
+    names_a_file,
+)
 from helpers.cache import read_json, write_json
 from helpers.errors import AudioError, InputError
-from helpers.features import SAMPLE_RATE, extract_file, extract_signal, feature_columns
+from helpers.features import (
+    SAMPLE_RATE,
+    WINDOW_COLUMNS,
+    extract_file,
+    feature_columns,
+    window_features,
+)
 from helpers.paths import data_dir
 
 log = logging.getLogger(__name__)
@@ -52,8 +67,9 @@ log = logging.getLogger(__name__)
 UNEXPECTED_FAILURE = "could not extract features: an unexpected error (details in the log)"
 
 #: Bump when the extraction changes so older cache entries are not reused (2: truncated files
-#: are refused, so rows cached from them before must not come back).
-CACHE_VERSION = 2
+#: are refused, so rows cached from them before must not come back; 3: segments follow the one
+#: windowing policy, so segments longer than 10 s keep a last part of 10 s or more).
+CACHE_VERSION = 3
 
 #: Column that marks rows of truncated files kept with ``allow_truncated=True``.
 TRUNCATED_COLUMN = "truncated"
@@ -142,34 +158,27 @@ def _content_key(path: Path, params: dict) -> str:
 
 def _segment_rows(path: Path, segment_seconds: float, feature_set: str, offset: float,
                   duration: float | None, allow_truncated: bool = False) -> list[dict]:
-    from helpers.audio import iter_checked_windows
-
-    full = int(round(segment_seconds * SAMPLE_RATE))
-    rows = []
-    windows = iter_checked_windows(path, window_seconds=segment_seconds,
-                                   min_window_seconds=segment_seconds, offset=offset,
-                                   duration=duration, allow_truncated=allow_truncated,
-                                   needs="segments")
     try:
-        for index, window in enumerate(windows):
-            if len(window.samples) < full:
-                continue  # policy: the trailing partial segment is dropped
-            try:
-                values = extract_signal(window.samples, SAMPLE_RATE, feature_set=feature_set)
-            except AudioError as exc:
-                raise AudioError(path, exc.reason) from None
-            rows.append({"filename": f"{path.stem}.{index}{path.suffix}", "clip": path.name,
-                         "segment": index, "start": window.start + offset,
-                         "end": window.end + offset, "silent": window.note == "silent",
-                         **values})
+        table = window_features(path, segment_seconds, feature_set=feature_set, offset=offset,
+                                duration=duration, describe_notes=("silent",),
+                                allow_truncated=allow_truncated, needs="segments")
     except AudioError as exc:
-        if not rows and exc.reason.startswith("too short"):
+        if exc.reason.startswith("too short"):
             held = exc.reason.split(": ", 1)[1].split(";")[0]
-            raise AudioError(path, f"shorter than one {segment_seconds:g}-s segment: too short "
-                                   f"({held})") from None
+            raise AudioError(path, f"shorter than one {min_window_seconds(segment_seconds):g}-s "
+                                   f"segment: too short ({held})") from None
         raise
-    if not rows:
-        raise AudioError(path, f"shorter than one {segment_seconds:g}-s segment: too short")
+    if (table["note"] == "non-finite").any():  # a row of NaN features would poison the table
+        raise AudioError(path, NON_FINITE_REASON)
+    columns = [c for c in table.columns if c not in WINDOW_COLUMNS]
+    rows = []
+    for index, window in enumerate(table.to_dict("records")):
+        if window["note"] == "short":
+            continue  # the policy: a partial segment shorter than the minimum is not used
+        rows.append({"filename": f"{path.stem}.{index}{path.suffix}", "clip": path.name,
+                     "segment": index, "start": window["start"], "end": window["end"],
+                     "silent": window["note"] == "silent",
+                     **{c: window[c] for c in columns}})
     return rows
 
 
@@ -266,8 +275,9 @@ def extract_table(paths, *, segment_seconds: float | None = None, feature_set: s
     segment_seconds : float, optional
         Cut each file into segments of this length (e.g. 3 for the GTZAN 3-s table); default one
         row per file, described whole (the GTZAN 30-s table's way).
-    feature_set : {"gtzan", "extended"}
-        Columns to compute (:func:`helpers.features.feature_columns`).
+    feature_set : str
+        A registered feature set (:func:`helpers.features.feature_set`: ``"gtzan"``,
+        ``"extended"``, ...): the columns to compute.
     jobs : int
         Worker processes (joblib); ``-1`` uses every core.
     cache : bool
@@ -296,12 +306,12 @@ def extract_table(paths, *, segment_seconds: float | None = None, feature_set: s
     """
     import joblib
 
-    columns = feature_columns(feature_set)
+    columns = feature_columns(feature_set)  # the registry: an unknown name lists the choices
+    if segment_seconds is not None:  # the one window-length check of every entry point
+        segment_seconds = check_window_seconds("segment_seconds", segment_seconds)
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     files = find_audio_files(paths)
-    if segment_seconds is not None and segment_seconds <= 0:
-        raise InputError(segment_seconds, "segment length must be positive")
     if jobs == 0 or jobs < -1:
         raise InputError(f"--jobs {jobs}", "use a positive number of processes, or -1 for all")
     cache_path = str(Path(cache_dir) if cache_dir else default_cache_dir()) if cache else None
@@ -386,8 +396,11 @@ def run_extract_command(args) -> int:
     Exit status 0 when every file worked, 1 when some failed (the others are written), 2 (an
     :class:`InputError`) when none did.
     """
+    segment_seconds = args.segment_seconds
+    if segment_seconds is not None:  # checked here to name the option the user typed
+        segment_seconds = check_window_seconds("--segment-seconds", segment_seconds)
     result = extract_table(
-        args.paths, segment_seconds=args.segment_seconds, feature_set=args.feature_set,
+        args.paths, segment_seconds=segment_seconds, feature_set=args.feature_set,
         jobs=args.jobs, cache=not args.no_cache, scheduler=args.scheduler,
         duration=getattr(args, "duration", None), progress=sys.stderr.isatty(),
         allow_truncated=getattr(args, "allow_truncated", False),

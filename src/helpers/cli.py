@@ -41,9 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
     p.add_argument("-o", "--output", required=True, help="CSV file to write")
     p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (default 1)")
-    p.add_argument("--segment-seconds", type=float, default=None,
-                   help="cut each file into segments of S seconds (e.g. 3; a trailing partial "
-                        "segment is dropped); default one row per file, described whole")
+    # no type=: the one window-length check gives its one-line sentence (argparse prints two)
+    p.add_argument("--segment-seconds", default=None, metavar="S",
+                   help="cut each file into segments of S seconds, 3-600 (e.g. 3; a trailing "
+                        "partial segment shorter than min(10 s, S) is dropped); default one row "
+                        "per file, described whole")
     p.add_argument("--duration", type=float, default=None,
                    help="read only the first DURATION seconds of each file (default: all)")
     p.add_argument("--feature-set", default="gtzan", help="feature set name (default gtzan)")
@@ -75,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None,
                    help="model name (knn = the original study's, knn-tuned, lda-knn, logreg, svm, "
                         "forest) or a model file (default: the best model by honest selection)")
-    p.add_argument("--window-seconds", type=float, default=30.0)
+    p.add_argument("--window-seconds", default=30.0, metavar="S",
+                   help="window length in seconds, 3-600 (default 30); windows shorter than "
+                        "min(10 s, S) and silent ones do not vote")
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
     # --- recommend

@@ -33,6 +33,18 @@ Feature sets
     ``mfcc{1..20}_delta_{mean,var}`` (first-order MFCC deltas, :func:`librosa.feature.delta`):
     148 columns in all. :func:`feature_columns` lists them.
 
+Each set is a :class:`FeatureSet` (name, columns, ``extract(signal, sr)``, sample rate, shortest
+signal) in a registry: :func:`feature_set` returns one by name (an unknown name is refused with
+the choices), and :func:`register_feature_set` adds one, which every consumer then offers (a
+learned set decoded at 16 kHz needs nothing else).
+
+Windows
+-------
+:func:`window_features` is the one "file -> per-window feature rows" function: it cuts a file
+under the windowing policy of :mod:`helpers.audio` and describes each used window with a feature
+set. Whole-song prediction, the labeler, liked audio in recommendations and batch segments read
+their windows there.
+
 Examples
 --------
 >>> import numpy as np
@@ -45,7 +57,8 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -86,24 +99,148 @@ EXTENDED_COLUMNS: tuple[str, ...] = (
     + tuple(f"mfcc{i}_delta_{s}" for i in range(1, N_MFCC + 1) for s in _STATS)
 )
 
-#: Feature set name -> its columns, in order.
-FEATURE_SETS: dict[str, tuple[str, ...]] = {"gtzan": FEATURE_COLUMNS, "extended": EXTENDED_COLUMNS}
+
+
+# --------------------------------------------------------------------------- feature sets
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """A named way to describe one window of audio by a fixed list of numbers.
+
+    Attributes
+    ----------
+    name : str
+        What ``--feature-set`` / ``feature_set=`` call it.
+    columns : tuple of str
+        The names of the numbers, in order.
+    extract : callable
+        ``extract(signal, sr)`` -> a mapping from every name in *columns* to a float, or an
+        array of ``len(columns)`` floats in *columns* order; *signal* is mono float32 at
+        *sample_rate* and at least *min_seconds* long.
+    sample_rate : int
+        The rate the signal is decoded at for this set.
+    min_seconds : float
+        The shortest signal *extract* describes.
+
+    Examples
+    --------
+    A learned set joins by registration (numbers made up here):
+
+    >>> import numpy as np
+    >>> loudness = FeatureSet("loudness", ("peak", "mean_square"),
+    ...                       lambda y, sr: np.array([np.abs(y).max(), np.mean(y * y)]))
+    >>> loudness.describe(np.full(22050, 0.5, dtype=np.float32), 22050)
+    {'peak': 0.5, 'mean_square': 0.25}
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    extract: Callable[[np.ndarray, int], Mapping[str, float] | np.ndarray]
+    sample_rate: int = SAMPLE_RATE
+    min_seconds: float = MIN_SECONDS
+
+    def describe(self, y: np.ndarray, sr: int) -> dict[str, float]:
+        """Run :attr:`extract` on *y* and return ``{column: float}`` in :attr:`columns` order.
+
+        Raises
+        ------
+        ValueError
+            *sr* is not :attr:`sample_rate`, or the extractor returned other columns.
+        """
+        if sr != self.sample_rate:
+            raise ValueError(f"feature set {self.name!r} is defined at {self.sample_rate} Hz, "
+                             f"got {sr} Hz")
+        values = self.extract(y, sr)
+        if isinstance(values, Mapping):
+            missing = [c for c in self.columns if c not in values]
+            if missing:
+                raise ValueError(f"feature set {self.name!r} gave no {', '.join(missing[:3])}")
+            return {c: float(values[c]) for c in self.columns}
+        values = np.asarray(values, dtype=float).ravel()
+        if len(values) != len(self.columns):
+            raise ValueError(f"feature set {self.name!r} gave {len(values)} values for "
+                             f"{len(self.columns)} columns")
+        return dict(zip(self.columns, values.tolist(), strict=True))
+
+
+_REGISTRY: dict[str, FeatureSet] = {}
+
+
+def register_feature_set(spec: FeatureSet, *, replace: bool = False) -> FeatureSet:
+    """Make *spec* available by its name to :func:`feature_set` (and so to every consumer).
+
+    Parameters
+    ----------
+    spec : FeatureSet
+        The set.
+    replace : bool
+        Allow replacing a set registered under the same name (a second registration of a name
+        is otherwise a mistake: two sets would answer to it).
+
+    Returns
+    -------
+    FeatureSet
+        *spec*.
+    """
+    if spec.name in _REGISTRY and not replace:
+        raise ValueError(f"a feature set named {spec.name!r} is already registered")
+    if len(set(spec.columns)) != len(spec.columns):
+        raise ValueError(f"feature set {spec.name!r} names a column twice")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def feature_set_names() -> tuple[str, ...]:
+    """The registered feature sets' names, sorted.
+
+    Examples
+    --------
+    >>> feature_set_names()
+    ('extended', 'gtzan')
+    """
+    return tuple(sorted(_REGISTRY))
+
+
+def feature_set(name: str | FeatureSet) -> FeatureSet:
+    """Return the registered feature set called *name* (a :class:`FeatureSet` is returned as is).
+
+    Raises
+    ------
+    InputError
+        No set has that name; the one-line message lists the choices.
+
+    Examples
+    --------
+    >>> feature_set("gtzan").sample_rate, len(feature_set("gtzan").columns)
+    (22050, 58)
+    >>> feature_set("fancy")
+    Traceback (most recent call last):
+    ...
+    helpers.errors.InputError: fancy: unknown feature set; choose one of extended, gtzan
+    """
+    if isinstance(name, FeatureSet):
+        return name
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        # InputError is a ValueError: the command line reports it as bad input (exit status 2).
+        raise InputError(name, "unknown feature set; choose one of "
+                               + ", ".join(feature_set_names())) from None
+
+
+_feature_set = feature_set  # window_features' argument of the same name hides the function
 
 
 def feature_columns(feature_set: str = "gtzan") -> tuple[str, ...]:
-    """Return the column names a feature set produces, in order.
+    """Return the column names a feature set produces, in order (:attr:`FeatureSet.columns`).
 
     Examples
     --------
     >>> len(feature_columns("gtzan")), len(feature_columns("extended"))
     (58, 148)
     """
-    try:
-        return FEATURE_SETS[feature_set]
-    except (KeyError, TypeError):
-        # InputError is a ValueError: the command line reports it as bad input (exit status 2).
-        raise InputError(feature_set, "unknown feature set; choose one of "
-                                      + ", ".join(sorted(FEATURE_SETS))) from None
+    return _feature_set(feature_set).columns
 
 
 # --------------------------------------------------------------------------- median filter
@@ -299,6 +436,9 @@ def extract_signal(y: np.ndarray, sr: int = SAMPLE_RATE,
     """
     spectral = _spectral()
     columns = feature_columns(feature_set)
+    if feature_set not in _TABLE_SETS:
+        raise InputError(feature_set, "not one of the GTZAN table's sets that extract_signal "
+                                      "computes; use feature_set(name).describe(y, sr)")
     y = _check_signal(y, sr)
     stats: dict[str, float] = {"length": float(len(y))}
 
@@ -341,6 +481,23 @@ def extract_signal(y: np.ndarray, sr: int = SAMPLE_RATE,
         for i, row in enumerate(librosa.feature.delta(mfcc), start=1):
             _summarise(stats, f"mfcc{i}_delta", row)
     return {name: stats[name] for name in columns}
+
+
+#: The sets :func:`extract_signal` computes (one STFT; ``extended`` adds librosa's extras).
+_TABLE_SETS = ("gtzan", "extended")
+
+
+def _table_extractor(name: str):
+    def extract(y: np.ndarray, sr: int) -> dict[str, float]:
+        # extract_signal is looked up at call time, so a wrapper put on the module's function
+        # (a test counting extractions) sees every window of every consumer
+        return extract_signal(y, sr, feature_set=name)
+
+    return extract
+
+
+register_feature_set(FeatureSet("gtzan", FEATURE_COLUMNS, _table_extractor("gtzan")))
+register_feature_set(FeatureSet("extended", EXTENDED_COLUMNS, _table_extractor("extended")))
 
 
 def extract_signal_librosa(y: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, float]:
@@ -403,17 +560,174 @@ def extract_file(path, offset: float = 0.0, duration: float | None = None,
     """
     from helpers.audio import check_audio_info, check_decoded_length, load_audio, signal_problem
 
+    spec = _feature_set(feature_set)  # an unknown name is refused before the file is read
+    sr = spec.sample_rate
     info = check_audio_info(path, allow_truncated=allow_truncated, needs="features")
-    y = load_audio(path, offset=offset, duration=duration, info=info)  # no second probe
+    y = load_audio(path, offset=offset, duration=duration, sr=sr, info=info)  # no second probe
     if not allow_truncated:
-        check_decoded_length(path, info.duration, len(y) / SAMPLE_RATE, offset, duration)
-    problem = signal_problem(y, SAMPLE_RATE, MIN_SECONDS)
+        check_decoded_length(path, info.duration, len(y) / sr, offset, duration)
+    problem = signal_problem(y, sr, spec.min_seconds)
     if problem:
         raise AudioError(path, problem)
     try:
-        return extract_signal(y, SAMPLE_RATE, feature_set=feature_set)
+        return spec.describe(y, sr)
     except AudioError as exc:
         raise AudioError(path, exc.reason) from None
+
+
+#: Notes of windows that :func:`window_features` can describe on request (``describe_notes``);
+#: a window with non-finite samples has no features.
+DESCRIBABLE_NOTES = ("short", "silent")
+
+#: The columns :func:`window_features` puts before the feature set's.
+WINDOW_COLUMNS = ("start", "end", "note", "used")
+
+
+def window_features(path, window_seconds: float = 30.0, *, feature_set: str | FeatureSet = "gtzan",
+                    max_windows: int | None = None, offset: float = 0.0,
+                    duration: float | None = None, info=None, progress=None,
+                    describe_notes=(), skip_starts=(), min_window_seconds: float | None = None,
+                    short_file: bool = False, source=None, allow_truncated: bool = False,
+                    needs: str = "predictions"):
+    """Cut a file into windows under the one windowing policy and describe each used window.
+
+    The file goes through :func:`helpers.audio.iter_checked_windows` (validated and probed
+    once, decoded window by window): windows of *window_seconds*, one after the other; a window
+    is *used* when it lasts at least :func:`helpers.audio.min_window_seconds` (``min(10 s,
+    window_seconds)``), is neither silent nor non-finite, and its features are finite. Every
+    consumer of per-window features (whole-song prediction, the labeler, liked audio in
+    recommendations, batch segments) reads its windows here.
+
+    Parameters
+    ----------
+    path : path-like
+        The audio file.
+    window_seconds : float
+        Window length, checked by :func:`helpers.audio.check_window_seconds` (3-600 s).
+    feature_set : str or FeatureSet
+        Which features describe a window (:func:`feature_set`); the audio is decoded at its
+        sample rate.
+    max_windows : int, optional
+        Stop after this many windows without a note (the first usable windows; quick runs).
+    offset, duration : float
+        Part of the file to read, in seconds (``duration=None``: to the end).
+    info : helpers.audio.AudioInfo, optional
+        What :func:`helpers.audio.check_audio_info` returned for *path*, when the caller checked
+        it (the file is then not probed again); default: checked here. Either way a stated
+        length below the policy's minimum is refused before anything is decoded.
+    progress : callable, optional
+        Called as ``progress(k, n)`` before window k (1-based) of about n is described.
+    describe_notes : iterable of str
+        Also describe windows with these notes (:data:`DESCRIBABLE_NOTES`), when long enough for
+        the feature set; they stay ``used=False``. Whole-song prediction shows short and silent
+        windows in its timeline (and its original ``"mean"`` rule counts them); batch segments
+        keep silent ones, flagged.
+    skip_starts : iterable of float
+        Start times (s) of windows the caller already holds (the labeler's store): counted
+        towards *max_windows* when usable, neither described nor returned.
+    min_window_seconds : float, optional
+        Replace the policy's minimum (see :func:`helpers.audio.min_window_seconds`).
+    short_file : bool
+        Describe a file shorter than the policy's minimum whole, as one used window, instead of
+        refusing it (the policy's ``file_seconds`` clause: liked audio in recommendations);
+        needs the length the header states.
+    source : str, optional
+        What errors name; default *path*.
+    allow_truncated : bool
+        Describe what a cut-off file holds instead of refusing it.
+    needs : str
+        Who needs the minimum length, for a "too short" reason ("predictions", "segments", ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per window in order: ``start``, ``end`` (seconds in the file, *offset*
+        included), ``note`` (``""``, ``"short"``, ``"silent"`` or ``"non-finite"``), ``used``,
+        then the feature set's columns (NaN for windows not described).
+
+    Raises
+    ------
+    InputError
+        Bad window length or feature set name; the file is unfit (any reason of the rule set of
+        :mod:`helpers.audio`, such as no usable window).
+
+    Examples
+    --------
+    >>> table = window_features("data/music/wesnoth_heroes_rite.ogg")  # doctest: +SKIP
+    >>> table[["start", "end", "note", "used"]].tail(2)  # doctest: +SKIP
+       start         end   note   used
+    6  180.0  210.000000          True
+    7  210.0  219.115102  short  False
+    """
+    import pandas as pd
+
+    from helpers import audio
+
+    source = path if source is None else source
+    window_seconds = audio.check_window_seconds(source, window_seconds)
+    spec = _feature_set(feature_set)
+    describe_notes = set(describe_notes)
+    if not describe_notes <= set(DESCRIBABLE_NOTES):
+        raise ValueError(f"describe_notes takes {', '.join(DESCRIBABLE_NOTES)}, got "
+                         f"{sorted(describe_notes)}")
+    if max_windows is not None and max_windows < 1:
+        raise InputError("max_windows", f"{max_windows!r} is not a positive number of windows")
+    if info is None:
+        info = audio.check_audio_info(path, source=source, allow_truncated=allow_truncated)
+    seconds = _seconds_read(info.duration, offset, duration)
+    minimum = audio.min_window_seconds(window_seconds, min_window_seconds,
+                                       file_seconds=seconds if short_file else None,
+                                       shortest=spec.min_seconds)
+    if seconds is not None and seconds < minimum:  # from the header, before decoding
+        raise AudioError(source, audio.too_short_reason(seconds, minimum, needs))
+    expected = int(np.ceil(seconds / window_seconds)) if seconds else 0
+    skip = {round(float(start), 3) for start in skip_starts}
+    shortest = spec.min_seconds * spec.sample_rate
+    rows, seen, usable = [], 0, 0
+    windows = audio.iter_checked_windows(
+        path, window_seconds=window_seconds, min_window_seconds=minimum, sr=spec.sample_rate,
+        offset=offset, duration=duration, source=source, allow_truncated=allow_truncated,
+        needs=needs, info=info)
+    try:
+        for window in windows:
+            seen += 1
+            start, end = window.start + offset, window.end + offset
+            usable += window.note == ""
+            if not (window.note == "" and round(start, 3) in skip):
+                if progress is not None:
+                    progress(seen, max(expected, seen))
+                values = None
+                if ((window.note == "" or window.note in describe_notes)
+                        and len(window.samples) >= shortest):
+                    values = _describe_window(spec, window.samples)
+                rows.append({"start": start, "end": end, "note": window.note,
+                             "used": window.note == "" and values is not None, **(values or {})})
+            if max_windows is not None and usable >= max_windows:
+                break  # the rest of the file is not decoded
+    finally:
+        windows.close()
+    table = pd.DataFrame(rows, columns=[*WINDOW_COLUMNS, *spec.columns])
+    table["used"] = table["used"].astype(bool)
+    return table
+
+
+def _describe_window(spec: FeatureSet, samples: np.ndarray) -> dict[str, float] | None:
+    """The window's features, or None where the set cannot describe it (too few frames, or a
+    result that is not finite: such a window is not used)."""
+    try:
+        with np.errstate(all="ignore"):  # quiet passages divide by tiny numbers
+            values = spec.describe(samples, spec.sample_rate)
+    except AudioError:
+        return None
+    return values if np.all(np.isfinite(list(values.values()))) else None
+
+
+def _seconds_read(stated: float | None, offset: float, duration: float | None) -> float | None:
+    """Seconds of audio a read of *offset*, *duration* gets from a file of *stated* seconds."""
+    if stated is None:
+        return None
+    seconds = max(0.0, stated - offset)
+    return seconds if duration is None else min(seconds, duration)
 
 
 def as_row(features: Mapping[str, float], columns=FEATURE_COLUMNS) -> np.ndarray:

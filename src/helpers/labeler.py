@@ -26,7 +26,6 @@ import base64
 import html
 import io
 import logging
-import math
 import os
 import threading
 import warnings
@@ -38,16 +37,13 @@ import numpy as np
 import pandas as pd
 
 from helpers import active, data
-from helpers.audio import AUDIO_SUFFIXES, names_a_file
+from helpers.audio import AUDIO_SUFFIXES, check_window_seconds, min_window_seconds, names_a_file
 from helpers.errors import InputError
 from helpers.features import FEATURE_COLUMNS, MODEL_FEATURES, SAMPLE_RATE
 from helpers.models import card as model_card
 from helpers.store import LabelStore, normalise_genre
 
 log = logging.getLogger(__name__)
-
-#: Windows shorter than this share of the window length are not used (too few frames).
-MIN_WINDOW_SHARE = 1 / 3
 
 #: Genres shown as probability bars.
 TOP_GENRES = 5
@@ -87,15 +83,21 @@ def _absolute(path: Path) -> Path:
 
 
 def _on_grid(windows: pd.DataFrame, window_seconds: float) -> pd.DataFrame:
-    """Stored windows that belong to the grid of *window_seconds* (same policy as extraction)."""
+    """Stored windows that belong to the grid of *window_seconds* under the windowing policy.
+
+    Full windows on the grid, and a last one at least :func:`helpers.audio.min_window_seconds`
+    long (a store written under an older rule may hold a shorter tail: it is not used).
+    """
     if windows.empty:
         return windows
     steps = windows["start"] / window_seconds
     aligned = np.isclose(steps, np.round(steps), atol=1e-6)
-    fits = (windows["end"] - windows["start"]) <= window_seconds + 1e-6
-    full = np.isclose(windows["end"] - windows["start"], window_seconds, atol=1e-3)
+    lengths = windows["end"] - windows["start"]
+    fits = lengths <= window_seconds + 1e-6
+    full = np.isclose(lengths, window_seconds, atol=1e-3)
     last = windows["end"] >= windows["end"].max() - 1e-6
-    return windows[aligned & fits & (full | last)]
+    long_enough = lengths >= min_window_seconds(window_seconds) - 1e-3
+    return windows[aligned & fits & (full | (last & long_enough))]
 
 
 def _complete(stored: pd.DataFrame, duration, window_seconds: float,
@@ -106,7 +108,7 @@ def _complete(stored: pd.DataFrame, duration, window_seconds: float,
     if duration is None or pd.isna(duration):
         return False
     expected = int(duration // window_seconds) + (duration % window_seconds
-                                                  >= window_seconds * MIN_WINDOW_SHARE)
+                                                  >= min_window_seconds(window_seconds))
     return len(stored) >= expected
 
 
@@ -114,9 +116,10 @@ def extract_windows(path, *, window_seconds: float = 30.0, max_windows: int | No
                     have: Iterable[float] = ()) -> list[tuple[float, float, dict]]:
     """Extract the features of a file's windows that are not in *have* (a pure function).
 
-    Windows follow :func:`helpers.audio.iter_checked_windows` (no overlap); a last window shorter
-    than a third of *window_seconds*, silent windows and windows with non-finite samples or
-    features are left out. Runs in a worker process as well as in the caller's.
+    The used windows of :func:`helpers.features.window_features` (the one windowing policy: a
+    last window shorter than ``min(10 s, window_seconds)``, silent windows and windows with
+    non-finite samples or features are left out). Runs in a worker process as well as in the
+    caller's.
 
     Parameters
     ----------
@@ -133,35 +136,15 @@ def extract_windows(path, *, window_seconds: float = 30.0, max_windows: int | No
     -------
     list of (start, end, features)
     """
-    from helpers.audio import iter_checked_windows
-    from helpers.features import extract_signal
+    from helpers.features import window_features
 
-    have = {round(float(s), 3) for s in have}
-    new, used = [], 0
     # the validation every audio entry point shares: a truncated, non-audio or unusable file
-    # is refused with its reason; short, silent and non-finite windows carry a note
-    for window in iter_checked_windows(path, window_seconds=window_seconds,
-                                       min_window_seconds=window_seconds * MIN_WINDOW_SHARE,
-                                       needs="labelled windows"):
-        if max_windows is not None and used >= max_windows:
-            break
-        if window.note:
-            continue
-        used += 1
-        if round(window.start, 3) in have:
-            continue
-        with np.errstate(all="ignore"):
-            features = extract_signal(window.samples, SAMPLE_RATE)
-        if all(math.isfinite(features[c]) for c in FEATURE_COLUMNS):
-            new.append((window.start, window.end, features))
-    return new
-
-
-def _check_window_seconds(window_seconds) -> float:
-    window_seconds = float(window_seconds)
-    if not math.isfinite(window_seconds) or window_seconds <= 0:
-        raise InputError(repr(window_seconds), "window length must be a positive number of seconds")
-    return window_seconds
+    # is refused with its reason
+    table = window_features(path, window_seconds, max_windows=max_windows, skip_starts=have,
+                            needs="labelled windows")
+    used = table[table["used"]]
+    return [(float(row["start"]), float(row["end"]), {c: float(row[c]) for c in FEATURE_COLUMNS})
+            for row in used.to_dict("records")]
 
 
 @dataclass
@@ -321,6 +304,8 @@ class Labeler:
                  strategy: str = "margin", epsilon: float = 0.1, window_seconds: float = 30.0,
                  max_windows: int | None = None, who: str = "user", seed: int = 0,
                  audio: bool = True, background: bool = True, workers: int | None = None):
+        # before the store is opened: a bad length leaves no new store file behind
+        window_seconds = check_window_seconds("window_seconds", window_seconds)
         if isinstance(pool, LabelStore):
             store = pool if store is None else store
         self.store = store if isinstance(store, LabelStore) else LabelStore(store, who=who)
@@ -328,7 +313,7 @@ class Labeler:
         self.who = who
         active.uncertainty(np.ones((1, 1)), strategy)  # validates the strategy name
         self.strategy, self.epsilon = strategy, float(epsilon)
-        self.window_seconds = _check_window_seconds(window_seconds)
+        self.window_seconds = window_seconds
         self.max_windows = max_windows
         self.audio_enabled = audio
         self.workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))

@@ -5,9 +5,10 @@ the highest average probability. Its weak points were that the last snippet (som
 few seconds long) counted as much as a full one, and that silence counted. Here:
 
 * every window is predicted and reported in a per-window table (the timeline);
-* windows shorter than ``min_window_seconds`` (default :data:`MIN_WINDOW_SECONDS` = 10 s, or
-  the window length itself when windows are shorter than that) and near-silent windows
-  (RMS below :data:`helpers.audio.SILENCE_THRESHOLD_DB`) are left out of the vote;
+* the windows and which of them vote follow the one windowing policy of :mod:`helpers.audio`
+  (through :func:`helpers.features.window_features`): windows shorter than
+  :func:`helpers.audio.min_window_seconds` (``min(10 s, window length)``) and near-silent
+  windows (RMS below :data:`helpers.audio.SILENCE_THRESHOLD_DB`) are left out of the vote;
 * the vote is a *rule* (see :data:`RULES`): ``"weighted"`` (default) averages the used windows'
   probabilities weighted by their duration; ``"mean"`` is the original plain mean over every
   window; ``"majority"`` counts each used window's top genre, weighted by duration.
@@ -31,12 +32,16 @@ import numpy as np
 import pandas as pd
 
 from helpers import audio
-from helpers.audio import WINDOW_NOTES, check_not_truncated  # noqa: F401 (old name kept)
+from helpers.audio import (  # noqa: F401 (names kept where callers import them from here)
+    MIN_WINDOW_SECONDS,
+    WINDOW_NOTES,
+    check_not_truncated,
+)
 from helpers.errors import InputError
 
-#: Windows shorter than this (seconds) are left out of the vote (features of a few seconds are
-#: not comparable with the 30-s clips the model was trained on).
-MIN_WINDOW_SECONDS = 10.0
+#: The shortest window that votes for a window length (``web.py`` and older callers import it
+#: from here): the windowing policy's :func:`helpers.audio.min_window_seconds`.
+default_min_window_seconds = audio.min_window_seconds
 #: Voting rules: duration-weighted mean of the used windows, the original plain mean of every
 #: window, and a duration-weighted majority of the windows' top genres.
 RULES = ("weighted", "mean", "majority")
@@ -160,9 +165,6 @@ def _clean_float(value) -> float | None:
     value = float(value)
     return round(value, 4) if np.isfinite(value) else None
 
-#: Windows shorter than this (seconds) are not even predicted: too few frames for the features.
-_MIN_PREDICTABLE_SECONDS = 1.0
-
 
 def _model_columns(model) -> list[str]:
     from helpers.features import MODEL_FEATURES
@@ -185,9 +187,11 @@ def window_table(source, model, window_seconds: float = 30.0,
                  info: audio.AudioInfo | None = None) -> pd.DataFrame:
     """Predict every window of a song; return the timeline table of :class:`SongPrediction`.
 
-    The audio goes through :func:`helpers.audio.iter_checked_windows` (the validation every
-    entry point shares), which notes each window that cannot vote. ``used`` is filled for the
-    default ``"weighted"`` rule; :func:`vote` recomputes it per rule.
+    The windows and their features come from :func:`helpers.features.window_features` (the one
+    windowing policy, on the validation every entry point shares), which notes each window that
+    cannot vote. Short and silent windows are predicted too, for the timeline and the original
+    ``"mean"`` rule; ``used`` is filled for the default ``"weighted"`` rule and :func:`vote`
+    recomputes it per rule.
 
     *model* may also be a :class:`concurrent.futures.Future` of one (the command line loads the
     model file while the audio is decoded): it is waited for only once the features are ready.
@@ -201,77 +205,43 @@ def window_table(source, model, window_seconds: float = 30.0,
     InputError
         Bad window length, or the audio is unfit (see :mod:`helpers.audio`).
     """
-    from helpers.features import SAMPLE_RATE, extract_signal
+    from helpers.features import FEATURE_COLUMNS, window_features
 
-    window_seconds = _check_window_seconds(source, window_seconds)
-    minimum = default_min_window_seconds(window_seconds, min_window_seconds)
     if not isinstance(model, Future):
         check_model_columns(model)  # before decoding anything
-    rows, features = [], []
-    if info is None:  # iter_checked_windows' first step, run here: it also states the length
-        info = audio.check_audio_info(source)
-    expected = int(np.ceil(info.duration / window_seconds)) if info.duration else 0
-    for window in audio.iter_checked_windows(source, window_seconds=window_seconds,
-                                             min_window_seconds=minimum, info=info):
+
+    def step(k, n):
         if isinstance(model, Future) and model.done() and model.exception() is not None:
             raise model.exception()  # a bad model argument: no need to finish the song first
         if progress is not None:
-            progress(len(rows) + 1, max(expected, len(rows) + 1))
-        row = {"start": window.start, "end": window.end, "note": window.note}
-        if window.duration >= _MIN_PREDICTABLE_SECONDS and window.note != "non-finite":
-            try:
-                with np.errstate(all="ignore"):
-                    values = extract_signal(window.samples, SAMPLE_RATE)
-            except InputError:  # too few frames for the features
-                values = None
-            if values is not None and np.all(np.isfinite(list(values.values()))):
-                row["_features"] = len(features)
-                features.append(values)
-        rows.append(row)
+            progress(k, n)
+
+    windows = window_features(source, window_seconds, min_window_seconds=min_window_seconds,
+                              describe_notes=("short", "silent"), info=info, progress=step)
     if isinstance(model, Future):
         model = model.result()
         check_model_columns(model)
     columns = _model_columns(model)
     genres = [str(g) for g in model.classes_]
-    probabilities = np.full((len(rows), len(genres)), np.nan)
+    described = windows[list(FEATURE_COLUMNS)].notna().all(axis=1).to_numpy()
+    probabilities = np.full((len(windows), len(genres)), np.nan)
     novelty = getattr(model, "novelty_", None)  # distance to the training clips (open-set rule)
-    distances = {name: np.full(len(rows), np.nan) for name in (_NOVELTY_COLUMNS if novelty else ())}
-    if features:
-        frame = pd.DataFrame(features)[columns]
-        predicted = model.predict_proba(frame)
+    distances = {name: np.full(len(windows), np.nan)
+                 for name in (_NOVELTY_COLUMNS if novelty else ())}
+    if described.any():
+        frame = windows.loc[described, columns].reset_index(drop=True)
+        probabilities[described] = model.predict_proba(frame)
         scored = novelty.score(frame) if novelty is not None else {}
-        for i, row in enumerate(rows):
-            if "_features" in row:
-                position = row.pop("_features")
-                probabilities[i] = predicted[position]
-                for name in distances:
-                    distances[name][i] = scored[name][position]
-    table = pd.DataFrame(rows, columns=["start", "end", "note"])
-    table = pd.concat([table[["start", "end"]], pd.DataFrame(probabilities, columns=genres),
-                       table[["note"]]], axis=1)
+        for name in distances:
+            distances[name][described] = scored[name]
+    table = pd.concat([windows[["start", "end"]], pd.DataFrame(probabilities, columns=genres),
+                       windows[["note"]]], axis=1)
     table.insert(2 + len(genres), "genre", [
         genres[int(np.argmax(p))] if np.all(np.isfinite(p)) else "" for p in probabilities])
     table["used"] = _used(table, "weighted")
     for name, values in distances.items():
         table[name] = values
     return table[["start", "end", *genres, "genre", "used", "note", *distances]]
-
-
-def default_min_window_seconds(window_seconds: float, min_window_seconds: float | None = None) -> float:
-    """The shortest window that votes: *min_window_seconds*, else ``min(10 s, window_seconds)``."""
-    if min_window_seconds is not None:
-        return float(min_window_seconds)
-    return min(MIN_WINDOW_SECONDS, float(window_seconds))
-
-
-def _check_window_seconds(source, window_seconds) -> float:
-    try:
-        value = float(window_seconds)
-    except (TypeError, ValueError):
-        raise InputError(source, f"window length {window_seconds!r} is not a number") from None
-    if not np.isfinite(value) or value < 3.0 or value > 600.0:
-        raise InputError(source, f"window length {value:g} s is outside 3-600 s")
-    return value
 
 
 def _used(table: pd.DataFrame, rule: str) -> pd.Series:
@@ -376,7 +346,8 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     rule : {"weighted", "mean", "majority"}
         Voting rule, see :func:`vote`; ``"mean"`` is the original study's.
     min_window_seconds : float, optional
-        Shorter windows do not vote; default ``min(10 s, window_seconds)``.
+        Shorter windows do not vote; default the windowing policy's ``min(10 s,
+        window_seconds)`` (:func:`helpers.audio.min_window_seconds`).
     progress : callable, optional
         Called as ``progress(k, n)`` before window k of about n is analysed.
     info : helpers.audio.AudioInfo, optional
@@ -404,8 +375,8 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     from helpers.ingest import fetch_audio
 
     path = fetch_audio(source).path
-    window_seconds = _check_window_seconds(source, window_seconds)
-    minimum = default_min_window_seconds(window_seconds, min_window_seconds)
+    window_seconds = audio.check_window_seconds(source, window_seconds)
+    minimum = audio.min_window_seconds(window_seconds, min_window_seconds)
     if info is None:
         info = audio.check_audio_info(path, minimum, source=source)  # before loading a model
     if model is None:
@@ -569,9 +540,9 @@ def run_predict_command(args) -> int:
         if is_url(args.source) and sys.stderr.isatty():  # scripts get exactly one line
             print(f"fetching {args.source} ...", file=sys.stderr)
         ingested = fetch_audio(args.source)
-        window_seconds = _check_window_seconds(args.source, args.window_seconds)
+        window_seconds = audio.check_window_seconds(args.source, args.window_seconds)
         # the one check of this file, naming the argument; predict_song reuses its result
-        info = audio.check_audio_info(ingested.path, default_min_window_seconds(window_seconds),
+        info = audio.check_audio_info(ingested.path, audio.min_window_seconds(window_seconds),
                                       source=args.source)
         # Start-up time: the model loads in a thread while this one decodes the audio and
         # computes its features (its compact copy takes milliseconds; the first run fits the

@@ -958,7 +958,7 @@ def resolve_liked(liked, library: Library, *, window_seconds: float = 30.0, fetc
         From :mod:`helpers.liked` parsers or :func:`helpers.liked.liked_from_items`.
     library : Library
     window_seconds : float
-        Audio outside the library is summarised by the mean over all its windows of this
+        Audio outside the library is summarised by the mean over its used windows of this
         length (:func:`song_features`; the library's clips are 30-s excerpts).
     fetch_limit : int
         At most this many songs are downloaded: ``'url'`` entries (a song URL, or a playlist
@@ -1057,30 +1057,27 @@ def _download(url, title, artist, library, external, add_report, budget, window_
     add_report(title or url, row["artist"], "url", None, "downloaded, audio features", url)
 
 
-def song_features(path, window_seconds: float = 30.0, min_window_seconds: float | None = None,
-                  middle_only: bool = False) -> dict:
-    """Summarise a whole audio file by the mean of its windows' features.
+def song_features(path, window_seconds: float = 30.0, middle_only: bool = False) -> dict:
+    """Summarise a whole audio file by the mean of its used windows' features.
 
-    The file is cut into consecutive *window_seconds* windows (the library's clips are 30-s
-    excerpts, so each window is summarised as a clip is); silent windows and a last window
-    shorter than *min_window_seconds* are left out, and the song's row is the mean of the
-    remaining windows' feature rows. A file shorter than one window is summarised by itself.
+    The windows are those of :func:`helpers.features.window_features`, the one windowing policy
+    (the library's clips are 30-s excerpts, so each window is summarised as a clip is): silent
+    windows and a last window shorter than ``min(10 s, window_seconds)`` are left out, and the
+    song's row is the mean of the remaining windows' feature rows. A file shorter than that
+    minimum is summarised by itself, as one window (prediction and the labeler refuse it: the
+    policy's one exception, see :func:`helpers.audio.min_window_seconds`).
 
-    :meth:`Library.from_store` also averages a song's windows, but over those the labeler
-    stored (:func:`helpers.labeler.extract_windows`), which keep a last window down to a third
-    of *window_seconds* (:data:`helpers.labeler.MIN_WINDOW_SHARE`); the default here keeps it
-    only down to half. A song whose last window lasts between a third and a half of a window is
-    therefore averaged over one window fewer here than in the store, and the labeler may have
-    stored only the first ``max_windows``: the two rows of one song can differ.
+    :meth:`Library.from_store` also averages a song's windows, over those the labeler stored
+    (:func:`helpers.labeler.extract_windows`): the same windows under the same policy, so the
+    two rows of one song agree unless the labeler stored only its first ``max_windows`` or
+    used another window length.
 
     Parameters
     ----------
     path : path-like
         An audio file the workspace can decode.
     window_seconds : float
-        Window length in seconds.
-    min_window_seconds : float, optional
-        Shortest window kept (default: half a window).
+        Window length in seconds (3-600).
     middle_only : bool
         Summarise one window from the middle of the file instead (the former recipe, kept to
         compare with).
@@ -1088,55 +1085,40 @@ def song_features(path, window_seconds: float = 30.0, min_window_seconds: float 
     Returns
     -------
     dict
-        Every :data:`helpers.features.FEATURE_COLUMNS` name to its mean over the kept windows,
+        Every :data:`helpers.features.FEATURE_COLUMNS` name to its mean over the used windows,
         plus ``windows`` (how many were averaged) and ``seconds`` (the audio they cover).
 
     Raises
     ------
     InputError
         The file cannot be decoded or holds no window with usable features.
-    """
-    from helpers.audio import iter_checked_windows
-    from helpers.errors import AudioError
-    from helpers.features import FEATURE_COLUMNS, extract_signal
 
-    minimum = window_seconds / 2 if min_window_seconds is None else min_window_seconds
-    rows, seconds, fallback = [], 0.0, None
+    Examples
+    --------
+    >>> row = song_features("data/music/wesnoth_heroes_rite.ogg")  # doctest: +SKIP
+    >>> row["windows"], row["seconds"]  # doctest: +SKIP
+    (7, 210.0)
+    """
+    from helpers.audio import check_audio_info, check_window_seconds
+    from helpers.features import FEATURE_COLUMNS, window_features
+
+    window_seconds = check_window_seconds(path, window_seconds)
+    info = check_audio_info(path)  # probed once: it also places the middle window
     offset, duration = 0.0, None
     if middle_only:
-        from helpers.audio import probe_duration
-
-        stated = probe_duration(path) or window_seconds
+        stated = info.duration or window_seconds
         offset, duration = max(0.0, (stated - window_seconds) / 2), window_seconds
-    # the validation every audio entry point shares: unfit windows carry a note, and a file
-    # with no usable window (or a truncated one) is refused with its reason
-    for window in iter_checked_windows(path, window_seconds=window_seconds, offset=offset,
-                                       duration=duration, needs="recommendations"):
-        if window.note:
-            continue
-        usable = window.duration >= minimum
-        if not usable and (rows or fallback is not None):
-            continue
-        try:
-            with np.errstate(all="ignore"):
-                values = extract_signal(window.samples)
-        except AudioError:  # too few frames for the features
-            continue
-        vector = [values[c] for c in FEATURE_COLUMNS]
-        if not np.all(np.isfinite(vector)):
-            continue
-        if usable:
-            rows.append(vector)
-            seconds += window.duration
-        else:  # kept only in case no window is long enough (a song shorter than a window)
-            fallback = (vector, window.duration)
-    if not rows and fallback is not None:
-        rows, seconds = [fallback[0]], fallback[1]
-    if not rows:
+    # the validation every audio entry point shares: a file with no usable window (or a
+    # truncated one) is refused with its reason; a liked file shorter than the minimum window
+    # is described whole (the policy's short-file clause) rather than refused
+    table = window_features(path, window_seconds, offset=offset, duration=duration, info=info,
+                            short_file=True, needs="recommendations")
+    used = table[table["used"]]
+    if used.empty:
         raise InputError(path, "no window of the audio yields features (silent or too short)")
-    mean = np.mean(np.asarray(rows, dtype=float), axis=0)
-    return {**dict(zip(FEATURE_COLUMNS, mean.tolist(), strict=True)), "windows": len(rows),
-            "seconds": round(seconds, 3)}
+    mean = used[list(FEATURE_COLUMNS)].mean()
+    return {**{c: float(mean[c]) for c in FEATURE_COLUMNS}, "windows": len(used),
+            "seconds": round(float((used["end"] - used["start"]).sum()), 3)}
 
 
 def _features_of_file(path, library: Library, window_seconds: float) -> dict:
