@@ -267,9 +267,10 @@ def test_predict_song_probes_the_file_once_beyond_fetch_audio(tmp_path, model, m
 
 def test_predict_command_checks_the_file_once(tmp_path, model, monkeypatch, capsys):
     from helpers.cli import main
+    from helpers.commands import predict as predict_command
 
     song = _song(tmp_path / "song.wav", [(12, "noise")])
-    monkeypatch.setattr(predict, "_load_model_argument", lambda choice: model)
+    monkeypatch.setattr(predict_command, "_load_model_argument", lambda choice: model)
     calls = _count_probes(monkeypatch)
     assert main(["predict", str(song), "--json", "--window-seconds", "6"]) == 0
     assert json.loads(capsys.readouterr().out)["source"] == str(song)
