@@ -30,16 +30,9 @@ import numpy as np
 import pandas as pd
 
 from helpers import audio
-from helpers.audio import (  # noqa: F401 (names kept where callers import them from here)
-    MIN_WINDOW_SECONDS,
-    WINDOW_NOTES,
-    check_not_truncated,
-)
+from helpers.audio.windows import MIN_WINDOW_SECONDS
 from helpers.errors import InputError
 
-#: The shortest window that votes for a window length (``web.py`` and older callers import it
-#: from here): the windowing policy's :func:`helpers.audio.min_window_seconds`.
-default_min_window_seconds = audio.min_window_seconds
 #: Voting rules: duration-weighted mean of the used windows, the original plain mean of every
 #: window, and a duration-weighted majority of the windows' top genres.
 RULES = ("weighted", "mean", "majority")
@@ -165,14 +158,14 @@ def _clean_float(value) -> float | None:
 
 
 def _model_columns(model) -> list[str]:
-    from helpers.features import MODEL_FEATURES
+    from helpers.features.columns import MODEL_FEATURES
 
     return list(getattr(model, "feature_names_in_", MODEL_FEATURES))
 
 
 def check_model_columns(model, source="model") -> None:
     """Raise :class:`InputError` if *model* needs a column whole-song prediction cannot compute."""
-    from helpers.features import FEATURE_COLUMNS
+    from helpers.features.columns import FEATURE_COLUMNS
 
     unknown = [c for c in _model_columns(model) if c not in FEATURE_COLUMNS]
     if unknown:
@@ -203,7 +196,8 @@ def window_table(source, model, window_seconds: float = 30.0,
     InputError
         Bad window length, or the audio is unfit (see :mod:`helpers.audio`).
     """
-    from helpers.features import FEATURE_COLUMNS, window_features
+    from helpers.features.columns import FEATURE_COLUMNS
+    from helpers.features.windows import window_features
 
     if not isinstance(model, Future):
         check_model_columns(model)  # before decoding anything
@@ -334,7 +328,7 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     Parameters
     ----------
     source : path-like or str
-        An audio file, or a URL (downloaded with :func:`helpers.ingest.fetch_audio`).
+        An audio file, or a URL (downloaded with :func:`helpers.audio.ingest.fetch_audio`).
     model : fitted classifier, optional
         Anything with ``predict_proba``, ``classes_`` and (ideally) ``feature_names_in_``;
         default :func:`helpers.models.default_model`. A :class:`concurrent.futures.Future` of
@@ -370,7 +364,7 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     """
     if rule not in RULES:
         raise InputError(rule, f"unknown voting rule (choose from {', '.join(RULES)})")
-    from helpers.ingest import fetch_audio
+    from helpers.audio.ingest import fetch_audio
 
     path = fetch_audio(source).path
     window_seconds = audio.check_window_seconds(source, window_seconds)
@@ -378,7 +372,7 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     if info is None:
         info = audio.check_audio_info(path, minimum, source=source)  # before loading a model
     if model is None:
-        from helpers.models import default_model
+        from helpers.models.default import default_model
 
         model = default_model()
     table = window_table(path, model, window_seconds, minimum, progress=progress, info=info)

@@ -60,7 +60,8 @@ from helpers.errors import (
     StoreLockedError,
     StoreReadOnlyError,
 )
-from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE
+from helpers.features import SAMPLE_RATE
+from helpers.features.columns import FEATURE_COLUMNS
 from helpers.paths import data_dir, file_sha256, shared_data_dir  # file_sha256: public here too
 from helpers.text import clean_text
 
@@ -140,7 +141,7 @@ def _location(path_or_url) -> tuple[str, Path | None]:
         return text, None
     if text.lower().startswith("file:"):
         text = unquote(urlparse(text).path)
-    from helpers.audio import check_audio_path
+    from helpers.audio.files import check_audio_path
 
     path = Path(text).expanduser()
     # the real reason: missing (named absolute, as the store keeps it), a folder, a FIFO, ...
@@ -586,7 +587,7 @@ class LabelStore:
         probabilities : mapping genre -> probability
             Finite values in [0, 1] summing to 1 (within 1e-3).
         model_fingerprint : str
-            Identifies the model that predicted (see :func:`helpers.active.model_fingerprint`).
+            Identifies the model that predicted (see :func:`helpers.labeling.retrain.model_fingerprint`).
         where : {'widget', 'web', 'import', 'notebook', 'cli'}
         window_start, window_end : float, optional
             The window the prediction is about (``None``: the whole song).

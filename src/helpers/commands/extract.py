@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import sys
 
-from helpers.audio import check_window_seconds
-from helpers.batch import TRUNCATED_COLUMN, Failure, extract_table, write_table
+from helpers.audio.windows import check_window_seconds
 from helpers.errors import InputError
+from helpers.features.batch import TRUNCATED_COLUMN, Failure, extract_table, write_table
 
 
 def run(args) -> int:

@@ -18,9 +18,9 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 from helpers import audio
-from helpers.audio import WINDOW_NOTES
+from helpers.audio.checks import WINDOW_NOTES
+from helpers.audio.ingest import fetch_audio, is_url
 from helpers.errors import InputError
-from helpers.ingest import fetch_audio, is_url
 from helpers.models import compact
 from helpers.predict import SongPrediction, check_model_columns, predict_song, uncertain_reason
 
@@ -83,7 +83,7 @@ def run(args) -> int:
         # computes its features (its compact copy takes milliseconds; the first run fits the
         # scikit-learn pipeline and writes that copy). The feature code is imported first, as
         # imports hold the GIL and only the feature work leaves room for the thread.
-        from helpers.features import import_libraries
+        from helpers.features.gtzan import import_libraries
 
         import_libraries()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-model") as loader:

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from helpers.errors import InputError
-from helpers.liked import LikedList, liked_from_items, read_liked_file
-from helpers.recommend import (
+from helpers.recommend.liked import LikedList, liked_from_items, read_liked_file
+from helpers.recommend.recommender import (
     Library,
     Recommender,
     read_lyrics_table,
