@@ -15,6 +15,7 @@ from helpers.data import load_gtzan_table
 from helpers.errors import InputError
 from helpers.paths import project_root
 from helpers.recommend import evaluation as recommend_eval
+from helpers.recommend import recommender as recommender_module
 from helpers.recommend.liked import normalize_artist
 from helpers.recommend.recommender import Library, Recommender
 
@@ -305,7 +306,7 @@ def test_cli_takeout_csv_matches_titles_and_downloads_the_rest(tmp_path, monkeyp
     song = tmp_path / "watercolour.wav"
     _write_song(song)
     fetched = []
-    monkeypatch.setattr(ingest, "fetch_audio", lambda url, **kw: fetched.append(url) or ingest.IngestedAudio(song))
+    monkeypatch.setattr(recommender_module, "fetch_audio", lambda url, **kw: fetched.append(url) or ingest.IngestedAudio(song))
     assert main(["recommend", "--liked-file", str(path), "-k", "3", "--json"]) == 0
     assert fetched == ["https://music.youtube.com/watch?v=ccccccccccc"]
     assert "3 liked songs used (0 not in the library" in capsys.readouterr().err
@@ -319,13 +320,13 @@ def test_playlist_songs_match_by_title_before_download(monkeypatch, library):
     listed = [ingest.PlaylistEntry(url="https://example.org/v1", title="John Lee Hooker - One Bourbon, One Scotch And One Beer (Live)"),
               ingest.PlaylistEntry(url="https://example.org/v2", title="Is This Love", artist="Bob Marley"),
               ingest.PlaylistEntry(url="https://example.org/v3", title="Unknown Song", artist="Nobody")]
-    monkeypatch.setattr(ingest, "playlist_entries", lambda url: listed)
+    monkeypatch.setattr(recommender_module, "playlist_entries", lambda url: listed)
     seeds = resolve_liked(liked_from_items(["https://example.org/playlist"]), library, fetch_limit=0)
     assert [library.meta["id"].iloc[r] for r in seeds.indices] == []  # nothing fetched, nothing listed
     seeds = resolve_liked(liked_from_items(["https://example.org/playlist"]), library, fetch_limit=1)
     assert [library.meta["id"].iloc[r] for r in seeds.indices] == ["blues.00000.wav", "reggae.00000.wav"]
     # the third song would need a download; the network is not reachable from tests
-    monkeypatch.setattr(ingest, "fetch_audio", lambda url, **kw: (_ for _ in ()).throw(InputError(url, "offline")))
+    monkeypatch.setattr(recommender_module, "fetch_audio", lambda url, **kw: (_ for _ in ()).throw(InputError(url, "offline")))
     seeds = resolve_liked(liked_from_items(["https://example.org/playlist"]), library, fetch_limit=1)
     assert seeds.report["how"].tolist() == ["title match", "title match", "failed: offline"]
 

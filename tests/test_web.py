@@ -537,10 +537,10 @@ def test_store_errors_are_a_503_with_a_plain_sentence(app, client, tmp_path, err
 def test_the_default_model_is_built_when_the_app_starts(tmp_path, model, monkeypatch, caplog):
     import logging
 
-    from helpers.models import default as default_module  # create_app reads it from there
+    from helpers.web import app as app_module  # create_app builds the model with its name
 
     calls = []
-    monkeypatch.setattr(default_module, "default_model", lambda *a, **k: calls.append(1) or model)
+    monkeypatch.setattr(app_module, "default_model", lambda *a, **k: calls.append(1) or model)
     with caplog.at_level(logging.INFO, logger="helpers.web.app"):
         app = _make_app(tmp_path, None)
     try:
@@ -552,9 +552,9 @@ def test_the_default_model_is_built_when_the_app_starts(tmp_path, model, monkeyp
 
 
 def test_a_song_whose_header_tells_no_length_is_stopped_at_the_limit(tmp_path, model, monkeypatch):
-    from helpers.audio import decode  # the upload check reads it there when it runs
+    from helpers.web import app as app_module  # the upload check uses its name
 
-    monkeypatch.setattr(decode, "probe_duration", lambda path: None)
+    monkeypatch.setattr(app_module, "probe_duration", lambda path: None)
     app = _make_app(tmp_path, model, max_duration=10.0)
     try:
         client = _signed_in(app)

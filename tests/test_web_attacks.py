@@ -501,12 +501,12 @@ def test_the_api_answers_wrong_types_with_a_sentence(app, body, content_type):
 
 def test_visitors_never_read_an_unexpected_exception(app, monkeypatch):
     """A fault inside a check (not an input error) is a fixed sentence, never its text."""
-    from helpers.audio import decode  # the upload check reads it there when it runs
+    from helpers.web import app as app_module  # the upload check uses its name
 
     def explode(*args, **kwargs):
         raise RuntimeError("ffmpeg said: /srv/secret/decoder.so crashed\nline two")
 
-    monkeypatch.setattr(decode, "probe_duration", explode)
+    monkeypatch.setattr(app_module, "probe_duration", explode)
     client = _signed_in(app)
     response = client.post("/predict", content_type="multipart/form-data", data={
         "file": (io.BytesIO(_wav_bytes()), "x.wav"), "csrf_token": _token(client)})

@@ -30,8 +30,13 @@ import numpy as np
 import pandas as pd
 
 from helpers import audio
+from helpers.audio.ingest import fetch_audio
 from helpers.audio.windows import MIN_WINDOW_SECONDS
 from helpers.errors import InputError
+from helpers.features.columns import FEATURE_COLUMNS, MODEL_FEATURES
+from helpers.features.windows import window_features
+from helpers.models.card import model_summary
+from helpers.models.novelty import song_flag
 
 #: Voting rules: duration-weighted mean of the used windows, the original plain mean of every
 #: window, and a duration-weighted majority of the windows' top genres.
@@ -158,15 +163,11 @@ def _clean_float(value) -> float | None:
 
 
 def _model_columns(model) -> list[str]:
-    from helpers.features.columns import MODEL_FEATURES
-
     return list(getattr(model, "feature_names_in_", MODEL_FEATURES))
 
 
 def check_model_columns(model, source="model") -> None:
     """Raise :class:`InputError` if *model* needs a column whole-song prediction cannot compute."""
-    from helpers.features.columns import FEATURE_COLUMNS
-
     unknown = [c for c in _model_columns(model) if c not in FEATURE_COLUMNS]
     if unknown:
         raise InputError(source, f"model needs features this prediction does not compute: "
@@ -196,9 +197,6 @@ def window_table(source, model, window_seconds: float = 30.0,
     InputError
         Bad window length, or the audio is unfit (see :mod:`helpers.audio`).
     """
-    from helpers.features.columns import FEATURE_COLUMNS
-    from helpers.features.windows import window_features
-
     if not isinstance(model, Future):
         check_model_columns(model)  # before decoding anything
 
@@ -294,7 +292,6 @@ def _with_open_set(prediction: SongPrediction, rule: dict | None) -> SongPredict
     if not rule or "thresholds" not in rule:
         prediction.open_set = None
         return prediction
-    from helpers.models.novelty import song_flag
 
     used = prediction.windows[prediction.windows["used"]]
     neighbours = {c: used[c].to_numpy() for c in _NOVELTY_COLUMNS if c in used.columns}
@@ -364,7 +361,6 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     """
     if rule not in RULES:
         raise InputError(rule, f"unknown voting rule (choose from {', '.join(RULES)})")
-    from helpers.audio.ingest import fetch_audio
 
     path = fetch_audio(source).path
     window_seconds = audio.check_window_seconds(source, window_seconds)
@@ -372,13 +368,14 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     if info is None:
         info = audio.check_audio_info(path, minimum, source=source)  # before loading a model
     if model is None:
+        # imported here: `music-study predict` passes the default model's compact copy and
+        # starts without scikit-learn, which fitting or loading the pipeline needs
         from helpers.models.default import default_model
 
         model = default_model()
     table = window_table(path, model, window_seconds, minimum, progress=progress, info=info)
     if isinstance(model, Future):  # loaded in a thread while the audio was decoded
         model = model.result()
-    from helpers.models.card import model_summary
 
     prediction = _decide(source, table, rule, window_seconds, minimum)
     prediction.model = model_summary(model)
@@ -437,6 +434,7 @@ def plot_timeline(prediction: SongPrediction, ax=None, colours=None):
     Windows left out of the vote are hatched; the song's genre and confidence form the title.
     Returns the matplotlib Axes.
     """
+    # imported here: `music-study predict` starts without matplotlib (only notebooks plot)
     import matplotlib.pyplot as plt
 
     if ax is None:

@@ -51,7 +51,8 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pandas as pd
 
-from helpers.data import read_user_csv
+from helpers.audio.files import check_audio_path
+from helpers.data import load_gtzan_table, read_user_csv
 from helpers.errors import (
     DataIntegrityError,
     InputError,
@@ -141,7 +142,6 @@ def _location(path_or_url) -> tuple[str, Path | None]:
         return text, None
     if text.lower().startswith("file:"):
         text = unquote(urlparse(text).path)
-    from helpers.audio.files import check_audio_path
 
     path = Path(text).expanduser()
     # the real reason: missing (named absolute, as the store keeps it), a folder, a FIFO, ...
@@ -842,7 +842,6 @@ class LabelStore:
         int
             Number of rows newly imported (0 on a re-import).
         """
-        from helpers.data import load_gtzan_table
 
         if csv_path is None:
             shared = shared_data_dir()

@@ -36,6 +36,7 @@ import logging
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,7 +48,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
+import soundfile as sf
+import soxr
 
 from helpers.audio.files import check_audio_path
 from helpers.constants import SAMPLE_RATE
@@ -89,8 +93,6 @@ class AudioInfo:
 
 def ffmpeg_executable() -> str:
     """Return the path of the ffmpeg binary shipped by ``imageio-ffmpeg``."""
-    import imageio_ffmpeg
-
     try:
         return imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError:  # none found: starting "ffmpeg" fails, and says so in one sentence
@@ -419,8 +421,6 @@ def ffmpeg_input(path) -> list[str]:
 
 
 def _soundfile_info(path: Path) -> AudioInfo | None:
-    import soundfile as sf
-
     try:
         with decoder_stderr_captured(), sf.SoundFile(str(path)) as handle:
             frames, rate, channels = handle.frames, handle.samplerate, handle.channels
@@ -516,9 +516,6 @@ def convert_to_ogg(path, target, *, info: AudioInfo | None = None, source=None) 
     AudioError
         Not audio, damaged, or the conversion passed its deadline (*target* is then removed).
     """
-    import shutil
-
-    import soundfile as sf
 
     path, target = Path(path), Path(target)
     source = path if source is None else source
@@ -573,8 +570,6 @@ def _seconds_asked(info: AudioInfo, offset: float, frames: int | None) -> float 
 
 def _soundfile_blocks(path: Path, info: AudioInfo, offset: float,
                       frames: int | None) -> Iterator[np.ndarray]:
-    import soundfile as sf
-
     # libsndfile runs in this process and cannot be killed; its time is still bounded between
     # blocks, so a decoder crawling through a hostile file is stopped all the same
     deadline = decode_deadline(_seconds_asked(info, offset, frames))
@@ -696,8 +691,6 @@ def iter_decoded_blocks(path, offset: float = 0.0, duration: float | None = None
         The file cannot be decoded: one of the module's sentences (:data:`DAMAGED_REASON`,
         :func:`deadline_reason`, ...), never the decoder's own words.
     """
-    import soxr
-
     path = Path(path)
     if info is None:
         info = probe_audio(path)

@@ -28,12 +28,15 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from helpers.audio import netsafe
+from helpers.audio import decode, netsafe
+from helpers.audio.decode import convert_to_ogg
+from helpers.audio.files import check_audio_path
 from helpers.audio.netsafe import check_url
 from helpers.cache import read_json, write_json
 from helpers.errors import AudioError, InputError
@@ -127,6 +130,7 @@ def safe_filename(*parts, max_length: int = 120) -> str:
 
 def _extract_info(url: str, options: dict) -> dict | None:
     """Ask yt-dlp what *url* holds (no download), as one-line ``InputError`` on failure."""
+    # imported here: `music-study predict` starts without yt-dlp (a local file needs none)
     from yt_dlp import YoutubeDL
     from yt_dlp.utils import YoutubeDLError
 
@@ -281,14 +285,11 @@ def _write_sidecar(folder: Path, key: str, name: str, document: dict) -> None:
 
 
 def _local_audio(source) -> IngestedAudio:
-    from helpers.audio.decode import probe_audio
-    from helpers.audio.files import check_audio_path
-
     path = Path(source).expanduser()
     # the real reason: missing, folder, FIFO, loop, ...
     check_audio_path(path, source, not_found="file not found (and not an http(s) URL)")
     try:
-        duration = probe_audio(path, path_checked=True).duration
+        duration = decode.probe_audio(path, path_checked=True).duration  # one name counts probes
     except AudioError:  # refused with its reason by the audio checks that follow
         duration = None
     return IngestedAudio(path=path.resolve(), title=path.stem, duration=duration)
@@ -384,14 +385,13 @@ class _DownloadClock:
     """A yt-dlp progress hook that stops a download once it has run for *seconds*."""
 
     def __init__(self, seconds: float):
-        import time
-
         self._now = time.monotonic
         self.deadline = self._now() + seconds
         self.overdue = False
 
     def check(self, progress: dict) -> None:
         if progress.get("status") == "downloading" and self._now() > self.deadline:
+            # imported here: `music-study predict` starts without yt-dlp
             from yt_dlp.utils import DownloadError
 
             self.overdue = True
@@ -406,10 +406,10 @@ def _download(url: str, info: dict, folder: Path, keys: list[str], max_duration:
     and converted by :func:`helpers.audio.convert_to_ogg`, which runs ffmpeg under the decoders'
     rules (that one file, a listed container, a deadline).
     """
+    # imported here: `music-study predict` starts without yt-dlp (a local file needs none)
     from yt_dlp import YoutubeDL
     from yt_dlp.utils import YoutubeDLError
 
-    from helpers.audio.decode import convert_to_ogg, probe_audio
 
     title = info.get("title")
     video_id = str(info.get("id") or _key_prefix(keys[0]))
@@ -437,7 +437,7 @@ def _download(url: str, info: dict, folder: Path, keys: list[str], max_duration:
         if not downloaded:
             raise InputError(url, f"download stopped: larger than the {_size(max_filesize)} limit")
         try:  # the header only, before anything is converted
-            stated = probe_audio(downloaded[0], source=url)
+            stated = decode.probe_audio(downloaded[0], source=url)
         except AudioError as exc:
             raise InputError(url, "the address does not serve audio (the downloaded file has "
                                   "no audio stream)") from exc
@@ -446,7 +446,7 @@ def _download(url: str, info: dict, folder: Path, keys: list[str], max_duration:
         converted = staging / f"converted.{AUDIO_EXTENSION}"
         try:
             convert_to_ogg(downloaded[0], converted, info=stated, source=url)
-            duration = probe_audio(converted, source=url).duration
+            duration = decode.probe_audio(converted, source=url).duration
         except AudioError as exc:
             raise AudioError(url, f"downloaded file is not decodable audio ({exc.reason})") from exc
         if duration is not None and duration > max_duration:

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from sklearn.metrics import classification_report, confusion_matrix
 from sklearn.model_selection import (
     GridSearchCV,
@@ -49,8 +51,6 @@ def per_genre_report(y_true, y_pred) -> pd.DataFrame:
 
 def plot_confusion(y_true, y_pred, title: str, ax=None, normalize: bool = True):
     """Draw a confusion-matrix heatmap (rows: true genre; normalised per row by default)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
 
     labels = sorted(set(np.asarray(y_true)) | set(np.asarray(y_pred)))
     matrix = confusion_matrix(y_true, y_pred, labels=labels, normalize="true" if normalize else None)
@@ -73,7 +73,6 @@ def plot_test_accuracies(results, reference: dict | None = None, ax=None):
     reference : dict, optional
         A computed reference line: ``label``, ``accuracy`` and ``ci95`` (drawn as a band).
     """
-    import matplotlib.pyplot as plt
 
     frame = pd.DataFrame([r.as_dict() for r in results]).sort_values("accuracy")
     errors = np.array([frame["accuracy"] - frame["ci95"].str[0], frame["ci95"].str[1] - frame["accuracy"]])
@@ -99,7 +98,6 @@ def plot_grid_gap(gap: pd.DataFrame, highlight: dict | None = None, ax=None, spl
     The setting tuning picks (inner rank 1) is marked, and *highlight* (a parameter mapping, e.g.
     the study's fixed setting) too.
     """
-    import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
@@ -125,7 +123,6 @@ def plot_selection(selection, n_clips: int | None = None, ax=None):
 
     *n_clips* (the rows the selection ran on) goes into the blue bars' legend.
     """
-    import matplotlib.pyplot as plt
 
     frame = pd.DataFrame(selection.candidates).sort_values("cv_accuracy")
     y = np.arange(len(frame))

@@ -28,8 +28,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.data import read_user_csv
 from helpers.errors import InputError
+from helpers.models.card import model_summary
+from helpers.models.default import default_model
+from helpers.predict import predict_song
 from helpers.stats import mean_interval
+from helpers.store import LabelStore, normalise_genre
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -53,8 +58,6 @@ def load_test_bed(source) -> tuple[pd.DataFrame, list[str]]:
         *source* does not exist, is not a readable CSV or store, lacks the ``path`` / ``genre``
         columns, names an audio file that does not exist, or holds no song.
     """
-    from helpers.data import read_user_csv
-    from helpers.store import LabelStore
 
     skipped: list[str] = []
     if isinstance(source, pd.DataFrame):  # an in-memory test bed (notebooks)
@@ -84,7 +87,6 @@ def load_test_bed(source) -> tuple[pd.DataFrame, list[str]]:
 
 def _check_csv_rows(frame: pd.DataFrame, name, folder: Path) -> pd.DataFrame:
     """Validate ``path,genre`` rows: columns present, files exist (relative to *folder*)."""
-    from helpers.store import normalise_genre
 
     frame = frame.rename(columns=lambda c: str(c).strip().lower())
     missing = [c for c in ("path", "genre") if c not in frame.columns]
@@ -160,7 +162,6 @@ def evaluate_songs(source, model=None, window_seconds: float = 30.0, seed: int =
     InputError
         A bad test bed (see :func:`load_test_bed`) or a song that cannot be predicted.
     """
-    from helpers.models.default import default_model
 
     songs, skipped = load_test_bed(source)
     model = default_model() if model is None else model
@@ -190,8 +191,6 @@ def score_test_bed(songs: pd.DataFrame, model, skipped=(), window_seconds: float
     InputError
         A song that cannot be predicted.
     """
-    from helpers.models.card import model_summary
-    from helpers.predict import predict_song
 
     known_genres = set(map(str, model.classes_))
     rows = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from sklearn.model_selection import (
     StratifiedKFold,
     cross_val_predict,
@@ -93,7 +93,6 @@ def source_confounding(merged: pd.DataFrame, seed: int = 0, n_splits: int = 5) -
         how many added rows carry a GTZAN genre, and the share of them that a cross-validated
         genre model calls one of the new genres (source leaking into genre).
     """
-    from sklearn.metrics import balanced_accuracy_score
 
     if "source" not in merged.columns:
         raise InputError("table", "no 'source' column; build it with merge_extra_rows")

@@ -4,14 +4,14 @@ install time (``make`` runs it), so no command pays for the compilation.
 
 from __future__ import annotations
 
+import argparse
+import os
+import time
+
 from helpers.features.gtzan import warm_cache
 
 
 def _main(argv=None) -> int:
-    import argparse
-    import os
-    import time
-
     parser = argparse.ArgumentParser(prog="python -m helpers.features",
                                      description="Feature extraction utilities.")
     parser.add_argument("--warm-cache", action="store_true",

@@ -41,10 +41,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import joblib
 import pandas as pd
+from distributed import Client
+from tqdm.std import tqdm
 
 from helpers.audio.checks import NON_FINITE_REASON
-from helpers.audio.files import AUDIO_SUFFIXES, names_a_file
+from helpers.audio.files import AUDIO_SUFFIXES, check_audio_path, names_a_file
 from helpers.audio.windows import check_window_seconds, min_window_seconds
 from helpers.cache import read_json, write_json
 from helpers.errors import AudioError, InputError
@@ -212,8 +215,6 @@ def extract_one(path, segment_seconds: float | None = None, feature_set: str = "
     cache_file = None
     try:
         if cache_dir is not None:
-            from helpers.audio.files import check_audio_path
-
             check_audio_path(path)  # never hash a FIFO (it would block) or a device
             key = _content_key(path, params)
             cache_file = Path(cache_dir) / key[:2] / f"{key}.json"
@@ -248,7 +249,6 @@ def _progress(total: int, progress: bool | str, desc: str):
     In a notebook kernel, under papermill or with stderr redirected to a file, a bar would only
     leave carriage-return debris in the saved output, so it is disabled there.
     """
-    from tqdm.std import tqdm
 
     show = bool(progress) and sys.stderr.isatty()
     return tqdm(total=total, disable=not show, desc=desc, unit="file", file=sys.stderr)
@@ -296,7 +296,6 @@ def extract_table(paths, *, segment_seconds: float | None = None, feature_set: s
     InputError
         A path does not exist or no audio file was found.
     """
-    import joblib
 
     columns = feature_columns(feature_set)  # the registry: an unknown name lists the choices
     if segment_seconds is not None:  # the one window-length check of every entry point
@@ -345,9 +344,6 @@ def extract_table(paths, *, segment_seconds: float | None = None, feature_set: s
 
 
 def _run_on_dask(tasks, scheduler, bar) -> list:
-    import joblib
-    from distributed import Client
-
     if isinstance(scheduler, Client):
         client = scheduler
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import librosa
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
@@ -125,6 +126,5 @@ def example_clips(audio_dir: str | Path, per_genre: int = 1) -> dict[str, list[P
 
 def mel_spectrogram_db(y: np.ndarray, sr: int) -> np.ndarray:
     """Return a mel spectrogram in dB (librosa defaults, 128 bands) for display."""
-    import librosa
 
     return librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr), ref=np.max)

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import math
 
+import librosa
+import librosa.display
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
+
+from helpers import features
+from helpers.features.exploration import mel_spectrogram_db
 
 #: Readable name and unit of the feature columns the notebooks plot.
 FEATURE_UNITS = {
@@ -52,7 +58,6 @@ def plot_feature_boxes(table: pd.DataFrame, columns, *, label: str = "label", nc
     -------
     matplotlib.figure.Figure
     """
-    import seaborn as sns
 
     columns = list(columns)
     genres = sorted(table[label].unique())
@@ -78,7 +83,6 @@ def plot_feature_boxes(table: pd.DataFrame, columns, *, label: str = "label", nc
 
 def _image(ax, fig, data, *, sr: int, y_axis: str | None, cmap: str, unit: str, title: str,
            cax, **kwargs):
-    import librosa.display
 
     image = librosa.display.specshow(data, sr=sr, x_axis="time", y_axis=y_axis, ax=ax, cmap=cmap,
                                      **kwargs)
@@ -110,10 +114,7 @@ def plot_feature_panels(y: np.ndarray, sr: int, *, title: str = ""):
     -------
     matplotlib.figure.Figure
     """
-    import librosa
-    import librosa.display
 
-    from helpers import features
 
     stft = librosa.stft(y)
     magnitude = np.abs(stft)
@@ -179,9 +180,7 @@ def plot_clip(y: np.ndarray, sr: int, *, title: str = ""):
     -------
     matplotlib.figure.Figure
     """
-    import librosa.display
 
-    from helpers.features.exploration import mel_spectrogram_db
 
     fig = plt.figure(figsize=(11, 4.6))
     grid = fig.add_gridspec(2, 2, width_ratios=[1, 0.015], wspace=0.03, hspace=0.15)

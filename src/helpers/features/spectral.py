@@ -33,6 +33,7 @@ import numpy as np
 import scipy.fft
 
 from helpers.constants import HOP_LENGTH, N_FFT, N_MFCC, SAMPLE_RATE
+from helpers.features.kernels import parabolic_shifts  # numba: imported only when used
 
 # --------------------------------------------------------------------------- frames and windows
 
@@ -298,7 +299,6 @@ def parabolic_interpolation(x: np.ndarray) -> np.ndarray:
     so with its promotions: neighbour sum and difference in *x*'s type, the vertex in float64,
     stored in *x*'s type.
     """
-    from helpers.features.kernels import parabolic_shifts  # numba: imported only when used
 
     x = np.asarray(x)
     shifts = np.zeros_like(x)

@@ -13,7 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 
+from helpers import audio
+from helpers.audio.checks import check_audio_info, check_decoded_length, signal_problem
+from helpers.audio.decode import load_audio
 from helpers.errors import AudioError, InputError
 from helpers.features.columns import FEATURE_COLUMNS
 from helpers.features.sets import FeatureSet, _feature_set
@@ -49,8 +53,6 @@ def extract_file(path, offset: float = 0.0, duration: float | None = None,
         audio, truncated, NaN or infinite samples, shorter than :data:`MIN_SECONDS`, or silent
         (RMS below -60 dBFS: silence carries no genre, so no row is made for it).
     """
-    from helpers.audio.checks import check_audio_info, check_decoded_length, signal_problem
-    from helpers.audio.decode import load_audio
 
     spec = _feature_set(feature_set)  # an unknown name is refused before the file is read
     sr = spec.sample_rate
@@ -152,9 +154,7 @@ def window_features(path, window_seconds: float = 30.0, *, feature_set: str | Fe
     6  180.0  210.000000          True
     7  210.0  219.115102  short  False
     """
-    import pandas as pd
 
-    from helpers import audio
 
     source = path if source is None else source
     window_seconds = audio.check_window_seconds(source, window_seconds)
@@ -247,7 +247,6 @@ def parity_table(rows, reference, columns=FEATURE_COLUMNS, key: str = "filename"
         Per clip: the worst column and its deviation, the tempo and length differences, and
         ``ok`` (worst <= 0.05 std and tempo within 1 BPM, the project's parity criterion).
     """
-    import pandas as pd
 
     scale = reference[list(columns)].std()
     merged = rows.merge(reference, on=key, suffixes=("", "_table"))

@@ -16,12 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import soundfile as sf
+from threadpoolctl import threadpool_limits
 
+from helpers.audio import decode
+from helpers.audio.decode import load_audio
 from helpers.audio.files import AUDIO_SUFFIXES, names_a_file
 from helpers.audio.windows import min_window_seconds
 from helpers.constants import SAMPLE_RATE
 from helpers.errors import InputError
 from helpers.features.columns import FEATURE_COLUMNS
+from helpers.features.windows import window_features
 from helpers.paths import file_sha256
 
 log = logging.getLogger(__name__)
@@ -113,7 +118,6 @@ def extract_windows(path, *, window_seconds: float = 30.0, max_windows: int | No
     -------
     list of (start, end, features)
     """
-    from helpers.features.windows import window_features
 
     # the validation every audio entry point shares: a truncated, non-audio or unusable file
     # is refused with its reason
@@ -151,7 +155,6 @@ def prepare_song(path, window_seconds: float = 30.0, max_windows: int | None = N
         An earlier pass over the same file (the first song's one-window preview): its content
         hash, and its duration when it found one, are used instead of reading the file again.
     """
-    from threadpoolctl import threadpool_limits
 
 
     path = Path(path)
@@ -172,19 +175,15 @@ def prepare_song(path, window_seconds: float = 30.0, max_windows: int | None = N
 
 
 def _song_duration(path: Path) -> float | None:
-    from helpers.audio.decode import probe_audio
-
     try:
-        return probe_audio(path).duration
+        return decode.probe_audio(path).duration
     except InputError:
         return None
 
 
 def window_audio_wav(path, start: float, end: float) -> bytes:
     """Return one window of a file as 16-bit mono WAV bytes (for an audio player)."""
-    import soundfile as sf
 
-    from helpers.audio.decode import load_audio
 
     samples = load_audio(path, offset=start, duration=max(end - start, 0.1))
     buffer = io.BytesIO()

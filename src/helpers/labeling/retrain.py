@@ -11,17 +11,30 @@ own; adapted when a genre has too few groups: :func:`calibration_folds`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from helpers.constants import DEFAULT_GRID, DEFAULT_SEED
-from helpers.data import held_out_split
+from helpers.data import artist_groups, held_out_split, load_gtzan_table
 from helpers.errors import InputError
 from helpers.features.columns import MODEL_FEATURES
+from helpers.models.candidates import get_candidate
+from helpers.models.default import selection_result
+from helpers.models.files import save_model
+from helpers.models.pipelines import build_model
+from helpers.models.selection import fit_candidate
+from helpers.models.training import table_fingerprint
+from helpers.models.tuning import grouped_folds  # imports nothing that imports this module
+from helpers.paths import data_dir
 from helpers.stats import mean_interval
 
 #: Fixed held-out set used to compare models before and after retraining.
@@ -34,7 +47,6 @@ CALIBRATION_FOLDS = 5
 
 def model_fingerprint(model) -> str:
     """Return a short stable hash of a fitted model (recorded with each stored prediction)."""
-    import joblib
 
     return joblib.hash(model)[:16]
 
@@ -54,13 +66,8 @@ def make_estimator(name: str = "knn"):
     InputError
         Unknown name, or a model that cannot give probabilities.
     """
-    from helpers.models.pipelines import build_model
 
     if name == "logistic":
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import Pipeline
-        from sklearn.preprocessing import StandardScaler
-
         return Pipeline([("scale", StandardScaler()), ("model", LogisticRegression(max_iter=2000))])
     estimator = build_model(name)
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
@@ -109,7 +116,6 @@ def default_recipe() -> str:
     Read from the default-model selection (:func:`helpers.models.selection_result`, shipped in
     ``data/model_selection.json``), never hard-coded.
     """
-    from helpers.models.default import selection_result
 
     return selection_result()[0].chosen
 
@@ -123,7 +129,6 @@ def training_groups(base: pd.DataFrame, extra: pd.DataFrame) -> np.ndarray:
     song's artist when the store knows it — lower-cased, so a labelled song joins the table
     clips of the same artist — else by the song, so its windows stay together.
     """
-    from helpers.data import artist_groups
 
     base_groups = artist_groups(base["filename"]).to_numpy(dtype=object)
     if extra.empty:
@@ -162,7 +167,6 @@ def calibration_folds(labels, groups, wanted: int = CALIBRATION_FOLDS, seed: int
         The number of grouped folds (0: none), or a list of ``(train, test)`` row-index pairs;
         and the note for people ("" when the recipe's folds work).
     """
-    from helpers.models.tuning import grouped_folds  # imports nothing that imports this module
 
     labels, groups = np.asarray(labels).astype(str), np.asarray(groups)
     per_genre = pd.Series(groups).groupby(labels).nunique().sort_values()
@@ -274,7 +278,6 @@ def fit_rows(base: pd.DataFrame, extra: pd.DataFrame | None = None, *, estimator
         A recipe's fit on the base rows alone is kept for the session (every retrain's "before"
         and learning-curve start needs it); treat the model as read-only.
     """
-    from helpers.models.training import table_fingerprint
 
     extra = base.head(0) if extra is None else extra
     if estimator is not None or len(extra):
@@ -288,10 +291,6 @@ def fit_rows(base: pd.DataFrame, extra: pd.DataFrame | None = None, *, estimator
 
 
 def _fit_rows(base, extra, estimator, recipe, columns, seed) -> Fit:
-    from helpers.models.candidates import get_candidate
-    from helpers.models.pipelines import build_model
-    from helpers.models.selection import fit_candidate
-
     rows = pd.concat([base, extra[base.columns]], ignore_index=True)
     groups = training_groups(base, extra)
     X, y = rows[list(columns)], rows["label"]
@@ -391,10 +390,7 @@ class RetrainResult:
         -------
         pathlib.Path
         """
-        from pathlib import Path
 
-        from helpers.models.files import save_model
-        from helpers.paths import data_dir
 
         path = Path(path) if path is not None else data_dir() / "models" / "retrained.skops"
         metrics = {"held_out_split": f"{self.split} test", "before": self.before, "after": self.after}
@@ -433,7 +429,6 @@ def training_rows(store=None, *, base_table=None, split: str = HELD_OUT_SPLIT,
     excluded : int
         Store rows left out because they are held-out clips.
     """
-    from helpers.data import artist_groups, load_gtzan_table
 
     train_rows, held_out = held_out_split(load_gtzan_table(), split)
     base = (train_rows if base_table is None else base_table)[["filename", *columns, "label"]]

@@ -7,18 +7,20 @@ intervals, and the figures read them.
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, f1_score
 from threadpoolctl import threadpool_limits
 
-from helpers.data import held_out_split
+from helpers.data import held_out_split, load_gtzan_table
 from helpers.errors import InputError
 from helpers.features.columns import MODEL_FEATURES
 from helpers.labeling.queries import STRATEGIES, query, uncertainty
 from helpers.labeling.retrain import HELD_OUT_SPLIT, _test_size
 from helpers.models.pipelines import make_knn
+from helpers.reports.narrate import gain_verdict
 from helpers.stats import bootstrap_mean_interval
 
 
@@ -45,7 +47,6 @@ def simulate(table: pd.DataFrame | None = None, *, strategies=STRATEGIES, seeds=
         One row per (strategy, seed, round): ``strategy, seed, round, n_labelled, accuracy,
         macro_f1, genres_seen, fewest_per_genre`` (clips of the rarest genre in the labelled set).
     """
-    from helpers.data import load_gtzan_table
 
     for strategy in strategies:
         uncertainty(np.ones((1, 1)), strategy)  # validates the name
@@ -157,7 +158,6 @@ def describe_gain(row, level: str = "95%") -> str:
     both lie below; when both include 0 there is "no clear difference"; otherwise the two
     intervals disagree and both are stated.
     """
-    from helpers.reports.narrate import gain_verdict
 
     area = (row["ci_low_auc"], row["ci_high_auc"])
     final = (row["ci_low_final"], row["ci_high_final"])
@@ -209,7 +209,6 @@ def plot_simulation(results: pd.DataFrame, models, seeds: int):
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(len(models), 2, figsize=(13, 4.2 * len(models)), squeeze=False,
                                 sharey="col", layout="constrained")

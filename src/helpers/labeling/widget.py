@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import html
 import io
@@ -30,11 +31,17 @@ import os
 import threading
 import warnings
 from collections.abc import Iterable
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+import ipywidgets as widgets
 import numpy as np
 import pandas as pd
+from IPython.display import display
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from threadpoolctl import threadpool_limits
 
 from helpers import data
 from helpers.audio.windows import check_window_seconds
@@ -272,8 +279,6 @@ class Labeler:
             futures = [executor.submit(prepare_song, path, *settings, have) for path, have in rest]
         self._join(prepare_song(first, *settings, first_have, preview))
         if futures:
-            from concurrent.futures import as_completed
-
             for future in as_completed(futures):
                 if self._stop.is_set():
                     break
@@ -459,7 +464,6 @@ class Labeler:
         chosen = [self.songs[s] for s in song_ids]
         if not chosen:
             return
-        from threadpoolctl import threadpool_limits
 
         columns = list(getattr(self.model, "feature_names_in_", MODEL_FEATURES))
         with threadpool_limits(1):  # a few rows: starting a thread pool costs more than it saves
@@ -691,8 +695,6 @@ class Labeler:
         recorded a moment later, after those updates.
         """
         try:
-            import asyncio
-
             asyncio.get_running_loop().call_later(ENTER_DELAY_SECONDS, self._safely,
                                                   self._label_new_genre)
         except RuntimeError:  # no event loop (driven from Python): the value is current
@@ -700,8 +702,6 @@ class Labeler:
 
     # ------------------------------------------------------------------ widgets
     def _button(self, description, handler, style="", tooltip=""):
-        import ipywidgets as widgets
-
         button = widgets.Button(description=description, button_style=style, tooltip=tooltip,
                                 layout=widgets.Layout(width="auto"))
         button.on_click(lambda _button: self._safely(handler))
@@ -719,8 +719,6 @@ class Labeler:
                                  "stored for this click (details in the log).</span>")
 
     def _build_widgets(self) -> None:
-        import ipywidgets as widgets
-
         keys = ACTION_KEYS
         self.header = widgets.HTML()
         self.model_line = widgets.HTML()
@@ -933,8 +931,6 @@ class Labeler:
     @staticmethod
     def _curve_png(result: retraining.RetrainResult, scale: int = 2) -> bytes:
         """The learning curve as PNG, *scale* times its CSS size (:data:`CURVE_SIZE`) for sharpness."""
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import MaxNLocator
 
         dpi = 90
         width, height = CURVE_SIZE
@@ -957,7 +953,6 @@ class Labeler:
 
     def show(self) -> None:
         """Display the widget (in a notebook)."""
-        from IPython.display import display
 
         display(self.widget)
 

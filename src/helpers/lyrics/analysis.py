@@ -28,6 +28,9 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+from wordcloud import STOPWORDS
 
 from helpers.errors import InputError
 from helpers.stats import bootstrap_mean_interval
@@ -53,9 +56,6 @@ everything everyone someone something sincere serious system thick thin together
 
 @lru_cache(maxsize=1)
 def _base_stop_words() -> frozenset:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-    from wordcloud import STOPWORDS
-
     return frozenset(STOPWORDS) | (frozenset(ENGLISH_STOP_WORDS) - LYRIC_CONTENT_WORDS)
 
 
@@ -189,7 +189,6 @@ def tfidf_terms(texts, groups=None, *, n: int = 10, min_songs: int | None = None
     pandas.DataFrame
         Columns ``group``, ``term``, ``score``, ``rank``.
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
     texts = pd.Series(texts).fillna("")
     labels = _groups(texts, groups)
@@ -229,8 +228,6 @@ def top_terms_overlap(table: pd.DataFrame) -> float:
 # --------------------------------------------------------------------------- sentiment
 @lru_cache(maxsize=1)
 def _analyzer():
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
     return SentimentIntensityAnalyzer()
 
 

@@ -44,6 +44,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
+import lyricsgenius
+import pandas as pd
 import requests
 
 from helpers import __version__
@@ -296,8 +298,6 @@ class _PageMissing(Exception):
 
 
 def _genius_client_class():
-    import lyricsgenius
-
     class GeniusClient(lyricsgenius.Genius):
         """lyricsgenius with configurable roots and this module's retry policy.
 
@@ -565,7 +565,6 @@ class LyricsCache:
 
     def found_songs(self):
         """Return every cached found song as a DataFrame (artist, title, provider, lyrics, ...)."""
-        import pandas as pd
 
         with self._connect() as conn:
             rows = conn.execute(
@@ -722,7 +721,6 @@ def load_liked_lyrics(path: str | os.PathLike, *, fetch_missing: bool = False,
         (``given``, ``cached``, ``found``, ``not_found``, ``error`` or ``not_fetched``),
         ``lyrics_provider`` and ``lyrics_reason``.
     """
-    import pandas as pd
 
     path = Path(path)
     if not path.is_file():

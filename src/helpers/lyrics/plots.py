@@ -15,6 +15,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
+from PIL import Image
+from wordcloud import WordCloud
 
 from helpers.errors import InputError
 
@@ -47,7 +50,6 @@ def make_wordcloud(frequencies: Mapping[str, float], *, width: int = 800, height
     InputError
         When *frequencies* holds no positive weight.
     """
-    from wordcloud import WordCloud
 
     weights = {str(k): float(v) for k, v in dict(frequencies).items() if v and v > 0}
     if not weights:
@@ -68,7 +70,6 @@ def save_wordcloud(cloud, path: str | Path) -> Path:
 
 def ink_fraction(path: str | Path, background=(255, 255, 255)) -> float:
     """Return the share of pixels of an image that differ from *background* (0 = blank)."""
-    from PIL import Image
 
     with Image.open(path) as image:
         pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
@@ -160,7 +161,6 @@ SENTIMENT_LABELS = {
 def plot_sentiment_distributions(scores: pd.DataFrame, groups, *, columns=("mean", "share_positive",
                                  "share_negative", "whole_text")):
     """Box plots per group of per-song sentiment aggregates (output of ``score_songs``)."""
-    import seaborn as sns
 
     frame = scores[list(columns)].copy()
     frame["group"] = pd.Series(groups, index=scores.index).fillna("(none)").astype(str)

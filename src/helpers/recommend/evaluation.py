@@ -46,6 +46,7 @@ from helpers.recommend.recommender import (
     Library,
     Recommendation,
     Recommender,
+    song_features,
 )
 from helpers.reports.narrate import intervals_overlap
 from helpers.stats import mean_interval
@@ -552,7 +553,6 @@ def liked_audio_lists(library: Library, liked_sets: dict, spaces: dict, k: int =
     lists : dict
         (liked set, summary, space) -> list of :class:`~helpers.recommend.recommender.Recommendation`.
     """
-    from helpers.recommend.recommender import song_features
 
     libraries = {name: library.in_space(**options) for name, options in spaces.items()}
     cache: dict = {}

@@ -36,6 +36,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote_plus, urlparse
 
 import pandas as pd
+from rapidfuzz import fuzz, process
 
 from helpers.audio.files import names_a_file
 from helpers.errors import InputError
@@ -529,7 +530,6 @@ def match_to_library(liked: Iterable[LikedSong], library: pd.DataFrame, *, id_co
         One row per liked song: ``title``, ``artist``, ``kind``, ``library_id`` (``None`` when
         unmatched), ``library_artist``, ``library_title``, ``title_score``, ``artist_score``.
     """
-    from rapidfuzz import fuzz, process
 
     lib_titles = [normalize_title(str(t)) for t in library[title_column].fillna("")]
     lib_artists = [normalize_artist(str(a)) for a in library[artist_column].fillna("")]

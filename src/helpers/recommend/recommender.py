@@ -43,15 +43,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.decomposition import TruncatedSVD
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.feature_extraction.text import TfidfVectorizer
 
-from helpers.data import read_user_csv
+from helpers.audio.checks import check_audio_info
+from helpers.audio.ingest import fetch_audio, playlist_entries
+from helpers.audio.windows import check_window_seconds
+from helpers.data import load_artist_index, load_gtzan_table, read_user_csv
 from helpers.errors import InputError
-from helpers.features.columns import MODEL_FEATURES
+from helpers.features.columns import FEATURE_COLUMNS, MODEL_FEATURES
+from helpers.features.windows import window_features
+from helpers.lyrics.analysis import score_songs, tokenize
 from helpers.recommend.liked import (
     LikedSong,
     match_to_library,
     normalize_artist,
     normalize_title,
+    split_artist_title,
 )
 
 #: Feature blocks a reason can name, by column-name prefix.
@@ -139,8 +148,6 @@ class GenreProjection(TransformerMixin, BaseEstimator):
         self.min_rows_per_genre = min_rows_per_genre
 
     def fit(self, X, y):
-        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
         values = np.asarray(X, dtype=float)
         labels = pd.Series(np.asarray(y, dtype=object)).fillna("").astype(str).to_numpy()
         counts = pd.Series(labels[labels != ""]).value_counts()
@@ -384,7 +391,6 @@ class Library:
     @classmethod
     def gtzan(cls, **kwargs) -> Library:
         """The embedded GTZAN table with Sturm's artist and title for every clip (ids: filenames)."""
-        from helpers.data import load_artist_index, load_gtzan_table
 
         table = load_gtzan_table().merge(load_artist_index()[["filename", "artist", "title"]],
                                          on="filename", how="left")
@@ -429,7 +435,6 @@ class Library:
         InputError
             Fewer than two songs with features in the store.
         """
-        from helpers.features.columns import FEATURE_COLUMNS
 
         windows = store.windows()
         if windows["song_id"].nunique() < 2:
@@ -910,10 +915,7 @@ def lyrics_features(texts, n_topics: int = 8, seed: int = 0) -> pd.DataFrame:
     InputError
         Fewer than two songs with words.
     """
-    from sklearn.decomposition import TruncatedSVD
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from helpers.lyrics.analysis import score_songs, tokenize
 
     texts = pd.Series(texts).dropna().astype(str)
     tokens = texts.map(tokenize)
@@ -1023,8 +1025,6 @@ def resolve_liked(liked, library: Library, *, window_seconds: float = 30.0, fetc
 
 def _resolve_url(song, library, rows, external, add_report, budget, window_seconds, download_dir):
     """Expand a song or playlist URL; match its songs by title or download their audio."""
-    from helpers.audio.ingest import playlist_entries
-    from helpers.recommend.liked import split_artist_title
 
     for entry in playlist_entries(song.url):
         title, artists = entry.title, ((entry.artist,) if entry.artist else ())
@@ -1046,7 +1046,6 @@ def _resolve_url(song, library, rows, external, add_report, budget, window_secon
 
 def _download(url, title, artist, library, external, add_report, budget, window_seconds, download_dir):
     """Download one song and add its features as a liked song outside the library."""
-    from helpers.audio.ingest import fetch_audio
 
     budget[0] -= 1
     try:
@@ -1102,10 +1101,6 @@ def song_features(path, window_seconds: float = 30.0, middle_only: bool = False)
     >>> row["windows"], row["seconds"]  # doctest: +SKIP
     (7, 210.0)
     """
-    from helpers.audio.checks import check_audio_info
-    from helpers.audio.windows import check_window_seconds
-    from helpers.features.columns import FEATURE_COLUMNS
-    from helpers.features.windows import window_features
 
     window_seconds = check_window_seconds(path, window_seconds)
     info = check_audio_info(path)  # probed once: it also places the middle window

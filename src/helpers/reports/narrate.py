@@ -48,7 +48,7 @@ class Recorded(_Quiet, dict):
 
 def _display(data: dict, markdown: str | None = None) -> None:
     """Show *markdown* (if any) and leave *data* as a raw output; a no-op outside IPython."""
-    try:
+    try:  # imported here: outside a kernel (a script, a test) there may be no IPython
         from IPython import get_ipython
         from IPython.display import Markdown, display
     except ImportError:  # pragma: no cover - IPython ships with the workspace

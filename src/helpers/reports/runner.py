@@ -30,6 +30,9 @@ from pathlib import Path
 from helpers.reports import narrate
 from helpers.errors import InputError
 from helpers.paths import notebooks_dir, project_root, reports_dir
+import nbformat
+import papermill
+from nbconvert import HTMLExporter
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
 
@@ -62,7 +65,6 @@ def discover_notebooks(folder: str | Path | None = None) -> list[Path]:
 
 def quick_parameters(notebook: str | Path) -> dict:
     """Return the small-data parameters a notebook declares for quick runs (may be empty)."""
-    import nbformat
 
     nb = nbformat.read(str(notebook), as_version=4)
     return dict(nb.metadata.get("music_study", {}).get("quick_parameters", {}))
@@ -74,7 +76,6 @@ def effective_parameters(notebook: str | Path, parameters: dict) -> dict:
     Defaults are the source text of each assignment in the ``parameters`` cell, as papermill
     reads them.
     """
-    import papermill
 
     defaults = {name: spec["default"] for name, spec in papermill.inspect_notebook(str(notebook)).items()}
     return {**defaults, **parameters}
@@ -112,8 +113,6 @@ def render_html(executed, target: Path, no_input: bool = False) -> None:
     no_input : bool
         Leave out code cells and prompts: the reader's version (nbconvert's ``exclude_input``).
     """
-    import nbformat
-    from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(exclude_input=no_input, exclude_input_prompt=no_input,
                             exclude_output_prompt=no_input)
@@ -127,8 +126,6 @@ def render_html(executed, target: Path, no_input: bool = False) -> None:
 def run_notebook(notebook: Path, output_dir: Path, parameters: dict,
                  progress_bar: bool = False, no_input: bool = False) -> NotebookRun:
     """Execute one notebook with papermill into *output_dir*, collect its records, render HTML."""
-    import nbformat
-    import papermill
 
     run = NotebookRun(name=notebook.stem, parameters=parameters,
                       effective=effective_parameters(notebook, parameters))

@@ -70,9 +70,23 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from itsdangerous import BadData
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.http import parse_cookie
 
+from helpers.audio.checks import check_audio
+from helpers.audio.decode import probe_duration
 from helpers.audio.files import AUDIO_SUFFIXES
+from helpers.audio.ingest import (
+    MAX_FILESIZE_BYTES,
+    cached_download,
+    downloads_dir,
+    enforce_disk_quota,
+    fetch_audio,
+    is_url,
+)
+from helpers.audio.netsafe import check_url
+from helpers.audio.windows import min_window_seconds
 from helpers.errors import (
     InputError,
     StoreError,
@@ -80,8 +94,26 @@ from helpers.errors import (
     StoreLockedError,
     StoreReadOnlyError,
 )
+from helpers.labeling.retrain import model_fingerprint
+from helpers.models.default import default_model
 from helpers.paths import data_dir
+from helpers.predict import predict_song
+from helpers.store import LabelStore, file_sha256, normalise_genre
 from helpers.text import clean_text, safe_logger
+from helpers.web.jobs import DEFAULT_WORKERS, JobBoard
+from helpers.web.security import (
+    CROSS_SITE,
+    NEEDS_KEY_API,
+    NEEDS_KEY_PAGE,
+    WRONG_HOST,
+    Access,
+    AttemptLimiter,
+    HostRule,
+    Refusal,
+    SessionBook,
+    bearer_token,
+    origin_matches,
+)
 
 #: File extensions accepted for upload: the workspace's one list of audio suffixes.
 ALLOWED_EXTENSIONS = frozenset(suffix.lstrip(".") for suffix in AUDIO_SUFFIXES)
@@ -304,7 +336,6 @@ class DiskRoom:
     def free(self) -> int:
         """Bytes left under the quota once the oldest files nobody needs are removed (what a
         download may take, so a URL cannot grow the folders past the quota either)."""
-        from helpers.audio.ingest import enforce_disk_quota
 
         with self._lock:
             enforce_disk_quota(self.folders, max(0, self.quota - self.reserved),
@@ -315,7 +346,6 @@ class DiskRoom:
     def reserve(self, nbytes: int, shown: str):
         """Hold room for *nbytes* while an upload is saved; yields a function to call with the
         saved path (it is then counted on disk, and kept until the ``with`` block ends)."""
-        from helpers.audio.ingest import enforce_disk_quota
 
         nbytes = max(0, int(nbytes))
         with self._lock:
@@ -396,21 +426,6 @@ def create_app(store_path=None, model=None, upload_dir=None,
     limiter : AttemptLimiter, optional
         The wrong-key limiter (tests pass one with their own clock).
     """
-    from helpers.store import LabelStore
-    from helpers.web.jobs import DEFAULT_WORKERS, JobBoard
-    from helpers.web.security import (
-        CROSS_SITE,
-        NEEDS_KEY_API,
-        NEEDS_KEY_PAGE,
-        WRONG_HOST,
-        Access,
-        AttemptLimiter,
-        HostRule,
-        Refusal,
-        SessionBook,
-        bearer_token,
-        origin_matches,
-    )
 
     if require_key:
         access_key = access_key or secrets.token_urlsafe(24)
@@ -436,6 +451,10 @@ def create_app(store_path=None, model=None, upload_dir=None,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=lifetime,
+        # the cookie is sent only when the session changes: a request that overlaps another
+        # (the favicon, a second tab) would otherwise answer with the older cookie and
+        # overwrite the newer one, losing its CSRF token
+        SESSION_REFRESH_EACH_REQUEST=False,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session: a page left open works
         ACCESS_KEY=access_key,
     )
@@ -449,8 +468,6 @@ def create_app(store_path=None, model=None, upload_dir=None,
 
     def read_session_id(cookie_header):
         """The session id in a ``Cookie`` header, if its signature is this server's."""
-        from itsdangerous import BadData
-        from werkzeug.http import parse_cookie
 
         value = parse_cookie(cookie_header or "").get(app.config["SESSION_COOKIE_NAME"])
         serializer = app.session_interface.get_signing_serializer(app)
@@ -468,13 +485,10 @@ def create_app(store_path=None, model=None, upload_dir=None,
     download_folder = Path(fetch_options.get("download_dir") or _default_downloads())
     fetch_options["download_dir"] = download_folder
     if model is None:
-        from helpers.models.default import default_model
-
         started = time.monotonic()
         _log.info("building the default genre model (once, at start) ...")
         model = default_model()
         _log.info("default genre model ready in %.1f s", time.monotonic() - started)
-    from helpers.labeling.retrain import model_fingerprint
 
     fingerprint = model_fingerprint(model)
     model_genres = [str(g) for g in model.classes_]
@@ -483,7 +497,6 @@ def create_app(store_path=None, model=None, upload_dir=None,
     # ------------------------------------------------------------------ the work of one job
     def protected_files(extra=()) -> list:
         """Files the quota must keep: what labels point to, and what jobs are working on."""
-        from helpers.audio.ingest import cached_download, is_url
 
         keep = list(extra)
         for location in store.current_labels()["location"]:
@@ -499,15 +512,6 @@ def create_app(store_path=None, model=None, upload_dir=None,
     room = DiskRoom([folder, download_folder], disk_quota_bytes, protected_files)
 
     def run_job(payload: dict, report) -> dict:
-        from helpers.audio.ingest import (
-            MAX_FILESIZE_BYTES,
-            cached_download,
-            enforce_disk_quota,
-            fetch_audio,
-        )
-        from helpers.predict import predict_song
-        from helpers.store import file_sha256
-
         if payload.get("url"):
             url = payload["url"]
             report("downloading")
@@ -718,8 +722,6 @@ def create_app(store_path=None, model=None, upload_dir=None,
 
     def submit_job(form, files) -> str:
         """Check the submission (cheap checks only) and queue its job; return the job id."""
-        from helpers.audio.ingest import is_url
-        from helpers.audio.netsafe import check_url
 
         upload = files.get("file")
         url = form.get("url")
@@ -765,9 +767,6 @@ def create_app(store_path=None, model=None, upload_dir=None,
 
     def check_upload(path: Path, shown: str) -> None:
         """Refuse an upload from its header alone: not audio, too short, or too long."""
-        from helpers.audio.checks import check_audio
-        from helpers.audio.decode import probe_duration
-        from helpers.audio.windows import min_window_seconds
 
         try:
             stated = probe_duration(path)
@@ -850,8 +849,6 @@ def create_app(store_path=None, model=None, upload_dir=None,
             if action == "confirm":
                 genre = model_said
             elif action == "correct":
-                from helpers.store import normalise_genre
-
                 typed = (form.get("new_genre") or "").strip()
                 picked = (form.get("genre") or "").strip()
                 if typed:
@@ -990,8 +987,6 @@ def _store_message(exc: StoreError) -> str:
 
 
 def _default_downloads() -> Path:
-    from helpers.audio.ingest import downloads_dir
-
     return downloads_dir()
 
 

@@ -28,6 +28,7 @@ import secrets
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -239,7 +240,6 @@ class JobBoard:
         TimeoutError
             Still queued or running after *timeout* seconds.
         """
-        import time
 
         deadline = time.monotonic() + timeout
         while True:

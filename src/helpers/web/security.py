@@ -39,6 +39,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask
 
 from helpers.text import safe_logger
 
@@ -371,7 +377,6 @@ def _key_digest(key: str) -> bytes:
 def origin_matches(claimed, host_header) -> bool:
     """True when an ``Origin``/``Referer`` value names the same host and port as *host_header*
     (the scheme may differ: an https proxy in front of plain http)."""
-    from urllib.parse import urlsplit
 
     try:
         parts = urlsplit(str(claimed))
@@ -555,10 +560,6 @@ class EarlyAnswer:
 def _build_waitress_classes():
     """The parser, channel, error task and server classes (waitress imported only when
     serving)."""
-    from waitress.channel import HTTPChannel
-    from waitress.parser import HTTPRequestParser
-    from waitress.server import TcpWSGIServer
-    from waitress.task import ErrorTask
 
     class GatedParser(HTTPRequestParser):
         """Waitress' parser with one more step once the headers are in: the early decision.
