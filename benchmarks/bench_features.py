@@ -10,7 +10,7 @@ column's standard deviation over the 1000 GTZAN table rows, and largest tempo di
 
 Then: the first clip in a fresh Python process (imports + first extraction) with numba's on-disk
 cache warm and with an empty cache (what the persistent cache saves), and batch throughput of
-:func:`helpers.batch.extract_table` with 1 and 2 worker processes (no feature cache).
+:func:`helpers.features.batch.extract_table` with 1 and 2 worker processes (no feature cache).
 
 Usage: ``python benchmarks/bench_features.py [--audio-dir DIR] [--repeats N]``
 """
@@ -102,7 +102,7 @@ def cold_start(clip: Path, numba_cache: str | None, way: str = "fast") -> dict[s
 
 
 def batch_throughput(paths: list[Path], jobs: int, duration: float | None) -> float:
-    from helpers.batch import extract_table
+    from helpers.features.batch import extract_table
 
     start = time.perf_counter()
     result = extract_table([str(p) for p in paths], jobs=jobs, cache=False, progress=False,
@@ -179,7 +179,7 @@ def main(argv=None) -> int:
     one = batch_throughput(paths, 1, duration)
     first = batch_throughput(paths, 2, duration)  # starts the worker processes
     two = batch_throughput(paths, 2, duration)  # joblib reuses them
-    print(f"\nbatch (helpers.batch.extract_table, {len(paths)} files, no cache), wall s/clip:")
+    print(f"\nbatch (helpers.features.batch.extract_table, {len(paths)} files, no cache), wall s/clip:")
     print(f"  1 process  (in this process): {one:.3f} s/clip ({60 / one:.0f} clips/min)")
     print(f"  2 processes, first batch    : {first:.3f} s/clip (includes starting the workers: "
           f"{(first - two) * len(paths):.1f} s of imports)")

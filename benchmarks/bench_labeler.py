@@ -1,7 +1,7 @@
 """Labeler start-up on a folder of many short songs: ready in seconds versus the current way.
 
 Builds a folder of generated songs (default 200 songs of 12 s: tones, chords, noise and
-clicks at different levels), then builds a :class:`helpers.labeler.Labeler` on it with a fresh
+clicks at different levels), then builds a :class:`helpers.labeling.widget.Labeler` on it with a fresh
 label store twice, in this process:
 
 * **current way** (the labeler before issue 11): every song is hashed, probed and extracted,
@@ -60,7 +60,7 @@ def make_songs(folder: Path, n: int, seconds: float, seed: int = 0) -> list[Path
 
 def time_labeler(folder: Path, store_path: Path, *, background: bool, workers: int) -> dict:
     """Seconds to the first labelable song and until every song is in the queue."""
-    from helpers.labeler import Labeler
+    from helpers.labeling.widget import Labeler
 
     start = time.perf_counter()
     labeler = Labeler(folder, store=store_path, window_seconds=30.0, audio=False,
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
 
-    from helpers.labeler import prepare_song
+    from helpers.labeling.widget import prepare_song
 
     with tempfile.TemporaryDirectory(prefix="bench-labeler-") as tmp:
         tmp = Path(tmp)

@@ -6,7 +6,7 @@ random GTZAN clip jittered by 30 % of each column's spread (so genres keep their
 same queries, is the textbook implementation of the same recipe: a full sort of the library per
 liked song and MMR written as Python loops over the candidate pool. Both must return the same
 songs; the script checks that before printing the ratio. The library uses the default similarity
-space (:data:`helpers.recommend.DEFAULT_SPACE`) and the baseline ranks by cosine minus half of
+space (:data:`helpers.recommend.recommender.DEFAULT_SPACE`) and the baseline ranks by cosine minus half of
 each song's local density, as the recommender's CSLS correction does.
 
 Run: ``PYTHONPATH=src python benchmarks/bench_recommend.py [--songs 100000] [--queries 200]``
@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from helpers.data import load_gtzan_table  # noqa: E402
 from helpers.features import FEATURE_COLUMNS  # noqa: E402
-from helpers.recommend import SPACES, Library, Recommender  # noqa: E402
+from helpers.recommend.recommender import SPACES, Library, Recommender  # noqa: E402
 
 
 def synthetic_table(n_songs: int, n_artists: int = 20000, seed: int = 0) -> pd.DataFrame:

@@ -96,7 +96,7 @@ def serve_directory(folder, allow=True):
     """Serve *folder* over HTTP on 127.0.0.1 in a thread for the duration of a ``with`` block.
 
     With *allow* (default) its ``127.0.0.1:PORT`` is on the fetch allow-list meanwhile
-    (:mod:`helpers.netsafe` refuses loopback addresses otherwise).
+    (:mod:`helpers.audio.netsafe` refuses loopback addresses otherwise).
 
     Yields
     ------

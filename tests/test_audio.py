@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 
 from helpers import audio
+from helpers.audio import decode
 from helpers.errors import AudioError
 
 SR = 22050
@@ -111,7 +112,7 @@ def test_m4a_goes_through_the_shipped_ffmpeg(m4a_file):
 def test_load_refuses_more_than_fits_in_one_array(tmp_path, monkeypatch):
     path = tmp_path / "long.wav"
     sf.write(path, _tone(3.0), SR)
-    monkeypatch.setattr(audio, "MAX_LOAD_SECONDS", 2.0)
+    monkeypatch.setattr(decode, "MAX_LOAD_SECONDS", 2.0)  # load_audio reads it
     with pytest.raises(AudioError, match="long.wav.*too long"):
         audio.load_audio(path)
     assert len(audio.load_audio(path, duration=1.5)) == int(1.5 * SR)
@@ -126,7 +127,7 @@ def test_libsndfile_failure_on_first_block_falls_back_to_ffmpeg(tmp_path, monkey
         raise RuntimeError("libsndfile gave up")
         yield  # pragma: no cover - makes this a generator
 
-    monkeypatch.setattr(audio, "_soundfile_blocks", broken)
+    monkeypatch.setattr(decode, "_soundfile_blocks", broken)
     y = audio.load_audio(path)
     assert len(y) == len(expected) and np.max(np.abs(y - expected)) < 1e-4
 
@@ -134,7 +135,7 @@ def test_libsndfile_failure_on_first_block_falls_back_to_ffmpeg(tmp_path, monkey
 @pytest.mark.parametrize("channels", [1, 2, 3, 6])
 def test_mix_to_mono_equals_numpy_mean_exactly(channels):
     block = np.random.default_rng(channels).standard_normal((5000, channels)).astype(np.float32)
-    mono = audio.mix_to_mono(block)
+    mono = decode.mix_to_mono(block)
     assert mono.dtype == np.float32 and mono.flags.owndata
     np.testing.assert_array_equal(mono, block.mean(axis=1, dtype=np.float32))
 
@@ -148,7 +149,8 @@ def test_audio_and_features_share_constants_without_importing_each_other():
     code = ("import sys, helpers.audio; "
             "assert 'helpers.features' not in sys.modules, 'audio imports features'; "
             "import helpers.features, helpers.constants as c; "
-            "assert helpers.features.SAMPLE_RATE == helpers.audio.SAMPLE_RATE == c.SAMPLE_RATE")
+            "import helpers.audio.decode as d; "
+            "assert helpers.features.SAMPLE_RATE == d.SAMPLE_RATE == c.SAMPLE_RATE")
     run = subprocess.run([_sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
 
@@ -228,7 +230,7 @@ def test_no_usable_window_reason_names_one_reason_when_there_is_one():
     (_tone(2.0), ""),
 ])
 def test_signal_checks_share_one_rule_set(samples, note):
-    from helpers.features import _check_signal
+    from helpers.features.gtzan import _check_signal
 
     assert audio.signal_note(samples, len(samples), SR) == note
     window = audio.Window(0.0, len(samples) / SR, samples)
@@ -258,7 +260,7 @@ def test_names_a_file_is_anything_at_the_path_but_a_folder(tmp_path):
     named = {p.name for p in tmp_path.iterdir() if audio.names_a_file(p)}
     assert named == {"song.wav", "pipe.wav", "dangling.wav", "a", "b"}
     assert not audio.names_a_file(tmp_path / "missing.wav")
-    from helpers.liked import liked_from_items
+    from helpers.recommend.liked import liked_from_items
 
     kinds = [s.kind for s in liked_from_items(
         str(tmp_path / name) for name in ("song.wav", "pipe.wav", "folder", "missing.wav"))]
@@ -268,13 +270,13 @@ def test_names_a_file_is_anything_at_the_path_but_a_folder(tmp_path):
 def _count_probes(monkeypatch):
     """Count calls of audio.probe_audio (every header probe goes through it)."""
     calls = []
-    probe = audio.probe_audio
+    probe = decode.probe_audio  # every probe goes through the decode module's name
 
     def counting(*args, **kwargs):
         calls.append(args[0])
         return probe(*args, **kwargs)
 
-    monkeypatch.setattr(audio, "probe_audio", counting)
+    monkeypatch.setattr(decode, "probe_audio", counting)
     return calls
 
 

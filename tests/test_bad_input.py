@@ -216,7 +216,9 @@ def test_a_window_with_nan_samples_is_left_out_with_its_reason(tmp_path, knn):
     # agreement counts only the windows that voted
     voted = result.windows[result.windows["used"]]
     assert result.agreement == pytest.approx((voted["genre"] == result.genre).mean())
-    text = predict.format_timeline(result)
+    from helpers.commands.predict import format_timeline
+
+    text = format_timeline(result)
     assert "left out: holds NaN or infinite samples" in text.splitlines()[1]
     assert "too short" not in text
 

@@ -77,7 +77,7 @@ def test_features_extract_file(corpus):
 
 
 def test_batch_api(corpus):
-    from helpers.batch import extract_table
+    from helpers.features.batch import extract_table
 
     def verdict(path):
         def run():
@@ -146,8 +146,8 @@ def test_predict_command_in_a_fresh_process_keeps_decoder_chatter_off_stderr(cor
 
 
 def test_recommend_with_an_audio_path(corpus):
-    from helpers.liked import LikedSong
-    from helpers.recommend import Library, resolve_liked
+    from helpers.recommend.liked import LikedSong
+    from helpers.recommend.recommender import Library, resolve_liked
 
     library = Library.gtzan()
 
@@ -159,7 +159,7 @@ def test_recommend_with_an_audio_path(corpus):
 
 
 def test_labeler_adding_the_file(corpus, tmp_path, model):
-    from helpers.labeler import Labeler
+    from helpers.labeling.widget import Labeler
 
     def verdict(path):
         store = tmp_path / f"labels_{abs(hash(path.name))}.sqlite"
@@ -171,7 +171,7 @@ def test_labeler_adding_the_file(corpus, tmp_path, model):
 def test_labeler_extracting_in_the_background(corpus, tmp_path, model):
     """The default labeler extracts in the background: a bad file is named, with its reason,
     among the labeler's problems (its status line) instead of stopping the session."""
-    from helpers.labeler import Labeler
+    from helpers.labeling.widget import Labeler
 
     fine = next(path for name, path, reason in corpus if reason is None)
 
@@ -197,7 +197,7 @@ def test_web_page_upload(corpus, tmp_path, model):
     the corpus' reason and the upload's name; fine files end with a prediction."""
     import time
 
-    from helpers.web import create_app
+    from helpers.web.app import create_app
 
     key = "corpus-key-0123456789"
     app = create_app(store_path=tmp_path / "labels.sqlite", model=model,

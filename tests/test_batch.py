@@ -1,14 +1,13 @@
-"""helpers.batch and `music-study extract`: table layout, labels, segments, cache, failures, Dask."""
+"""helpers.features.batch and `music-study extract`: table layout, labels, segments, cache, failures, Dask."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 
-from helpers import batch
 from helpers.cli import main
 from helpers.errors import InputError
-from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE, feature_columns
+from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE, batch, feature_columns
 
 
 def _song(path, seconds, freq=220.0, seed=0):

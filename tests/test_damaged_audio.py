@@ -33,6 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import audio
+from helpers.audio import decode
 from helpers.errors import AudioError, InputError
 from helpers.paths import project_root
 
@@ -157,7 +158,7 @@ def test_predict_and_extract_commands_on_the_sample(sample, capfd, tmp_path, mod
 
 
 def test_the_labeler_on_the_sample(sample, tmp_path, model):
-    from helpers.labeler import Labeler
+    from helpers.labeling.widget import Labeler
 
     wrong = []
     for index, variant in enumerate(sample):
@@ -172,7 +173,7 @@ def test_the_labeler_on_the_sample(sample, tmp_path, model):
 
 
 def _web_client(tmp_path, model):
-    from helpers.web import create_app
+    from helpers.web.app import create_app
 
     app = create_app(store_path=tmp_path / "labels.sqlite", model=model,
                      upload_dir=tmp_path / "uploads", window_seconds=6.0,
@@ -223,7 +224,7 @@ def overwritten_m4a(tmp_path_factory, root):
     random bytes: ffmpeg writes an error per damaged frame, and used to block on that pipe."""
     folder = tmp_path_factory.mktemp("m4a")
     song = folder / "song.m4a"
-    run = subprocess.run([audio.ffmpeg_executable(), "-hide_banner", "-nostdin", "-v", "error",
+    run = subprocess.run([decode.ffmpeg_executable(), "-hide_banner", "-nostdin", "-v", "error",
                           "-y", "-i", str(root / "data" / "music" / "singularity_coherence.ogg"),
                           "-t", "40", "-c:a", "aac", "-b:a", "128k", str(song)],
                          capture_output=True, timeout=120)
@@ -381,31 +382,31 @@ def _alive(pid: int, patience: float = 10.0) -> bool:
 
 def test_a_decoder_past_its_deadline_is_killed_with_its_process_group(hanging_ffmpeg, tmp_path,
                                                                       monkeypatch):
-    monkeypatch.setattr(audio, "DECODE_DEADLINE_BASE", 1.0)
-    monkeypatch.setattr(audio, "DECODE_SECONDS_PER_AUDIO_SECOND", 0.0)
-    info = audio.AudioInfo(44100, 2, 30.0, "ffmpeg")  # as a probe would report an m4a
+    monkeypatch.setattr(decode, "DECODE_DEADLINE_BASE", 1.0)
+    monkeypatch.setattr(decode, "DECODE_SECONDS_PER_AUDIO_SECOND", 0.0)
+    info = decode.AudioInfo(44100, 2, 30.0, "ffmpeg")  # as a probe would report an m4a
     song = tmp_path / "song.m4a"
     song.write_bytes(b"\0" * 1000)
     with pytest.raises(AudioError) as caught:
-        audio.load_audio(song, info=info)
-    assert caught.value.reason == audio.deadline_reason(1.0)
+        decode.load_audio(song, info=info)
+    assert caught.value.reason == decode.deadline_reason(1.0)
     leader, child = map(int, hanging_ffmpeg.read_text().split())
     assert not _alive(leader) and not _alive(child), "the decoder's group outlived its deadline"
 
 
 def test_a_probe_past_its_deadline_is_killed(hanging_ffmpeg, tmp_path, monkeypatch):
-    monkeypatch.setattr(audio, "PROBE_DEADLINE", 1.0)
+    monkeypatch.setattr(decode, "PROBE_DEADLINE", 1.0)
     song = tmp_path / "song.m4a"
     song.write_bytes(b"not something libsndfile reads" * 10)
     with pytest.raises(AudioError) as caught:
-        audio.probe_audio(song)
-    assert caught.value.reason == audio.deadline_reason(1.0)
+        decode.probe_audio(song)
+    assert caught.value.reason == decode.deadline_reason(1.0)
     assert all(not _alive(int(pid)) for pid in hanging_ffmpeg.read_text().split())
 
 
 def test_a_consumer_that_stops_early_stops_the_decoder(tmp_path):
     songs = encode_song(tmp_path / "songs")
-    blocks = audio.iter_decoded_blocks(songs["m4a"])
+    blocks = decode.iter_decoded_blocks(songs["m4a"])
     next(blocks)
     decoders = [p for p in psutil.Process().children() if "ffmpeg" in p.name()]
     assert decoders, "the m4a should be decoded by an ffmpeg process"
@@ -414,15 +415,15 @@ def test_a_consumer_that_stops_early_stops_the_decoder(tmp_path):
 
 
 def test_the_deadline_follows_the_stated_length_with_a_cap():
-    assert audio.decode_deadline(0.0) == audio.DECODE_DEADLINE_BASE
-    assert audio.decode_deadline(60.0) < audio.decode_deadline(240.0) < audio.DECODE_DEADLINE_CAP
-    assert audio.decode_deadline(36_000.0) == audio.DECODE_DEADLINE_CAP
-    assert audio.decode_deadline(None) == audio.DECODE_DEADLINE_CAP
-    assert audio.decode_deadline(float("nan")) == audio.DECODE_DEADLINE_CAP
+    assert decode.decode_deadline(0.0) == decode.DECODE_DEADLINE_BASE
+    assert decode.decode_deadline(60.0) < decode.decode_deadline(240.0) < decode.DECODE_DEADLINE_CAP
+    assert decode.decode_deadline(36_000.0) == decode.DECODE_DEADLINE_CAP
+    assert decode.decode_deadline(None) == decode.DECODE_DEADLINE_CAP
+    assert decode.decode_deadline(float("nan")) == decode.DECODE_DEADLINE_CAP
 
 
 def test_error_output_is_kept_bounded():
-    sink = audio._BoundedText(limit=10)
+    sink = decode._BoundedText(limit=10)
     for chunk in (b"0123456789", b"abcdefghij" * 100, b"THE END"):
         sink.add(chunk)
     text = sink.text()
@@ -431,8 +432,8 @@ def test_error_output_is_kept_bounded():
 
 
 def test_log_lines_escape_control_characters_and_are_capped():
-    assert audio.loggable("a\nb\rc\x1b[0m") == "a\\nb\\rc\\x1b[0m"
-    assert len(audio.loggable("x" * 10_000)) == 303
+    assert decode.loggable("a\nb\rc\x1b[0m") == "a\\nb\\rc\\x1b[0m"
+    assert len(decode.loggable("x" * 10_000)) == 303
 
 
 def test_a_stated_sample_rate_out_of_range_is_refused(tmp_path):
@@ -444,7 +445,7 @@ def test_a_stated_sample_rate_out_of_range_is_refused(tmp_path):
     data[24:28] = (1).to_bytes(4, "little")
     path.write_bytes(bytes(data))
     with pytest.raises(AudioError, match="sample rate of 1 Hz, outside 1000-768000 Hz"):
-        audio.probe_audio(path)
+        decode.probe_audio(path)
 
 
 def test_text_named_au_is_not_audio(tmp_path):
@@ -452,7 +453,7 @@ def test_text_named_au_is_not_audio(tmp_path):
     path = tmp_path / "notes.au"
     path.write_text("these are not the droids you are looking for\n" * 500)
     with pytest.raises(AudioError, match=NOT_AUDIO):
-        audio.probe_audio(path)
+        decode.probe_audio(path)
 
 
 # --------------------------------------------------------------------------- fuzzing
@@ -510,7 +511,7 @@ def test_fuzz_tool_reports_its_counts(tmp_path):
 
 
 def test_killing_a_decoder_group_leaves_no_zombie(tmp_path):
-    process = audio.DecoderProcess(["sleep", "100"], 5.0, "sleep")
+    process = decode.DecoderProcess(["sleep", "100"], 5.0, "sleep")
     process.kill()
     with pytest.raises(ProcessLookupError):  # killed and reaped: no such process any more
         os.kill(process.pid, 0)

@@ -1,7 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from helpers import data, exploration
+from helpers import data
+from helpers.features import exploration
 from helpers.models import MODEL_FEATURES
 
 

@@ -1,4 +1,4 @@
-"""helpers.ingest: yt-dlp downloads from a local HTTP server, limits, cache, errors."""
+"""helpers.audio.ingest: yt-dlp downloads from a local HTTP server, limits, cache, errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from conftest import allow_hosts, serve_directory
 
-from helpers import ingest
+from helpers.audio import ingest
 from helpers.errors import InputError
 
 SR = 22050
@@ -217,7 +217,7 @@ def test_redirect_from_an_allowed_server_to_loopback_is_refused(site, tmp_path):
 
 
 def test_netsafe_guard_only_acts_in_its_thread():
-    from helpers import netsafe
+    from helpers.audio import netsafe
 
     with netsafe.guard():
         with pytest.raises(netsafe.UnsafeAddressError):

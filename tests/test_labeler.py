@@ -11,9 +11,9 @@ import pytest
 import soundfile as sf
 
 from helpers import data
-from helpers import labeler as labeler_module
 from helpers.errors import InputError
-from helpers.labeler import Labeler, pool_files
+from helpers.labeling import widget as labeler_module
+from helpers.labeling.widget import Labeler, pool_files
 from helpers.models import load_model, read_model_metadata
 from helpers.store import LabelStore
 
@@ -66,7 +66,7 @@ def no_extraction(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("features were extracted twice")
 
-    monkeypatch.setattr("helpers.features.extract_signal", refuse)
+    monkeypatch.setattr("helpers.features.gtzan.extract_signal", refuse)
 
 
 def test_pool_features_are_stored_once_and_reused(template_store, pool_dir, store_path, no_extraction):
@@ -480,9 +480,9 @@ def test_a_custom_estimator_still_works(pool_dir, store_path, no_extraction):
 
 def test_held_out_accuracy_comes_from_a_model_that_never_saw_a_test_clip(
         pool_dir, store_path, no_extraction, monkeypatch):
-    from helpers import active
     from helpers.data import load_gtzan_table
     from helpers.features import FEATURE_COLUMNS
+    from helpers.labeling import retrain as retraining
 
     _, held_out = data.held_out_split()
     clip = held_out.iloc[0]
@@ -491,13 +491,13 @@ def test_held_out_accuracy_comes_from_a_model_that_never_saw_a_test_clip(
         store.add_window(song, 0.0, 30.0, {c: clip[c] for c in FEATURE_COLUMNS})
         store.record_label(song, clip["label"], where="notebook")
     fitted_on = []
-    real = active.fit_rows
+    real = retraining.fit_rows
 
     def spy(base, extra=None, **kwargs):
         fitted_on.append(pd.concat([base, extra]))
         return real(base, extra, **kwargs)
 
-    monkeypatch.setattr(active, "fit_rows", spy)
+    monkeypatch.setattr(retraining, "fit_rows", spy)
     lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, audio=False)
     lab.buttons["metal"].click()
     lab.retrain_button.click()
@@ -575,13 +575,13 @@ def test_first_song_is_labelable_while_the_rest_are_extracted(pool_dir, tmp_path
 
 def test_the_first_song_is_hashed_and_probed_once_for_its_preview_and_its_rest(
         pool_dir, tmp_path, monkeypatch):
-    from helpers import store as store_module
+    from helpers.labeling import pool as pool_module  # prepare_song hashes and probes there
 
     hashed, probed = [], []
-    real_hash, real_duration = store_module.file_sha256, labeler_module._song_duration
-    monkeypatch.setattr(store_module, "file_sha256",
+    real_hash, real_duration = pool_module.file_sha256, pool_module._song_duration
+    monkeypatch.setattr(pool_module, "file_sha256",
                         lambda path: hashed.append(path.name) or real_hash(path))
-    monkeypatch.setattr(labeler_module, "_song_duration",
+    monkeypatch.setattr(pool_module, "_song_duration",
                         lambda path: probed.append(path.name) or real_duration(path))
     lab = Labeler(pool_dir, store=tmp_path / "s.sqlite", window_seconds=WINDOW, audio=False,
                   workers=1)

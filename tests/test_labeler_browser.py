@@ -49,7 +49,7 @@ def jupyter_lab(tmp_path):
     for i, freq in enumerate((220, 330, 440, 550)):
         sf.write(songs / f"tone_{freq}.wav", (0.3 * np.sin(2 * np.pi * freq * t) * (1 + i % 2)).astype(np.float32) / 2, 22050)
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "from helpers.labeler import Labeler\n"
+        "from helpers.labeling.widget import Labeler\n"
         f"labeler = Labeler({str(songs)!r}, store={str(tmp_path / 'labels.sqlite')!r}, "
         "window_seconds=3.0, audio=False, workers=1, epsilon=0.0)\n"
         "labeler.show()")], metadata={"kernelspec": {

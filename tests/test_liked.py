@@ -3,9 +3,9 @@
 import pytest
 from conftest import require_shared
 
-from helpers import liked
 from helpers.errors import InputError
-from helpers.recommend import Library
+from helpers.recommend import liked
+from helpers.recommend.recommender import Library
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Lyrics analysis (helpers.lyrics) and its figures (helpers.lyrics_plots).
+"""Lyrics analysis (helpers.lyrics.analysis) and its figures (helpers.lyrics.plots).
 
 Genre-level checks run on the Moura et al. (2020) sample in ../shared/data/lyrics (already
 lemmatised and stop-word-free, one line per song).
@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from conftest import require_shared
 
-from helpers import lyrics, lyrics_plots
 from helpers.errors import InputError
+from helpers.lyrics import analysis as lyrics
+from helpers.lyrics import plots as lyrics_plots
 
 
 def test_tokens_keep_accents_and_drop_stop_words_fillers_and_archaic_pronouns():
@@ -152,7 +153,7 @@ def test_terms_per_era_and_per_artist(moura):
 
 
 def test_lexicon_coverage_counts_lines_vader_cannot_read():
-    from helpers import lyrics
+    from helpers.lyrics import analysis as lyrics
 
     coverage = lyrics.lexicon_coverage(["I love the sunshine\nThee and thy hills", "o'er the lea"])
     assert coverage["lines"] == 3
@@ -165,7 +166,7 @@ def test_word_clouds_avoid_the_light_end_of_the_colour_map(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from helpers import lyrics_plots
+    from helpers.lyrics import plots as lyrics_plots
 
     path = lyrics_plots.save_wordcloud(
         lyrics_plots.make_wordcloud({"alpha": 5, "beta": 3, "gamma": 1}, seed=0), tmp_path / "c.png")

@@ -17,7 +17,7 @@ import pytest
 
 from helpers import cli
 from helpers.errors import InputError
-from helpers.lyrics_fetch import (
+from helpers.lyrics.fetch import (
     USER_AGENT,
     LyricsCache,
     RetryPolicy,
@@ -269,7 +269,7 @@ def test_timeouts_are_retried_then_reported_as_an_error(providers):
 
 def test_429_is_retried_and_retry_after_is_capped(providers, monkeypatch):
     pauses = []
-    import helpers.lyrics_fetch as module
+    import helpers.lyrics.fetch as module
 
     real_get = module.http_get
     monkeypatch.setattr(module, "http_get",

@@ -1,6 +1,6 @@
-"""Cleaning of provider lyrics (helpers.lyrics_text) on crafted Genius- and LRCLIB-style texts."""
+"""Cleaning of provider lyrics (helpers.lyrics.text) on crafted Genius- and LRCLIB-style texts."""
 
-from helpers.lyrics_text import clean_lyrics, stanzas, strip_timestamps
+from helpers.lyrics.text import clean_lyrics, stanzas, strip_timestamps
 
 # As lyricsgenius returns a page: header glued to the first section header, "You might also
 # like" glued between lines, a ticket advert, section headers with artists, zero-width

@@ -1,8 +1,8 @@
-"""Title/artist normalisation, fuzzy matching and song-likeness checks (helpers.lyrics_validate)."""
+"""Title/artist normalisation, fuzzy matching and song-likeness checks (helpers.lyrics.validate)."""
 
 import pytest
 
-from helpers.lyrics_validate import (
+from helpers.lyrics.validate import (
     normalise_artist,
     normalise_title,
     song_likeness_problems,

@@ -1,4 +1,4 @@
-"""helpers.narrate: prose from the run, not-run sections, headline records and verdicts."""
+"""helpers.reports.narrate: prose from the run, not-run sections, headline records and verdicts."""
 
 import json
 
@@ -6,8 +6,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from helpers import narrate
 from helpers.errors import InputError
+from helpers.reports import narrate
 
 
 class _Shell:

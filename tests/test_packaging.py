@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from helpers.paths import project_root
-from helpers.report import discover_notebooks
+from helpers.reports.runner import discover_notebooks
 
 NOTEBOOKS = discover_notebooks(project_root() / "notebooks")
 

@@ -42,7 +42,11 @@ def test_shipped_data_never_moves_with_the_data_folder(tmp_path, monkeypatch):
 
 
 def test_what_the_user_makes_follows_the_data_folder(tmp_path, monkeypatch):
-    from helpers import batch, ingest, lyrics_fetch, store, web
+    from helpers import store
+    from helpers.audio import ingest
+    from helpers.features import batch
+    from helpers.lyrics import fetch as lyrics_fetch
+    from helpers.web import app as web
 
     for name in ("MUSIC_STUDY_LABEL_STORE", "MUSIC_STUDY_FEATURE_CACHE", "MUSIC_STUDY_LYRICS_CACHE"):
         monkeypatch.delenv(name, raising=False)

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 from conftest import serve_directory
 
-from helpers import predict
+from helpers import audio, predict
 from helpers.errors import AudioError, InputError
 from helpers.paths import project_root
 
@@ -127,15 +127,15 @@ def test_truncated_files_are_refused(tmp_path):
     data = wav.read_bytes()
     (tmp_path / "cut.wav").write_bytes(data[: len(data) // 2])
     with pytest.raises(AudioError, match="truncated"):
-        predict.check_not_truncated(tmp_path / "cut.wav")
-    predict.check_not_truncated(wav)
+        audio.check_not_truncated(tmp_path / "cut.wav")
+    audio.check_not_truncated(wav)
     ogg = tmp_path / "whole.ogg"
     sf.write(ogg, np.random.default_rng(1).standard_normal(SR * 6).astype(np.float32) * 0.1, SR,
              format="OGG", subtype="VORBIS")
-    predict.check_not_truncated(ogg)
+    audio.check_not_truncated(ogg)
     (tmp_path / "cut.ogg").write_bytes(ogg.read_bytes()[: ogg.stat().st_size // 2])
     with pytest.raises(AudioError, match="truncated"):
-        predict.check_not_truncated(tmp_path / "cut.ogg")
+        audio.check_not_truncated(tmp_path / "cut.ogg")
 
 
 def test_json_document_schema(tmp_path, model):
@@ -224,7 +224,7 @@ def test_cli_json_and_human_output_on_a_real_song(tmp_path, capsys):
 
 
 def test_cli_predicts_a_url_served_on_127_0_0_1(tmp_path, capsys, monkeypatch):
-    from helpers import ingest
+    from helpers.audio import ingest
     from helpers.cli import main
 
     site = tmp_path / "site"
@@ -244,11 +244,11 @@ def test_cli_predicts_a_url_served_on_127_0_0_1(tmp_path, capsys, monkeypatch):
 
 
 def _count_probes(monkeypatch):
-    from helpers import audio
+    from helpers.audio import decode
 
     calls = []
-    probe = audio.probe_audio
-    monkeypatch.setattr(audio, "probe_audio",
+    probe = decode.probe_audio  # every probe goes through the decode module's name
+    monkeypatch.setattr(decode, "probe_audio",
                         lambda *a, **k: calls.append(a[0]) or probe(*a, **k))
     return calls
 
@@ -267,9 +267,10 @@ def test_predict_song_probes_the_file_once_beyond_fetch_audio(tmp_path, model, m
 
 def test_predict_command_checks_the_file_once(tmp_path, model, monkeypatch, capsys):
     from helpers.cli import main
+    from helpers.commands import predict as predict_command
 
     song = _song(tmp_path / "song.wav", [(12, "noise")])
-    monkeypatch.setattr(predict, "_load_model_argument", lambda choice: model)
+    monkeypatch.setattr(predict_command, "_load_model_argument", lambda choice: model)
     calls = _count_probes(monkeypatch)
     assert main(["predict", str(song), "--json", "--window-seconds", "6"]) == 0
     assert json.loads(capsys.readouterr().out)["source"] == str(song)

@@ -10,13 +10,14 @@ import pytest
 import soundfile
 from conftest import require_shared, serve_directory
 
-from helpers import recommend_eval
 from helpers.cli import main
 from helpers.data import load_gtzan_table
 from helpers.errors import InputError
-from helpers.liked import normalize_artist
 from helpers.paths import project_root
-from helpers.recommend import Library, Recommender
+from helpers.recommend import evaluation as recommend_eval
+from helpers.recommend import recommender as recommender_module
+from helpers.recommend.liked import normalize_artist
+from helpers.recommend.recommender import Library, Recommender
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +255,7 @@ def test_cli_liked_audio_file_outside_the_library(tmp_path, capsys):
 def site(tmp_path, monkeypatch):
     """A local web site with a page of two songs; downloads go to tmp_path."""
 
-    from helpers import ingest
+    from helpers.audio import ingest
 
     root = tmp_path / "site"
     root.mkdir()
@@ -290,7 +291,7 @@ def test_cli_liked_urls_are_downloaded_and_used(site, tmp_path, capsys):
 
 
 def test_cli_takeout_csv_matches_titles_and_downloads_the_rest(tmp_path, monkeypatch, capsys):
-    from helpers import ingest
+    from helpers.audio import ingest
 
     path = tmp_path / "music-library-songs.csv"
     path.write_text("Video ID,Song Title,Album Title,Artist Name 1\n"
@@ -305,33 +306,33 @@ def test_cli_takeout_csv_matches_titles_and_downloads_the_rest(tmp_path, monkeyp
     song = tmp_path / "watercolour.wav"
     _write_song(song)
     fetched = []
-    monkeypatch.setattr(ingest, "fetch_audio", lambda url, **kw: fetched.append(url) or ingest.IngestedAudio(song))
+    monkeypatch.setattr(recommender_module, "fetch_audio", lambda url, **kw: fetched.append(url) or ingest.IngestedAudio(song))
     assert main(["recommend", "--liked-file", str(path), "-k", "3", "--json"]) == 0
     assert fetched == ["https://music.youtube.com/watch?v=ccccccccccc"]
     assert "3 liked songs used (0 not in the library" in capsys.readouterr().err
 
 
 def test_playlist_songs_match_by_title_before_download(monkeypatch, library):
-    from helpers import ingest
-    from helpers.liked import liked_from_items
-    from helpers.recommend import resolve_liked
+    from helpers.audio import ingest
+    from helpers.recommend.liked import liked_from_items
+    from helpers.recommend.recommender import resolve_liked
 
     listed = [ingest.PlaylistEntry(url="https://example.org/v1", title="John Lee Hooker - One Bourbon, One Scotch And One Beer (Live)"),
               ingest.PlaylistEntry(url="https://example.org/v2", title="Is This Love", artist="Bob Marley"),
               ingest.PlaylistEntry(url="https://example.org/v3", title="Unknown Song", artist="Nobody")]
-    monkeypatch.setattr(ingest, "playlist_entries", lambda url: listed)
+    monkeypatch.setattr(recommender_module, "playlist_entries", lambda url: listed)
     seeds = resolve_liked(liked_from_items(["https://example.org/playlist"]), library, fetch_limit=0)
     assert [library.meta["id"].iloc[r] for r in seeds.indices] == []  # nothing fetched, nothing listed
     seeds = resolve_liked(liked_from_items(["https://example.org/playlist"]), library, fetch_limit=1)
     assert [library.meta["id"].iloc[r] for r in seeds.indices] == ["blues.00000.wav", "reggae.00000.wav"]
     # the third song would need a download; the network is not reachable from tests
-    monkeypatch.setattr(ingest, "fetch_audio", lambda url, **kw: (_ for _ in ()).throw(InputError(url, "offline")))
+    monkeypatch.setattr(recommender_module, "fetch_audio", lambda url, **kw: (_ for _ in ()).throw(InputError(url, "offline")))
     seeds = resolve_liked(liked_from_items(["https://example.org/playlist"]), library, fetch_limit=1)
     assert seeds.report["how"].tolist() == ["title match", "title match", "failed: offline"]
 
 
 def test_top_per_row_is_exact_including_fallback():
-    from helpers.recommend import _top_per_row
+    from helpers.recommend.recommender import _top_per_row
 
     rng = np.random.default_rng(3)
     scores = rng.normal(size=(4, 30000)).astype(np.float32)
@@ -346,7 +347,7 @@ def test_top_per_row_is_exact_including_fallback():
 
 def test_lyrics_features_from_texts_and_cli(tmp_path, capsys):
     from helpers.data import load_public_domain_lyrics
-    from helpers.recommend import lyrics_features
+    from helpers.recommend.recommender import lyrics_features
 
     songs = load_public_domain_lyrics().iloc[:40]
     ids = [f"blues.{i:05d}.wav" for i in range(20)] + [f"classical.{i:05d}.wav" for i in range(20)]
@@ -373,7 +374,7 @@ def test_lyrics_features_from_texts_and_cli(tmp_path, capsys):
 
 def test_library_from_label_store_and_cli(tmp_path, capsys):
     from helpers.features import FEATURE_COLUMNS
-    from helpers.recommend import store_preferences
+    from helpers.recommend.recommender import store_preferences
     from helpers.store import LabelStore
 
     table = load_gtzan_table()
@@ -572,7 +573,7 @@ def test_two_genre_spreading_example_is_computed(library, users):
 
 def test_liked_audio_is_summarised_from_all_its_windows(tmp_path):
     from helpers.features import FEATURE_COLUMNS, extract_signal
-    from helpers.recommend import song_features
+    from helpers.recommend.recommender import song_features
 
     sr = 22050
     t = np.arange(int(70 * sr)) / sr
@@ -600,7 +601,7 @@ def test_liked_audio_is_summarised_from_all_its_windows(tmp_path):
 def test_catalogue_counts_and_top_share_agree_with_the_lorenz_curve():
     import matplotlib.pyplot as plt
 
-    from helpers import recommend_plots
+    from helpers.recommend import plots as recommend_plots
 
     lists = [["a", "b"], ["a", "c"], ["a"]]
     counts = recommend_eval.recommendation_counts(lists, 200)

@@ -8,11 +8,11 @@ import warnings
 import nbformat
 import pytest
 
-from helpers import report
 from helpers.paths import project_root
+from helpers.reports import runner as report
 
 NARRATING_CELLS = [
-    "from helpers.narrate import headline, not_run, say",
+    "from helpers.reports.narrate import headline, not_run, say",
     "say('doubled: **{v}**', v=value * 2)",
     "not_run('Audio section', needs='the GTZAN audio', parameter='audio_dir')",
     "headline(doubled=value * 2, ratio=0.5)",
@@ -131,7 +131,7 @@ def test_no_input_leaves_code_out_of_the_html(tmp_path):
     report.run_reports(output_dir=out, notebook_dir=notebooks, no_input=True)
     page = (out / "01_narrates.html").read_text()
     assert "doubled: <strong>2</strong>" in page
-    assert "from helpers.narrate import" not in page and "not_run(" not in page
+    assert "from helpers.reports.narrate import" not in page and "not_run(" not in page
     assert json.loads((out / "index.json").read_text())["no_input"] is True
 
 
@@ -215,7 +215,7 @@ def test_quick_reports_of_01_02_04_are_clean_pages(tmp_path, gtzan_audio_dir):
 
 
 def test_extraction_draws_no_progress_bar_off_a_terminal(shipped_songs, capfd):
-    from helpers import batch
+    from helpers.features import batch
 
     batch.extract_table(shipped_songs[:1], duration=2.0, cache=False, progress=True)
     assert "extracting" not in capfd.readouterr().err  # stderr is not a terminal under pytest

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from helpers import cli, songbed
+from helpers import cli
 from helpers.errors import InputError
+from helpers.evaluation import songbed
 from helpers.store import LabelStore
 
 SR = 22050

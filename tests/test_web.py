@@ -1,4 +1,4 @@
-"""helpers.web through Flask's test client: access key, CSRF, URL rules, background jobs, limits,
+"""helpers.web.app through Flask's test client: access key, CSRF, URL rules, background jobs, limits,
 names, store errors, headers and error pages (the browser runs are in test_web_browser.py)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import soundfile as sf
 from conftest import serve_directory
 
 from helpers.errors import StoreFullError, StoreLockedError, StoreReadOnlyError
-from helpers.jobs import INTERRUPTED, UNEXPECTED, JobBoard
 from helpers.store import LabelStore
-from helpers.web import FETCH_FAILED, clean_filename, create_app
+from helpers.web.app import FETCH_FAILED, clean_filename, create_app
+from helpers.web.jobs import INTERRUPTED, UNEXPECTED, JobBoard
 
 SR = 22050
 KEY = "test-key-0123456789"
@@ -378,13 +378,13 @@ def test_unicode_and_over_long_names_are_accepted(app, client, tmp_path):
 
 
 def test_an_hour_long_upload_is_refused_before_decoding(app, client, tmp_path, monkeypatch):
-    from helpers import audio
+    from helpers.audio import decode  # every decoding goes through its names
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded")
 
-    monkeypatch.setattr(audio, "iter_decoded_blocks", no_decoding)
-    monkeypatch.setattr(audio, "load_audio", no_decoding)
+    monkeypatch.setattr(decode, "iter_decoded_blocks", no_decoding)
+    monkeypatch.setattr(decode, "load_audio", no_decoding)
     response = _upload(client, _hour_long_wav(), name="set.wav")
     page = response.get_data(as_text=True)
     assert response.status_code == 400
@@ -537,11 +537,11 @@ def test_store_errors_are_a_503_with_a_plain_sentence(app, client, tmp_path, err
 def test_the_default_model_is_built_when_the_app_starts(tmp_path, model, monkeypatch, caplog):
     import logging
 
-    from helpers import models
+    from helpers.web import app as app_module  # create_app builds the model with its name
 
     calls = []
-    monkeypatch.setattr(models, "default_model", lambda *a, **k: calls.append(1) or model)
-    with caplog.at_level(logging.INFO, logger="helpers.web"):
+    monkeypatch.setattr(app_module, "default_model", lambda *a, **k: calls.append(1) or model)
+    with caplog.at_level(logging.INFO, logger="helpers.web.app"):
         app = _make_app(tmp_path, None)
     try:
         assert calls == [1] and "building the default genre model" in caplog.text
@@ -552,9 +552,9 @@ def test_the_default_model_is_built_when_the_app_starts(tmp_path, model, monkeyp
 
 
 def test_a_song_whose_header_tells_no_length_is_stopped_at_the_limit(tmp_path, model, monkeypatch):
-    from helpers import audio
+    from helpers.web import app as app_module  # the upload check uses its name
 
-    monkeypatch.setattr(audio, "probe_duration", lambda path: None)
+    monkeypatch.setattr(app_module, "probe_duration", lambda path: None)
     app = _make_app(tmp_path, model, max_duration=10.0)
     try:
         client = _signed_in(app)
@@ -569,7 +569,7 @@ def test_a_song_whose_header_tells_no_length_is_stopped_at_the_limit(tmp_path, m
 def test_decoder_messages_lose_server_paths():
     from pathlib import Path
 
-    from helpers.web import _without_paths
+    from helpers.web.app import _without_paths
 
     saved = Path("/srv/data/uploads/abc_x.wav")
     reason = _without_paths(f"Error opening {saved}: bad; /usr/lib/libsndfile.so.1 failed; "

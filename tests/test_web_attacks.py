@@ -3,7 +3,7 @@ would, on loopback only: each test makes one attack and checks it is refused (bo
 and time; timeouts only detect a hang).
 
 Most tests serve the app with the same waitress server ``music-study serve`` builds
-(:func:`helpers.web_security.build_server`) in a thread of this process; the ``cli_server``
+(:func:`helpers.web.security.build_server`) in a thread of this process; the ``cli_server``
 tests run the real command in a subprocess (its log and its wrong-key limit)."""
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import pytest
 import soundfile as sf
 
 from helpers.store import LabelStore, normalise_genre
-from helpers.web import NO_ROOM, clean_filename, create_app
-from helpers.web_security import (
+from helpers.web.app import NO_ROOM, clean_filename, create_app
+from helpers.web.security import (
     CONNECTION_LIMIT,
     FREE_ATTEMPTS,
     NEEDS_KEY_API,
@@ -106,7 +106,7 @@ def _served(app, **limits):
     """Serve *app* with build_server on 127.0.0.1 in a thread; yield the port."""
     from waitress import wasyncore
 
-    from helpers.web import FORM_ROOM_BYTES, too_large_message
+    from helpers.web.app import FORM_ROOM_BYTES, too_large_message
 
     max_body = app.config["MAX_CONTENT_LENGTH"]
     server = build_server(app, "127.0.0.1", 0, gate=app.extensions["music_study"]["gate"],
@@ -501,12 +501,12 @@ def test_the_api_answers_wrong_types_with_a_sentence(app, body, content_type):
 
 def test_visitors_never_read_an_unexpected_exception(app, monkeypatch):
     """A fault inside a check (not an input error) is a fixed sentence, never its text."""
-    from helpers import audio
+    from helpers.web import app as app_module  # the upload check uses its name
 
     def explode(*args, **kwargs):
         raise RuntimeError("ffmpeg said: /srv/secret/decoder.so crashed\nline two")
 
-    monkeypatch.setattr(audio, "probe_duration", explode)
+    monkeypatch.setattr(app_module, "probe_duration", explode)
     client = _signed_in(app)
     response = client.post("/predict", content_type="multipart/form-data", data={
         "file": (io.BytesIO(_wav_bytes()), "x.wav"), "csrf_token": _token(client)})
@@ -544,7 +544,7 @@ def test_log_lines_escape_control_characters_and_cap_each_field(app, caplog):
 def test_a_logged_traceback_cannot_forge_a_line():
     from helpers.text import SafeLogFilter
 
-    record = logging.LogRecord("helpers.web", logging.ERROR, __file__, 1, "while serving %s",
+    record = logging.LogRecord("helpers.web.app", logging.ERROR, __file__, 1, "while serving %s",
                                ("/x\n" + FORGED,), None)
     try:
         raise ValueError("bad\n" + FORGED + "\n" + "z" * 10_000)
@@ -623,7 +623,7 @@ def test_the_cookie_is_secure_behind_https_or_a_trusted_proxy(tmp_path, model):
 def test_the_hash_link_key_is_sent_once_with_a_csrf_token(app):
     """What the page's script does with a #key= link: the "needs its key" page carries a CSRF
     token; the key goes in a form post to /session, never in a URL."""
-    from helpers.web_security import WRONG_KEY_PAGE
+    from helpers.web.security import WRONG_KEY_PAGE
 
     browser = app.test_client()
     page = browser.get("/")
@@ -808,7 +808,7 @@ def test_a_url_download_cannot_grow_the_folders_past_the_quota(tmp_path, model):
     refused by its size while it downloads, and the folders stay within the quota."""
     from conftest import serve_directory
 
-    from helpers.web import FETCH_FAILED
+    from helpers.web.app import FETCH_FAILED
 
     site = tmp_path / "site"
     site.mkdir()

@@ -15,9 +15,9 @@ import pytest
 import soundfile as sf
 
 from helpers import audio, features
-from helpers.audio import check_window_seconds, min_window_seconds
+from helpers.audio import check_window_seconds, decode, min_window_seconds
 from helpers.errors import AudioError, InputError
-from helpers.features import FEATURE_COLUMNS, FeatureSet, window_features
+from helpers.features import FEATURE_COLUMNS, FeatureSet, sets, window_features
 
 SR = 22050
 SONG = "wesnoth_heroes_rite.ogg"  # 219 s of orchestral music, no silence between 20 s and 200 s
@@ -49,10 +49,10 @@ def _spans(frame) -> list[tuple[float, float]]:
 
 def _used_by_every_consumer(path, window_seconds, model) -> dict[str, list[tuple[float, float]]]:
     """The (start, end) of the windows each consumer uses for its features."""
-    from helpers.batch import extract_table
-    from helpers.labeler import prepare_song
+    from helpers.features.batch import extract_table
+    from helpers.labeling.pool import prepare_song
     from helpers.predict import predict_song
-    from helpers.recommend import song_features
+    from helpers.recommend.recommender import song_features
 
     prediction = predict_song(path, model=model, window_seconds=window_seconds)
     prepared = prepare_song(path, window_seconds=window_seconds)
@@ -96,10 +96,10 @@ def test_predict_labeler_recommend_and_batch_use_the_same_windows(
 
 def test_a_file_shorter_than_the_minimum_is_refused_alike_but_liked_audio_is_summarised(
         music, tmp_path, model):
-    from helpers.batch import extract_table
-    from helpers.labeler import extract_windows
+    from helpers.features.batch import extract_table
+    from helpers.labeling.pool import extract_windows
     from helpers.predict import predict_song
-    from helpers.recommend import song_features
+    from helpers.recommend.recommender import song_features
 
     path = _excerpt(music, tmp_path, 8.0)
     reasons = []
@@ -121,10 +121,10 @@ def test_a_file_shorter_than_the_minimum_is_refused_alike_but_liked_audio_is_sum
 @pytest.mark.parametrize("value", ["2", "abc", 0, 601, float("nan"), "-30"])
 def test_every_consumer_checks_a_window_length_with_the_same_sentence(
         music, tmp_path, model, value, capsys):
-    from helpers.batch import extract_table
-    from helpers.labeler import Labeler
+    from helpers.features.batch import extract_table
+    from helpers.labeling.widget import Labeler
     from helpers.predict import predict_song
-    from helpers.recommend import song_features
+    from helpers.recommend.recommender import song_features
 
     path = _excerpt(music, tmp_path, 12.0)
     with pytest.raises(InputError) as expected:
@@ -193,8 +193,8 @@ def test_window_features_table_notes_and_options(tmp_path, monkeypatch):
     path = _synthetic(tmp_path / "gaps.wav", [(3, "tone"), (3, "silence"), (3, "tone"),
                                               (0.5, "tone")])
     probes = []
-    probe = audio.probe_audio
-    monkeypatch.setattr(audio, "probe_audio", lambda *a, **k: probes.append(a[0]) or probe(*a, **k))
+    probe = decode.probe_audio  # every probe goes through the decode module's name
+    monkeypatch.setattr(decode, "probe_audio", lambda *a, **k: probes.append(a[0]) or probe(*a, **k))
     steps = []
     table = window_features(path, 3.0, progress=lambda k, n: steps.append((k, n)))
     assert len(probes) == 1  # checked and decoded on one probe
@@ -238,8 +238,8 @@ def test_a_file_with_no_used_window_is_refused_with_the_shared_reason(tmp_path):
 @pytest.fixture
 def registry(monkeypatch):
     """A copy of the feature-set registry, so a test's registrations do not outlive it."""
-    monkeypatch.setattr(features, "_REGISTRY", dict(features._REGISTRY))
-    return features._REGISTRY
+    monkeypatch.setattr(sets, "_REGISTRY", dict(sets._REGISTRY))
+    return sets._REGISTRY
 
 
 def test_registered_sets_and_an_unknown_name(registry):
@@ -261,7 +261,7 @@ def test_registered_sets_and_an_unknown_name(registry):
 def test_a_new_feature_set_is_one_registration_away(registry, tmp_path):
     """A learned set at 16 kHz with 3-s patches (stand-in numbers): registered, it is chosen by
     name by the window table, the batch and whole-file extraction, with its own rate."""
-    from helpers.batch import extract_table
+    from helpers.features.batch import extract_table
 
     rates = []
 

@@ -72,7 +72,7 @@ def _worker_main() -> None:
 
     def web():
         if "web" not in state:
-            from helpers.web import create_app
+            from helpers.web.app import create_app
 
             folder = Path(tempfile.mkdtemp(prefix="fuzz-web-"))
             app = create_app(store_path=folder / "labels.sqlite", model=model(),
@@ -91,7 +91,7 @@ def _worker_main() -> None:
                 pass
             return None
         if entry == "labeler":
-            from helpers.labeler import Labeler
+            from helpers.labeling.widget import Labeler
 
             folder = Path(tempfile.mkdtemp(prefix="fuzz-labeler-"))
             try:

@@ -1,7 +1,7 @@
 """The ``music-study`` command line (also ``python -m helpers``).
 
-Each sub-command parses its arguments here and hands them to one function in the module that
-owns the logic, imported only when that command runs (so ``--help`` is instant). Bad input ends
+Each sub-command parses its arguments here and hands them to ``run(args)`` of its module in
+:mod:`helpers.commands`, imported only when that command runs (so ``--help`` is instant). Bad input ends
 with exit status 2 and one line on stderr naming the input and the reason.
 """
 
@@ -17,10 +17,10 @@ from helpers.errors import InputError
 #: sub-command -> (module, function) that runs it; the function takes the parsed args and
 #: returns an exit status.
 HANDLERS = {
-    "extract": ("helpers.batch", "run_extract_command"),
+    "extract": ("helpers.commands.extract", "run"),
     "evaluate": ("helpers.commands.evaluate", "run"),
-    "predict": ("helpers.predict", "run_predict_command"),
-    "recommend": ("helpers.recommend", "run_recommend_command"),
+    "predict": ("helpers.commands.predict", "run"),
+    "recommend": ("helpers.commands.recommend", "run"),
     "lyrics": ("helpers.commands.lyrics", "run"),
     "serve": ("helpers.commands.serve", "run"),
     "report": ("helpers.commands.report", "run"),

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from helpers.errors import InputError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -95,8 +97,6 @@ def gtzan_audio_dir(explicit: str | os.PathLike | None = None) -> Path | None:
         return None
     path = Path(chosen).expanduser().resolve()
     if not path.is_dir():
-        from helpers.errors import InputError
-
         raise InputError(path, "GTZAN audio folder does not exist")
     return path
 

@@ -22,9 +22,7 @@ labeler) follows the validated rule on the model's card (:mod:`helpers.models.op
 from __future__ import annotations
 
 import json
-import sys
-import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,16 +30,14 @@ import numpy as np
 import pandas as pd
 
 from helpers import audio
-from helpers.audio import (  # noqa: F401 (names kept where callers import them from here)
-    MIN_WINDOW_SECONDS,
-    WINDOW_NOTES,
-    check_not_truncated,
-)
+from helpers.audio.ingest import fetch_audio
+from helpers.audio.windows import MIN_WINDOW_SECONDS
 from helpers.errors import InputError
+from helpers.features.columns import FEATURE_COLUMNS, MODEL_FEATURES
+from helpers.features.windows import window_features
+from helpers.models.card import model_summary
+from helpers.models.novelty import song_flag
 
-#: The shortest window that votes for a window length (``web.py`` and older callers import it
-#: from here): the windowing policy's :func:`helpers.audio.min_window_seconds`.
-default_min_window_seconds = audio.min_window_seconds
 #: Voting rules: duration-weighted mean of the used windows, the original plain mean of every
 #: window, and a duration-weighted majority of the windows' top genres.
 RULES = ("weighted", "mean", "majority")
@@ -167,15 +163,11 @@ def _clean_float(value) -> float | None:
 
 
 def _model_columns(model) -> list[str]:
-    from helpers.features import MODEL_FEATURES
-
     return list(getattr(model, "feature_names_in_", MODEL_FEATURES))
 
 
 def check_model_columns(model, source="model") -> None:
     """Raise :class:`InputError` if *model* needs a column whole-song prediction cannot compute."""
-    from helpers.features import FEATURE_COLUMNS
-
     unknown = [c for c in _model_columns(model) if c not in FEATURE_COLUMNS]
     if unknown:
         raise InputError(source, f"model needs features this prediction does not compute: "
@@ -205,8 +197,6 @@ def window_table(source, model, window_seconds: float = 30.0,
     InputError
         Bad window length, or the audio is unfit (see :mod:`helpers.audio`).
     """
-    from helpers.features import FEATURE_COLUMNS, window_features
-
     if not isinstance(model, Future):
         check_model_columns(model)  # before decoding anything
 
@@ -302,7 +292,6 @@ def _with_open_set(prediction: SongPrediction, rule: dict | None) -> SongPredict
     if not rule or "thresholds" not in rule:
         prediction.open_set = None
         return prediction
-    from helpers.models.novelty import song_flag
 
     used = prediction.windows[prediction.windows["used"]]
     neighbours = {c: used[c].to_numpy() for c in _NOVELTY_COLUMNS if c in used.columns}
@@ -336,7 +325,7 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     Parameters
     ----------
     source : path-like or str
-        An audio file, or a URL (downloaded with :func:`helpers.ingest.fetch_audio`).
+        An audio file, or a URL (downloaded with :func:`helpers.audio.ingest.fetch_audio`).
     model : fitted classifier, optional
         Anything with ``predict_proba``, ``classes_`` and (ideally) ``feature_names_in_``;
         default :func:`helpers.models.default_model`. A :class:`concurrent.futures.Future` of
@@ -372,7 +361,6 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     """
     if rule not in RULES:
         raise InputError(rule, f"unknown voting rule (choose from {', '.join(RULES)})")
-    from helpers.ingest import fetch_audio
 
     path = fetch_audio(source).path
     window_seconds = audio.check_window_seconds(source, window_seconds)
@@ -380,13 +368,14 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     if info is None:
         info = audio.check_audio_info(path, minimum, source=source)  # before loading a model
     if model is None:
-        from helpers.models import default_model
+        # imported here: `music-study predict` passes the default model's compact copy and
+        # starts without scikit-learn, which fitting or loading the pipeline needs
+        from helpers.models.default import default_model
 
         model = default_model()
     table = window_table(path, model, window_seconds, minimum, progress=progress, info=info)
     if isinstance(model, Future):  # loaded in a thread while the audio was decoded
         model = model.result()
-    from helpers.models.card import model_summary
 
     prediction = _decide(source, table, rule, window_seconds, minimum)
     prediction.model = model_summary(model)
@@ -400,7 +389,7 @@ def verdict(prediction: SongPrediction, threshold: float | None = None) -> str:
     if prediction.is_uncertain(threshold):
         top = ", ".join(f"{g} {p:.0%}" for g, p in list(prediction.probabilities.items())[:3])
         why = (f"confidence below {threshold:g}" if threshold is not None
-               else _uncertain_reason(prediction))
+               else uncertain_reason(prediction))
         return (f"{name}: probably none of the genres the model knows - {why} ({top}); "
                 "label it with the labeler (notebook 05) or the web page.")
     return (f"{name}: {prediction.genre} ({prediction.confidence:.0%} of the vote, runner-up "
@@ -445,6 +434,7 @@ def plot_timeline(prediction: SongPrediction, ax=None, colours=None):
     Windows left out of the vote are hatched; the song's genre and confidence form the title.
     Returns the matplotlib Axes.
     """
+    # imported here: `music-study predict` starts without matplotlib (only notebooks plot)
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -474,53 +464,9 @@ def plot_timeline(prediction: SongPrediction, ax=None, colours=None):
     return ax
 
 
-# --------------------------------------------------------------------------- command line
-
-
-def format_timeline(prediction: SongPrediction, bar_width: int = 20) -> str:
-    """Return a small text timeline: one line per window with its top genre and a bar."""
-    lines = []
-    for row in prediction.windows.to_dict("records"):
-        span = f"{_clock(row['start'])}-{_clock(row['end'])}"
-        if not row["genre"]:
-            why = WINDOW_NOTES.get(row["note"], row["note"]) or "too short to predict"
-            lines.append(f"  {span}  {'-':<10} (left out: {why})")
-            continue
-        share = float(row[row["genre"]])
-        bar = "#" * max(1, int(round(share * bar_width)))
-        left_out = ("" if row["used"]
-                    else f"  (left out: {WINDOW_NOTES.get(row['note'], row['note'])})")
-        lines.append(f"  {span}  {row['genre']:<10} {share:4.2f} {bar:<{bar_width}}{left_out}".rstrip())
-    return "\n".join(lines)
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def format_prediction(prediction: SongPrediction, title: str | None = None) -> str:
-    """Return the human-readable report printed by ``music-study predict``."""
-    used = prediction.windows["used"]
-    top = ", ".join(f"{g} {p:.2f}" for g, p in list(prediction.probabilities.items())[:3])
-    lines = [
-        f"{title or prediction.source}: {_clock(prediction.duration)} min, "
-        f"{len(used)} windows of {prediction.window_seconds:g} s ({int(used.sum())} used, "
-        f"rule {prediction.rule})",
-        f"genre: {prediction.genre}  (confidence {prediction.confidence:.2f}, "
-        f"windows agreeing {prediction.agreement:.0%})",
-        f"top genres: {top}",
-    ]
-    if prediction.model and prediction.model.get("line"):
-        lines.append(f"model: {prediction.model['line']}")
-    if prediction.is_uncertain():
-        lines.append(f"note: {_uncertain_reason(prediction)} - probably none of the genres the "
-                     "model knows; label it with the labeler or the web page")
-    lines += ["timeline:", format_timeline(prediction)]
-    return "\n".join(lines)
-
-
-def _uncertain_reason(prediction: SongPrediction) -> str:
+def uncertain_reason(prediction: SongPrediction) -> str:
+    """Why *prediction* is uncertain: the validated rule's signals above their thresholds, or the
+    confidence below :data:`UNCERTAIN_CONFIDENCE` when the model carries no rule."""
     rule = prediction.open_set
     if not rule:
         return f"confidence below {UNCERTAIN_CONFIDENCE:g}"
@@ -529,59 +475,3 @@ def _uncertain_reason(prediction: SongPrediction) -> str:
              for name, score in rule["scores"].items() if score > rule["thresholds"][name]]
     return (f"validated rule: {', '.join(above)}" + (f"; it flags {rate:.0%} of known-genre clips"
                                                      if rate is not None else ""))
-
-
-def run_predict_command(args) -> int:
-    """``music-study predict FILE_OR_URL [--model PATH] [--window-seconds S] [--json]``."""
-    from helpers.ingest import fetch_audio, is_url
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # numerical warnings on quiet passages
-        if is_url(args.source) and sys.stderr.isatty():  # scripts get exactly one line
-            print(f"fetching {args.source} ...", file=sys.stderr)
-        ingested = fetch_audio(args.source)
-        window_seconds = audio.check_window_seconds(args.source, args.window_seconds)
-        # the one check of this file, naming the argument; predict_song reuses its result
-        info = audio.check_audio_info(ingested.path, audio.min_window_seconds(window_seconds),
-                                      source=args.source)
-        # Start-up time: the model loads in a thread while this one decodes the audio and
-        # computes its features (its compact copy takes milliseconds; the first run fits the
-        # scikit-learn pipeline and writes that copy). The feature code is imported first, as
-        # imports hold the GIL and only the feature work leaves room for the thread.
-        from helpers.features import import_libraries
-
-        import_libraries()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-model") as loader:
-            model = loader.submit(_load_model_argument, args.model)
-            try:
-                prediction = predict_song(ingested.path, model=model,
-                                          window_seconds=args.window_seconds, info=info)
-            finally:
-                model.cancel()
-    prediction.source = str(args.source)
-    if args.json:
-        document = prediction.to_dict()
-        document.update(title=ingested.title, artist=ingested.artist,
-                        source_url=ingested.source_url, path=str(ingested.path))
-        print(json.dumps(document))
-    else:
-        print(format_prediction(prediction, title=ingested.title))
-    return 0
-
-
-def _load_model_argument(choice):
-    """``--model``: None (the default model), a candidate name, or a model file path."""
-    from helpers.models import compact
-
-    # the default's compact copy needs numpy only; the first run (or a stale copy) loads the
-    # pipeline (scikit-learn), which writes the copy for next time
-    model = compact.load_default() if choice is None else None
-    if model is None:
-        from helpers import models
-
-        model = models.resolve_model(choice)
-    if not hasattr(model, "predict_proba"):
-        raise InputError(choice, "the model gives no probabilities (no predict_proba)")
-    if choice is not None:
-        check_model_columns(model, source=choice)
-    return model

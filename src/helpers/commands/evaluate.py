@@ -14,10 +14,10 @@ import sys
 import warnings
 
 from helpers.errors import InputError
-from helpers.evaluation import evaluate_model
-from helpers.models import resolve_model
+from helpers.evaluation.heldout import evaluate_model
+from helpers.evaluation.songbed import load_test_bed, score_test_bed
+from helpers.models.default import resolve_model
 from helpers.models.pipelines import MODEL_NAMES
-from helpers.songbed import load_test_bed, score_test_bed
 
 
 def format_results(results) -> str:

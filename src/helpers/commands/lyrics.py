@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import sys
 
-from helpers import lyrics as analysis
 from helpers.errors import InputError
-from helpers.lyrics_fetch import RetryPolicy, fetch_lyrics
+from helpers.lyrics import analysis
+from helpers.lyrics.fetch import RetryPolicy, fetch_lyrics
 
 
 def run(args) -> int:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from helpers.paths import reports_dir
-from helpers.report import run_reports
+from helpers.reports.runner import run_reports
 
 
 def run(args) -> int:

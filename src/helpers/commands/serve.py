@@ -19,14 +19,14 @@ import sys
 
 from helpers.errors import InputError
 from helpers.text import make_handler_safe
-from helpers.web import (
+from helpers.web.app import (
     DISK_QUOTA_BYTES,
     FORM_ROOM_BYTES,
     WEB_KEY_ENV,
     create_app,
     too_large_message,
 )
-from helpers.web_security import HostRule, build_server, host_name
+from helpers.web.security import HostRule, build_server, host_name
 
 
 def is_loopback_host(host: str) -> bool:
@@ -89,7 +89,7 @@ def run(args) -> int:
     """``music-study serve [--host H] [--port N] [--key K | --no-key] [--workers N]
     [--disk-quota-mb MB] [--public-name NAME]... [--behind-https] [--trusted-proxy ADDR]...``.
 
-    Builds the model, then serves the page with waitress (:func:`helpers.web_security.build_server`)
+    Builds the model, then serves the page with waitress (:func:`helpers.web.security.build_server`)
     until Ctrl-C. Prints one line on stdout: the link to share (with ``key=``); everything else
     goes to stderr.
     """

@@ -107,7 +107,7 @@ def calibrate(pipeline: Pipeline, method: str = "sigmoid", n_splits: int = 5, se
     :func:`fit_grouped` receives; the classifier is refitted per fold and calibrated on the
     fold it did not see. Fit it with :func:`fit_grouped` (the folds need the artist groups).
     *folds*, a list of ``(train, test)`` row-index pairs built from the groups beforehand
-    (:func:`helpers.active.calibration_folds`), replaces the *n_splits* grouped folds.
+    (:func:`helpers.labeling.retrain.calibration_folds`), replaces the *n_splits* grouped folds.
     """
     name, classifier = pipeline.steps[-1]
     if folds is None:

@@ -28,7 +28,7 @@ from sklearn.pipeline import Pipeline
 from helpers import data
 from helpers.constants import DEFAULT_GRID, DEFAULT_SEED, MODEL_CARD_VERSION, SELECTION_VERSION
 from helpers.errors import InputError
-from helpers.features import MODEL_FEATURES
+from helpers.features.columns import MODEL_FEATURES
 from helpers.models import openset
 from helpers.models.candidates import CANDIDATE_NAMES, CANDIDATES, get_candidate
 from helpers.models.card import library_versions

@@ -27,7 +27,7 @@ import skops.io as sio
 from sklearn.utils.validation import check_is_fitted
 
 from helpers.errors import InputError
-from helpers.features import MODEL_FEATURES
+from helpers.features.columns import MODEL_FEATURES
 from helpers.models.card import library_versions
 from helpers.models.training import table_fingerprint
 from helpers.paths import atomic_write

@@ -32,7 +32,7 @@ from scipy.stats import rankdata
 
 from helpers import data
 from helpers.errors import InputError
-from helpers.features import MODEL_FEATURES
+from helpers.features.columns import MODEL_FEATURES
 from helpers.models.novelty import (  # noqa: F401 (NeighbourScorer: old model files name it here)
     NEIGHBOUR_SIGNALS,
     PROBABILITY_SIGNALS,

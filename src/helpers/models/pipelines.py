@@ -32,7 +32,7 @@ from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
 from helpers.errors import InputError
-from helpers.features import MODEL_FEATURES
+from helpers.features.columns import MODEL_FEATURES
 
 #: Model names accepted by :func:`build_model` (the registry; the default model is chosen among
 #: the recipes of :data:`helpers.models.candidates.CANDIDATES`).

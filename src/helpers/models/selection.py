@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from helpers import data
 from helpers.constants import SELECTION_VERSION
-from helpers.features import MODEL_FEATURES
+from helpers.features.columns import MODEL_FEATURES
 from helpers.models.candidates import CANDIDATE_NAMES, calibrate, fit_grouped, get_candidate
 from helpers.models.pipelines import build_model
 from helpers.models.training import table_fingerprint
@@ -68,7 +68,7 @@ def fit_candidate(name: str, train: pd.DataFrame, seed: int = 0, grid: str = "sm
         default the artist groups of ``train["filename"]`` (:func:`helpers.data.artist_groups`).
     calibration_splits : int or list of (train, test) index pairs, optional
         Calibration folds; default *n_splits* grouped folds. Fewer, or folds built beforehand,
-        when a genre has too few groups (:func:`helpers.active.calibration_folds`).
+        when a genre has too few groups (:func:`helpers.labeling.retrain.calibration_folds`).
 
     Returns
     -------

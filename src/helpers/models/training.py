@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from helpers.errors import InputError
-from helpers.features import FEATURE_COLUMNS, MODEL_FEATURES, SAMPLE_RATE
+from helpers.features import SAMPLE_RATE
+from helpers.features.columns import FEATURE_COLUMNS, MODEL_FEATURES
 
 
 def table_fingerprint(table: pd.DataFrame, columns=MODEL_FEATURES, label: str = "label") -> str:

@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from helpers import data
 from helpers.cache import CacheEntry
-from helpers.features import MODEL_FEATURES
+from helpers.features.columns import MODEL_FEATURES
 from helpers.models.pipelines import build_model, param_grid
 from helpers.models.training import table_fingerprint
 
