@@ -24,9 +24,15 @@ then ``np.matmul`` with ``out=``, i.e. BLAS sgemm). "ReLU, batch norm, max over 
 reduced to a max (or, for a filter whose batch-norm scale is negative, a min) of the raw
 convolution over bands, followed by the ReLU and the affine batch norm on 187 values instead of
 187 x 59: ReLU and a positive (negative) affine map are non-decreasing (non-increasing) and
-commute with max (turn it into min), exactly, also in floating point. The mid-end convolutions
-run on the patches laid end to end with 3 zero frames between them, so each of the 7 taps is
-one matrix product over every patch.
+commute with max (turn it into min), exactly, also in floating point. Activations are
+channels first and bands before time, so the max over bands is an elementwise maximum of
+contiguous rows. The temporal convolutions (only 51 filters, which BLAS runs at half speed)
+use Toeplitz weights: 11 output frames per row (:class:`_Pooled`). The mid-end convolutions
+run on the patches laid end to end, each padded by 3 zero frames on either side, so each of the
+7 taps is one matrix product over every patch. Chunks of patches run on worker threads with
+single-threaded BLAS (see :meth:`MusicnnNetwork.forward`). ``benchmarks/bench_musicnn.py``
+measures about 0.7 of the machine's float32 matrix-product rate, and 3x the speed of the
+original's TensorFlow 1.15 network on the same thread count.
 
 Examples
 --------
@@ -109,7 +115,7 @@ def _scratch(key: str, shape: tuple) -> np.ndarray:
 
     Fresh large arrays cost page faults on first touch (about a third of the network's time
     when every chunk allocated its own); keeping one buffer per role, grown to the largest
-    chunk seen, avoids that. About 35 MB per patch of the chunk size, per thread.
+    chunk seen, avoids that. About 21 MB per patch of the chunk size, per thread.
     """
     pool = _SCRATCH.__dict__.setdefault("pool", {})
     size = int(np.prod(shape))
@@ -145,6 +151,20 @@ def _blas_threads(controller) -> int:
     """The thread count BLAS is currently set to (1 if no BLAS is found)."""
     counts = [info["num_threads"] for info in controller.info() if info["user_api"] == "blas"]
     return max(counts, default=1)
+
+
+def default_threads() -> int:
+    """Threads :meth:`MusicnnNetwork.forward` uses when not told: BLAS's current setting."""
+    return _blas_threads(_controller())
+
+
+def single_threaded_blas():
+    """Context manager limiting BLAS to one thread (process-wide) for its duration.
+
+    Small products (the mel filter bank) run no faster on two BLAS threads, and OpenBLAS's
+    spinning threads slow them down many times over when another process holds a core.
+    """
+    return _controller().limit(limits=1, user_api="blas")
 
 
 def release_scratch() -> None:
@@ -393,7 +413,7 @@ class MusicnnNetwork:
             run one after the other.
         chunk : int
             Patches per matrix product. Small chunks keep the products' operands in cache
-            (about 35 MB of scratch per patch of the chunk and per thread, kept between
+            (about 21 MB of scratch per patch of the chunk and per thread, kept between
             calls; :func:`release_scratch` frees it).
 
         Returns
