@@ -17,7 +17,11 @@ MODELS                      ``("MTT_musicnn", "MSD_musicnn")``
 Modules: :mod:`~helpers.musicnn.checkpoint` (TF1 checkpoint reader),
 :mod:`~helpers.musicnn.convert` (the one-off converter), :mod:`~helpers.musicnn.frontend`,
 :mod:`~helpers.musicnn.network`, :mod:`~helpers.musicnn.weights`, :mod:`~helpers.musicnn.song`.
-Importing this package is cheap: the submodules load on first use.
+Importing this package is cheap: the submodules load on first use. The subpackage imports
+only numpy, scipy, soxr, soundfile, threadpoolctl and :mod:`helpers.audio` / ``errors`` /
+``constants`` / ``paths``, and refers to its own modules relatively, so it can move (to
+``helpers/features/musicnn/``) as one folder; the ``package-data`` entry of ``pyproject.toml``
+(``musicnn/weights/*``) moves with it.
 
 Examples
 --------

@@ -34,9 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from helpers.errors import InputError
-from helpers.musicnn.checkpoint import CheckpointReader
-from helpers.musicnn.network import inference_variables, variable_shapes
-from helpers.musicnn.weights import MODELS, WEIGHTS_DIR
+
+from .checkpoint import CheckpointReader
+from .network import inference_variables, variable_shapes
+from .weights import MODELS, WEIGHTS_DIR
 
 WHEEL_NAME = "musicnn"
 WHEEL_VERSION = "0.1.0"

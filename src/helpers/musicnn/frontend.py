@@ -144,7 +144,7 @@ class LogMelStream:
     """
 
     def __init__(self, source_rate: int | None = None, source_frames: int | None = None):
-        from helpers.musicnn.resampler import EqualizerStream
+        from .resampler import EqualizerStream
 
         # soxr -> resampy response match for downsampled sources (see helpers.musicnn.resampler)
         resampled = source_rate is not None and source_rate != SR

@@ -50,7 +50,7 @@ import threading
 
 import numpy as np
 
-from helpers.musicnn.frontend import N_MELS, PATCH_FRAMES
+from .frontend import N_MELS, PATCH_FRAMES
 
 #: ``tf.compat.v1.layers.batch_normalization``'s default epsilon.
 BN_EPSILON = 1e-3

@@ -22,7 +22,8 @@ import numpy as np
 
 from helpers.audio import NON_FINITE_REASON, check_audio_info, iter_decoded_blocks, too_short_reason
 from helpers.errors import AudioError
-from helpers.musicnn.frontend import (
+
+from .frontend import (
     FRAME_SECONDS,
     MIN_SAMPLES,
     N_FFT,
@@ -33,13 +34,13 @@ from helpers.musicnn.frontend import (
     iter_patches,
     patch_hop,
 )
-from helpers.musicnn.network import (
+from .network import (
     DEFAULT_OUTPUTS,
     MusicnnNetwork,
     default_threads,
     single_threaded_blas,
 )
-from helpers.musicnn.weights import MODELS, read_weights
+from .weights import MODELS, read_weights
 
 #: The seconds of audio a tag needs, as the error message states it (one 3-s patch; exactly
 #: 2.976 s give the first 187-frame patch).

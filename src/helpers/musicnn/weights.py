@@ -95,7 +95,7 @@ def read_weights(model: str, path: str | Path | None = None,
     helpers.errors.InputError
         Missing file, sha256 mismatch, unreadable archive, missing or misshapen variable.
     """
-    from helpers.musicnn.network import variable_shapes
+    from .network import variable_shapes
 
     shipped = path is None
     path = Path(weights_path(model) if shipped else path)
