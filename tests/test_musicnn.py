@@ -320,6 +320,20 @@ def test_the_streamed_log_mel_does_not_depend_on_the_blocks(source_rate):
         assert np.mean(whole == _direct_logmel(y)) > 0.99  # float16 ties may round apart
 
 
+def test_the_last_sample_is_zeroed_where_resampy_gave_one_sample_less():
+    # 22050 Hz -> 16 kHz: n = 1000 gives ceil(725.6) = 726 samples, resampy int() 725, and
+    # librosa 0.7.2 pads with a zero; n = 882 gives exactly 640 (no padding)
+    rng = np.random.default_rng(8)
+    y = (rng.standard_normal(726 + 256 * 40) * 0.1).astype(np.float32)
+    n_in = int(np.ceil(len(y) / (16000 / 22050))) - 1
+    assert int(np.ceil(n_in * 16000 / 22050)) == len(y) > int(n_in * (16000 / 22050))
+    zeroed = y.copy()
+    zeroed[-1] = 0
+    assert np.array_equal(frontend.logmel(y, 22050, n_in), frontend.logmel(zeroed, 22050))
+    # a stated length that does not fit the decoded one (an mp3 estimate) changes nothing
+    assert np.array_equal(frontend.logmel(y, 22050, n_in + 5000), frontend.logmel(y, 22050))
+
+
 def test_patches_drop_the_trailing_partial_patch_as_the_original():
     y = np.random.default_rng(4).standard_normal(16000 * 10).astype(np.float32)
     frames = frontend.logmel(y)

@@ -150,11 +150,11 @@ class LogMelStream:
         resampled = source_rate is not None and source_rate != SR
         self._equalizer = EqualizerStream(source_rate, SR) if resampled and source_rate > SR \
             else None
-        # librosa 0.7.2 pads resampy's int(n * ratio) samples with zeros up to ceil(n * ratio)
-        # (fix_length); the decoder gives ceil(n * ratio) real samples
-        self._keep = (int(source_frames * (float(SR) / source_rate))
-                      if resampled and source_frames else None)
-        self._zeros_after = 0
+        # librosa 0.7.2 pads resampy's int(n * ratio) samples with a zero up to ceil(n * ratio)
+        # (fix_length) where the decoder gives ceil(n * ratio) real samples: the last sample
+        # is held back until finish() knows whether the stated length fits the decoded one
+        self._source = (source_rate, source_frames) if resampled and source_frames else None
+        self._held = np.zeros(0, dtype=np.float32)
         self._pending = np.zeros(0, dtype=np.float32)  # padded signal from the next frame on
         self._head = np.zeros(0, dtype=np.float32)  # raw samples held until the left pad exists
         self._tail = np.zeros(0, dtype=np.float32)  # last raw samples, for the right pad
@@ -176,13 +176,9 @@ class LogMelStream:
     def push(self, block: np.ndarray) -> np.ndarray:
         """Add samples; return the log-mel frames ``(k, 96)`` that are now complete."""
         block = np.asarray(block, dtype=np.float32).ravel()
-        if self._keep is not None and self.n_input + len(block) > self._keep:
-            cut = max(0, self._keep - self.n_input)
-            self._zeros_after += len(block) - cut
-            block_in, self.n_input = block[:cut], self.n_input + len(block)
-            block = block_in
-        else:
-            self.n_input += len(block)
+        self.n_input += len(block)
+        if self._source is not None and len(block):
+            block, self._held = np.concatenate([self._held, block[:-1]]), block[-1:]
         if self._equalizer is not None:
             block = self._equalizer.push(block)
         return self._push(block)
@@ -213,12 +209,21 @@ class LogMelStream:
             Fewer than 257 samples were pushed (the reflect pad needs them).
         """
         parts = []
+        last = self._held
+        if self._source is not None and len(last):
+            rate, frames = self._source
+            ratio = float(SR) / rate
+            # resampy made int(n * ratio) samples (its own float arithmetic), librosa ceil()
+            if (int(np.ceil(frames * ratio)) == self.n_input
+                    and int(frames * ratio) == self.n_input - 1):
+                last = np.zeros(1, dtype=np.float32)
+            self._held = np.zeros(0, dtype=np.float32)
         if self._equalizer is not None:
+            parts.append(self._push(self._equalizer.push(last)))
             parts.append(self._push(self._equalizer.finish()))
             self._equalizer = None
-        if self._zeros_after:
-            parts.append(self._push(np.zeros(self._zeros_after, dtype=np.float32)))
-            self._zeros_after = 0
+        else:
+            parts.append(self._push(last))
         head = np.concatenate(parts) if parts else np.zeros((0, N_MELS), dtype=np.float32)
         if not self._started:
             raise ValueError(f"{self.n_samples} samples are too few for a centred 512-point "
