@@ -191,7 +191,7 @@ class _Pooled:
     """A convolution followed by ReLU, batch norm and a max over bands, folded (see above).
 
     The filters are reordered so that those whose batch-norm scale is negative (pooled with
-    a min) form one block of rows; :meth:`finish` returns them in the original order.
+    a min) form one block of rows; :meth:`affine` returns them in the original order.
 
     With *block* ``R`` (for the temporal convolutions: 1 band wide, 128, 64 or 32 frames
     long), the weights become a Toeplitz matrix whose row ``(filter, r)`` holds the kernel
@@ -227,18 +227,16 @@ class _Pooled:
         """Columns the weights multiply (kernel taps, ``block + length - 1`` for Toeplitz)."""
         return self.weights.shape[1]
 
-    def finish(self, conv: np.ndarray) -> np.ndarray:
-        """``bn(relu(max over bands of conv + bias))`` of ``conv`` ``(rows, bands, n)``.
+    def pool(self, conv: np.ndarray, out: np.ndarray) -> None:
+        """Max over bands of ``conv`` ``(rows, bands, n)`` into *out* ``(rows, n)`` (min for
+        the filters whose scale is negative)."""
+        p = self.n_positive
+        np.max(conv[:p], axis=1, out=out[:p])
+        np.min(conv[p:], axis=1, out=out[p:])
 
-        Returns ``(filters, block, n)`` in the checkpoint's filter order (min instead of max
-        for the filters whose scale is negative)."""
-        pooled = np.empty((conv.shape[0], conv.shape[2]), np.float32)
-        np.max(conv[:self.n_positive], axis=1, out=pooled[:self.n_positive])
-        np.min(conv[self.n_positive:], axis=1, out=pooled[self.n_positive:])
-        return self._affine(pooled)
-
-    def _affine(self, pooled: np.ndarray) -> np.ndarray:
-        """Bias, ReLU and batch norm of pooled ``(rows, n)``, rows back in checkpoint order."""
+    def affine(self, pooled: np.ndarray) -> np.ndarray:
+        """Bias, ReLU and batch norm of pooled ``(rows, n)``, rows back in checkpoint order:
+        ``(filters, block, n)``."""
         pooled = pooled + self.bias
         np.maximum(pooled, 0, out=pooled)
         pooled *= self.scale
@@ -246,7 +244,7 @@ class _Pooled:
         return pooled.reshape(len(self.restore), self.block, -1)[self.restore]
 
     def finish_rows(self, conv: np.ndarray) -> np.ndarray:
-        """:meth:`finish` of the transposed product ``conv`` ``(bands, n, rows)``.
+        """:meth:`pool` then :meth:`affine` of the transposed product ``(bands, n, rows)``.
 
         The max over bands is then an elementwise maximum of ``bands`` contiguous slabs, which
         numpy does at memory speed (the reduction of a ``(rows, bands, n)`` array over its
@@ -255,7 +253,7 @@ class _Pooled:
         pooled = np.empty(conv.shape[1:], np.float32)
         np.max(conv[:, :, :self.n_positive], axis=0, out=pooled[:, :self.n_positive])
         np.min(conv[:, :, self.n_positive:], axis=0, out=pooled[:, self.n_positive:])
-        return self._affine(pooled.T)
+        return self.affine(pooled.T)
 
 
 class MusicnnNetwork:
@@ -324,14 +322,19 @@ class MusicnnNetwork:
         padded[:, :, -3:] = 0
         padded[:, :, 3:-3] = series
         timbral = []
+        n = b * PATCH_FRAMES
         for block, width in zip(self.timbral, self.timbral_widths, strict=True):
             bands = N_MELS - width + 1
+            # (Computing a few bands at a time, so that columns and product stay in the core's
+            # cache, was measured slower: the product's efficiency drops more than it gains.)
             cols = _scratch("cols", (7, width, bands, b, PATCH_FRAMES))
             windows = np.lib.stride_tricks.sliding_window_view(padded, (width, 7), axis=(1, 2))
             np.copyto(cols, windows.transpose(4, 3, 1, 0, 2))
-            conv = _scratch("conv", (len(block.weights), bands * b * PATCH_FRAMES))
+            conv = _scratch("conv", (len(block.weights), bands * n))
             np.matmul(block.weights, cols.reshape(7 * width, -1), out=conv)
-            timbral.append(block.finish(conv.reshape(len(conv), bands, b * PATCH_FRAMES)))
+            pooled = _scratch("pooled", (len(block.weights), n))
+            block.pool(conv.reshape(len(conv), bands, n), pooled)
+            timbral.append(block.affine(pooled))
 
         # temporal: "same" padding puts (length - 1) // 2 zero frames before the signal; one
         # padded copy serves all three kernels (each starts at its own offset into it)
