@@ -31,7 +31,7 @@ use Toeplitz weights: 11 output frames per row (:class:`_Pooled`). The mid-end c
 run on the patches laid end to end, each padded by 3 zero frames on either side, so each of the
 7 taps is one matrix product over every patch. Chunks of patches run on worker threads with
 single-threaded BLAS (see :meth:`MusicnnNetwork.forward`). ``benchmarks/bench_musicnn.py``
-measured 0.60-0.71 of the machine's float32 matrix-product rate on one thread, and 2.5-3.3x
+measured 0.58-0.71 of the machine's float32 matrix-product rate, and 2.2-3.4x
 the speed of the original's TensorFlow 1.15 network (see ``benchmarks/README.md``).
 
 Examples
