@@ -95,6 +95,7 @@ from helpers.errors import (
     StoreReadOnlyError,
 )
 from helpers.labeling.retrain import model_fingerprint
+from helpers.labeling.session import model_said, record_answer
 from helpers.models.default import default_model
 from helpers.paths import data_dir
 from helpers.predict import predict_song
@@ -840,14 +841,10 @@ def create_app(store_path=None, model=None, upload_dir=None,
         try:
             song_id = parse_id(form.get("song_id"), "song_id")
             prediction_id = parse_id(form.get("prediction_id"), "prediction_id")
-            predictions = store.predictions(song_id)
-            row = predictions[predictions["prediction_id"] == prediction_id]
-            if row.empty:
-                raise InputError("prediction_id", "no such prediction for this song")
-            model_said = str(row["genre"].iloc[0])  # from the store, never from the form
+            said = model_said(store, song_id, prediction_id)  # the store's, never the form's
             action = form.get("action", "")
             if action == "confirm":
-                genre = model_said
+                genre = said
             elif action == "correct":
                 typed = (form.get("new_genre") or "").strip()
                 picked = (form.get("genre") or "").strip()
@@ -868,8 +865,8 @@ def create_app(store_path=None, model=None, upload_dir=None,
             who = _clean_who(form.get("who"))
             with label_lock:
                 if not _repeated(store, song_id, genre, who):
-                    store.record_label(song_id, genre, who=who, where="web",
-                                       model_said=model_said, prediction_id=prediction_id)
+                    record_answer(store, song_id, genre, prediction_id=prediction_id, who=who,
+                                  where="web")
         except StoreError:
             raise
         except InputError as exc:
