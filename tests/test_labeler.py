@@ -638,3 +638,24 @@ def test_a_song_that_fails_in_the_background_is_named_in_the_widget(pool_dir, tm
     lab.wait(60)
     assert len(lab.songs) == 1 and len(lab.problems) == 1
     assert "1 could not be used" in lab.extraction_note.value and "zz_broken.ogg" in lab.extraction_note.value
+
+
+def test_a_labelling_session_works_without_widgets(pool_dir, store_path, no_extraction):
+    """The session the web page and the widget share: label, skip and undo with no ipywidgets."""
+    import subprocess
+    import sys
+
+    from helpers.labeling.session import LabelingSession, session_log
+
+    session = LabelingSession(pool_dir, store=store_path, window_seconds=WINDOW, background=False,
+                              who="tester")
+    first = session.current
+    said = session.top_genres(first, k=1)[0][0]
+    session.label("metal")
+    assert session.current != first
+    log = session_log(session.store, [first])
+    assert log["genre"].tolist() == ["metal"] and log["model_said"].tolist() == [said]
+    assert session.undo() is not None and session.current == first
+    code = "import sys, helpers.labeling.session; print('ipywidgets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -174,7 +174,6 @@ class LabelingSession:
                                             name="labeler-extraction", daemon=True)
             self._thread.start()
 
-
     def _load_pool(self, pool) -> list[tuple[Path, list[float]]]:
         """Add the songs whose features are stored; return ``(file, stored starts)`` to extract."""
         if isinstance(pool, LabelStore):
@@ -215,7 +214,6 @@ class LabelingSession:
                                  "saved; open a writable store to add it" for path, _ in pending)
             return []
         return pending
-
 
     def _extract(self, pending: list[tuple[Path, list[float]]]) -> None:
         """Extract the pending songs: the first in this thread, the rest in parallel.
@@ -262,7 +260,6 @@ class LabelingSession:
                 self._join(prepare_song(path, *settings, have))
         self._finished()
 
-
     def _finished(self) -> None:
         """After the last song: offer a skipped song if the queue ran dry meanwhile."""
         with self._lock:
@@ -270,7 +267,6 @@ class LabelingSession:
             self._on_progress()
             if self.current is None:
                 self.next_song("Every new song is extracted." if self.songs else None)
-
 
     def _join(self, prepared: PreparedSong, final: bool = True) -> None:
         """Store a prepared song's metadata and features; add it to the queue (or update it).
@@ -315,7 +311,6 @@ class LabelingSession:
             else:
                 self._on_queue()
 
-
     def _problem(self, message: str) -> None:
         log.warning("%s", message)
         with self._lock:
@@ -323,13 +318,11 @@ class LabelingSession:
             self.prepared += 1
             self._on_progress()
 
-
     def wait(self, timeout: float | None = None) -> LabelingSession:
         """Wait until the background extraction has finished (or *timeout* seconds passed)."""
         if self._thread is not None:
             self._thread.join(timeout)
         return self
-
 
     @property
     def extracting(self) -> bool:
@@ -337,18 +330,15 @@ class LabelingSession:
         return (self._thread is not None and self._thread.is_alive()
                 and not getattr(self, "_thread_done", False))
 
-
     def stop(self) -> None:
         """Stop the background extraction after the songs in progress (they are kept)."""
         self._stop.set()
-
 
     def _add(self, song_id, path, title, artist, windows) -> None:
         self.songs[song_id] = PoolSong(
             song_id=song_id, path=path,
             title=title if isinstance(title, str) and title else (path.stem if path else f"song {song_id}"),
             artist=artist if isinstance(artist, str) else "", windows=windows.reset_index(drop=True))
-
 
     def _fit_current(self) -> retraining.Fit:
         """Fit the labeler's model on the base table plus the store's current labels.
@@ -360,16 +350,13 @@ class LabelingSession:
                                                                    base_table=self.base_table)
         return retraining.fit_rows(base, extra, estimator=self.estimator, recipe=self.recipe)
 
-
     def _active_label_ids(self) -> set[int]:
         return set(self.store.current_labels()["event_id"].astype(int))
-
 
     def _set_fit(self, fit: retraining.Fit, trained_on: set[int], note: str = "") -> None:
         """Use a :func:`helpers.retraining.fit_rows` result: its model, name and note."""
         self.fit_info = fit
         self._set_model(fit.model, trained_on, " ".join(filter(None, [note, fit.note])))
-
 
     def _set_model(self, model, trained_on: set[int], note: str = "") -> None:
         """Use *model* from now on: predict the pool again and say which model it is."""
@@ -380,7 +367,6 @@ class LabelingSession:
             if self.songs:
                 self._predict_pool()
             self._on_model(note)
-
 
     def held_out_accuracy(self) -> dict:
         """Accuracy of the current model on the fault-filtered test split (bootstrap 95% CI).
@@ -404,13 +390,11 @@ class LabelingSession:
                     self.model, held_out=self._held_out_rows if self.fit_info is not None else None)
         return self._held_out[key]
 
-
     def model_name(self) -> str:
         """The current model in one line: recipe, description and training rows."""
         if self.fit_info is not None and self.fit_info.model is self.model:
             return self.fit_info.describe()
         return model_card.describe_model(self.model)  # says when a model has no card
-
 
     @property
     def genres(self) -> list[str]:
@@ -418,14 +402,12 @@ class LabelingSession:
         known = set(map(str, self.model.classes_)) | set(self.store.current_labels()["genre"])
         return sorted(known)
 
-
     @property
     def fingerprint(self) -> str:
         """Fingerprint of the current model."""
         if getattr(self, "_fingerprint_of", None) is not self.model:
             self._fingerprint, self._fingerprint_of = retraining.model_fingerprint(self.model), self.model
         return self._fingerprint
-
 
     def _predict_songs(self, song_ids) -> None:
         """Predict every window of the given pool songs in one call."""
@@ -444,24 +426,20 @@ class LabelingSession:
             song.proba = song.window_proba.mean(axis=0)
             offset += n
 
-
     def _predict_pool(self) -> None:
         """Predict every window of every pool song in one call (the whole pool at once)."""
         self._predict_songs(list(self.songs))
-
 
     def states(self) -> pd.DataFrame:
         """Queue state of each pool song: ``song_id, state, genre, last_event_id``."""
         states = self.store.song_states()
         return states[states["song_id"].isin(list(self.songs))].reset_index(drop=True)
 
-
     def progress(self, states: pd.DataFrame | None = None) -> dict:
         """Counts over the pool: ``labelled``, ``skipped``, ``left``, ``total`` (ready songs)."""
         counts = (self.states() if states is None else states)["state"].value_counts()
         return {"labelled": int(counts.get("labelled", 0)), "skipped": int(counts.get("skipped", 0)),
                 "left": int(counts.get("unlabelled", 0)), "total": len(self.songs)}
-
 
     def queue(self) -> list[int]:
         """Unlabelled, unskipped pool songs, most uncertain first (no random picks)."""
@@ -474,13 +452,11 @@ class LabelingSession:
                              strategy, epsilon=0.0, random_state=self._rng)
         return [waiting[i] for i in order]
 
-
     def skipped(self, states: pd.DataFrame | None = None) -> list[int]:
         """Pool songs whose latest decision is a skip, the one skipped longest ago first."""
         states = self.states() if states is None else states
         skipped = states[states["state"] == "skipped"].sort_values("last_event_id")
         return skipped["song_id"].astype(int).tolist()
-
 
     def next_song(self, message: str | None = None) -> int | None:
         """Move to the next song the strategy picks; when none is left, the oldest skipped one.
@@ -501,7 +477,6 @@ class LabelingSession:
             self._on_song(message, states)  # nothing was written since: no second read
             return self.current
 
-
     def show_song(self, song_id: int, message: str | None = None) -> None:
         """Make *song_id* (a pool song, e.g. a skipped one) the current song."""
         if song_id not in self.songs:
@@ -510,13 +485,11 @@ class LabelingSession:
             self.current = int(song_id)
             self._on_song(message)
 
-
     def top_genres(self, song_id: int | None = None, k: int = TOP_GENRES) -> list[tuple[str, float]]:
         """The model's *k* most probable genres for a song (mean over its windows)."""
         song = self.songs[self.current if song_id is None else song_id]
         order = np.argsort(-song.proba)[:k]
         return [(str(self.model.classes_[i]), float(song.proba[i])) for i in order]
-
 
     def uncertain_window(self, song_id: int | None = None) -> tuple[float, float]:
         """Start and end (s) of the window the model is least sure about."""
@@ -524,7 +497,6 @@ class LabelingSession:
         strategy = "least_confidence" if self.strategy == "random" else self.strategy
         i = int(np.argmax(queries.uncertainty(song.window_proba, strategy)))
         return float(song.windows.loc[i, "start"]), float(song.windows.loc[i, "end"])
-
 
     def _prediction_id(self, song_id: int) -> int | None:
         """The stored prediction shown for a song (one row per song and model)."""
@@ -539,12 +511,10 @@ class LabelingSession:
                 song_id, proba, self.fingerprint, self.where)
         return self._prediction_ids[key]
 
-
     def _require_current(self) -> int:
         if self.current is None:
             raise InputError("labeler", "no current song (the queue is empty)")
         return self.current
-
 
     def label(self, genre: str) -> int:
         """Record *genre* for the current song, then move on; return the event id."""
@@ -558,13 +528,11 @@ class LabelingSession:
                            "Undo takes it back")
             return event
 
-
     def accept(self) -> int:
         """Record the model's top genre as right for the current song."""
         with self._lock:
             self._require_current()
             return self.label(self.top_genres(k=1)[0][0])
-
 
     def skip(self) -> int:
         """Skip the current song (it can be revisited); return the event id."""
@@ -575,7 +543,6 @@ class LabelingSession:
                                            model_said=said)
             self.next_song(f"Skipped: {self.songs[song_id].title} — it waits in the Skipped list")
             return event
-
 
     def undo(self) -> int | None:
         """Undo this person's latest label or skip in the pool and show that song again.
@@ -610,7 +577,6 @@ class LabelingSession:
             self._on_song(f"Undone: {what} for {self.songs[song_id].title} — {now}.{note}", states)
             return undo
 
-
     def like(self, liked: bool = True) -> int:
         """Record that the person likes (or dislikes) the current song."""
         with self._lock:
@@ -618,7 +584,6 @@ class LabelingSession:
             event = self.store.record_preference(song_id, liked, who=self.who, where=self.where)
             self._on_song(f"{'Liked' if liked else 'Disliked'}: {self.songs[song_id].title}")
             return event
-
 
     def retrain(self) -> retraining.RetrainResult:
         """Retrain on the table plus the store's labels; show before/after and a learning curve."""
@@ -633,7 +598,6 @@ class LabelingSession:
             self._on_song(f"Retrained: held-out accuracy {result.before['accuracy']:.3f} → "
                          f"{result.after['accuracy']:.3f} ({result.split} test split)")
         return result
-
 
     def save_model(self, path=None):
         """Save the last retrained model (see :meth:`helpers.retraining.RetrainResult.save`)."""
