@@ -300,12 +300,14 @@ def test_every_command_and_option_in_the_docs_exists():
 
 
 def test_every_environment_variable_in_the_docs_is_read_by_the_code():
-    code = "\n".join(path.read_text(encoding="utf-8") for folder in (SRC, ROOT / "tests")
-                     for path in folder.rglob("*.py"))
+    sources = [path for folder in (SRC, ROOT / "tests") for path in folder.rglob("*.py")
+               if path.resolve() != Path(__file__).resolve()]  # naming a variable here reads nothing
+    code = "\n".join(path.read_text(encoding="utf-8") for path in sources)
     code += (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     named = {var for page in doc_pages() for var in ENV_VAR.findall(page.read_text(encoding="utf-8"))}
     assert "MUSIC_STUDY_DATA_DIR" in named
-    assert not sorted(var for var in named if var not in code)
+    unread = sorted(var for var in named if var not in code)
+    assert not unread, f"environment variables the docs name but no code reads: {unread}"
 
 
 def test_every_helpers_name_in_the_docs_exists():
