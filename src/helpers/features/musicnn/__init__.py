@@ -18,10 +18,10 @@ Modules: :mod:`~helpers.features.musicnn.checkpoint` (TF1 checkpoint reader),
 :mod:`~helpers.features.musicnn.convert` (the one-off converter), :mod:`~helpers.features.musicnn.frontend`,
 :mod:`~helpers.features.musicnn.network`, :mod:`~helpers.features.musicnn.weights`, :mod:`~helpers.features.musicnn.song`.
 Importing this package is cheap: the submodules load on first use. The subpackage imports
-only numpy, scipy, soxr, soundfile, threadpoolctl and :mod:`helpers.audio` / ``errors`` /
-``constants`` / ``paths``, and refers to its own modules relatively, so it can move (to
-``helpers/features/musicnn/``) as one folder; the ``package-data`` entry of ``pyproject.toml``
-(``musicnn/weights/*``) moves with it.
+only numpy, scipy, soxr, soundfile, threadpoolctl, :mod:`helpers.audio`, ``errors``,
+``constants``, ``paths`` and the mel filter bank of :mod:`helpers.features.spectral` (no numba),
+and refers to its own modules relatively; its weights ship as the ``package-data`` entry
+``features/musicnn/weights/*`` of ``pyproject.toml``.
 
 Examples
 --------
