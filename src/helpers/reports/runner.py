@@ -55,6 +55,7 @@ class NotebookRun:
     ipynb: str = ""  # the executed notebook, next to the HTML
     headline: dict = field(default_factory=dict)  # named results the notebook recorded
     skipped: list = field(default_factory=list)  # [{"section", "reason"}] the notebook did not run
+    inputs: list = field(default_factory=list)  # [{"name", "path", "source", "sha256"}] it used
 
 
 def discover_notebooks(folder: str | Path | None = None) -> list[Path]:
@@ -92,7 +93,7 @@ def without_records(notebook):
     Headline and not-run records are raw JSON for the index, not for the page; nbconvert has no
     way to show them and would warn once per record.
     """
-    records = {narrate.HEADLINE_MIME, narrate.SKIPPED_MIME}
+    records = {narrate.HEADLINE_MIME, narrate.SKIPPED_MIME, narrate.INPUT_MIME}
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
@@ -149,6 +150,7 @@ def run_notebook(notebook: Path, output_dir: Path, parameters: dict,
         try:
             node = nbformat.read(str(executed), as_version=4)
             run.headline, run.skipped = narrate.collect(node)
+            run.inputs = narrate.collect_inputs(node)
         except Exception as exc:  # an unreadable notebook is already a failed run
             run.error = run.error or _one_line(f"cannot read the executed notebook: {exc}")
         target = output_dir / f"{notebook.stem}.html"
@@ -214,6 +216,16 @@ def _short(value, limit: int = 40) -> str:
 
 
 def _format_value(value) -> str:
+    if isinstance(value, dict) and "n" in value:  # an Estimate or Verdict record (narrate)
+        where = ", ".join(str(p) for p in (f"n={value['n']}", value.get("split")) if p)
+        if value.get("value") is None:
+            return f"too few to say ({where})"
+        text = f"{value['value']:.3g}"
+        if value.get("ci95"):
+            text += f" [{value['ci95'][0]:.3g}, {value['ci95'][1]:.3g}]"
+        if value.get("p_value") is not None:
+            text += f" p={value['p_value']:.2g}"
+        return f"{text} ({where})"
     if isinstance(value, float):
         return f"{value:.4g}"
     return _short(value, 30)
@@ -233,6 +245,10 @@ def _run_row(run: NotebookRun) -> str:
     skipped = "".join(f"<li><b>{esc(s.get('section', ''))}</b>: {esc(s.get('reason', ''))}</li>"
                       for s in run.skipped)
     skipped = f"<ul>{skipped}</ul>" if skipped else "—"
+    inputs = "".join(f"<li><code>{esc(i.get('name', ''))}</code> {esc(i.get('path', ''))} "
+                     f"<small>({esc(i.get('source', ''))}, sha256 <code>{esc(i.get('sha256', ''))}"
+                     f"</code>)</small></li>" for i in run.inputs)
+    skipped = (f'<p class="inputs">inputs used:</p><ul>{inputs}</ul>' if inputs else "") + skipped
     # every parameter on a few lines; the ones passed in (not the notebook's defaults) marked
     params = ", ".join(
         (f'<b class="passed" title="{esc(str(value))}">{esc(name)}={esc(_short(value))}</b>'
@@ -295,7 +311,7 @@ h1{{font-size:1.5em;margin:0 0 .3em}} p.meta{{margin:.2em 0;color:#444}}
 table{{border-collapse:collapse;width:100%;margin-top:1em}}
 th,td{{border:1px solid #d0d7de;padding:.35em .6em;text-align:left;vertical-align:top}}
 th{{background:#f6f8fa}} td.num{{white-space:nowrap;text-align:right}}
-td.name{{white-space:nowrap}} td.params{{font-size:12px;max-width:28em;color:#444}}
+td.name{{white-space:nowrap}} p.inputs{{margin:.3em 0 0;color:#444}} td.params{{font-size:12px;max-width:28em;color:#444}}
 b.passed{{color:#0550ae}} ul{{margin:0;padding-left:1.1em}} li{{margin:0}}
 ul.headline{{columns:2 16em;column-gap:1.6em}} ul.headline li{{break-inside:avoid}}
 .ok{{color:#1a7f37;font-weight:bold}} .failed{{color:#cf222e;font-weight:bold}}
@@ -306,7 +322,7 @@ ul.headline{{columns:2 16em;column-gap:1.6em}} ul.headline li{{break-inside:avoi
 error in {record['total_seconds']:.1f} s in total.{mode}</p>
 <p class="meta">Commit <code>{commit_text}</code> · {versions}</p>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>headline results</th>
-<th>not run (why)</th><th>parameters (<b class="passed">passed</b>, others default)</th></tr>
+<th>inputs used · not run (why)</th><th>parameters (<b class="passed">passed</b>, others default)</th></tr>
 {''.join(_run_row(run) for run in runs)}
 </table></body></html>
 """
