@@ -219,3 +219,28 @@ def test_extraction_draws_no_progress_bar_off_a_terminal(shipped_songs, capfd):
 
     batch.extract_table(shipped_songs[:1], duration=2.0, cache=False, progress=True)
     assert "extracting" not in capfd.readouterr().err  # stderr is not a terminal under pytest
+
+
+def test_index_shows_each_input_used_with_its_fingerprint_and_estimates_with_n(tmp_path, monkeypatch):
+    import hashlib
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b\n1,2\n")
+    monkeypatch.setenv("MUSIC_STUDY_EXTRA_ROWS", str(rows))
+    notebooks = tmp_path / "nb"
+    notebooks.mkdir()
+    _write_notebook(notebooks / "01_inputs.ipynb", [
+        "from helpers.reports.narrate import find_input, headline, share",
+        "path = find_input('extra_rows', None, shared='seed/none.csv')",
+        "headline(acc=share(171, 290, split='fault-filtered test'), few=share(2, 2))"])
+    out = tmp_path / "out"
+    runs = report.run_reports(output_dir=out, notebook_dir=notebooks)
+    assert runs[0].status == "ok", runs[0].error
+    digest = hashlib.sha256(rows.read_bytes()).hexdigest()[:12]
+    run = json.loads((out / "index.json").read_text())["runs"][0]
+    assert run["inputs"] == [{"name": "extra_rows", "path": "rows.csv",
+                              "source": "$MUSIC_STUDY_EXTRA_ROWS", "sha256": digest}]
+    front = (out / "index.html").read_text()
+    assert digest in front and "rows.csv" in front
+    assert "0.59 [0.531, 0.647] (n=290, fault-filtered test)" in front
+    assert "too few to say (n=2)" in front

@@ -301,3 +301,47 @@ def mcnemar(correct_a, correct_b, exact: bool | None = None, level: float = 0.95
                       float(statistic), p, n, level,
                       (("only_a_right", only_a), ("only_b_right", only_b),
                        ("accuracy_a", float(a.mean())), ("accuracy_b", float(b_.mean()))))
+
+
+def reliability_table(confidence, correct, n_bins: int = 10) -> tuple[list[dict], float]:
+    """Bin predictions by their confidence; return the bins and the expected calibration error.
+
+    Parameters
+    ----------
+    confidence : array-like
+        The probability each prediction gives its predicted class (its top probability).
+    correct : array-like of bool
+        Whether each prediction is right.
+    n_bins : int
+        Equal-width bins over [0, 1].
+
+    Returns
+    -------
+    (bins, ece) : list of dict, float
+        Per non-empty bin ``low``, ``high``, ``n``, ``confidence`` (mean), ``accuracy`` and
+        ``ci95`` (Clopper–Pearson of its accuracy); ``ece`` = sum over bins of
+        ``n_bin / n * |accuracy - confidence|``.
+
+    Examples
+    --------
+    >>> bins, ece = reliability_table([0.9, 0.9, 0.6, 0.6], [True, False, True, True], n_bins=5)
+    >>> round(ece, 3), [b["n"] for b in bins]
+    (0.4, [2, 2])
+    """
+    confidence = np.asarray(confidence, dtype=float)
+    correct = np.asarray(correct, dtype=bool)
+    if confidence.shape != correct.shape or confidence.size == 0:
+        raise InputError("reliability", "needs one confidence per prediction")
+    edges = np.linspace(0, 1, n_bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
+    bins, ece = [], 0.0
+    for b in range(n_bins):
+        mask = which == b
+        if not mask.any():
+            continue
+        k, n = int(correct[mask].sum()), int(mask.sum())
+        bins.append({"low": float(edges[b]), "high": float(edges[b + 1]), "n": n,
+                     "confidence": float(confidence[mask].mean()), "accuracy": k / n,
+                     "ci95": binomial_interval(k, n)})
+        ece += n / confidence.size * abs(k / n - confidence[mask].mean())
+    return bins, float(ece)

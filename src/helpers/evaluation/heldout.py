@@ -36,7 +36,7 @@ from helpers.errors import InputError
 from helpers.features.columns import MODEL_FEATURES
 from helpers.models.pipelines import MODEL_NAMES, build_model, param_grid
 from helpers.models.tuning import grid_search, grouped_folds, plain, tune_model
-from helpers.stats import score_predictions
+from helpers.stats import reliability_table, score_predictions
 
 #: Splits accepted by :func:`evaluate_model` (the published ones, see :func:`helpers.data.load_split`).
 SPLITS = tuple(data.SPLITS)
@@ -81,8 +81,13 @@ def plot_test_accuracies(results, reference: dict | None = None, ax=None):
     ax.barh(frame["model"] + " (tuned)", frame["accuracy"], xerr=errors, color="steelblue",
             capsize=4, label="tuned by grouped inner CV; bar: bootstrap 95% CI")
     if reference is not None:
-        ax.axvline(reference["accuracy"], color="0.3", ls="--", label=reference["label"])
-        ax.axvspan(*reference["ci95"], color="0.5", alpha=0.15, label="its bootstrap 95% CI")
+        ax.axvline(reference["accuracy"], color="0.3", ls="--", label=reference["label"], zorder=4)
+        # in front of the bars, hatched, so the band stays visible where it crosses them
+        ax.axvspan(*reference["ci95"], facecolor="none", edgecolor="0.35", hatch="//", lw=0,
+                   zorder=3, label="its bootstrap 95% CI")
+    chance = 1 / len(set(results[0].y_true)) if results[0].y_true is not None and len(results[0].y_true) else None
+    if chance:
+        ax.axvline(chance, color="C3", ls=":", lw=1.5, label=f"chance ({chance:.2f}: one genre of {round(1 / chance)})")
     first = results[0]
     ax.set_xlabel(f"accuracy on {first.split} test clips (share correct)")
     ax.set_title(f"{first.split} split: trained on train+valid (n={first.n_train}), "
@@ -135,11 +140,37 @@ def plot_selection(selection, n_clips: int | None = None, ax=None):
                          frame["test_ci95"].str[1] - frame["test_accuracy"]])
     ax.barh(y - 0.2, frame["test_accuracy"], height=0.4, xerr=test_err, capsize=3, color="C1",
             label=f"{frame['test_split'].iloc[0]} test (n={frame['n_test'].iloc[0]}, bootstrap 95% CI)")
+    ax.axvline(0.1, color="C3", ls=":", lw=1.5, label="chance (0.10: one genre of 10)")
     ax.set_yticks(y, [f"{n} (default)" if n == selection.chosen else n for n in frame["name"]])
     ax.set_xlabel("accuracy (share of clips correct)")
     ax.set_title("Default-model candidates: chosen by the blue bars only", fontsize=10)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax
+
+
+def plot_reliability(confidence, correct, title: str, n_bins: int = 10, ax=None):
+    """Reliability diagram: accuracy per confidence bin (Clopper–Pearson 95% bars) against the
+    diagonal of perfect calibration; the bins' counts as bars below. Returns ``(ax, ece)``."""
+
+    bins, ece = reliability_table(confidence, correct, n_bins)
+    frame = pd.DataFrame(bins)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4.5))
+    ax.plot([0, 1], [0, 1], color="0.5", ls="--", lw=1, label="perfect calibration")
+    errors = np.array([frame["accuracy"] - frame["ci95"].str[0], frame["ci95"].str[1] - frame["accuracy"]])
+    ax.errorbar(frame["confidence"], frame["accuracy"], yerr=errors, fmt="o-", color="C0", capsize=3,
+                label="accuracy per bin (exact 95% CI)")
+    counts = ax.twinx()
+    counts.bar((frame["low"] + frame["high"]) / 2, frame["n"], width=0.9 / n_bins, color="0.8",
+               zorder=0, label="clips per bin")
+    counts.set_ylabel("clips per bin (grey bars)")
+    counts.grid(False)
+    ax.set_zorder(counts.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="top predicted probability (confidence)",
+           ylabel="share correct", title=f"{title}\nECE {ece:.3f} (n={len(np.asarray(correct))})")
+    ax.legend(loc="upper left", frameon=False)
+    return ax, ece
 
 
 @dataclass
