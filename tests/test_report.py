@@ -155,22 +155,18 @@ def test_long_parameter_values_are_shortened_on_the_front_page():
 
 
 @pytest.mark.slow
-def test_quick_report_renders_every_notebook_without_errors(tmp_path, gtzan_audio_dir, shared_data):
-    overrides = {"01": {"audio_dir": str(gtzan_audio_dir)},
-                 "02": {"gtzan_audio_dir": str(gtzan_audio_dir)},
-                 "03": {"extra_rows": str(shared_data / "seed" / "features_30_secActive.csv")},
-                 "07": {"liked_file": str(shared_data / "seed" / "ytmusic_liked_songs.txt")}}
-    runs = report.run_reports(quick=True, output_dir=tmp_path, overrides=overrides)
+def test_quick_report_renders_every_notebook_without_errors(quick_reports):
+    runs = [report.NotebookRun(**run) for run in json.loads((quick_reports / "index.json").read_text())["runs"]]
     assert runs and all(r.status == "ok" for r in runs), [(r.name, r.error) for r in runs]
     for run in runs:
-        page = (tmp_path / f"{run.name}.html").read_text()
+        page = (quick_reports / f"{run.name}.html").read_text()
         assert "Traceback (most recent call last)" not in page
-        executed = nbformat.read(str(tmp_path / f"{run.name}.ipynb"), as_version=4)
+        executed = nbformat.read(str(quick_reports / f"{run.name}.ipynb"), as_version=4)
         errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
                   if o.get("output_type") == "error"]
         assert not errors, f"{run.name}: {errors[:1]}"
-    assert (tmp_path / "index.html").is_file()
-    index = json.loads((tmp_path / "index.json").read_text())
+    assert (quick_reports / "index.html").is_file()
+    index = json.loads((quick_reports / "index.json").read_text())
     for run in index["runs"]:
         assert isinstance(run["headline"], dict) and isinstance(run["skipped"], list), run["name"]
         if run["name"][:2] in OWN_NOTEBOOKS:

@@ -36,7 +36,7 @@ from helpers.errors import InputError
 from helpers.features.columns import MODEL_FEATURES
 from helpers.models.pipelines import MODEL_NAMES, build_model, param_grid
 from helpers.models.tuning import grid_search, grouped_folds, plain, tune_model
-from helpers.stats import reliability_table, score_predictions
+from helpers.stats import mcnemar, reliability_table, score_predictions
 
 #: Splits accepted by :func:`evaluate_model` (the published ones, see :func:`helpers.data.load_split`).
 SPLITS = tuple(data.SPLITS)
@@ -239,6 +239,50 @@ def evaluate_model(name: str = "knn", split: str = "fault-filtered", seed: int =
                       inner_cv_std=tuning.cv_std, seed=seed, grid=grid,
                       y_true=test["label"].to_numpy(), y_pred=y_pred, estimator=estimator,
                       **scores)
+
+
+def reconcile_models(results, selection, default_prediction: dict) -> pd.DataFrame:
+    """One table of every model a report calls "best", each under the protocol that produced it.
+
+    Parameters
+    ----------
+    results : list of Evaluation
+        Registry models tuned on a split's train+valid by grouped inner CV (:func:`evaluate_models`).
+    selection : helpers.models.selection.Selection
+        The default-model selection: candidate recipes scored by artist-grouped CV over all clips.
+    default_prediction : dict
+        :func:`helpers.models.selection.candidate_test_predictions` of the chosen candidate on
+        the same split (``y_true``, ``y_pred``): each tuned model is compared with it on the
+        same test clips by McNemar's test.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``model``, ``protocol``, ``chosen by`` (the score each protocol ranks by, on
+        training data only), ``test accuracy``, ``test 95% CI``, ``McNemar p vs default``
+        (the tuned models; NaN where no test predictions are kept), ``role``.
+    """
+    y_true = np.asarray(default_prediction["y_true"])
+    default_correct = np.asarray(default_prediction["y_pred"]) == y_true
+    rows = []
+    for row in selection.ranked():
+        rows.append({"model": row["name"], "protocol": "recipe chosen by artist-grouped CV over all clips",
+                     "chosen by": f"{row['cv_accuracy']:.3f} ± {row['cv_std']:.3f} (grouped CV)",
+                     "test accuracy": row["test_accuracy"],
+                     "test 95% CI": f"[{row['test_ci95'][0]:.3f}, {row['test_ci95'][1]:.3f}]",
+                     "McNemar p vs default": np.nan,
+                     "role": "default" if row["name"] == selection.chosen else ""})
+    for result in sorted(results, key=lambda r: -r.inner_cv_accuracy):
+        if not np.array_equal(np.asarray(result.y_true), y_true):
+            raise InputError("results", "tuned models and the default were not scored on the same test clips")
+        test = mcnemar(np.asarray(result.y_pred) == y_true, default_correct)
+        rows.append({"model": result.model,
+                     "protocol": f"tuned ({result.grid} grid) by grouped inner CV on {result.split} train+valid",
+                     "chosen by": f"{result.inner_cv_accuracy:.3f} ± {result.inner_cv_std:.3f} (inner CV)",
+                     "test accuracy": result.accuracy,
+                     "test 95% CI": f"[{result.ci95[0]:.3f}, {result.ci95[1]:.3f}]",
+                     "McNemar p vs default": round(test.p_value, 3), "role": ""})
+    return pd.DataFrame(rows)
 
 
 def grid_test_scores(name: str = "knn", split: str = "fault-filtered", seed: int = 0,

@@ -21,9 +21,9 @@ from wordcloud import WordCloud
 
 from helpers.errors import InputError
 
-#: Part of the colour map words are drawn from: viridis without its light yellow end, which is
-#: hard to read on a white background.
-READABLE_RANGE = (0.0, 0.7)
+#: Part of the colour map words are drawn from: viridis from dark purple to blue-teal, each
+#: colour with a contrast of at least 4.5:1 on white (its green and yellow end is too pale).
+READABLE_RANGE = (0.0, 0.42)
 
 
 def _colour_func(colormap: str, low: float, high: float):

@@ -342,9 +342,9 @@ class Verdict:
 
     @property
     def clear(self) -> bool:
-        """Whether the comparison separates the two (interval excludes 0)."""
-        low, high = self.comparison.interval
-        return bool(low > 0 or high < 0)
+        """Whether the comparison separates the two: McNemar's p below 1 − level, otherwise an
+        interval of the difference that excludes 0."""
+        return _separated(self.comparison)
 
     def record(self) -> dict:
         c = self.comparison
@@ -354,24 +354,45 @@ class Verdict:
                 "p_value": None if math.isnan(c.p_value) else round(c.p_value, 4)}
 
 
+def _separated(comparison: stats.Comparison) -> bool:
+    if comparison.test.startswith("McNemar"):  # the exact p decides; the Wald interval only shows size
+        return bool(comparison.p_value < 1 - comparison.level and comparison.estimate != 0)
+    low, high = comparison.interval
+    return bool(low > 0 or high < 0)
+
+
+def _p(value: float) -> str:
+    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
+
+
 def _verdict(comparison: stats.Comparison, name_a: str, name_b: str, unit: str,
              what: str = "") -> Verdict:
     low, high = comparison.interval
     level = f"{comparison.level:.0%}"
-    how = f"{comparison.test} over {comparison.n} {unit}: mean difference " \
+    mcnemar = comparison.test.startswith("McNemar")
+    difference = "accuracy difference" if mcnemar else "mean difference"
+    how = f"{comparison.test} over {comparison.n} {unit}: {difference} " \
           f"{_fmt(comparison.estimate, sign=True)} [{level} CI {_fmt(low, sign=True)}, " \
           f"{_fmt(high, sign=True)}]"
+    if mcnemar:
+        detail = dict(comparison.detail)
+        how += f", {detail['only_a_right']} clips right only by {name_a} and " \
+               f"{detail['only_b_right']} only by {name_b}"
     if not math.isnan(comparison.p_value):
-        label = "t" if "t-test" in comparison.test else (
-            "min(b, c)" if "exact" in comparison.test else "chi²")
-        shown = f"{comparison.statistic:.0f}" if label == "min(b, c)" else f"{comparison.statistic:.2f}"
-        how += f", {label} = {shown}, p = {comparison.p_value:.3f}"
+        if "t-test" in comparison.test:
+            how += f", t = {comparison.statistic:.2f}"
+        elif "chi-square" in comparison.test:
+            how += f", chi² = {comparison.statistic:.2f}"
+        how += f", {_p(comparison.p_value)}"
     what = f" on {what}" if what else ""
     if comparison.n < MIN_N:
         text = f"too few to say whether {name_a} differs from {name_b}{what} ({how})"
-    elif low > 0:
+    elif mcnemar and not (dict(comparison.detail)["only_a_right"] or dict(comparison.detail)["only_b_right"]):
+        text = (f"no difference between {name_a} and {name_b}{what}: right and wrong on the same "
+                f"{comparison.n} {unit}")
+    elif _separated(comparison) and comparison.estimate > 0:
         text = f"{name_a} is better than {name_b}{what} ({how})"
-    elif high < 0:
+    elif _separated(comparison):
         text = f"{name_a} is worse than {name_b}{what} ({how})"
     else:
         text = f"no clear difference between {name_a} and {name_b}{what} ({how})"
