@@ -6,8 +6,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from helpers.errors import InputError
 from helpers import stats
+from helpers.errors import InputError
 from helpers.reports import narrate
 
 

@@ -132,7 +132,7 @@ def plot_selection(selection, n_clips: int | None = None, ax=None):
     frame = pd.DataFrame(selection.candidates).sort_values("cv_accuracy")
     y = np.arange(len(frame))
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 3.8))
+        _, ax = plt.subplots(figsize=(9.5, 3.8))
     ax.barh(y + 0.2, frame["cv_accuracy"], height=0.4, xerr=frame["cv_std"], capsize=3,
             color="C0", label=f"selection: artist-grouped {selection.n_splits}-fold CV, all "
                               f"{n_clips or ''} clips (± std over folds)".replace("  ", " "))
@@ -144,7 +144,8 @@ def plot_selection(selection, n_clips: int | None = None, ax=None):
     ax.set_yticks(y, [f"{n} (default)" if n == selection.chosen else n for n in frame["name"]])
     ax.set_xlabel("accuracy (share of clips correct)")
     ax.set_title("Default-model candidates: chosen by the blue bars only", fontsize=10)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    # below the axes: beside them the figure would be wider than the report page
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize=9, frameon=False, ncol=1)
     return ax
 
 

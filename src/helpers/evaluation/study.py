@@ -28,7 +28,6 @@ from helpers.features.columns import FEATURE_COLUMNS, MODEL_FEATURES
 from helpers.models.pipelines import build_model
 from helpers.stats import accuracy_interval
 
-
 #: The accuracies the original study reported for its three steps (README of the study), in order.
 STUDY_REPORTED = (0.645, 0.685, 0.69)
 
@@ -52,7 +51,7 @@ def reproduce_study(table: pd.DataFrame | None = None, random_state: int = 42) -
         ("stratified split, default KNN (k=5)", y, KNeighborsClassifier()),
         ("stratified split, tuned KNN (k=4, distance, p=1)", y,
          KNeighborsClassifier(n_neighbors=4, weights="distance", p=1)),
-    ]):
+    ], strict=True):
         X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, random_state=random_state,
                                                   stratify=stratify)
         y_pred = knn.fit(X_tr, y_tr).predict(X_te)
