@@ -208,3 +208,10 @@ def test_find_input_prefers_parameter_then_environment_then_shared(tmp_path, mon
     _, skipped = narrate.collect(shell.notebook())
     assert skipped == [{"section": "Extra rows",
                         "reason": "needs the rows (set parameter `extra_rows`)"}]
+
+
+def test_groups_are_compared_by_the_difference_of_their_means():
+    high, low = np.full(20, 0.5) + np.linspace(-0.1, 0.1, 20), np.full(30, 0.1) + np.linspace(-0.1, 0.1, 30)
+    assert str(narrate.compare_groups("hymns", high, "folk", low, unit="songs")).startswith(
+        "hymns is higher than folk (bootstrap difference of means over 20 songs in the smaller group")
+    assert str(narrate.compare_groups("a", [0.1, 0.2, 0.3], "b", [0.2, 0.1, 0.3])).startswith("too few to say")

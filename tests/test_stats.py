@@ -73,3 +73,13 @@ def test_paired_difference_interval_holds_the_mean_gain():
     assert result.interval == pytest.approx((0.05, 0.05))
     with pytest.raises(InputError):
         stats.paired_difference([1, 2], [1, 2, 3])
+
+
+def test_difference_of_means_of_independent_groups():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(1.0, 1.0, 400), rng.normal(0.0, 1.0, 300)
+    result = stats.difference_of_means(a, b)
+    # the textbook standard error sqrt(1/400 + 1/300) = 0.0764: a 95% interval about ±0.15 wide
+    assert result.interval[1] - result.interval[0] == pytest.approx(2 * 1.96 * np.sqrt(1 / 400 + 1 / 300), rel=0.15)
+    assert result.interval[0] < result.estimate < result.interval[1]
+    assert dict(result.detail) == {"n_a": 400, "n_b": 300}

@@ -216,6 +216,31 @@ def paired_difference(a, b, level: float = 0.95, n_boot: int = 2000, rng=0) -> C
                       float("nan"), int(diff.size), level)
 
 
+def difference_of_means(a, b, level: float = 0.95, n_boot: int = 2000, rng=0) -> Comparison:
+    """Difference of the means of two independent samples ``mean(a) - mean(b)``, with a
+    percentile bootstrap interval (each sample resampled on its own; NaN left out).
+
+    Examples
+    --------
+    >>> result = difference_of_means([1.0, 2.0, 3.0] * 10, [0.0, 1.0, 2.0] * 10)
+    >>> result.estimate, result.n
+    (1.0, 30)
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if a.size < 2 or b.size < 2:
+        raise InputError("difference of means", f"needs two samples of at least 2, got {a.size} and {b.size}")
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    diffs = (a[rng.integers(0, a.size, (n_boot, a.size))].mean(axis=1)
+             - b[rng.integers(0, b.size, (n_boot, b.size))].mean(axis=1))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return Comparison("bootstrap difference of means", float(a.mean() - b.mean()),
+                      (float(low), float(high)), float("nan"), float("nan"),
+                      int(min(a.size, b.size)), level, (("n_a", int(a.size)), ("n_b", int(b.size))))
+
+
 def corrected_resampled_ttest(a, b, n_train: int, n_test: int, level: float = 0.95) -> Comparison:
     """Nadeau & Bengio's corrected resampled t-test of paired fold scores ``a - b``.
 

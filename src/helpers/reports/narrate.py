@@ -30,6 +30,8 @@ Verdicts
     - :func:`compare_on_test` — two models' predictions on one shared test split (McNemar);
     - :func:`compare_paired` — independent paired observations (users, seeds, songs);
       bootstrap interval of the mean difference;
+    - :func:`compare_groups` — two independent groups (songs of two collections); bootstrap
+      interval of the difference of their means;
     - :func:`gain_verdict` — an interval of a difference computed elsewhere.
 
 Examples
@@ -197,7 +199,13 @@ def intervals_overlap(a: Sequence[float], b: Sequence[float]) -> bool:
 
 def interval_verdict(name_a: str, interval_a: Sequence[float], name_b: str,
                      interval_b: Sequence[float], level: str = "95%") -> str:
-    """Say what two intervals show: which is higher, or "no clear difference" when they overlap."""
+    """Say what two intervals show: which is higher, or "no clear difference" when they overlap.
+
+    Overlap of two separate intervals is a weak test (two intervals can overlap while the
+    difference is clear); for a verdict on paired or independent samples prefer
+    :func:`compare_paired`, :func:`compare_groups`, :func:`compare_folds` or
+    :func:`compare_on_test`, which test the difference itself.
+    """
     interval_a, interval_b = _checked(interval_a, name_a), _checked(interval_b, name_b)
     if _overlap(interval_a, interval_b):
         return f"no clear difference between {name_a} and {name_b} ({level} intervals overlap)"
@@ -366,7 +374,7 @@ def _p(value: float) -> str:
 
 
 def _verdict(comparison: stats.Comparison, name_a: str, name_b: str, unit: str,
-             what: str = "") -> Verdict:
+             what: str = "", words: tuple = ("better", "worse")) -> Verdict:
     low, high = comparison.interval
     level = f"{comparison.level:.0%}"
     mcnemar = comparison.test.startswith("McNemar")
@@ -391,9 +399,9 @@ def _verdict(comparison: stats.Comparison, name_a: str, name_b: str, unit: str,
         text = (f"no difference between {name_a} and {name_b}{what}: right and wrong on the same "
                 f"{comparison.n} {unit}")
     elif _separated(comparison) and comparison.estimate > 0:
-        text = f"{name_a} is better than {name_b}{what} ({how})"
+        text = f"{name_a} is {words[0]} than {name_b}{what} ({how})"
     elif _separated(comparison):
-        text = f"{name_a} is worse than {name_b}{what} ({how})"
+        text = f"{name_a} is {words[1]} than {name_b}{what} ({how})"
     else:
         text = f"no clear difference between {name_a} and {name_b}{what} ({how})"
     return Verdict(text, comparison, name_a, name_b)
@@ -420,10 +428,22 @@ def compare_on_test(name_a: str, y_true, pred_a, name_b: str, pred_b, split: str
 
 
 def compare_paired(name_a: str, values_a, name_b: str, values_b, unit: str = "pairs",
-                   what: str = "", level: float = 0.95, seed: int = 0) -> Verdict:
-    """Compare paired, independent observations (:func:`helpers.stats.paired_difference`)."""
+                   what: str = "", level: float = 0.95, seed: int = 0,
+                   words: tuple = ("better", "worse")) -> Verdict:
+    """Compare paired, independent observations (:func:`helpers.stats.paired_difference`).
+    *words* name the two directions (``("higher", "lower")`` where higher is not better)."""
     result = stats.paired_difference(values_a, values_b, level=level, rng=seed)
-    return _verdict(result, name_a, name_b, unit, what)
+    return _verdict(result, name_a, name_b, unit, what, words)
+
+
+def compare_groups(name_a: str, values_a, name_b: str, values_b, unit: str = "observations",
+                   what: str = "", level: float = 0.95, seed: int = 0,
+                   words: tuple = ("higher", "lower")) -> Verdict:
+    """Compare two independent groups by the difference of their means
+    (:func:`helpers.stats.difference_of_means`); "too few to say" when the smaller has < 5.
+    *words* name the two directions ("higher"/"lower" by default: a mean need not be better)."""
+    result = stats.difference_of_means(values_a, values_b, level=level, rng=seed)
+    return _verdict(result, name_a, name_b, f"{unit} in the smaller group", what, words)
 
 
 def find_input(parameter: str, value=None, shared: str | None = None, needs: str = "",
