@@ -1,7 +1,8 @@
 """Every report page as a reader sees it: each HTML report rendered by Chromium at 1280 px.
 
-A figure must be shown at (nearly) its natural size: an image wider than the page, or shrunk to
-less than :data:`MIN_SCALE` of its natural width, has ticks and labels too small to read. A
+A figure must be shown at (nearly) the size it was drawn for: an image wider than the page, or
+shrunk to less than :data:`MIN_SCALE` of its natural width (for a high-resolution figure, of
+the width it declares), has ticks and labels too small to read. A
 table cell must not end in pandas' truncation mark ("..." or "…"), nor be one (hidden rows or
 columns).
 
@@ -31,7 +32,10 @@ _MEASURE = """() => {
     const box = img.getBoundingClientRect();
     const cell = img.closest('.jp-Cell, .cell');
     const index = cell ? [...document.querySelectorAll('.jp-Cell, .cell')].indexOf(cell) : -1;
-    return {i, cell: index, natural: img.naturalWidth, shown: box.width, right: box.right, page};
+    // a high-resolution figure declares the size it is meant for (IPython's retina images: half)
+    const w = parseFloat(img.getAttribute('width')), h = parseFloat(img.getAttribute('height'));
+    const meant = w || (h && img.naturalHeight ? img.naturalWidth * h / img.naturalHeight : img.naturalWidth);
+    return {i, cell: index, natural: img.naturalWidth, meant, shown: box.width, right: box.right, page};
   });
   const cells = [...document.querySelectorAll('table td, table th')].map(td => td.innerText);
   return {page, images, cells};
@@ -39,15 +43,18 @@ _MEASURE = """() => {
 
 
 def figure_problems(images: list[dict], min_scale: float = MIN_SCALE) -> list[str]:
-    """Which images break the rule: wider than the page, or shown below *min_scale* of their size."""
+    """Which images break the rule: running past the page, or shown below *min_scale* of the
+    width they are meant for (their natural width, or the width a high-resolution figure
+    declares)."""
     problems = []
     for image in images:
-        where = f"image {image['i']} (cell {image['cell']}): {image['natural']} px"
+        meant = image.get("meant") or image["natural"]
+        where = f"image {image['i']} (cell {image['cell']}): {meant:.0f} px"
         if image["natural"] and image["right"] > image["page"] + 1:
             problems.append(f"{where} runs past the page's {image['page']} px")
-        elif image["natural"] and image["shown"] < min_scale * image["natural"]:
+        elif image["natural"] and image["shown"] < min_scale * meant:
             problems.append(f"{where} shown at {image['shown']:.0f} px "
-                            f"({image['shown'] / image['natural']:.0%} of its size)")
+                            f"({image['shown'] / meant:.0%} of its size)")
     return problems
 
 
@@ -87,6 +94,8 @@ def test_the_figure_rule_catches_a_shrunk_or_overflowing_figure():
     assert figure_problems([fine]) == []
     assert figure_problems([shrunk]) == ["image 0 (cell 1): 2150 px shown at 1000 px (47% of its size)"]
     assert "runs past" in figure_problems([wide])[0]
+    retina = {**fine, "natural": 1800, "meant": 900, "shown": 900}  # twice the pixels, same size
+    assert figure_problems([retina]) == []
 
 
 @pytest.fixture(scope="module")
