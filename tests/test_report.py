@@ -60,8 +60,9 @@ def test_index_records_headline_skipped_commit_and_environment(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", index["commit"])
     for package in ["python", "numpy", "scipy", "librosa", "scikit-learn", "pandas", "papermill"]:
         assert index["environment"][package], package
-    assert index["total_seconds"] >= 0
+    assert index["total_seconds"] >= 0 and index["machine"]["cpus"] >= 1
     run = index["runs"][0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", run["started"])
     assert {"name", "status", "seconds", "parameters", "headline", "skipped", "html"} <= set(run)
     assert run["headline"] == {"doubled": 42, "ratio": 0.5}
     assert run["skipped"] == [{"section": "Audio section",
@@ -151,7 +152,9 @@ def test_source_commit_marks_a_dirty_tree():
 
 def test_long_parameter_values_are_shortened_on_the_front_page():
     assert report._short("/tmp/pytest-of-root/pytest-12/some/long/folder/clips.csv") == "…/clips.csv"
-    assert len(report._short("x" * 100)) == 40
+    shipped = '{"wesnoth_heroes_rite": "classical", "singularity_coherence": "electronic"}'
+    assert report._short(shipped) == shipped  # text is shown whole; the page wraps it
+    assert len(report._short("x" * 1000)) == 400
 
 
 @pytest.mark.slow
