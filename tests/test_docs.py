@@ -299,6 +299,17 @@ def test_every_command_and_option_in_the_docs_exists():
     assert not problems, "\n".join(problems)
 
 
+def notebook_parameters() -> set[str]:
+    """The names assigned in the cell tagged ``parameters`` of each numbered notebook."""
+    names = set()
+    for notebook in (ROOT / "notebooks").glob("[0-9]*.ipynb"):
+        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+            if "parameters" in cell.get("metadata", {}).get("tags", []):
+                source = "".join(cell["source"])
+                names |= set(re.findall(r"^([A-Za-z_]\w*)\s*(?::[^=]+)?=", source, re.M))
+    return names
+
+
 def test_every_environment_variable_in_the_docs_is_read_by_the_code():
     sources = [path for folder in (SRC, ROOT / "tests") for path in folder.rglob("*.py")
                if path.resolve() != Path(__file__).resolve()]  # naming a variable here reads nothing
@@ -306,6 +317,8 @@ def test_every_environment_variable_in_the_docs_is_read_by_the_code():
     code += (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     named = {var for page in doc_pages() for var in ENV_VAR.findall(page.read_text(encoding="utf-8"))}
     assert "MUSIC_STUDY_DATA_DIR" in named
+    # a notebook parameter is also read as MUSIC_STUDY_<PARAMETER> (helpers.paths.optional_input)
+    code += "\n".join(f"MUSIC_STUDY_{name.upper()}" for name in notebook_parameters())
     unread = sorted(var for var in named if var not in code)
     assert not unread, f"environment variables the docs name but no code reads: {unread}"
 

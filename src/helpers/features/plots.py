@@ -17,6 +17,7 @@ import pandas as pd
 import seaborn as sns
 
 from helpers import features
+from helpers.constants import PAGE_WIDTH_INCHES
 from helpers.features.exploration import mel_spectrogram_db
 
 #: Readable name and unit of the feature columns the notebooks plot.
@@ -62,7 +63,8 @@ def plot_feature_boxes(table: pd.DataFrame, columns, *, label: str = "label", nc
     columns = list(columns)
     genres = sorted(table[label].unique())
     nrows = math.ceil(len(columns) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.4 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(5.2 * ncols, PAGE_WIDTH_INCHES), 3.6 * nrows),
+                             squeeze=False)
     for ax, column in zip(axes.flat, columns, strict=False):
         sns.boxplot(data=table, x=label, y=column, order=genres, ax=ax, color="lightsteelblue",
                     fliersize=1.5, linewidth=0.8)
@@ -212,7 +214,7 @@ def plot_segment_curves(segments: pd.DataFrame, *, columns=("spectral_centroid_m
     matplotlib.figure.Figure
     """
     columns = list(columns)
-    fig, axes = plt.subplots(1, len(columns), figsize=(5.2 * len(columns) + 2.5, 3.6),
+    fig, axes = plt.subplots(1, len(columns), figsize=(min(5.2 * len(columns), PAGE_WIDTH_INCHES), 3.6),
                              squeeze=False)
     for clip, rows in segments.groupby("clip"):
         for ax, column in zip(axes[0], columns, strict=True):
@@ -223,6 +225,8 @@ def plot_segment_curves(segments: pd.DataFrame, *, columns=("spectral_centroid_m
         ax.set_ylabel(feature_label(column))
     fig.suptitle(f"Per {length}segment (n = {len(segments)} segments from "
                  f"{segments['clip'].nunique()} songs)")
-    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, title="song")
     fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()  # below the panels: the page is not wider
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(3, len(labels)),
+               title="song", frameon=False)
     return fig
