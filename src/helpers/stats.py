@@ -4,12 +4,14 @@
 their means; :func:`mean_interval` gives a mean with that interval (NaN observations left out),
 :func:`accuracy_interval` the interval of the share of correct predictions, and
 :func:`score_predictions` a test set's accuracy with its interval and macro precision, recall
-and F1.
+and F1. For few observations and for paired comparisons on one test set:
+:func:`exact_interval` (Clopper-Pearson) and :func:`mcnemar_test` (exact, on the discordant pairs).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import beta, binomtest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from helpers.errors import InputError
@@ -95,3 +97,52 @@ def score_predictions(y_true, y_pred, seed: int = 0) -> dict:
             "macro_precision": round(float(precision), 4),
             "macro_recall": round(float(recall), 4),
             "macro_f1": round(float(f1), 4)}
+
+
+def exact_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson (exact binomial) interval of a proportion *successes* / *n*.
+
+    Right for small *n*, where a bootstrap of all-correct answers gives a zero-width interval.
+
+    Examples
+    --------
+    >>> [round(v, 3) for v in exact_interval(3, 3)]
+    [0.292, 1.0]
+    """
+    successes, n = int(successes), int(n)
+    if n <= 0 or not 0 <= successes <= n:
+        raise InputError("proportion", f"{successes} of {n}: needs 0 <= successes <= n and n >= 1")
+    alpha = 1 - level
+    low = 0.0 if successes == 0 else float(beta.ppf(alpha / 2, successes, n - successes + 1))
+    high = 1.0 if successes == n else float(beta.ppf(1 - alpha / 2, successes + 1, n - successes))
+    return low, high
+
+
+def mcnemar_test(correct_a, correct_b) -> dict:
+    """Exact McNemar test of two classifiers scored on the same items.
+
+    Parameters
+    ----------
+    correct_a, correct_b : array-like of bool
+        Whether each classifier was right on each item (same items, same order).
+
+    Returns
+    -------
+    dict
+        ``n`` items, ``a_only`` / ``b_only`` (discordant counts: right under one only),
+        ``difference`` (accuracy of a minus b) and ``p_value`` (two-sided exact binomial test
+        of the discordant counts; 1.0 when there is none).
+
+    Examples
+    --------
+    >>> mcnemar_test([1, 1, 1, 0], [0, 0, 1, 0])["b_only"]
+    0
+    """
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise InputError("paired predictions", "needs two equally long, non-empty lists of outcomes")
+    a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
+    discordant = a_only + b_only
+    p_value = float(binomtest(a_only, discordant, 0.5).pvalue) if discordant else 1.0
+    return {"n": int(a.size), "a_only": a_only, "b_only": b_only,
+            "difference": float(a.mean() - b.mean()), "p_value": p_value}
