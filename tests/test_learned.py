@@ -1,11 +1,16 @@
 """Learned features in genre prediction, open set and recommendations: mapping, comparison, reasons."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import require_shared
 from scipy.stats import beta, binomtest
 
+from helpers.cli import main
+from helpers.data import load_split
 from helpers.errors import InputError
 from helpers.evaluation import learned as learned_eval
 from helpers.features import learned as learned_features
@@ -213,3 +218,55 @@ def test_a_features_library_needs_gtzan_ids(clips):
         learned_library(odd, "features")
     with pytest.raises(InputError, match="unknown library space"):
         learned_library(clips, "lyrics")
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def _linked_folder(tmp_path, clips):
+    """A GTZAN-like audio folder (<genre>/<file>) of symlinks to *clips*."""
+    for row in clips.itertuples():
+        target = tmp_path / "gtzan" / row.genre / Path(row.path).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(row.path)
+    return tmp_path / "gtzan"
+
+
+def test_evaluate_songs_with_musicnn_compares_the_learned_paths_with_the_default(clips, tmp_path, monkeypatch, capsys):
+    folder = _linked_folder(tmp_path, clips)
+    monkeypatch.setenv("MUSIC_STUDY_GTZAN_AUDIO", str(folder))
+    bed = tmp_path / "bed.csv"
+    chosen = clips[clips["id"].isin(["classical.00000.wav", "metal.00000.wav"])]
+    pd.DataFrame({"path": chosen["path"], "genre": chosen["genre"]}).to_csv(bed, index=False)
+    assert main(["evaluate", "--songs", str(bed), "--features", "musicnn", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["embedding_training_clips"] == len(clips)
+    methods = {row["method"]: row for row in document["comparison"]}
+    assert set(methods) == {"default recipe, 58 features", "tag genre (no training)", "embedding classifier"}
+    assert all(row["n"] == 2 for row in methods.values())
+    by_path = {Path(s["path"]).name: s for s in document["songs"]}
+    assert by_path["classical.00000.wav"]["tag genre (no training)"] == "classical"
+    assert by_path["classical.00000.wav"]["embedding classifier"] == "classical"  # a training clip
+
+
+def test_evaluate_features_musicnn_runs_the_fault_filtered_split_from_a_folder(clips, tmp_path, monkeypatch, capsys):
+    folder = _linked_folder(tmp_path, clips)
+    monkeypatch.setenv("MUSIC_STUDY_GTZAN_AUDIO", str(folder))
+    assert main(["evaluate", "--features", "musicnn", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    parts = load_split("fault-filtered")
+    in_split = {c for part in parts.values() for c in part}
+    ids = set(clips["id"])
+    assert result["n_train"] == len(ids & set(parts["train"] + parts["valid"]))
+    assert result["n_test"] == len(ids & set(parts["test"]))
+    assert result["missing"] == len(in_split) - result["n_train"] - result["n_test"]
+    assert 0 <= result["ci95"][0] <= result["accuracy"] <= result["ci95"][1] <= 1
+
+
+def test_evaluate_refuses_an_unknown_feature_set_and_a_missing_folder(monkeypatch, capsys):
+    monkeypatch.delenv("MUSIC_STUDY_GTZAN_AUDIO", raising=False)
+    assert main(["evaluate", "--features", "mfcc-only"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown feature set" in err and "musicnn" in err and len(err.strip().splitlines()) == 1
+    assert main(["evaluate", "--features", "musicnn"]) == 2
+    assert "MUSIC_STUDY_GTZAN_AUDIO" in capsys.readouterr().err

@@ -43,7 +43,8 @@ from helpers import data
 from helpers.cache import CacheEntry
 from helpers.errors import InputError
 from helpers.features.columns import MODEL_FEATURES
-from helpers.features.learned import song_vectors
+from helpers.features.learned import gtzan_clips_with_audio, song_vectors
+from helpers.features.sets import feature_set_names
 from helpers.models import tag_genres
 from helpers.models.default import default_model, selection_result
 from helpers.models.novelty import NeighbourScorer, probability_signals
@@ -418,7 +419,9 @@ def out_of_sample_rates(scores: pd.DataFrame, signal: str, false_flag_rate: floa
     dict
         ``false_flag_rate`` (over known clips, bootstrap interval ``false_flag_ci``),
         ``detection_rate`` (over unknown clips, exact interval ``detection_ci``), ``n_known``,
-        ``n_unknown``, ``target`` and ``signal``.
+        ``n_unknown``, ``target``, ``signal``, and ``detected`` (per unknown clip id, whether it
+        was flagged: two signals' detections are compared pairwise with
+        :func:`helpers.stats.mcnemar_test`).
     """
     known = scores[~scores["unknown"].astype(bool)]
     values = known[signal].to_numpy(dtype=float)
@@ -437,4 +440,101 @@ def out_of_sample_rates(scores: pd.DataFrame, signal: str, false_flag_rate: floa
     return {"signal": signal, "target": false_flag_rate,
             "false_flag_rate": float(per_known.mean()), "false_flag_ci": false_ci, "n_known": int(per_known.size),
             "detection_rate": detected / len(unknown), "detection_ci": exact_interval(detected, len(unknown)),
-            "n_unknown": int(len(unknown))}
+            "n_unknown": int(len(unknown)), "detected": unknown.set_index("id")["flagged"].sort_index()}
+
+
+# --------------------------------------------------------------------------- a user's songs, a full GTZAN folder
+
+#: Feature-set names the learned evaluations accept (``gtzan``: the 58 features as before).
+LEARNED_FEATURES = "musicnn"
+
+
+def check_features_name(name: str | None) -> str:
+    """Resolve a ``--features`` name: ``gtzan`` (default), ``musicnn``, or a registered set.
+
+    Raises
+    ------
+    InputError
+        An unknown name; the message lists the choices.
+    """
+    name = name or "gtzan"
+    choices = sorted({"gtzan", LEARNED_FEATURES, *feature_set_names()})
+    if name not in choices:
+        raise InputError(name, f"unknown feature set; choose one of {', '.join(choices)}")
+    return name
+
+
+def score_songs_learned(songs: pd.DataFrame, training_clips: pd.DataFrame | None = None,
+                        model=None, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Whole-song genres of a test bed by the 58-feature default and the learned paths, paired.
+
+    Parameters
+    ----------
+    songs : pandas.DataFrame
+        ``path`` and ``genre`` per song (:func:`helpers.evaluation.songbed.load_test_bed`).
+    training_clips : pandas.DataFrame, optional
+        Labelled audio for the embedding classifier (``path``, ``genre``, e.g.
+        :func:`helpers.features.learned.gtzan_clips_with_audio`); without it only the tag genre
+        (no training) is compared with the default.
+    model : fitted classifier, optional
+        The 58-feature model (default :func:`helpers.models.default.default_model`).
+
+    Returns
+    -------
+    (per_song, comparison)
+        One row per song with each method's genre; :func:`compare_predictions` over the songs,
+        the default as reference (a method is right only on a genre it can answer).
+    """
+    model = default_model() if model is None else model
+    paths = songs["path"].tolist()
+    tags = song_vectors(paths, "tags")
+    per_song = pd.DataFrame({"path": paths, "genre": songs["genre"].tolist()})
+    per_song["default recipe, 58 features"] = [predict_song(p, model=model).genre for p in paths]
+    per_song["tag genre (no training)"] = tag_genres.predict_table(tags).to_numpy()
+    if training_clips is not None and len(training_clips):
+        classifier = embedding_classifier().fit(
+            song_vectors(training_clips["path"], "embedding"), training_clips["genre"])
+        per_song["embedding classifier"] = classifier.predict(song_vectors(paths, "embedding"))
+    methods = [c for c in per_song.columns if c not in ("path", "genre")]
+    comparison = compare_predictions(per_song["genre"], {m: per_song[m] for m in methods},
+                                     "default recipe, 58 features", seed=seed)
+    return per_song, comparison
+
+
+def fault_filtered_learned(audio_dir, seed: int = 0) -> dict:
+    """The embedding classifier on the fault-filtered split, from a full GTZAN audio folder.
+
+    Trained on the split's train + valid clips whose audio the folder holds, tested on its test
+    clips (no artist in two parts); clips missing from the folder are counted, not guessed.
+
+    Parameters
+    ----------
+    audio_dir : path-like
+        A folder of ``<genre>/<genre>.NNNNN.<ext>`` files (``MUSIC_STUDY_GTZAN_AUDIO``).
+
+    Returns
+    -------
+    dict
+        ``split``, ``n_train``, ``n_test``, ``missing`` (split clips without audio),
+        ``accuracy`` and ``ci95`` (exact), ``features``.
+
+    Raises
+    ------
+    InputError
+        The folder holds no clip of the split's train or test part.
+    """
+    clips = gtzan_clips_with_audio(audio_dir).set_index("id")
+    parts = data.load_split("fault-filtered")
+    train_ids = [c for c in parts["train"] + parts["valid"] if c in clips.index]
+    test_ids = [c for c in parts["test"] if c in clips.index]
+    missing = sum(len(v) for v in parts.values()) - len(train_ids) - len(test_ids)
+    if not train_ids or not test_ids:
+        raise InputError(audio_dir, "holds no audio of the fault-filtered split's train or test clips")
+    train, test = clips.loc[train_ids], clips.loc[test_ids]
+    classifier = embedding_classifier().fit(song_vectors(train["path"], "embedding"), train["genre"])
+    predicted = classifier.predict(song_vectors(test["path"], "embedding"))
+    correct = int((predicted == test["genre"].to_numpy()).sum())
+    return {"split": "fault-filtered", "features": LEARNED_FEATURES, "model": "embedding classifier",
+            "n_train": len(train), "n_test": len(test), "missing": int(missing),
+            "accuracy": round(correct / len(test), 4),
+            "ci95": [round(v, 4) for v in exact_interval(correct, len(test))]}

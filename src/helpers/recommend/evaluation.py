@@ -406,6 +406,37 @@ def paired_gains(per_user: pd.DataFrame, candidates, reference: str, metrics=MET
     return pd.DataFrame(rows).set_index("config")
 
 
+#: Metrics where less is better (the rest: more is better).
+LOWER_IS_BETTER = ("seed_artist_share",)
+
+
+def standing(gains: pd.DataFrame, metrics) -> dict:
+    """Where the reference of a :func:`paired_gains` table stands against each candidate.
+
+    Returns
+    -------
+    dict
+        Candidate -> ``{"ahead": [...], "behind": [...], "unclear": [...]}``: the metrics on which
+        the *reference* is better than the candidate (the paired interval excludes 0 in its
+        favour, with :data:`LOWER_IS_BETTER` metrics counted the other way), worse, or neither.
+    """
+    out = {}
+    for name, row in gains.iterrows():
+        verdict = {"ahead": [], "behind": [], "unclear": []}
+        for metric in metrics:
+            low, high = row[f"{metric}_low"], row[f"{metric}_high"]
+            sign = -1 if metric in LOWER_IS_BETTER else 1
+            # gains are candidate - reference: a candidate below zero (on a higher-is-better metric) trails
+            if (high < 0 and sign > 0) or (low > 0 and sign < 0):
+                verdict["ahead"].append(metric)
+            elif (low > 0 and sign > 0) or (high < 0 and sign < 0):
+                verdict["behind"].append(metric)
+            else:
+                verdict["unclear"].append(metric)
+        out[name] = verdict
+    return out
+
+
 def compare_libraries(libraries: dict, *, n_users: int = 200, n_likes: int = 6, k: int = 10,
                       recommender: dict | None = None, seed: int = 0) -> tuple[pd.DataFrame, list]:
     """The same simulated users recommended for in libraries of the same songs in other spaces.
