@@ -270,3 +270,14 @@ def test_evaluate_refuses_an_unknown_feature_set_and_a_missing_folder(monkeypatc
     assert "unknown feature set" in err and "musicnn" in err and len(err.strip().splitlines()) == 1
     assert main(["evaluate", "--features", "musicnn"]) == 2
     assert "MUSIC_STUDY_GTZAN_AUDIO" in capsys.readouterr().err
+
+
+def test_neighbour_genre_agreement_skips_the_songs_own_artist():
+    table = pd.DataFrame({"id": list("abcd"), "artist": ["x", "x", "y", "z"], "genre": ["g", "g", "g", "h"],
+                          "f1": [1.0, 1.0, 0.8, -1.0], "f2": [0.0, 0.01, 0.3, 0.2]})
+    library = Library(table, feature_columns=["f1", "f2"])
+    out = recommend_eval.neighbour_genre_agreement({"f": library}, table["artist"])["f"]
+    # a's nearest song is b (same artist, skipped), so its answer comes from c or d
+    sims = library.embedding @ library.embedding.T
+    assert out[0] == table["genre"][2 if sims[0, 2] > sims[0, 3] else 3]
+    assert out[3] == table["genre"][int(np.argmax(np.where([True, True, True, False], sims[3], -np.inf)))]

@@ -726,3 +726,31 @@ def recipe_configs() -> dict:
         DEFAULT_RECIPE: dict(mmr_lambda=0.7, artist_cap=2, hub_penalty=0.5),
         "centroid+CSLS+MMR0.7+cap2": dict(strategy="centroid", mmr_lambda=0.7, artist_cap=2, hub_penalty=0.5),
     }
+
+
+def neighbour_genre_agreement(libraries: dict, groups, rows=None) -> dict:
+    """Per library, the genre of each song's nearest song by *another* artist group.
+
+    Parameters
+    ----------
+    libraries : dict
+        Name -> :class:`Library` of the same songs in the same order.
+    groups : array-like
+        Artist group of each song (songs of one group are never each other's neighbour).
+    rows : array-like of bool, optional
+        Songs to answer for (e.g. those whose genre has a second artist); default all.
+
+    Returns
+    -------
+    dict
+        Name -> array of the neighbour's genre for each chosen song, ready for
+        :func:`helpers.evaluation.learned.compare_predictions` against the songs' own genres.
+    """
+    groups = np.asarray(groups, dtype=object)
+    rows = np.ones(len(groups), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+    out = {}
+    for name, library in libraries.items():
+        sims = library.embedding[rows] @ library.embedding.T
+        sims[groups[rows][:, None] == groups[None, :]] = -np.inf
+        out[name] = library.meta["genre"].to_numpy()[sims.argmax(axis=1)]
+    return out
