@@ -11,7 +11,12 @@ in one of three spaces, so the same recommender, exclusions and evaluation serve
     musicnn's song-mean penultimate layers (200 + 200).
 
 Every library carries the songs' tags, so every reason names the tags the recommended song shares
-with the liked one ("both: electronic, techno, synth"), whichever space chose it.
+with the liked one ("both: electronic, techno, synth"), whichever space chose it. The default space
+is ``"embedding"``: on the 96 GTZAN clips with audio (notebook 07) a clip's nearest clip by another
+artist shares its genre 0.767 of the time there, against 0.583 with the 58 features (paired
+difference +0.183, 95% interval [+0.067, +0.300]) and 0.683 with the tags; on simulated users it
+keeps more of the list in the users' genres by new artists (+0.021 [+0.009, +0.032]), while
+precision@10 does not separate (+0.005 [-0.000, +0.011]).
 :func:`audio_seeds` turns liked audio files into the external rows
 :meth:`~helpers.recommend.recommender.Recommender.recommend` takes.
 
@@ -42,7 +47,7 @@ from helpers.recommend.recommender import Library
 LIBRARY_SPACES = ("features", "tags", "embedding")
 
 
-def learned_library(clips: pd.DataFrame, space: str = "tags", tags: pd.DataFrame | None = None) -> Library:
+def learned_library(clips: pd.DataFrame, space: str = "embedding", tags: pd.DataFrame | None = None) -> Library:
     """A library of audio clips in *space* (:data:`LIBRARY_SPACES`), with their tags for reasons.
 
     Parameters
@@ -52,6 +57,7 @@ def learned_library(clips: pd.DataFrame, space: str = "tags", tags: pd.DataFrame
         :func:`helpers.features.learned.gtzan_clips_with_audio`). The ``"features"`` space reads
         the 58 features of each id from the embedded GTZAN table, so it needs GTZAN ids.
     space : str
+        Default ``"embedding"`` (the space measured best, see above).
     tags : pandas.DataFrame, optional
         The clips' song-level tags (:func:`~helpers.features.learned.song_vectors` ``"tags"``,
         indexed by id), when already at hand; default: computed (cached) from ``path``.

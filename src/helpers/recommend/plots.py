@@ -42,7 +42,7 @@ def plot_metric_intervals(summary: pd.DataFrame, metrics, title: str, by: str = 
     fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, rows * (0.32 * len(names) + 1.3)),
                              sharey=True, squeeze=False)
     colours = [BASELINE_STYLES[n][0] if n in BASELINE_STYLES else "steelblue" for n in names]
-    for ax, metric in zip(axes.ravel(), metrics):
+    for ax, metric in zip(axes.ravel(), metrics, strict=False):  # more panels than metrics
         means = summary[metric].to_numpy()
         errors = np.vstack([means - summary[f"{metric}_low"], summary[f"{metric}_high"] - means])
         ax.barh(names, means, xerr=errors, color=colours, capsize=3)
