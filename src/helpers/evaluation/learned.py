@@ -450,17 +450,20 @@ LEARNED_FEATURES = "musicnn"
 
 
 def check_features_name(name: str | None) -> str:
-    """Resolve a ``--features`` name: ``gtzan`` (default), ``musicnn``, or a registered set.
+    """Resolve an evaluation's ``--features`` name: ``gtzan`` (default) or ``musicnn``.
 
     Raises
     ------
     InputError
-        An unknown name; the message lists the choices.
+        An unknown name, or a registered feature set the evaluations do not score yet; the
+        message lists the choices.
     """
     name = name or "gtzan"
-    choices = sorted({"gtzan", LEARNED_FEATURES, *feature_set_names()})
+    choices = ("gtzan", LEARNED_FEATURES)
     if name not in choices:
-        raise InputError(name, f"unknown feature set; choose one of {', '.join(choices)}")
+        known = name in feature_set_names()
+        raise InputError(name, ("a feature set the evaluations do not score yet" if known else
+                                "unknown feature set") + f"; choose one of {', '.join(choices)}")
     return name
 
 
