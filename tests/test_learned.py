@@ -281,3 +281,22 @@ def test_neighbour_genre_agreement_skips_the_songs_own_artist():
     sims = library.embedding @ library.embedding.T
     assert out[0] == table["genre"][2 if sims[0, 2] > sims[0, 3] else 3]
     assert out[3] == table["genre"][int(np.argmax(np.where([True, True, True, False], sims[3], -np.inf)))]
+
+
+def test_the_recipe_argument_comes_from_paired_differences():
+    rng = np.random.default_rng(0)
+    users = np.arange(40)
+    base = rng.random(40)
+    per_user = pd.concat([
+        pd.DataFrame({"config": "default", "user": users, "precision": base + 0.2, "seed_artist_share": base}),
+        pd.DataFrame({"config": "other", "user": users, "precision": base, "seed_artist_share": base + 0.3}),
+        pd.DataFrame({"config": "same", "user": users, "precision": base + 0.2 + rng.normal(0, 0.05, 40),
+                      "seed_artist_share": base}),
+    ])
+    gains = recommend_eval.paired_gains(per_user, ["other", "same"], "default", metrics=("precision", "seed_artist_share"),
+                                        n_boot=200)
+    stand = recommend_eval.standing(gains, ("precision", "seed_artist_share"))
+    assert stand["other"]["ahead"] == ["precision", "seed_artist_share"] and not stand["other"]["behind"]
+    assert stand["same"]["unclear"] == ["precision", "seed_artist_share"]
+    text = recommend_eval.recipe_argument(per_user, "default", ["other"], ("precision",), n_boot=200)
+    assert text == "against other the default recipe is ahead on precision, behind on nothing"

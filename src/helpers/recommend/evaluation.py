@@ -754,3 +754,26 @@ def neighbour_genre_agreement(libraries: dict, groups, rows=None) -> dict:
         sims[groups[rows][:, None] == groups[None, :]] = -np.inf
         out[name] = library.meta["genre"].to_numpy()[sims.argmax(axis=1)]
     return out
+
+
+#: How :func:`recipe_argument` names each metric.
+ARGUMENT_WORDS = {"precision": "precision", "recall": "recall", "in_user_genres": "taste",
+                  "in_user_genres_new_artists": "new-artist taste",
+                  "seed_artist_share": "own-artist share (lower counts as ahead)",
+                  "distinct_artists": "distinct artists", "distinct_genres": "distinct genres"}
+
+
+def recipe_argument(per_user: pd.DataFrame, reference: str, alternatives, metrics, n_boot: int = 1000,
+                    seed: int = 0) -> str:
+    """One sentence: on which metrics *reference* is ahead of or behind each alternative.
+
+    Built from :func:`paired_gains` and :func:`standing` (paired per-user differences with
+    bootstrap 95 % intervals), so the argument for a default recipe comes from the statistic.
+    """
+    gains = paired_gains(per_user, alternatives, reference, metrics=metrics, n_boot=n_boot, seed=seed)
+
+    def listed(names):
+        return ", ".join(ARGUMENT_WORDS.get(m, m) for m in names) or "nothing"
+
+    return "; ".join(f"against {name} the {reference} recipe is ahead on {listed(v['ahead'])}, "
+                     f"behind on {listed(v['behind'])}" for name, v in standing(gains, metrics).items())
