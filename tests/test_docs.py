@@ -197,7 +197,10 @@ def _defined_names(tree: ast.Module) -> tuple[set[str], dict[str, ast.ClassDef]]
             if isinstance(node, ast.ClassDef):
                 classes[node.name] = node
         elif isinstance(node, ast.Assign):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            targets = {t.id for t in node.targets if isinstance(t, ast.Name)}
+            names.update(targets)
+            if "_LAZY" in targets and isinstance(node.value, ast.Dict):  # a hand-written lazy face
+                names.update(ast.literal_eval(key) for key in node.value.keys)
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.add(node.target.id)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):

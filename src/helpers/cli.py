@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--songs", default=None, metavar="SOURCE",
                    help="score whole songs instead: a label store (its labelled songs) or a "
                         "CSV with columns path,genre")
+    p.add_argument("--features", default=None, metavar="NAME",
+                   help="feature set: gtzan (default) or musicnn (learned: the tag-genre mapping and "
+                        "an embedding classifier; with MUSIC_STUDY_GTZAN_AUDIO, the fault-filtered split)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", choices=["full", "small"], default="full",
                    help="tuning grid size (default full; tuned settings are cached in data/cache)")
