@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     # --- extract (feature extraction engine)
-    p = sub.add_parser("extract", help="extract GTZAN-table features from audio files or folders")
+    p = sub.add_parser("extract", help="extract features (GTZAN-table or learned) from audio files or folders")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
     p.add_argument("-o", "--output", required=True, help="CSV file to write")
     p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (default 1)")
@@ -48,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "per file, described whole")
     p.add_argument("--duration", type=float, default=None,
                    help="read only the first DURATION seconds of each file (default: all)")
-    p.add_argument("--feature-set", default="gtzan", help="feature set name (default gtzan)")
+    p.add_argument("--features", "--feature-set", dest="feature_set", default="gtzan",
+                   metavar="NAME",
+                   help="feature set: gtzan (the 58 GTZAN-table columns, default), extended, "
+                        "musicnn (learned embedding, 200 columns) or gtzan+musicnn")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address for cluster runs")
     p.add_argument("--no-cache", action="store_true", help="recompute even cached files")
     p.add_argument("--allow-truncated", action="store_true",

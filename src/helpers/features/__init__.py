@@ -19,7 +19,7 @@ __getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=[
     "gtzan": ["HPSS_KERNEL", "estimate_tuning", "extract_signal", "extract_signal_librosa",
               "hpss_from_stft", "import_libraries", "spectral_shape", "tempo", "warm_cache",
               "zero_crossing_rate"],
-    "sets": ["FeatureSet", "feature_columns", "feature_set", "feature_set_names",
-             "register_feature_set"],
+    "sets": ["FeatureSet", "combine_feature_sets", "feature_columns", "feature_set",
+             "feature_set_names", "feature_set_rate", "register_feature_set"],
     "windows": ["as_row", "extract_file", "parity_table", "window_features"],
 })
