@@ -20,6 +20,7 @@ HANDLERS = {
     "extract": ("helpers.commands.extract", "run"),
     "evaluate": ("helpers.commands.evaluate", "run"),
     "predict": ("helpers.commands.predict", "run"),
+    "tags": ("helpers.commands.tags", "run"),
     "recommend": ("helpers.commands.recommend", "run"),
     "lyrics": ("helpers.commands.lyrics", "run"),
     "serve": ("helpers.commands.serve", "run"),
@@ -83,6 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window-seconds", default=30.0, metavar="S",
                    help="window length in seconds, 3-600 (default 30); windows shorter than "
                         "min(10 s, S) and silent ones do not vote")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+    # --- tags (musicnn)
+    p = sub.add_parser("tags", help="a song's music tags (musicnn), for the whole song and over time",
+                       description="Tag a whole song (file or URL) with the pretrained musicnn "
+                                   "networks: each tag's score is its mean over the song's 3-s "
+                                   "patches; the tags over time are given per 3-s patch.")
+    p.add_argument("source", metavar="FILE_OR_URL")
+    p.add_argument("--vocabulary", choices=["mtt", "msd", "both"], default="both",
+                   help="mtt (MagnaTagATune: instruments, moods), msd (Million Song Dataset "
+                        "last.fm tags: genres, decades) or both (default)")
+    p.add_argument("--top", type=int, default=10, metavar="N",
+                   help="tags per vocabulary (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
     # --- recommend

@@ -78,6 +78,12 @@ class SongPrediction:
         The model card's validated "none of the known genres" rule applied to this song
         (:func:`helpers.models.novelty.song_flag`): ``signal``, ``score``, ``threshold``, ``flagged``,
         ``false_flag_rate``; None when the model has no validated rule.
+    tags : dict or None
+        The song's music tags (``predict_song(..., tags=True)``): per vocabulary (``mtt``,
+        ``msd``) the top tags of the pretrained musicnn networks with their scores, the mean
+        over the song's 3-s patches (:meth:`helpers.features.musicnn.SongTags.tag_document`).
+    feature_set : str
+        The feature set the model reads (``"gtzan"``, ``"musicnn"``, ...).
     """
 
     source: str
@@ -91,6 +97,8 @@ class SongPrediction:
     duration: float = 0.0
     model: dict | None = None
     open_set: dict | None = None
+    tags: dict | None = None
+    feature_set: str = "gtzan"
 
     @property
     def genres(self) -> list[str]:
@@ -144,7 +152,7 @@ class SongPrediction:
             "min_window_seconds": self.min_window_seconds, "duration": round(self.duration, 3),
             "agreement": round(self.agreement, 4), "uncertain": self.is_uncertain(),
             "open_set": self.open_set, "model": self.model,
-            "snippets": snippets,
+            "snippets": snippets, "tags": self.tags, "feature_set": self.feature_set,
         }
 
     def to_json(self, **kwargs) -> str:

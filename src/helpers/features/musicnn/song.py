@@ -43,6 +43,9 @@ from .network import (
 )
 from .weights import MODELS, read_weights
 
+#: Model -> the vocabulary name the command line and JSON documents use.
+_VOCABULARY = {"MTT_musicnn": "mtt", "MSD_musicnn": "msd"}
+
 #: The seconds of audio a tag needs, as the error message states it (one 3-s patch; exactly
 #: 2.976 s give the first 187-frame patch).
 MIN_TAG_SECONDS = 3.0
@@ -133,22 +136,53 @@ class SongTags:
         order = np.argsort(-scores, kind="stable")[:k]
         return [(self.tags[model][i], float(scores[i])) for i in order]
 
+    def tag_document(self, top: int = 10) -> dict[str, list[dict]]:
+        """The song's *top* tags per vocabulary, JSON-ready: ``{"mtt": [{"tag", "score"}, ...]}``.
+
+        Vocabulary names as :data:`helpers.features.musicnn.VOCABULARIES` gives them (``mtt``,
+        ``msd``); scores are song-level (mean over patches), rounded to 4 digits.
+        """
+        return {_VOCABULARY[model]: [{"tag": tag, "score": round(score, 4)}
+                                     for tag, score in self.top_tags(model, top)]
+                for model in self.models}
+
+    def timeline_document(self, top: int = 10) -> list[dict]:
+        """The tags over time, JSON-ready: per patch ``start``, ``end`` (s) and its *top* tags
+        per vocabulary (as :meth:`tag_document`)."""
+        order = {model: np.argsort(-self.taggram[model], axis=1, kind="stable")[:, :top]
+                 for model in self.models}
+        timeline = []
+        for index, (start, end) in enumerate(self.patch_times.tolist()):
+            entry = {"start": round(start, 3), "end": round(end, 3)}
+            for model in self.models:
+                scores = self.taggram[model][index]
+                entry[_VOCABULARY[model]] = [
+                    {"tag": self.tags[model][i], "score": round(float(scores[i]), 4)}
+                    for i in order[model][index]]
+            timeline.append(entry)
+        return timeline
+
     def embedding(self, model: str) -> np.ndarray:
         """Song-level embedding: the mean ``penultimate`` vector over patches, ``(200,)``."""
         return self.penultimate[model].mean(axis=0)
 
 
-def _checked_blocks(path: Path, info) -> Iterator[np.ndarray]:
-    for block in iter_decoded_blocks(path, sr=SR, info=info):
-        if not np.all(np.isfinite(block)):
-            raise AudioError(path, NON_FINITE_REASON)
-        yield block
+def _checked_blocks(path: Path, info, source) -> Iterator[np.ndarray]:
+    try:
+        for block in iter_decoded_blocks(path, sr=SR, info=info):
+            if not np.all(np.isfinite(block)):
+                raise AudioError(source, NON_FINITE_REASON)
+            yield block
+    except AudioError as exc:
+        if exc.source == str(source):
+            raise
+        raise AudioError(source, exc.reason) from None
 
 
 def song_tags(path: str | os.PathLike, models: Sequence[str] = MODELS, *,
               hop: int | None = None, overlap: float | None = None, stride: int = 1,
               outputs: Sequence[str] = DEFAULT_OUTPUTS, threads: int | None = None,
-              batch_patches: int = 32) -> SongTags:
+              batch_patches: int = 32, source=None) -> SongTags:
     """Tag a whole audio file with musicnn: taggram and embeddings of every 3-s patch.
 
     The file is decoded to mono 16 kHz by :func:`helpers.audio.iter_decoded_blocks` (soxr),
@@ -177,6 +211,8 @@ def song_tags(path: str | os.PathLike, models: Sequence[str] = MODELS, *,
         Threads for the networks, see :meth:`MusicnnNetwork.forward`.
     batch_patches : int
         Patches sent to the networks at a time (bounds memory).
+    source : str, optional
+        What errors name (the URL a downloaded file came from); default *path*.
 
     Returns
     -------
@@ -203,14 +239,15 @@ def song_tags(path: str | os.PathLike, models: Sequence[str] = MODELS, *,
     stride = max(1, int(stride))
     extra = tuple(name for name in outputs if name not in ("taggram", "penultimate"))
     wanted = ("taggram", "penultimate") + extra
-    info = check_audio_info(path, needs="tags")
+    source = path if source is None else source
+    info = check_audio_info(path, source=source, needs="tags")
     if info.duration is not None and info.duration * SR < MIN_SAMPLES - SR * 0.05:
-        raise AudioError(path, too_short_reason(info.duration, MIN_TAG_SECONDS, "tags"))
+        raise AudioError(source, too_short_reason(info.duration, MIN_TAG_SECONDS, "tags"))
     frames = round(info.duration * info.samplerate) if info.duration else None
     stream = LogMelStream(info.samplerate, frames)
 
     def frame_blocks():
-        for block in _checked_blocks(path, info):
+        for block in _checked_blocks(path, info, source):
             yield stream.push(block)
         if stream.n_input > N_FFT // 2:  # else too short for the reflect padding (and a tag)
             yield stream.finish()
@@ -234,7 +271,7 @@ def song_tags(path: str | os.PathLike, models: Sequence[str] = MODELS, *,
                     results[name][key].append(out[key])
     seconds = stream.n_input / SR
     if n_seen == 0:
-        raise AudioError(path, too_short_reason(seconds, MIN_TAG_SECONDS, "tags"))
+        raise AudioError(source, too_short_reason(seconds, MIN_TAG_SECONDS, "tags"))
     starts = np.concatenate(kept) * step * FRAME_SECONDS
     merged = {name: {key: np.concatenate(parts) for key, parts in per.items()}
               for name, per in results.items()}
