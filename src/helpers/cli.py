@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None,
                    help="model name (knn = the original study's, knn-tuned, lda-knn, logreg, svm, "
                         "forest) or a model file (default: the best model by honest selection)")
+    p.add_argument("--features", default="gtzan", metavar="NAME",
+                   help="feature set the model reads: gtzan (default), musicnn or gtzan+musicnn; "
+                        "without --model, a learned set's model is trained once on the GTZAN "
+                        "audio at hand ($MUSIC_STUDY_GTZAN_AUDIO) and cached")
     p.add_argument("--window-seconds", default=30.0, metavar="S",
                    help="window length in seconds, 3-600 (default 30); windows shorter than "
                         "min(10 s, S) and silent ones do not vote")
