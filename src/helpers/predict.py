@@ -414,7 +414,7 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     prediction.model = model_summary(model)
     prediction.feature_set = _feature_set(feature_set).name
     if tags:
-        prediction.tags = musicnn.song_tags(path, source=source).tag_document(TAGS_TOP)
+        prediction.tags = musicnn.song_tags(path, source=source, info=info).tag_document(TAGS_TOP)
     return _with_open_set(prediction, (getattr(model, "model_card_", None) or {}).get("open_set"))
 
 

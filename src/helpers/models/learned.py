@@ -22,7 +22,7 @@ Examples
 >>> from helpers.models.learned import feature_set_model
 >>> model = feature_set_model("musicnn")  # doctest: +SKIP
 >>> model.model_card_["feature_set"], model.model_card_["test_split"]  # doctest: +SKIP
-('musicnn', 'artist-grouped 5-fold CV over 96 GTZAN clips with audio')
+('musicnn', 'artist-grouped 5-fold CV')
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def fit_feature_set_model(table: pd.DataFrame, name: str, seed: int = 0):
                                       cv=GroupKFold(n_splits=n_splits))
         model = build_model(RECIPE, seed).fit(X, y)
     accuracy = float(np.mean(predicted == y.to_numpy()))
-    split = f"artist-grouped {n_splits}-fold CV over {len(table)} GTZAN clips with audio"
+    split = f"artist-grouped {n_splits}-fold CV"
     card = {
         "name": f"{RECIPE} on {spec.name}", "feature_set": spec.name,
         "description": f"multinomial logistic regression on the {spec.name} feature set "
@@ -130,7 +130,9 @@ def fit_feature_set_model(table: pd.DataFrame, name: str, seed: int = 0):
         "test_accuracy": round(accuracy, 4),
         "test_ci95": list(stats.accuracy_interval(y.to_numpy(), predicted, seed=seed)),
         "test_split": split, "n_test": len(table), "n_artists": int(groups.nunique()),
-        "test_protocol": f"{split}: no artist in two folds; bootstrap 95% interval over clips",
+        "test_protocol": f"{split} over {len(table)} GTZAN clips with audio, "
+                         f"{groups.nunique()} artists, none in two folds; bootstrap 95% "
+                         "interval over clips",
         "genres": sorted(y.unique()), "training_fingerprint": table_fingerprint(table, columns),
         "n_training_rows": len(table), "seed": seed, "card_version": LEARNED_CARD_VERSION,
         "open_set": None,

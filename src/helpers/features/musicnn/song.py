@@ -182,7 +182,7 @@ def _checked_blocks(path: Path, info, source) -> Iterator[np.ndarray]:
 def song_tags(path: str | os.PathLike, models: Sequence[str] = MODELS, *,
               hop: int | None = None, overlap: float | None = None, stride: int = 1,
               outputs: Sequence[str] = DEFAULT_OUTPUTS, threads: int | None = None,
-              batch_patches: int = 32, source=None) -> SongTags:
+              batch_patches: int = 32, source=None, info=None) -> SongTags:
     """Tag a whole audio file with musicnn: taggram and embeddings of every 3-s patch.
 
     The file is decoded to mono 16 kHz by :func:`helpers.audio.iter_decoded_blocks` (soxr),
@@ -213,6 +213,9 @@ def song_tags(path: str | os.PathLike, models: Sequence[str] = MODELS, *,
         Patches sent to the networks at a time (bounds memory).
     source : str, optional
         What errors name (the URL a downloaded file came from); default *path*.
+    info : helpers.audio.AudioInfo, optional
+        What :func:`helpers.audio.check_audio_info` returned for *path*, when the caller
+        checked it (the file is then not probed again); default: checked here.
 
     Returns
     -------
@@ -240,7 +243,8 @@ def song_tags(path: str | os.PathLike, models: Sequence[str] = MODELS, *,
     extra = tuple(name for name in outputs if name not in ("taggram", "penultimate"))
     wanted = ("taggram", "penultimate") + extra
     source = path if source is None else source
-    info = check_audio_info(path, source=source, needs="tags")
+    if info is None:
+        info = check_audio_info(path, source=source, needs="tags")
     if info.duration is not None and info.duration * SR < MIN_SAMPLES - SR * 0.05:
         raise AudioError(source, too_short_reason(info.duration, MIN_TAG_SECONDS, "tags"))
     frames = round(info.duration * info.samplerate) if info.duration else None
