@@ -23,8 +23,8 @@ from helpers.errors import InputError
 from helpers.features import batch, musicnn, sets
 from helpers.features.columns import FEATURE_COLUMNS
 from helpers.features.windows import window_features
-from helpers.store import SCHEMA_VERSION, LabelStore
 from helpers.store import _SCHEMA_V1 as STORE_SCHEMA_V1
+from helpers.store import SCHEMA_VERSION, LabelStore
 
 EXCERPT_SECONDS = 13.0
 
