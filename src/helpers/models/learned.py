@@ -71,6 +71,18 @@ def training_folders() -> list[Path]:
             if folder.is_dir()]
 
 
+def gtzan_example_clips(genres=("classical", "disco", "hiphop", "metal"),
+                        per_genre: int = 1) -> list[Path]:
+    """The first *per_genre* clips of each of *genres* in :func:`training_folders` (sorted by
+    name; empty when no GTZAN audio is at hand)."""
+    clips = []
+    for genre in genres:
+        found = sorted(path for folder in training_folders()
+                       for path in (folder / genre).glob(f"{genre}.*") if path.is_file())
+        clips += found[:per_genre]
+    return clips
+
+
 def no_training_audio_reason(name: str) -> str:
     """The one line of a feature set without a model and without audio to train one."""
     return (f"no genre model for the {name} feature set, and no GTZAN audio to train one: set "
@@ -192,5 +204,5 @@ def feature_set_model(name: str, *, retrain: bool = False, folders=None, jobs: i
     return model
 
 
-__all__ = ["RECIPE", "feature_set_model", "feature_set_model_path", "fit_feature_set_model",
+__all__ = ["RECIPE", "feature_set_model", "gtzan_example_clips", "feature_set_model_path", "fit_feature_set_model",
            "no_training_audio_reason", "training_folders", "training_table"]
