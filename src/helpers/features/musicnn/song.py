@@ -20,7 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.audio.checks import NON_FINITE_REASON, check_audio_info, too_short_reason
+from helpers.audio.checks import (
+    NON_FINITE_REASON,
+    SILENCE_THRESHOLD_DB,
+    check_audio_info,
+    check_decoded_length,
+    silent_reason,
+    too_short_reason,
+)
 from helpers.audio.decode import iter_decoded_blocks
 from helpers.errors import AudioError
 
@@ -167,11 +174,15 @@ class SongTags:
         return self.penultimate[model].mean(axis=0)
 
 
-def _checked_blocks(path: Path, info, source) -> Iterator[np.ndarray]:
+def _checked_blocks(path: Path, info, source, energy: list) -> Iterator[np.ndarray]:
+    """The decoded blocks, refused at the first non-finite sample; *energy* collects the sum of
+    squares and the sample count (the silence check of every entry point)."""
     try:
         for block in iter_decoded_blocks(path, sr=SR, info=info):
             if not np.all(np.isfinite(block)):
                 raise AudioError(source, NON_FINITE_REASON)
+            energy[0] += float(np.dot(block, block))
+            energy[1] += len(block)
             yield block
     except AudioError as exc:
         if exc.source == str(source):
@@ -225,8 +236,9 @@ def song_tags(path: str | os.PathLike, models: Sequence[str] = MODELS, *,
     Raises
     ------
     helpers.errors.AudioError
-        The file is missing, not audio, corrupt, holds NaN samples, or gives no whole patch:
-        ``"too short: 2.10 s of audio; tags need at least 3 s"``.
+        The file is missing, not audio, corrupt or cut off, holds NaN samples, gives no whole patch
+        (``"too short: 2.10 s of audio; tags need at least 3 s"``), or is silent (its RMS
+        level below :data:`helpers.audio.SILENCE_THRESHOLD_DB`, as on every other path).
     helpers.errors.InputError
         An unknown model, or damaged weights.
 
@@ -250,8 +262,10 @@ def song_tags(path: str | os.PathLike, models: Sequence[str] = MODELS, *,
     frames = round(info.duration * info.samplerate) if info.duration else None
     stream = LogMelStream(info.samplerate, frames)
 
+    energy = [0.0, 0]
+
     def frame_blocks():
-        for block in _checked_blocks(path, info, source):
+        for block in _checked_blocks(path, info, source, energy):
             yield stream.push(block)
         if stream.n_input > N_FFT // 2:  # else too short for the reflect padding (and a tag)
             yield stream.finish()
@@ -274,8 +288,12 @@ def song_tags(path: str | os.PathLike, models: Sequence[str] = MODELS, *,
                 for key in wanted:
                     results[name][key].append(out[key])
     seconds = stream.n_input / SR
+    check_decoded_length(path, info.duration, seconds, source=source)  # an mp3 or m4a cut off
     if n_seen == 0:
         raise AudioError(source, too_short_reason(seconds, MIN_TAG_SECONDS, "tags"))
+    # the song as a whole, as the other entry points judge a file none of whose windows is heard
+    if 10 * np.log10(max(energy[0] / max(energy[1], 1), 1e-30)) < SILENCE_THRESHOLD_DB:
+        raise AudioError(source, silent_reason())
     starts = np.concatenate(kept) * step * FRAME_SECONDS
     merged = {name: {key: np.concatenate(parts) for key, parts in per.items()}
               for name, per in results.items()}
