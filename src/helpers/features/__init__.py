@@ -2,7 +2,8 @@
 
 Lower first: ``columns`` (the GTZAN table's column names), ``kernels`` and ``spectral`` (numba
 and numpy building blocks of librosa's functions), ``gtzan`` (the 58 columns of one signal),
-``sets`` (the feature-set registry), ``windows`` (file -> feature rows, one windowing policy),
+``musicnn`` (the pretrained tag networks and their embedding), ``sets`` (the feature-set
+registry: ``gtzan``, ``extended``, ``musicnn``, ``gtzan+musicnn``), ``windows`` (file -> feature rows, one windowing policy),
 ``batch`` (folders, in parallel, cached), ``plots`` and ``exploration``. Names are handed on
 lazily: importing this package loads none of them.
 """
