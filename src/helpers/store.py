@@ -671,11 +671,11 @@ class LabelStore:
         the first part).
         """
         parts = _stored_parts(feature_set)
-        table = self._part_windows(parts[0], song_id)
+        table = self._part_windows(parts[0], song_id)  # in song, start order
         for part in parts[1:]:
             other = self._part_windows(part, song_id).drop(columns="window_id")
             table = table.merge(other, on=["song_id", "start", "end"], how="inner")
-        return table.sort_values(["song_id", "start"]).reset_index(drop=True)
+        return table.reset_index(drop=True)
 
     # ------------------------------------------------------------------ predictions
     def record_prediction(self, song_id: int, probabilities: Mapping[str, float],
