@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import io
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -33,33 +34,41 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def time_fresh(song: Path, repeats: int, env: dict) -> list[float]:
-    """Wall seconds of ``python -m helpers tags SONG --json`` in fresh processes."""
-    times = []
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_fresh(song: Path, repeats: int, env: dict) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds (all threads) of ``python -m helpers tags SONG --json`` in fresh
+    processes."""
+    times, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), _children_cpu()
         run = subprocess.run([sys.executable, "-m", "helpers", "tags", str(song), "--json"],
                              capture_output=True, text=True, env=env, timeout=600)
         times.append(time.perf_counter() - start)
+        cpu.append(_children_cpu() - start_cpu)
         if run.returncode != 0:
             raise SystemExit(run.stderr)
-    return times
+    return times, cpu
 
 
-def time_warm(song: Path, repeats: int) -> list[float]:
-    """Wall seconds of the command's ``run`` in this process, after one warm-up call."""
+def time_warm(song: Path, repeats: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of the command's ``run`` in this process, after one warm-up call."""
     from helpers.cli import build_parser
     from helpers.commands import tags
 
     args = build_parser().parse_args(["tags", str(song), "--json"])
-    times = []
+    times, cpu = [], []
     for index in range(repeats + 1):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         with contextlib.redirect_stdout(io.StringIO()):
             tags.run(args)
         if index:  # the first call is the warm-up
             times.append(time.perf_counter() - start)
-    return times
+            cpu.append(time.process_time() - start_cpu)
+    return times, cpu
 
 
 def main() -> None:
@@ -76,18 +85,19 @@ def main() -> None:
         env = dict(os.environ, MUSIC_STUDY_DATA_DIR=folder,
                    PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"),
                                                             os.environ.get("PYTHONPATH")])))
-        first = time_fresh(options.song, 1, env)[0]
-        fresh = time_fresh(options.song, options.repeats, env)
+        first = time_fresh(options.song, 1, env)[0][0]
+        fresh, fresh_cpu = time_fresh(options.song, options.repeats, env)
         os.environ["MUSIC_STUDY_DATA_DIR"] = folder
-        warm = time_warm(options.song, options.repeats)
-    fresh_median, warm_median = statistics.median(fresh), statistics.median(warm)
-    print(f"song: {options.song.name}; threads: {default_threads()}; repeats: {options.repeats}")
-    print(f"fresh process, first run (designs the resampler match): {first:.2f} s")
-    print(f"fresh process `tags --json`: median {fresh_median:.2f} s  "
-          f"(runs: {', '.join(f'{t:.2f}' for t in fresh)})")
-    print(f"warm call in one process:    median {warm_median:.2f} s  "
-          f"(runs: {', '.join(f'{t:.2f}' for t in warm)})")
-    print(f"ratio fresh / warm: {fresh_median / warm_median:.2f}  (goal <= 1.5)")
+        warm, warm_cpu = time_warm(options.song, options.repeats)
+    print(f"song: {options.song.name}; threads: {default_threads()}; repeats: {options.repeats}; "
+          f"load average (1 min, at the end): {os.getloadavg()[0]:.1f}")
+    print(f"fresh process, first run (designs the resampler match): wall {first:.2f} s")
+    for label, wall, cpu in (("fresh process `tags --json`", fresh, fresh_cpu),
+                             ("warm call in one process   ", warm, warm_cpu)):
+        print(f"{label}: wall median {statistics.median(wall):.2f} s, CPU median "
+              f"{statistics.median(cpu):.2f} s  (wall runs: {', '.join(f'{t:.2f}' for t in wall)})")
+    print(f"ratio fresh / warm: wall {statistics.median(fresh) / statistics.median(warm):.2f}, "
+          f"CPU {statistics.median(fresh_cpu) / statistics.median(warm_cpu):.2f}  (goal <= 1.5)")
 
 
 if __name__ == "__main__":
