@@ -1070,7 +1070,7 @@ def song_features(path, window_seconds: float = 30.0, middle_only: bool = False)
     policy's one exception, see :func:`helpers.audio.min_window_seconds`).
 
     :meth:`Library.from_store` also averages a song's windows, over those the labeler stored
-    (:func:`helpers.labeling.widget.extract_windows`): the same windows under the same policy, so the
+    (:func:`helpers.labeling.pool.extract_windows`): the same windows under the same policy, so the
     two rows of one song agree unless the labeler stored only its first ``max_windows`` or
     used another window length.
 
