@@ -189,8 +189,11 @@ def check_model_columns(model, source="model", feature_set: str = "gtzan") -> No
     columns = set(_feature_set(feature_set).columns)
     unknown = [c for c in _model_columns(model) if c not in columns]
     if unknown:
+        trained_on = model_feature_set(model, default="")
+        hint = (f" (it was trained on the {trained_on} feature set: --features {trained_on})"
+                if trained_on and trained_on != feature_set else "")
         raise InputError(source, f"model needs features the {feature_set} feature set does not "
-                                 f"compute: {', '.join(unknown[:4])}")
+                                 f"compute: {', '.join(unknown[:4])}{hint}")
 
 
 def window_table(source, model, window_seconds: float = 30.0,
