@@ -112,12 +112,13 @@ def _load_model_argument(choice, features: str = "gtzan"):
     """``--model``: None (the default model of *features*), a candidate name, or a model file."""
     if choice is None and features != "gtzan":
         # imported here: only a learned feature set's model needs it (scikit-learn)
-        from helpers.models.learned import feature_set_model, feature_set_model_path
+        from helpers.models.learned import feature_set_model
 
-        if not feature_set_model_path(features).is_file():
+        def announce():
             print(f"training a genre model on the {features} feature set from the GTZAN audio "
                   "at hand (once; it is then cached) ...", file=sys.stderr)
-        return feature_set_model(features)
+
+        return feature_set_model(features, on_train=announce)
     # the default's compact copy needs numpy only; the first run (or a stale copy) loads the
     # pipeline (scikit-learn), which writes the copy for next time
     model = compact.load_default() if choice is None else None

@@ -161,7 +161,8 @@ def fit_feature_set_model(table: pd.DataFrame, name: str, seed: int = 0):
     return model
 
 
-def feature_set_model(name: str, *, retrain: bool = False, folders=None, jobs: int = 1):
+def feature_set_model(name: str, *, retrain: bool = False, folders=None, jobs: int = 1,
+                      on_train=None):
     """Return the genre model of feature set *name*: the cached one, or one trained now.
 
     Parameters
@@ -175,6 +176,8 @@ def feature_set_model(name: str, *, retrain: bool = False, folders=None, jobs: i
         Training audio (default :func:`training_folders`).
     jobs : int
         Processes for the feature extraction.
+    on_train : callable, optional
+        Called with no argument just before a model is trained (a command says so).
 
     Returns
     -------
@@ -200,6 +203,10 @@ def feature_set_model(name: str, *, retrain: bool = False, folders=None, jobs: i
                 return model
         except InputError as exc:
             warnings.warn(f"retraining the {spec.name} model: {exc}", stacklevel=2)
+    if not folders:
+        raise InputError(spec.name, no_training_audio_reason(spec.name))
+    if on_train is not None:
+        on_train()
     table = training_table(spec.name, folders, jobs=jobs)
     model = fit_feature_set_model(table, spec.name)
     model.model_card_["training_folders"] = [str(f) for f in folders]
