@@ -95,6 +95,28 @@ def test_tags_json_is_the_mean_over_patches_and_the_taggram(excerpt, excerpt_tag
     assert document["source"] == str(excerpt) and document["source_url"] is None
 
 
+def test_tags_of_a_url_go_through_the_safe_download(excerpt, tmp_path, monkeypatch, capsys):
+    from conftest import serve_directory
+
+    from helpers.audio import ingest
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "tune.wav").write_bytes(excerpt.read_bytes())
+    monkeypatch.setattr(ingest, "downloads_dir", lambda: tmp_path / "downloads")
+    with serve_directory(site) as server:
+        url = f"{server.base}/tune.wav"
+        assert main(["tags", url, "--json", "--vocabulary", "mtt", "--top", "3"]) == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["source"] == url and document["source_url"] == url
+    assert len(document["timeline"]) == 4 and captured.err == ""
+    assert len(list((tmp_path / "downloads").glob("*.ogg"))) == 1
+    # a host the safe path refuses is one line naming the URL
+    assert main(["tags", "http://127.0.0.1:9/song.ogg"]) == 2
+    assert "refused: 127.0.0.1 is a loopback address" in capsys.readouterr().err
+
+
 def _short_wav(path: Path, seconds: float = 2.1) -> Path:
     t = np.arange(int(seconds * 22050)) / 22050
     sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 22050)
