@@ -36,8 +36,9 @@ def extract_file(path, offset: float = 0.0, duration: float | None = None,
     duration : float or None
         Length of the window in seconds; ``None`` reads to the end of the file (GTZAN's 30-s
         clips are described whole, which is why the table's ``length`` is 661 794, not 661 500).
-    feature_set : {"gtzan", "extended"}
-        Which columns to compute.
+    feature_set : str
+        Which columns to compute: a registered feature set (``"gtzan"``, ``"extended"``,
+        ``"musicnn"``, ``"gtzan+musicnn"``); the window is decoded at its rate.
     allow_truncated : bool
         Describe what a cut-off file holds instead of refusing it.
 

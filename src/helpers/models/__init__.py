@@ -16,7 +16,7 @@ __getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=[
     "selection", "training", "tuning",
 ], submod_attrs={
     "pipelines": ["CONDITIONING_METHODS", "MODEL_FEATURES", "MODEL_NAMES", "FeatureConditioner",
-                  "build_model", "fit_on_table", "make_knn", "param_grid"],
+                  "build_model", "fit_on_table", "make_knn", "make_logreg", "param_grid"],
     "candidates": ["CALIBRATION_METHODS", "CANDIDATES", "CANDIDATE_NAMES", "Candidate",
                    "calibrate", "fit_grouped", "get_candidate"],
     "training": ["merge_extra_rows", "table_fingerprint"],

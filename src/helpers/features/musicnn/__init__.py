@@ -12,6 +12,7 @@ load_model(name)            the network with its weights, cached per process
 logmel_patches(signal)      16 kHz mono signal -> ``(n, 187, 96)`` network input
 MusicnnNetwork.forward      patches -> taggram, penultimate and the extractor's other features
 song_tags(path)             a whole file -> :class:`SongTags` (taggram, embeddings, times)
+signal_embedding(signal)    the ``musicnn`` feature set: mean MSD_musicnn penultimate of a window
 MODELS                      ``("MTT_musicnn", "MSD_musicnn")``
 
 Modules: :mod:`~helpers.features.musicnn.checkpoint` (TF1 checkpoint reader),
@@ -36,15 +37,28 @@ from __future__ import annotations
 import importlib
 
 MODELS = ("MTT_musicnn", "MSD_musicnn")
+#: Sample rate of the networks' input.
+SAMPLE_RATE = 16000
+#: The network whose penultimate layer is the ``musicnn`` feature set (see ``embedding``).
+EMBEDDING_MODEL = "MSD_musicnn"
+#: Length of the penultimate layer.
+EMBEDDING_SIZE = 200
+#: The ``musicnn`` feature set's columns: ``musicnn_msd_0`` ... ``musicnn_msd_199``.
+EMBEDDING_COLUMNS = tuple(f"musicnn_msd_{i}" for i in range(EMBEDDING_SIZE))
+#: Command-line vocabulary names -> the networks whose tags they are.
+VOCABULARIES = {"mtt": ("MTT_musicnn",), "msd": ("MSD_musicnn",), "both": MODELS}
 
 _LAZY = {
     "load_model": "song", "song_tags": "song", "SongTags": "song",
     "logmel_patches": "frontend", "logmel": "frontend", "patch_hop": "frontend",
     "MusicnnNetwork": "network", "OUTPUTS": "network", "release_scratch": "network",
     "CheckpointReader": "checkpoint",
+    "signal_embedding": "embedding", "extract_embedding": "embedding",
+    "MIN_TAG_SECONDS": "song",
 }
 
-__all__ = ["MODELS", *_LAZY]
+__all__ = ["EMBEDDING_COLUMNS", "EMBEDDING_MODEL", "EMBEDDING_SIZE", "MODELS", "SAMPLE_RATE",
+           "VOCABULARIES", *_LAZY]
 
 
 def __getattr__(name: str):
