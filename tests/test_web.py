@@ -49,7 +49,7 @@ def model():
 def _make_app(tmp_path, model, **options):
     settings = dict(store_path=tmp_path / "labels.sqlite", model=model,
                     upload_dir=tmp_path / "uploads", max_upload_bytes=5 * 2**20,
-                    window_seconds=6.0, access_key=KEY,
+                    window_seconds=6.0, access_key=KEY, tags=False,  # one test below tags
                     fetch_options={"download_dir": tmp_path / "downloads"})
     settings.update(options)
     app = create_app(**settings)
@@ -624,3 +624,19 @@ def test_the_predict_job_runs_without_flask(tmp_path, model):
     code = "import sys, helpers.web.jobs; print('flask' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_result_page_shows_the_song_s_music_tags(tmp_path, model, root):
+    """The shipped electronic song sounds electronic to musicnn, and the page says so."""
+    app = _make_app(tmp_path, model, tags=True, max_upload_bytes=20 * 2**20)
+    try:
+        client = _signed_in(app)
+        song = root / "data" / "music" / "singularity_coherence.ogg"
+        _, page = _predicted(app, client, song.read_bytes(), name="coherence.ogg")
+        shown = re.search(r'<span class="tags" data-vocabulary="msd"[^>]*>(.*?)</span>;', page, re.S)
+        assert shown, page
+        words = re.sub(r"<[^>]+>|[\d.,]", " ", shown.group(1)).split()
+        assert "electronic" in words[:5]
+        assert 'data-vocabulary="mtt"' in page and "musicnn" in page
+    finally:
+        app.extensions["music_study"]["jobs"].shutdown()

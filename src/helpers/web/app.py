@@ -115,7 +115,8 @@ def create_app(store_path=None, model=None, upload_dir=None,
                access_key: str | None = None, require_key: bool = True,
                workers: int | None = None, max_duration: float = MAX_DURATION_SECONDS,
                disk_quota_bytes: int = DISK_QUOTA_BYTES, allowed_hosts=None,
-               trusted_proxies=(), behind_https: bool = False, limiter=None) -> Flask:
+               trusted_proxies=(), behind_https: bool = False, limiter=None,
+               tags: bool = True) -> Flask:
     """Return the Flask application (``music-study serve`` serves it with waitress: :func:`helpers.commands.serve.run`).
 
     Parameters
@@ -158,6 +159,9 @@ def create_app(store_path=None, model=None, upload_dir=None,
         The page is reached through https: the session cookie is ``Secure``.
     limiter : AttemptLimiter, optional
         The wrong-key limiter (tests pass one with their own clock).
+    tags : bool
+        Show each song's music tags (pretrained musicnn networks, about 2 s more per minute of
+        audio on one core).
     """
 
     if require_key:
@@ -225,7 +229,7 @@ def create_app(store_path=None, model=None, upload_dir=None,
     context = PredictContext(store=store, model=model, upload_dir=folder,
                              download_dir=download_folder, window_seconds=window_seconds,
                              max_duration=max_duration, disk_quota_bytes=disk_quota_bytes,
-                             fetch_options=fetch_options)
+                             fetch_options=fetch_options, tags=tags)
 
     def work(payload: dict, report) -> dict:
         return run_predict_job(payload, report, context)

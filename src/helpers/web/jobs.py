@@ -320,6 +320,8 @@ class PredictContext:
         Size limit of the two folders together.
     fetch_options : dict
         Keyword arguments for :func:`helpers.audio.ingest.fetch_audio`.
+    tags : bool
+        Also tag each song with the pretrained musicnn networks (the result page shows them).
     active_payloads : callable
         ``active_payloads() -> list of dict``: the payloads of jobs queued or running (their
         files must stay); the :class:`JobBoard`'s method once there is one.
@@ -333,6 +335,7 @@ class PredictContext:
     max_duration: float = MAX_DURATION_SECONDS
     disk_quota_bytes: int = DISK_QUOTA_BYTES
     fetch_options: dict = field(default_factory=dict)
+    tags: bool = True
     active_payloads: Callable[[], list] = list
     fingerprint: str = field(init=False)
 
@@ -435,7 +438,8 @@ def run_predict_job(payload: dict, report: Callable[[str], None],
 
     try:
         prediction = predict_song(path, model=context.model,
-                                  window_seconds=context.window_seconds, progress=progress)
+                                  window_seconds=context.window_seconds, progress=progress,
+                                  tags=context.tags)
     except InputError as exc:  # name the song as the visitor knows it, not the server path
         raise InputError(shown, without_paths(exc.reason, path, shown)) from exc
     report("saving")
