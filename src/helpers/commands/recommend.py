@@ -5,6 +5,8 @@ Examples
 >>> from helpers.cli import main
 >>> main(["recommend", "--liked", "blues.00000", "jazz.00010.wav", "-k", "5"])  # doctest: +SKIP
 0
+>>> main(["recommend", "--folder", "~/Music", "--liked", "song.ogg"])  # doctest: +SKIP
+0
 """
 
 from __future__ import annotations

@@ -220,8 +220,11 @@ class Library:
         components); songs without a row have no lyrics.
     lyrics_weight : float
         Weight of lyrics similarity in [0, 1]; 0 ignores *lyrics*.
-    space : {'features', 'features+genre', 'genre'}
-        Similarity space (:data:`SPACES`); default :data:`DEFAULT_SPACE`.
+    space : {'features', 'features+genre', 'genre', 'tags', 'embedding'}
+        Similarity space (:data:`SPACES`); default :data:`DEFAULT_SPACE`. The learned spaces
+        (``'tags'``, ``'embedding'``) take *feature_columns* of musicnn descriptions
+        (:func:`helpers.recommend.learned.learned_library`, or a table of the ``musicnn`` set
+        through :meth:`from_csv` / :meth:`from_store`).
     genre_weight : float
         Weight in [0, 1] of the genre projection's cosine in ``'features+genre'``.
     genre_fit_rows : array-like of bool, optional
