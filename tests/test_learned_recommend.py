@@ -12,12 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 
 from helpers.cli import main
 from helpers.errors import InputError
+from helpers.features.columns import MODEL_FEATURES
 from helpers.features.learned import tag_songs
 from helpers.features.musicnn import EMBEDDING_COLUMNS
 from helpers.recommend.liked import liked_from_items
@@ -140,3 +142,20 @@ def test_a_space_that_does_not_fit_the_library_is_refused_in_one_line(songs, ext
         assert run.returncode == 2, run.stderr
         lines = run.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].endswith(f"choose {choices}"), run.stderr
+
+
+def test_a_segmented_combined_table_averages_segments_and_offers_both_kinds_of_space(songs, tmp_path):
+    output = songs["folder"].parent / "combined.csv"
+    main(["extract", str(songs["folder"]), "-o", str(output), "--features", "gtzan+musicnn",
+          "--segment-seconds", "4", "--no-cache"])
+    table = pd.read_csv(output)
+    assert table.groupby("clip").size().min() == 2  # two 4-s segments per 8-s cut
+    library = Library.from_csv(output, audio_folder=songs["folder"])
+    assert library.space == "embedding" and len(library) == 4
+    row = library.index_of("be_sharp.wav")
+    expected = table[table["clip"] == "be_sharp.wav"][list(EMBEDDING_COLUMNS)].mean().to_numpy()
+    np.testing.assert_allclose(library.raw[row], expected)
+    assert "both: " in _recommend(library, songs["liked"])[0].reason
+    assert Library.from_csv(output, space="features").feature_columns == list(MODEL_FEATURES)
+    with pytest.raises(InputError, match="choose embedding, features, features\\+genre, genre$"):
+        Library.from_csv(output, space="tags")

@@ -494,10 +494,13 @@ class Library:
         if "clip" in table.columns and "segment" in table.columns:
             # `music-study extract --segment-seconds`: one song is the mean of its non-silent segments
             kept = table[~table["silent"].astype(bool)] if "silent" in table.columns else table
-            numeric = kept.drop(columns=["segment", "start", "end", "silent"], errors="ignore")
-            table = numeric.groupby("clip", sort=False).agg(
-                {c: ("mean" if pd.api.types.is_numeric_dtype(numeric[c]) else "first")
-                 for c in numeric.columns if c not in ("clip", "filename")}).reset_index()
+            numeric = kept.drop(columns=["segment", "start", "end", "silent"], errors="ignore").copy()
+            kept_columns = [c for c in numeric.columns if c not in ("clip", "filename")]
+            means = [c for c in kept_columns if pd.api.types.is_numeric_dtype(numeric[c])]
+            groups = numeric.groupby("clip", sort=False)
+            # one mean over all numeric columns at once: hundreds of learned columns stay fast
+            table = pd.concat([groups[means].mean(), groups[[c for c in kept_columns if c not in means]].first()],
+                              axis=1)[kept_columns].reset_index()
             table = table.rename(columns={"clip": "id"})
         id_column = next((c for c in ("id", "filename", "path") if c in table.columns), None)
         if id_column is None:
