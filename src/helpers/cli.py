@@ -124,9 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="at most N songs per artist (default 2; 0 for no cap)")
     p.add_argument("--strategy", choices=["per-seed", "centroid"], default="per-seed",
                    help="retrieve per liked song and merge (default) or around their average")
-    p.add_argument("--space", choices=["features", "features+genre", "genre"], default=None,
-                   help="similarity space: audio features (default; notebook 07 found no clear gain "
-                        "for the genre-informed spaces), audio + genre projection, genre projection")
+    p.add_argument("--folder", default=None, metavar="DIR",
+                   help="use a folder of your own audio as the library (described by musicnn)")
+    p.add_argument("--audio", default=None, metavar="DIR",
+                   help="where a --library CSV's audio files are, for the tags in reasons "
+                        "(default the CSV's folder)")
+    p.add_argument("--space", choices=["features", "features+genre", "genre", "tags", "embedding"],
+                   default=None,
+                   help="similarity space. 58-feature libraries: features (default; notebook 07 found "
+                        "no clear gain for the genre-informed spaces), features+genre, genre. "
+                        "musicnn libraries (--folder, a musicnn --library or --store): embedding "
+                        "(default), tags (--folder only)")
     p.add_argument("--fetch-limit", type=int, default=20,
                    help="download at most N liked songs given as URLs or playlist URLs (default 20)")
     p.add_argument("--lyrics", default=None,

@@ -5,6 +5,8 @@ Examples
 >>> from helpers.cli import main
 >>> main(["recommend", "--liked", "blues.00000", "jazz.00010.wav", "-k", "5"])  # doctest: +SKIP
 0
+>>> main(["recommend", "--folder", "~/Music", "--liked", "song.ogg"])  # doctest: +SKIP
+0
 """
 
 from __future__ import annotations
@@ -13,11 +15,17 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from helpers.errors import InputError
-from helpers.recommend.liked import LikedList, liked_from_items, read_liked_file
+from helpers.features.batch import find_audio_files
+from helpers.features.learned import tag_songs
+from helpers.recommend.learned import learned_library
+from helpers.recommend.liked import LikedList, LikedSong, liked_from_items, read_liked_file
 from helpers.recommend.recommender import (
     Library,
     Recommender,
+    check_space,
     read_lyrics_table,
     resolve_liked,
     store_preferences,
@@ -43,12 +51,18 @@ def run(args) -> int:
             library = Library.from_store(store, **options)
             store_liked, store_disliked = store_preferences(store)
         disliked += store_disliked
+    elif getattr(args, "folder", None):
+        if lyrics is not None:
+            raise InputError("--lyrics", "a --folder library takes no lyrics table")
+        library = folder_library(args.folder, getattr(args, "space", None))
     elif getattr(args, "library", None):
-        library = Library.from_csv(args.library, **options)
+        library = Library.from_csv(args.library, audio_folder=getattr(args, "audio", None), **options)
     else:
         library = Library.gtzan(**options)
     entries = LikedList(source="command line")
     entries.songs.extend(liked_from_items(list(args.liked or []) + store_liked))
+    if getattr(args, "folder", None):
+        entries.songs[:] = [_as_library_song(song, args.folder, library) for song in entries.songs]
     if args.liked_file:
         entries.songs.extend(read_liked_file(args.liked_file).songs)
     if not entries.songs:
@@ -78,3 +92,48 @@ def run(args) -> int:
         where = f"{rec.id}, {rec.genre}" if rec.genre else rec.id
         print(f"{rank:>2}. {label} [{where}] score {rec.score:.2f}\n    {rec.reason}")
     return 0
+
+
+#: Spaces of a library built from a folder of audio (:func:`folder_library`).
+FOLDER_SPACES = ("embedding", "tags")
+
+
+def folder_library(folder, space: str | None = None) -> Library:
+    """A library of every audio file under *folder*, described by musicnn (cached per file).
+
+    Files musicnn cannot describe (missing, corrupt, silent, too short) are listed on stderr
+    with their reason and left out. Ids are the files' paths relative to *folder*; a file in a
+    sub-folder takes the sub-folder's name as its genre.
+
+    Raises
+    ------
+    InputError
+        Not a folder, a space other than :data:`FOLDER_SPACES`, or fewer than two usable files.
+    """
+    folder = Path(folder).expanduser()
+    check_space(space, FOLDER_SPACES, folder, "a library of your audio files")
+    if not folder.is_dir():
+        raise InputError(folder, "not a folder of audio files")
+    found = find_audio_files([folder])
+    labels = {path: label for path, label in found}
+    good, bad = tag_songs([path for path, _ in found])
+    for path, reason in bad:
+        print(f"music-study recommend: skipped {path}: {reason}", file=sys.stderr)
+    if len(good) < 2:
+        raise InputError(folder, f"fewer than two usable audio files ({len(bad)} skipped)")
+    clips = pd.DataFrame({"id": [p.relative_to(folder).as_posix() for p in good],
+                          "path": [str(p) for p in good], "genre": [labels[p] or "" for p in good],
+                          "artist": "", "title": [p.stem for p in good]})
+    return learned_library(clips, space or "embedding")
+
+
+def _as_library_song(song: LikedSong, folder, library: Library) -> LikedSong:
+    """A liked audio file that lies in the library's folder is that library song (so it is
+    never recommended back); any other entry stays as it is."""
+    if song.kind != "path":
+        return song
+    try:
+        key = Path(song.ref).resolve().relative_to(Path(folder).expanduser().resolve()).as_posix()
+    except ValueError:
+        return song
+    return LikedSong(None, kind="id", ref=key) if key in set(library.meta["id"]) else song

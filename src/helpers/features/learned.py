@@ -37,7 +37,7 @@ from helpers.audio.files import AUDIO_SUFFIXES
 from helpers.cache import CacheEntry
 from helpers.data import artist_groups, load_artist_index
 from helpers.errors import InputError
-from helpers.features.musicnn import MODELS
+from helpers.features.musicnn import EMBEDDING_COLUMNS, EMBEDDING_MODEL, MODELS
 from helpers.features.musicnn.song import SongTags, load_model, song_tags
 from helpers.features.musicnn.weights import origin
 from helpers.paths import file_sha256
@@ -159,3 +159,72 @@ def gtzan_clips_with_audio(folder: str | os.PathLike) -> pd.DataFrame:
     frame["title"] = frame["id"].map(index["title"]).fillna("")
     frame["artist_group"] = artist_groups(frame["id"]).to_numpy()
     return frame
+
+
+def learned_row(song: SongTags) -> dict[str, float]:
+    """Every learned description of one song, by column name.
+
+    The ``"tags"`` columns (:func:`tag_columns`), the ``"embedding"`` columns (``mtt:e0`` ...)
+    and the ``musicnn`` feature set's columns (``musicnn_msd_0`` ...: the MSD embedding, what
+    ``music-study extract --features musicnn`` writes for a window), so a liked file can be
+    compared with any learned library.
+    """
+    row = dict(zip(tag_columns(), song_vector(song, "tags").tolist(), strict=True))
+    embedding = song_vector(song, "embedding")
+    width = len(embedding) // len(MODELS)
+    row.update({f"{PREFIX[m]}:e{i}": float(embedding[j * width + i])
+                for j, m in enumerate(MODELS) for i in range(width)})
+    row.update(zip(EMBEDDING_COLUMNS, song.embedding(EMBEDDING_MODEL).astype(float).tolist(), strict=True))
+    return row
+
+
+def tags_where_found(paths: Iterable, ids: Iterable) -> pd.DataFrame:
+    """Song-level tags (the ``"tags"`` space) of the files that are there, NaN rows for the rest.
+
+    For libraries whose features came without tags (an extract CSV, the label store): a row
+    whose file is missing or cannot be tagged gets no tags, so its reasons name none, and the
+    library is built all the same. Tags come from the cache (:func:`cached_song_tags`) and are
+    computed once for a file the cache lacks.
+
+    Parameters
+    ----------
+    paths : iterable of path-like or None
+        Each song's audio file (``None``: not known).
+    ids : iterable
+        The songs' ids (the index of the result).
+    """
+    columns = tag_columns()
+    rows = []
+    for path in paths:
+        vector = np.full(len(columns), np.nan)
+        if path is not None and Path(path).is_file():
+            try:
+                vector = song_vector(cached_song_tags(path), "tags")
+            except InputError:
+                pass  # an unreadable file: its song is described without tags
+        rows.append(vector)
+    index = [str(i) for i in ids]
+    return pd.DataFrame(np.vstack(rows) if rows else np.empty((0, len(columns))), index=index,
+                        columns=columns)
+
+
+def tag_songs(paths: Iterable) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Split audio files into those musicnn describes and those it refuses, with the reason.
+
+    Each file is tagged (cached) once: a missing, corrupt, silent or too short file gets the
+    one-line reason the audio checks give it (:func:`cached_song_tags`).
+
+    Returns
+    -------
+    good : list of Path
+    bad : list of (Path, str)
+    """
+    good, bad = [], []
+    for path in map(Path, paths):
+        try:
+            cached_song_tags(path)
+        except InputError as exc:
+            bad.append((path, exc.reason))
+            continue
+        good.append(path)
+    return good, bad

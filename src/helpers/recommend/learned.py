@@ -40,7 +40,7 @@ import pandas as pd
 from helpers.data import load_gtzan_table
 from helpers.errors import InputError
 from helpers.features.columns import MODEL_FEATURES
-from helpers.features.learned import song_vectors
+from helpers.features.learned import cached_song_tags, learned_row, song_vectors
 from helpers.recommend.recommender import Library
 
 #: The spaces :func:`learned_library` builds, in the order reports compare them.
@@ -94,9 +94,11 @@ def audio_seeds(paths, library: Library) -> pd.DataFrame:
     if library.space not in ("tags", "embedding"):
         raise InputError(library.space, "audio seeds need a library in the tag or embedding space")
     paths = [Path(p) for p in paths]
-    ids = [p.name for p in paths]
-    tags = song_vectors(paths, "tags", ids=ids)
-    vectors = tags if library.space == "tags" else song_vectors(paths, library.space, ids=ids)
-    rows = vectors if library.space == "tags" else pd.concat([vectors, tags], axis=1)
-    meta = pd.DataFrame({"id": ids, "artist": "", "title": [p.stem for p in paths], "genre": ""}, index=ids)
-    return pd.concat([meta, rows], axis=1).reset_index(drop=True)
+    rows = pd.DataFrame([learned_row(cached_song_tags(p)) for p in paths])
+    columns = list(dict.fromkeys([*library.feature_columns, *library.tag_columns]))
+    missing = [c for c in columns if c not in rows.columns]
+    if missing:
+        raise InputError(missing[0], "not a musicnn column: the library is not one of songs' learned vectors")
+    meta = pd.DataFrame({"id": [p.name for p in paths], "artist": "", "title": [p.stem for p in paths],
+                         "genre": ""})
+    return pd.concat([meta, rows[columns]], axis=1)

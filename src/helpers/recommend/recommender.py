@@ -54,6 +54,8 @@ from helpers.audio.windows import check_window_seconds
 from helpers.data import load_artist_index, load_gtzan_table, read_user_csv
 from helpers.errors import InputError
 from helpers.features.columns import FEATURE_COLUMNS, MODEL_FEATURES
+from helpers.features.learned import cached_song_tags, learned_row, tags_where_found
+from helpers.features.musicnn import EMBEDDING_COLUMNS
 from helpers.features.windows import window_features
 from helpers.lyrics.analysis import score_songs, tokenize
 from helpers.recommend.liked import (
@@ -92,6 +94,9 @@ SPACES = {
 #: Spaces whose columns are the library's own learned features (set by the library's table),
 #: not the 58 audio features; they take no genre projection.
 LEARNED_SPACES = ("tags", "embedding")
+
+#: Spaces of a library of the 58 audio features (the GTZAN table, a ``gtzan`` extract or store).
+FEATURE_SPACES = ("features", "features+genre", "genre")
 
 #: The space :class:`Library` uses unless told otherwise. Notebook 07 compares the spaces on
 #: simulated users (artist-grouped folds, projection fitted without the evaluated users' songs);
@@ -215,8 +220,11 @@ class Library:
         components); songs without a row have no lyrics.
     lyrics_weight : float
         Weight of lyrics similarity in [0, 1]; 0 ignores *lyrics*.
-    space : {'features', 'features+genre', 'genre'}
-        Similarity space (:data:`SPACES`); default :data:`DEFAULT_SPACE`.
+    space : {'features', 'features+genre', 'genre', 'tags', 'embedding'}
+        Similarity space (:data:`SPACES`); default :data:`DEFAULT_SPACE`. The learned spaces
+        (``'tags'``, ``'embedding'``) take *feature_columns* of musicnn descriptions
+        (:func:`helpers.recommend.learned.learned_library`, or a table of the ``musicnn`` set
+        through :meth:`from_csv` / :meth:`from_store`).
     genre_weight : float
         Weight in [0, 1] of the genre projection's cosine in ``'features+genre'``.
     genre_fit_rows : array-like of bool, optional
@@ -447,15 +455,37 @@ class Library:
         table = load_gtzan_table().merge(load_artist_index()[["filename", "artist", "title"]],
                                          on="filename", how="left")
         table = table.rename(columns={"filename": "id", "label": "genre"})
+        check_space(kwargs.get("space"), FEATURE_SPACES, "GTZAN", "the GTZAN table's 58 features")
         return cls(table, **kwargs)
 
     @classmethod
-    def from_csv(cls, path, **kwargs) -> Library:
+    def from_csv(cls, path, audio_folder=None, **kwargs) -> Library:
         """A feature table written by ``music-study extract`` or any CSV with ids and features.
 
         The id column is the first of ``id``, ``filename``, ``path`` present; a ``label`` column
         is read as the genre. A segmented table (``clip``/``segment`` columns) becomes one song
         per clip: the mean of its non-silent segments, id = the clip's file name.
+
+        A table of the ``musicnn`` or ``gtzan+musicnn`` set (``musicnn_msd_0`` ...
+        ``musicnn_msd_199`` columns) is a library in the ``"embedding"`` space (default; the
+        58 features of ``gtzan+musicnn`` also allow the :data:`FEATURE_SPACES`). Its reasons name
+        the tags songs share, read from each song's audio file when it is there: the ``path``
+        column, else ``<audio_folder>/<label>/<filename>`` or ``<audio_folder>/<filename>``
+        (how ``music-study extract FOLDER`` names the files of a folder's sub-folders); a song
+        whose file is not found is recommended with a reason that names no tags.
+
+        Parameters
+        ----------
+        path : path-like
+        audio_folder : path-like, optional
+            Where the table's files are (default: the CSV's folder).
+        **kwargs
+            :class:`Library` parameters.
+
+        Raises
+        ------
+        InputError
+            An unreadable table, no id column, or a *space* the table's features do not fit.
         """
         path = Path(path)
         table = read_user_csv(path, "library table")
@@ -464,14 +494,25 @@ class Library:
         if "clip" in table.columns and "segment" in table.columns:
             # `music-study extract --segment-seconds`: one song is the mean of its non-silent segments
             kept = table[~table["silent"].astype(bool)] if "silent" in table.columns else table
-            numeric = kept.drop(columns=["segment", "start", "end", "silent"], errors="ignore")
-            table = numeric.groupby("clip", sort=False).agg(
-                {c: ("mean" if pd.api.types.is_numeric_dtype(numeric[c]) else "first")
-                 for c in numeric.columns if c not in ("clip", "filename")}).reset_index()
+            numeric = kept.drop(columns=["segment", "start", "end", "silent"], errors="ignore").copy()
+            kept_columns = [c for c in numeric.columns if c not in ("clip", "filename")]
+            means = [c for c in kept_columns if pd.api.types.is_numeric_dtype(numeric[c])]
+            groups = numeric.groupby("clip", sort=False)
+            # one mean over all numeric columns at once: hundreds of learned columns stay fast
+            table = pd.concat([groups[means].mean(), groups[[c for c in kept_columns if c not in means]].first()],
+                              axis=1)[kept_columns].reset_index()
             table = table.rename(columns={"clip": "id"})
         id_column = next((c for c in ("id", "filename", "path") if c in table.columns), None)
         if id_column is None:
             raise InputError(path, "library table needs an id, filename or path column")
+        if not all(c in table.columns for c in EMBEDDING_COLUMNS):
+            check_space(kwargs.get("space"), FEATURE_SPACES, path, "a library of audio features")
+            return cls(table, id_column=id_column, **kwargs)
+        kwargs = _learned_options(kwargs, all(c in table.columns for c in MODEL_FEATURES), path)
+        if kwargs["space"] == "embedding" and "tags" not in kwargs:
+            root = Path(audio_folder) if audio_folder is not None else path.parent
+            kwargs["tags"] = tags_where_found(_csv_audio_files(table, id_column, root),
+                                              table[id_column].astype(str))
         return cls(table, id_column=id_column, **kwargs)
 
     @classmethod
@@ -482,25 +523,39 @@ class Library:
         their windows were extracted); its genre is its current label, if any. Ids are the
         store's song ids as strings.
 
+        A store holding ``musicnn`` windows gives a library in the ``"embedding"`` space
+        (default; its ``gtzan`` windows allow the :data:`FEATURE_SPACES` instead), whose reasons
+        name the tags songs share, read from each song's stored location when the file is there.
+
         Raises
         ------
         InputError
             Fewer than two songs with features in the store.
         """
 
-        windows = store.windows()
+        where = getattr(store, "path", "label store")
+        windows, columns = store.windows(), list(FEATURE_COLUMNS)
+        learned = store.windows(feature_set="musicnn")
+        if learned.empty:
+            check_space(kwargs.get("space"), FEATURE_SPACES, where, "a store of audio features")
+        else:
+            kwargs = _learned_options(kwargs, not windows.empty, where)
+            if kwargs["space"] == "embedding":
+                windows, columns = learned, list(EMBEDDING_COLUMNS)
         if windows["song_id"].nunique() < 2:
-            raise InputError(getattr(store, "path", "label store"),
-                             "fewer than two songs with stored features; extract some songs first")
-        features = windows.groupby("song_id")[list(FEATURE_COLUMNS)].mean()
+            raise InputError(where, "fewer than two songs with stored features; extract some songs first")
+        features = windows.groupby("song_id")[columns].mean()
         songs = store.songs().set_index("song_id")
         labels = store.current_labels().set_index("song_id")["genre"]
-        table = features.join(songs[["title", "artist", "filename"]], how="left")
+        table = features.join(songs[["title", "artist", "filename", "location"]], how="left")
         table["genre"] = labels.reindex(table.index).fillna("")
         table["title"] = table["title"].fillna(table["filename"])
         table = table.reset_index().rename(columns={"song_id": "id"})
         table["id"] = table["id"].astype(str)
-        return cls(table, **kwargs)
+        if columns == list(EMBEDDING_COLUMNS) and "tags" not in kwargs:
+            kwargs["tags"] = tags_where_found(table["location"], table["id"])
+        kwargs.setdefault("feature_columns", columns)
+        return cls(table.drop(columns="location"), **kwargs)
 
     # ----------------------------------------------------------------- lookups
 
@@ -911,6 +966,43 @@ class Recommender:
             rec.reason += f" (no tag among both songs' top {TOP_TAGS})"
 
 
+def check_space(space: str | None, choices, source, what: str) -> None:
+    """Refuse a similarity *space* (``None``: the default) that a library does not offer.
+
+    Raises
+    ------
+    InputError
+        One line naming the space, what the library is and the *choices*.
+    """
+    if space is not None and space not in choices:
+        raise InputError(f"space {space}", f"does not fit {what} ({source}); choose {', '.join(choices)}")
+
+
+def _learned_options(kwargs: dict, has_features: bool, source) -> dict:
+    """:class:`Library` options for a table of ``musicnn`` window features: ``"embedding"`` by
+    default, the 58-feature spaces when the table also has those features."""
+    kwargs = dict(kwargs)
+    choices = ("embedding", *FEATURE_SPACES) if has_features else ("embedding",)
+    check_space(kwargs.get("space"), choices, source, "a library of musicnn features")
+    kwargs["space"] = kwargs.get("space") or "embedding"
+    if kwargs["space"] == "embedding":
+        kwargs.setdefault("feature_columns", list(EMBEDDING_COLUMNS))
+    return kwargs
+
+
+def _csv_audio_files(table: pd.DataFrame, id_column: str, root: Path) -> list[Path | None]:
+    """Each row's audio file, where an extract table's names say it is (``None``: not found)."""
+    names = table[id_column].astype(str)
+    folders = table["genre"].fillna("").astype(str) if "genre" in table.columns else [""] * len(table)
+    given = table["path"] if "path" in table.columns else [None] * len(table)
+    files = []
+    for name, folder, stated in zip(names, folders, given, strict=True):
+        candidates = [stated] if isinstance(stated, str) and stated.strip() else []
+        candidates += [root / folder / name, root / name]
+        files.append(next((Path(c) for c in candidates if Path(c).is_file()), None))
+    return files
+
+
 def _top_per_row(scores: np.ndarray, depth: int, sample_size: int = 4096, seed: int = 0) -> np.ndarray:
     """Column indices of the *depth* largest scores of each row, best first (exact).
 
@@ -1195,6 +1287,10 @@ def song_features(path, window_seconds: float = 30.0, middle_only: bool = False)
 
 
 def _features_of_file(path, library: Library, window_seconds: float) -> dict:
-    """Feature row of a liked audio file outside the library: the mean over all its windows."""
+    """Feature row of a liked audio file outside the library: the mean over all its windows
+    (the 58 features), or its musicnn descriptions with its tags for a learned library."""
+    if library.space in LEARNED_SPACES:
+        return {"id": str(path), "artist": "", "title": Path(path).stem, "genre": "",
+                **learned_row(cached_song_tags(path))}
     features = song_features(path, window_seconds=window_seconds)
     return {"id": str(path), "artist": "", "title": Path(path).stem, "genre": "", **features}
