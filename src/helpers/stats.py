@@ -4,15 +4,44 @@
 their means; :func:`mean_interval` gives a mean with that interval (NaN observations left out),
 :func:`accuracy_interval` the interval of the share of correct predictions, and
 :func:`score_predictions` a test set's accuracy with its interval and macro precision, recall
-and F1.
+and F1. :func:`proportion_interval` is the exact (Clopper-Pearson) interval of a share of yes/no
+outcomes, for small counts where a bootstrap degenerates; below :data:`MIN_COUNT` outcomes it
+gives none ("too few to say").
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from helpers.errors import InputError
+
+
+#: Fewest outcomes a share is quoted with an interval for; below it, "too few to say".
+MIN_COUNT = 5
+
+
+def proportion_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float] | None:
+    """Exact (Clopper-Pearson) interval of the share *successes* / *n*; None when n < :data:`MIN_COUNT`.
+
+    Unlike a bootstrap, it does not collapse to a point when every outcome agrees (2 of 2
+    correct is "somewhere in [0.16, 1]", not "1.00 [1.00-1.00]").
+
+    Examples
+    --------
+    >>> [round(v, 3) for v in proportion_interval(5, 5)]
+    [0.478, 1.0]
+    >>> proportion_interval(2, 2) is None
+    True
+    """
+    successes, n = int(successes), int(n)
+    if not 0 <= successes <= n:
+        raise InputError(f"{successes} of {n}", "successes must lie between 0 and n")
+    if n < MIN_COUNT:
+        return None
+    interval = binomtest(successes, n).proportion_ci(confidence_level=level, method="exact")
+    return float(interval.low), float(interval.high)
 
 
 def bootstrap_mean_interval(values, n_boot: int = 1000, level: float = 0.95,

@@ -62,7 +62,7 @@ def run(args) -> int:
 def format_test_bed(result) -> str:
     """Return the human-readable report of ``music-study evaluate --songs``."""
     def interval(ci):
-        return f"[95% CI {ci[0]:.2f}-{ci[1]:.2f}]" if ci else ""
+        return f"[exact 95% CI {ci[0]:.2f}-{ci[1]:.2f}]" if ci else "(too few songs to say)"
 
     o, u = result.overall, result.unknown
     lines = [f"model: {result.model.get('line') or result.model.get('name')}"]

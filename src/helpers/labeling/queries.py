@@ -25,6 +25,12 @@ from helpers.errors import InputError
 #: Query strategies accepted by :func:`uncertainty` and :func:`query`.
 STRATEGIES = ("least_confidence", "margin", "entropy", "random")
 
+#: The labeler's query default, as the simulation with its own model supports it
+#: (:func:`helpers.labeling.simulation.simulate_settings`, notebook 05 states the numbers).
+DEFAULT_STRATEGY = "margin"
+#: Share of random picks in the labeler's queue (its default).
+DEFAULT_EPSILON = 0.1
+
 
 def _proba(probabilities) -> np.ndarray:
     proba = np.asarray(probabilities, dtype=float)
