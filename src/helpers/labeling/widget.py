@@ -155,7 +155,7 @@ class Labeler:
 
     def __init__(self, pool, store: LabelStore | str | os.PathLike | None = None, *,
                  model=None, estimator=None, base_table: pd.DataFrame | None = None,
-                 strategy: str = "margin", epsilon: float = 0.1, window_seconds: float = 30.0,
+                 strategy: str = queries.DEFAULT_STRATEGY, epsilon: float = queries.DEFAULT_EPSILON, window_seconds: float = 30.0,
                  max_windows: int | None = None, who: str = "user", seed: int = 0,
                  audio: bool = True, background: bool = True, workers: int | None = None):
         # before the store is opened: a bad length leaves no new store file behind
