@@ -17,7 +17,6 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from helpers.errors import InputError
 
-
 #: Fewest outcomes a share is quoted with an interval for; below it, "too few to say".
 MIN_COUNT = 5
 

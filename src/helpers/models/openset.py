@@ -252,7 +252,7 @@ def out_of_sample(scores: pd.DataFrame, signals=SIGNALS,
     fold_of = np.empty(len(clips), dtype=int)
     for fold, (_, held) in enumerate(grouped_folds(n_splits, seed).split(clips, clips["label"], groups)):
         fold_of[held] = fold
-    fold = scores["filename"].map(dict(zip(clips["filename"], fold_of))).to_numpy()
+    fold = scores["filename"].map(dict(zip(clips["filename"], fold_of, strict=True))).to_numpy()
     detected, false_flags, chosen = [], [], {}
     for genre in sorted(scores["left_out"].unique()):
         for f in range(n_splits):
