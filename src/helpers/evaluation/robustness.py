@@ -24,11 +24,14 @@ import pandas as pd
 
 from helpers import data
 from helpers.audio.decode import load_audio
+from helpers.cache import CacheEntry
 from helpers.constants import SAMPLE_RATE
 from helpers.errors import InputError
 from helpers.features.columns import MODEL_FEATURES
 from helpers.models.candidates import calibrate, fit_grouped, get_candidate
 from helpers.models.pipelines import FeatureGuard, build_model
+from helpers.models.selection import recipe_key
+from helpers.models.training import table_fingerprint
 from helpers.models.tuning import grouped_folds
 from helpers.stats import bootstrap_mean_interval, mean_interval
 
@@ -42,7 +45,8 @@ GUARD_VARIANTS: dict[str, dict | None] = {
 
 
 def guard_comparison(candidate: str = "logreg", table: pd.DataFrame | None = None,
-                     variants: dict | None = None, n_splits: int = 5, seed: int = 0) -> pd.DataFrame:
+                     variants: dict | None = None, n_splits: int = 5, seed: int = 0,
+                     cache: bool = True) -> pd.DataFrame:
     """Artist-grouped CV accuracy of *candidate*'s recipe under each guard setting, paired per clip.
 
     Every variant is fitted and scored on the same folds (:func:`helpers.models.tuning.grouped_folds`
@@ -56,6 +60,8 @@ def guard_comparison(candidate: str = "logreg", table: pd.DataFrame | None = Non
     variants : dict, optional
         Name -> :class:`FeatureGuard` parameters (None: the guard removed); default
         :data:`GUARD_VARIANTS`. The first is the reference of the differences.
+    cache : bool
+        Reuse a result stored in ``data/cache/robustness`` for the same rows, recipe and settings.
 
     Returns
     -------
@@ -68,6 +74,13 @@ def guard_comparison(candidate: str = "logreg", table: pd.DataFrame | None = Non
         raise InputError(candidate, "guard comparison needs an untuned candidate with a guard step")
     table = (data.load_gtzan_table() if table is None else table).reset_index(drop=True)
     variants = dict(GUARD_VARIANTS if variants is None else variants)
+    entry = CacheEntry.for_payload("robustness", {
+        "version": 1, "candidate": candidate, "recipe": recipe_key(candidate, seed),
+        "variants": {k: repr(v) for k, v in variants.items()}, "n_splits": n_splits, "seed": seed,
+        "rows": table_fingerprint(table)})
+    stored = entry.read() if cache else None
+    if stored is not None and isinstance(stored.get("rows"), list):
+        return pd.DataFrame(stored["rows"])
     groups = data.artist_groups(table["filename"]).to_numpy()
     folds = list(grouped_folds(n_splits, seed).split(table, table["label"], groups))
     X, y = table[list(MODEL_FEATURES)], table["label"].to_numpy()
@@ -91,6 +104,8 @@ def guard_comparison(candidate: str = "logreg", table: pd.DataFrame | None = Non
         rows.append({"variant": name, "cv_accuracy": round(accuracy, 4), "ci_low": round(low, 4),
                      "ci_high": round(high, 4), "difference": round(float(difference.mean()), 4),
                      "diff_low": round(d_low, 4), "diff_high": round(d_high, 4), "n": len(hits)})
+    if cache:
+        entry.write({"rows": rows})
     return pd.DataFrame(rows)
 
 
