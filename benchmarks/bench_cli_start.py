@@ -6,7 +6,8 @@ file) is predicted
 * by the command, ``python -m helpers predict SONG --json``, in a fresh process each time (what a
   person waits for: interpreter start, imports, model file, decoding, features, vote), and
 * by :func:`helpers.predict.predict_song` in this process, after one warm-up call (imports done,
-  model loaded, numba kernels compiled).
+  model loaded, numba kernels compiled), with ``tags=True``: the command's JSON holds the
+  song's musicnn tags, so the warm call computes them too.
 
 Both use the default model, which must exist before timing: it is built first if missing, and
 that first-run cost is printed too. Prints the median of each and the ratio; issue 13 asks for a
@@ -75,17 +76,17 @@ def time_cli(song: Path, repeats: int) -> tuple[list[float], list[float], str]:
 
 
 def time_warm(song: Path, repeats: int) -> tuple[list[float], list[float], str]:
-    """Wall and CPU seconds of ``predict_song(song, model)`` in this process, warm: after a
-    warm-up call, with the default model loaded once (the fastest a prediction gets)."""
+    """Wall and CPU seconds of ``predict_song(song, model, tags=True)`` in this process, warm:
+    after a warm-up call, with the default model loaded once (the fastest a prediction gets)."""
     from helpers.models import default_model
     from helpers.predict import predict_song
 
     model = default_model()
-    predict_song(song, model=model)  # warm-up: imports, numba kernels
+    predict_song(song, model=model, tags=True)  # warm-up: imports, numba kernels, weights
     times, cpu, genre = [], [], ""
     for _ in range(repeats):
         start, start_cpu = time.perf_counter(), time.process_time()
-        genre = predict_song(song, model=model).genre
+        genre = predict_song(song, model=model, tags=True).genre
         times.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
     return times, cpu, genre

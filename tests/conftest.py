@@ -47,6 +47,22 @@ def gtzan_audio_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def quick_reports(tmp_path_factory, gtzan_audio_dir, shared_data) -> Path:
+    """Every notebook run once in quick mode into one folder (minutes; shared by the tests that
+    read the reports, so they cost seconds each). Yields the folder; the runs are in
+    ``folder / "index.json"``."""
+    from helpers.reports import runner
+
+    folder = tmp_path_factory.mktemp("quick-reports")
+    overrides = {"01": {"audio_dir": str(gtzan_audio_dir)},
+                 "02": {"gtzan_audio_dir": str(gtzan_audio_dir)},
+                 "03": {"extra_rows": str(shared_data / "seed" / "features_30_secActive.csv")},
+                 "07": {"liked_file": str(shared_data / "seed" / "ytmusic_liked_songs.txt")}}
+    runner.run_reports(quick=True, output_dir=folder, overrides=overrides)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def root() -> Path:
     """The checkout root."""
     return project_root()

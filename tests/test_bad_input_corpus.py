@@ -127,6 +127,23 @@ def test_predict_command(corpus, capfd, model):
     assert _mismatches(corpus, verdict) == []
 
 
+def test_tags_command(corpus, capfd):
+    from helpers.cli import main
+
+    def verdict(path):
+        status = main(["tags", str(path), "--json", "--vocabulary", "mtt"])
+        out, err = capfd.readouterr()
+        if status == 0:
+            json.loads(out)
+            assert err.strip() == "", err
+            return None
+        lines = err.strip().splitlines()
+        assert status == 2 and out == "" and len(lines) == 1 and "Traceback" not in err, err
+        return lines[0]
+
+    assert _mismatches(corpus, verdict) == []
+
+
 def test_predict_command_in_a_fresh_process_keeps_decoder_chatter_off_stderr(corpus):
     chosen = {"first 30 % of an mp3", "fifo", "NaN and infinite samples", "6 channels at 96 kHz"}
     env = dict(os.environ, PYTHONPATH=str(project_root() / "src"))

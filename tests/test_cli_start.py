@@ -41,3 +41,16 @@ def test_predict_imports_nothing_it_does_not_need(tmp_path):
     # which it pulls) was most of the start-up
     assert not {name for name in imported
                 if name.split(".")[0] == "librosa" or name.startswith("scipy.signal")}
+
+
+def test_tags_imports_nothing_it_does_not_need(tmp_path):
+    t = np.arange(4 * 22050) / 22050
+    song = tmp_path / "song.wav"
+    sf.write(song, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 22050)
+    imported = _imported_by("tags", str(song), "--json")
+    assert "helpers.features.musicnn.network" in imported  # it did tag
+    assert not {name for name in imported if name.split(".")[0] in NOT_FOR_PREDICT}
+    # no model library, no table, no GTZAN features: the networks need numpy and scipy.fft
+    assert not {name for name in imported
+                if name.split(".")[0] in ("sklearn", "pandas", "librosa", "numba", "skops")
+                or name.startswith("scipy.signal") or name == "helpers.features.gtzan"}

@@ -47,6 +47,7 @@ def test_inner_folds_never_put_an_artist_on_both_sides(table):
 def test_original_study_numbers_reproduce(table):
     study = evaluation.reproduce_study(table)
     assert study["accuracy"].round(3).tolist() == [0.645, 0.685, 0.69]
+    assert study["reported"].tolist() == [0.645, 0.685, 0.69]  # what the study stated
     assert (study["ci95_lo"] < study["accuracy"]).all() and (study["accuracy"] < study["ci95_hi"]).all()
 
 
@@ -137,6 +138,9 @@ def test_source_confounding_detects_a_loudness_shift(table):
     assert report["new_genres"] == ["house"]
     assert report["old_genre_rows"] == 10
     assert report["source_balanced_accuracy"] > 0.8
+    # converted to samples, 30 s is exactly 661500: still not a GTZAN length
+    assert report["length_source_accuracy"] > 0.95
+    assert report["rms_median"]["original study"] > 2 * report["rms_median"]["gtzan"]
     lo, hi = report["source_ci95"]
     assert lo <= report["source_accuracy"] <= hi
 
@@ -206,3 +210,13 @@ def test_the_shipped_selection_reads_back_unchanged():
     assert selection.cached
     assert json.dumps(selection.to_document(), sort_keys=True) == json.dumps(shipped["selection"],
                                                                              sort_keys=True)
+
+
+def test_default_recipe_predicts_the_test_clips_it_scores(table):
+    from helpers.models import selection as model_selection
+
+    small = table.groupby("label").head(40)
+    predicted = model_selection.candidate_test_predictions("logreg", small, n_splits=3)
+    assert len(predicted["y_true"]) == len(predicted["y_pred"]) == len(predicted["proba"])
+    assert predicted["proba"].shape[1] == len(predicted["classes"])
+    assert (predicted["proba"].sum(axis=1) == pytest.approx(1.0))

@@ -68,3 +68,15 @@ def test_centroid_agreement_reads_separated_and_mixed_genres():
                                "label": ["a", "a", "b", "b", "a", "b"]})
     agreement = exploration.centroid_agreement(projection)
     assert set(agreement.index) == {"a", "b"} and agreement.max() <= 1.0
+
+
+def test_random_splits_put_most_test_clips_beside_a_clip_by_their_artist():
+    shares = exploration.same_artist_share(data.load_artist_index(), n_seeds=5)
+    assert len(shares) == 5 and (shares > 0.5).all() and (shares < 1).all()
+
+
+def test_fault_filtered_composition_counts_every_clip_once():
+    table = data.load_gtzan_table()
+    composition = exploration.split_composition(data.load_split("fault-filtered"), table)
+    assert composition.loc["total"].to_dict() == {"train": 443, "valid": 197, "test": 290, "left out": 70}
+    assert composition.drop("total").sum(axis=1).eq(100).all()

@@ -12,8 +12,10 @@ import soundfile as sf
 
 from helpers import data
 from helpers.errors import InputError
+from helpers.labeling import session as session_module
 from helpers.labeling import widget as labeler_module
-from helpers.labeling.widget import Labeler, pool_files
+from helpers.labeling.pool import pool_files
+from helpers.labeling.widget import Labeler
 from helpers.models import load_model, read_model_metadata
 from helpers.store import LabelStore
 
@@ -208,8 +210,8 @@ def test_the_store_itself_can_be_the_pool(store_path, no_extraction):
 def test_new_genre_round_trip_on_the_shipped_electronic_song(root, tmp_path, monkeypatch):
     song = root / "data" / "music" / "singularity_coherence.ogg"
     calls = []
-    real = labeler_module.prepare_song
-    monkeypatch.setattr(labeler_module, "prepare_song",
+    real = session_module.prepare_song
+    monkeypatch.setattr(session_module, "prepare_song",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
     lab = Labeler([song], store=tmp_path / "labels.sqlite", window_seconds=30.0, max_windows=2,
                   background=False)
@@ -513,7 +515,7 @@ def test_a_model_with_a_card_shows_the_card_figure_not_a_score_on_clips_it_saw(
     from helpers.models import make_knn
 
     base, _ = data.held_out_split()
-    model = make_knn().fit(base[list(labeler_module.MODEL_FEATURES)], base["label"])
+    model = make_knn().fit(base[list(session_module.MODEL_FEATURES)], base["label"])
     model.model_card_ = {"name": "carded", "test_accuracy": 0.5, "test_ci95": [0.4, 0.6],
                          "test_split": "fault-filtered", "n_test": 290}
     lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, audio=False, model=model)
@@ -530,7 +532,7 @@ def _gate_extraction(monkeypatch, passes: int):
     import threading
 
     gate, calls = threading.Event(), []
-    real = labeler_module.prepare_song
+    real = session_module.prepare_song
 
     def gated(path, *args):
         calls.append(path.name)
@@ -538,7 +540,7 @@ def _gate_extraction(monkeypatch, passes: int):
             gate.wait(60)
         return real(path, *args)
 
-    monkeypatch.setattr(labeler_module, "prepare_song", gated)
+    monkeypatch.setattr(session_module, "prepare_song", gated)
     return gate, calls
 
 
@@ -636,3 +638,24 @@ def test_a_song_that_fails_in_the_background_is_named_in_the_widget(pool_dir, tm
     lab.wait(60)
     assert len(lab.songs) == 1 and len(lab.problems) == 1
     assert "1 could not be used" in lab.extraction_note.value and "zz_broken.ogg" in lab.extraction_note.value
+
+
+def test_a_labelling_session_works_without_widgets(pool_dir, store_path, no_extraction):
+    """The session the web page and the widget share: label, skip and undo with no ipywidgets."""
+    import subprocess
+    import sys
+
+    from helpers.labeling.session import LabelingSession, session_log
+
+    session = LabelingSession(pool_dir, store=store_path, window_seconds=WINDOW, background=False,
+                              who="tester")
+    first = session.current
+    said = session.top_genres(first, k=1)[0][0]
+    session.label("metal")
+    assert session.current != first
+    log = session_log(session.store, [first])
+    assert log["genre"].tolist() == ["metal"] and log["model_said"].tolist() == [said]
+    assert session.undo() is not None and session.current == first
+    code = "import sys, helpers.labeling.session; print('ipywidgets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -174,3 +174,16 @@ def test_word_clouds_avoid_the_light_end_of_the_colour_map(tmp_path):
     ink = pixels[np.any(np.abs(pixels - 255) > 8, axis=-1)]
     luminance = ink @ np.array([0.2126, 0.7152, 0.0722])
     assert np.median(luminance) < 160  # dark enough to read on white (viridis' yellow is ~220)
+
+
+def test_word_cloud_colours_read_on_white():
+    import matplotlib.pyplot as plt
+
+    from helpers.lyrics.plots import READABLE_RANGE
+
+    def luminance(colour):
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in colour[:3]]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    for fraction in np.linspace(*READABLE_RANGE, 5):  # WCAG contrast against white
+        assert 1.05 / (luminance(plt.get_cmap("viridis")(fraction)) + 0.05) >= 4.5

@@ -268,10 +268,11 @@ def test_damaged_or_missing_weights_give_one_line_with_the_remedy(tmp_path):
 
 def test_the_port_imports_only_the_low_layer():
     """No TensorFlow (or torch, onnxruntime) anywhere; only numpy/scipy/soxr/soundfile,
-    threadpoolctl and helpers.audio / errors / constants / paths from outside the subpackage."""
+    threadpoolctl and helpers.audio / errors / constants / paths / features.spectral from outside."""
     allowed_third = {"numpy", "scipy", "soxr", "soundfile", "threadpoolctl"}
     allowed_helpers = {"helpers.audio", "helpers.audio.checks", "helpers.audio.decode",
-                       "helpers.errors", "helpers.constants", "helpers.paths"}
+                       "helpers.errors", "helpers.constants", "helpers.paths",
+                       "helpers.features.spectral"}  # its numba-free mel filter bank
     for path in sorted(Path(network.__file__).parent.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
@@ -636,3 +637,26 @@ def test_song_tags_strides_and_hops(tmp_path):
     top = full.top_tags("MSD_musicnn", 3)
     assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1]
     assert full.embedding("MSD_musicnn").shape == (200,)
+
+
+def test_the_equaliser_design_is_kept_on_disk_bit_for_bit(tmp_path, monkeypatch):
+    from helpers.features.musicnn import resampler
+
+    monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path))
+    resampler.equalizer.cache_clear()
+    try:
+        designed = resampler.design_equalizer(22050)
+        first = resampler.equalizer(22050)  # designed, then written
+        path = resampler.design_path(22050)
+        assert path.is_file() and path.parent == tmp_path / "cache" / "musicnn"
+        resampler.equalizer.cache_clear()
+        read = resampler.equalizer(22050)  # read back
+        for design in (first, read):
+            for name in ("taps", "derivative_taps", "phases", "gain", "delay"):
+                assert np.array_equal(getattr(design, name), getattr(designed, name)), name
+        assert (read.sr_in, read.sr_out) == (22050, 16000) and not read.taps.flags.writeable
+        path.write_bytes(b"damaged")
+        resampler.equalizer.cache_clear()
+        assert np.array_equal(resampler.equalizer(22050).taps, designed.taps)
+    finally:
+        resampler.equalizer.cache_clear()

@@ -6,6 +6,7 @@ import nbformat
 import numpy as np
 import pytest
 
+from helpers import stats
 from helpers.errors import InputError
 from helpers.reports import narrate
 
@@ -134,3 +135,83 @@ def test_values_that_end_a_cell_are_not_shown_twice():
     assert text == "x" and isinstance(text, str) and record == {"a": 1} and reason == "needs n"
     for value in (text, record, reason):
         assert value._ipython_display_() is None  # IPython calls this instead of printing
+
+
+def test_a_verdict_comes_with_its_statistic():
+    diff = np.full(50, 0.028)
+    diff[::2] += 0.026
+    diff[1::2] -= 0.026
+    verdict = narrate.compare_folds("tuned", 0.6 + diff, "default", np.full(50, 0.6),
+                                    n_train=800, n_test=200)
+    assert verdict.clear and str(verdict).startswith("tuned is better than default")
+    assert "t = 2.05" in str(verdict) and verdict.comparison.test == "corrected resampled t-test"
+    same = narrate.compare_folds("a", [0.5, 0.6, 0.55, 0.6, 0.5], "b", [0.55, 0.5, 0.6, 0.55, 0.55],
+                                 n_train=80, n_test=20)
+    assert str(same).startswith("no clear difference between a and b") and not same.clear
+    record = narrate.headline(gain=verdict)["gain"]
+    assert record["method"] == "corrected resampled t-test" and record["n"] == 50
+    assert record["p_value"] == pytest.approx(0.0456, abs=1e-3)
+
+
+def test_mcnemar_verdict_on_a_shared_test_split():
+    truth = np.array(["a"] * 40)
+    better = np.array(["a"] * 30 + ["b"] * 10)
+    worse = np.array(["a"] * 18 + ["b"] * 22)
+    verdict = narrate.compare_on_test("m1", truth, better, "m2", worse, split="fault-filtered")
+    assert str(verdict).startswith("m1 is better than m2 on accuracy (McNemar exact over 40 "
+                                   "fault-filtered test clips")
+    assert verdict.comparison.p_value == pytest.approx(2 * 0.5 ** 12)  # 12 discordant, all one way
+
+
+def test_small_n_is_too_few_to_say():
+    assert str(narrate.share(2, 2)) == "too few to say (2 of 2)"
+    assert narrate.share(2, 2).record()["value"] is None
+    text = str(narrate.share(3, 10, split="songs"))
+    assert text == "0.300 [95% CI 0.067–0.652] (3 of 10, songs)"
+    few = narrate.compare_paired("x", [1, 2, 3], "y", [0, 1, 1])
+    assert str(few).startswith("too few to say whether x differs from y")
+
+
+def test_headline_carries_n_and_interval(shell):
+    recorded = narrate.headline(acc=narrate.share(171, 290, split="fault-filtered test"),
+                                mean=narrate.estimate(0.5, (0.4, 0.6), 30, "folds"))
+    assert recorded["acc"]["n"] == 290 and recorded["acc"]["split"] == "fault-filtered test"
+    assert recorded["acc"]["ci95"] == [round(v, 4) for v in stats.binomial_interval(171, 290)]
+    assert recorded["mean"] == {"value": 0.5, "ci95": [0.4, 0.6], "n": 30, "split": "folds",
+                                "method": "bootstrap 95%"}
+    headline, _ = narrate.collect(shell.notebook())
+    assert headline["acc"]["value"] == pytest.approx(0.5897, abs=1e-4)
+
+
+def test_find_input_prefers_parameter_then_environment_then_shared(tmp_path, monkeypatch, shell):
+    shared = tmp_path / "shared"
+    (shared / "seed").mkdir(parents=True)
+    (shared / "seed" / "rows.csv").write_text("a\n1\n")
+    mine = tmp_path / "mine.csv"
+    mine.write_text("b\n2\n")
+    monkeypatch.setenv("MUSIC_STUDY_SHARED_DATA", str(shared))
+    monkeypatch.delenv("MUSIC_STUDY_EXTRA_ROWS", raising=False)
+    assert narrate.find_input("extra_rows", None, shared="seed/rows.csv") == shared / "seed" / "rows.csv"
+    monkeypatch.setenv("MUSIC_STUDY_EXTRA_ROWS", str(mine))
+    assert narrate.find_input("extra_rows", None, shared="seed/rows.csv") == mine
+    assert narrate.find_input("extra_rows", str(shared / "seed" / "rows.csv")).name == "rows.csv"
+    monkeypatch.delenv("MUSIC_STUDY_EXTRA_ROWS")
+    assert narrate.find_input("extra_rows", None, shared="seed/absent.csv", needs="the rows",
+                              section="Extra rows") is None
+    with pytest.raises(InputError, match="extra_rows"):
+        narrate.find_input("extra_rows", str(tmp_path / "missing.csv"))
+    inputs = narrate.collect_inputs(shell.notebook())
+    assert [(i["source"], i["path"]) for i in inputs] == [
+        ("shared data", "rows.csv"), ("$MUSIC_STUDY_EXTRA_ROWS", "mine.csv"), ("parameter", "rows.csv")]
+    import hashlib
+    assert inputs[1]["sha256"] == hashlib.sha256(b"b\n2\n").hexdigest()[:12]
+    _, skipped = narrate.collect(shell.notebook())
+    assert skipped == [{"section": "Extra rows",
+                        "reason": "needs the rows (set parameter `extra_rows`)"}]
+
+
+def test_groups_are_compared_by_the_difference_of_their_means():
+    high, low = np.full(20, 0.5) + np.linspace(-0.1, 0.1, 20), np.full(30, 0.1) + np.linspace(-0.1, 0.1, 30)
+    assert str(narrate.compare_groups("hymns", high, "folk", low, unit="songs")).startswith(
+        "hymns is higher than folk (bootstrap difference of means over 20 songs in the smaller group")
+    assert str(narrate.compare_groups("a", [0.1, 0.2, 0.3], "b", [0.2, 0.1, 0.3])).startswith("too few to say")

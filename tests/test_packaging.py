@@ -135,7 +135,8 @@ def test_every_notebook_has_a_parameters_cell_and_no_outputs(root):
 def test_command_line_help_lists_every_command():
     result = subprocess.run([sys.executable, "-m", "helpers", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
-    for command in ["extract", "evaluate", "predict", "recommend", "lyrics", "serve", "report"]:
+    for command in ["extract", "evaluate", "predict", "tags", "recommend", "lyrics", "serve",
+                    "report"]:
         assert command in result.stdout
 
 

@@ -270,7 +270,8 @@ def test_predict_command_checks_the_file_once(tmp_path, model, monkeypatch, caps
     from helpers.commands import predict as predict_command
 
     song = _song(tmp_path / "song.wav", [(12, "noise")])
-    monkeypatch.setattr(predict_command, "_load_model_argument", lambda choice: model)
+    monkeypatch.setattr(predict_command, "_load_model_argument",
+                        lambda choice, features="gtzan": model)
     calls = _count_probes(monkeypatch)
     assert main(["predict", str(song), "--json", "--window-seconds", "6"]) == 0
     assert json.loads(capsys.readouterr().out)["source"] == str(song)

@@ -60,8 +60,9 @@ def test_index_records_headline_skipped_commit_and_environment(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?|unknown", index["commit"])
     for package in ["python", "numpy", "scipy", "librosa", "scikit-learn", "pandas", "papermill"]:
         assert index["environment"][package], package
-    assert index["total_seconds"] >= 0
+    assert index["total_seconds"] >= 0 and index["machine"]["cpus"] >= 1
     run = index["runs"][0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", run["started"])
     assert {"name", "status", "seconds", "parameters", "headline", "skipped", "html"} <= set(run)
     assert run["headline"] == {"doubled": 42, "ratio": 0.5}
     assert run["skipped"] == [{"section": "Audio section",
@@ -151,26 +152,24 @@ def test_source_commit_marks_a_dirty_tree():
 
 def test_long_parameter_values_are_shortened_on_the_front_page():
     assert report._short("/tmp/pytest-of-root/pytest-12/some/long/folder/clips.csv") == "…/clips.csv"
-    assert len(report._short("x" * 100)) == 40
+    shipped = '{"wesnoth_heroes_rite": "classical", "singularity_coherence": "electronic"}'
+    assert report._short(shipped) == shipped  # text is shown whole; the page wraps it
+    assert len(report._short("x" * 1000)) == 400
 
 
 @pytest.mark.slow
-def test_quick_report_renders_every_notebook_without_errors(tmp_path, gtzan_audio_dir, shared_data):
-    overrides = {"01": {"audio_dir": str(gtzan_audio_dir)},
-                 "02": {"gtzan_audio_dir": str(gtzan_audio_dir)},
-                 "03": {"extra_rows": str(shared_data / "seed" / "features_30_secActive.csv")},
-                 "07": {"liked_file": str(shared_data / "seed" / "ytmusic_liked_songs.txt")}}
-    runs = report.run_reports(quick=True, output_dir=tmp_path, overrides=overrides)
+def test_quick_report_renders_every_notebook_without_errors(quick_reports):
+    runs = [report.NotebookRun(**run) for run in json.loads((quick_reports / "index.json").read_text())["runs"]]
     assert runs and all(r.status == "ok" for r in runs), [(r.name, r.error) for r in runs]
     for run in runs:
-        page = (tmp_path / f"{run.name}.html").read_text()
+        page = (quick_reports / f"{run.name}.html").read_text()
         assert "Traceback (most recent call last)" not in page
-        executed = nbformat.read(str(tmp_path / f"{run.name}.ipynb"), as_version=4)
+        executed = nbformat.read(str(quick_reports / f"{run.name}.ipynb"), as_version=4)
         errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
                   if o.get("output_type") == "error"]
         assert not errors, f"{run.name}: {errors[:1]}"
-    assert (tmp_path / "index.html").is_file()
-    index = json.loads((tmp_path / "index.json").read_text())
+    assert (quick_reports / "index.html").is_file()
+    index = json.loads((quick_reports / "index.json").read_text())
     for run in index["runs"]:
         assert isinstance(run["headline"], dict) and isinstance(run["skipped"], list), run["name"]
         if run["name"][:2] in OWN_NOTEBOOKS:
@@ -219,3 +218,28 @@ def test_extraction_draws_no_progress_bar_off_a_terminal(shipped_songs, capfd):
 
     batch.extract_table(shipped_songs[:1], duration=2.0, cache=False, progress=True)
     assert "extracting" not in capfd.readouterr().err  # stderr is not a terminal under pytest
+
+
+def test_index_shows_each_input_used_with_its_fingerprint_and_estimates_with_n(tmp_path, monkeypatch):
+    import hashlib
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b\n1,2\n")
+    monkeypatch.setenv("MUSIC_STUDY_EXTRA_ROWS", str(rows))
+    notebooks = tmp_path / "nb"
+    notebooks.mkdir()
+    _write_notebook(notebooks / "01_inputs.ipynb", [
+        "from helpers.reports.narrate import find_input, headline, share",
+        "path = find_input('extra_rows', None, shared='seed/none.csv')",
+        "headline(acc=share(171, 290, split='fault-filtered test'), few=share(2, 2))"])
+    out = tmp_path / "out"
+    runs = report.run_reports(output_dir=out, notebook_dir=notebooks)
+    assert runs[0].status == "ok", runs[0].error
+    digest = hashlib.sha256(rows.read_bytes()).hexdigest()[:12]
+    run = json.loads((out / "index.json").read_text())["runs"][0]
+    assert run["inputs"] == [{"name": "extra_rows", "path": "rows.csv",
+                              "source": "$MUSIC_STUDY_EXTRA_ROWS", "sha256": digest}]
+    front = (out / "index.html").read_text()
+    assert digest in front and "rows.csv" in front
+    assert "0.59 [0.531, 0.647] (n=290, fault-filtered test)" in front
+    assert "too few to say (n=2)" in front

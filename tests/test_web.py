@@ -15,8 +15,9 @@ from conftest import serve_directory
 
 from helpers.errors import StoreFullError, StoreLockedError, StoreReadOnlyError
 from helpers.store import LabelStore
-from helpers.web.app import FETCH_FAILED, clean_filename, create_app
-from helpers.web.jobs import INTERRUPTED, UNEXPECTED, JobBoard
+from helpers.web.app import create_app
+from helpers.web.jobs import FETCH_FAILED, INTERRUPTED, UNEXPECTED, JobBoard
+from helpers.web.uploads import clean_filename
 
 SR = 22050
 KEY = "test-key-0123456789"
@@ -48,7 +49,7 @@ def model():
 def _make_app(tmp_path, model, **options):
     settings = dict(store_path=tmp_path / "labels.sqlite", model=model,
                     upload_dir=tmp_path / "uploads", max_upload_bytes=5 * 2**20,
-                    window_seconds=6.0, access_key=KEY,
+                    window_seconds=6.0, access_key=KEY, tags=False,  # one test below tags
                     fetch_options={"download_dir": tmp_path / "downloads"})
     settings.update(options)
     app = create_app(**settings)
@@ -552,9 +553,9 @@ def test_the_default_model_is_built_when_the_app_starts(tmp_path, model, monkeyp
 
 
 def test_a_song_whose_header_tells_no_length_is_stopped_at_the_limit(tmp_path, model, monkeypatch):
-    from helpers.web import app as app_module  # the upload check uses its name
+    from helpers.web import uploads  # the upload check uses its name
 
-    monkeypatch.setattr(app_module, "probe_duration", lambda path: None)
+    monkeypatch.setattr(uploads, "probe_duration", lambda path: None)
     app = _make_app(tmp_path, model, max_duration=10.0)
     try:
         client = _signed_in(app)
@@ -569,10 +570,10 @@ def test_a_song_whose_header_tells_no_length_is_stopped_at_the_limit(tmp_path, m
 def test_decoder_messages_lose_server_paths():
     from pathlib import Path
 
-    from helpers.web.app import _without_paths
+    from helpers.web.uploads import without_paths
 
     saved = Path("/srv/data/uploads/abc_x.wav")
-    reason = _without_paths(f"Error opening {saved}: bad; /usr/lib/libsndfile.so.1 failed; "
+    reason = without_paths(f"Error opening {saved}: bad; /usr/lib/libsndfile.so.1 failed; "
                             "see http://x.org/a/b; 1/2 done", saved, "x.wav")
     assert reason == "Error opening x.wav: bad; (a file) failed; see http://x.org/a/b; 1/2 done"
 
@@ -596,3 +597,46 @@ def test_jobs_fall_back_to_memory_when_the_file_is_read_only(tmp_path):
         assert board.wait(board.submit("predict", {"n": 3}), timeout=30)["result"] == {"ok": 3}
     finally:
         board.shutdown()
+
+
+def test_the_predict_job_runs_without_flask(tmp_path, model):
+    """The job that analyses a submitted song is a plain function: no app, no request."""
+    import subprocess
+    import sys
+
+    from helpers.store import LabelStore
+    from helpers.web.jobs import PredictContext, run_predict_job
+
+    upload = tmp_path / "uploads" / "tone.wav"
+    upload.parent.mkdir()
+    upload.write_bytes(_wav_bytes(seconds=12.0))
+    store = LabelStore(tmp_path / "labels.sqlite")
+    context = PredictContext(store=store, model=model, upload_dir=upload.parent,
+                             download_dir=tmp_path / "downloads", window_seconds=6.0)
+    stages = []
+    result = run_predict_job({"upload": str(upload), "name": "my tone.wav"}, stages.append, context)
+    assert stages[0] == "analysing" and stages[-1] == "saving"
+    assert "analysing window 2 of 2" in stages
+    assert result["prediction"]["source"] == "my tone.wav"
+    predictions = store.predictions(result["song_id"])
+    assert predictions["prediction_id"].tolist() == [result["prediction_id"]]
+    # and importing it pulls in no web framework
+    code = "import sys, helpers.web.jobs; print('flask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_the_result_page_shows_the_song_s_music_tags(tmp_path, model, root):
+    """The shipped electronic song sounds electronic to musicnn, and the page says so."""
+    app = _make_app(tmp_path, model, tags=True, max_upload_bytes=20 * 2**20)
+    try:
+        client = _signed_in(app)
+        song = root / "data" / "music" / "singularity_coherence.ogg"
+        _, page = _predicted(app, client, song.read_bytes(), name="coherence.ogg")
+        shown = re.search(r'<span class="tags" data-vocabulary="msd"[^>]*>(.*?)</span>;', page, re.S)
+        assert shown, page
+        words = re.sub(r"<[^>]+>|[\d.,]", " ", shown.group(1)).split()
+        assert "electronic" in words[:5]
+        assert 'data-vocabulary="mtt"' in page and "musicnn" in page
+    finally:
+        app.extensions["music_study"]["jobs"].shutdown()

@@ -30,7 +30,7 @@ import pytest
 import soundfile as sf
 
 from helpers.store import LabelStore, normalise_genre
-from helpers.web.app import NO_ROOM, clean_filename, create_app
+from helpers.web.app import create_app
 from helpers.web.security import (
     CONNECTION_LIMIT,
     FREE_ATTEMPTS,
@@ -41,6 +41,7 @@ from helpers.web.security import (
     HostRule,
     build_server,
 )
+from helpers.web.uploads import NO_ROOM, clean_filename
 
 KEY = "attack-key-0123456789"
 BEARER = {"Authorization": f"Bearer {KEY}"}
@@ -106,7 +107,7 @@ def _served(app, **limits):
     """Serve *app* with build_server on 127.0.0.1 in a thread; yield the port."""
     from waitress import wasyncore
 
-    from helpers.web.app import FORM_ROOM_BYTES, too_large_message
+    from helpers.web.uploads import FORM_ROOM_BYTES, too_large_message
 
     max_body = app.config["MAX_CONTENT_LENGTH"]
     server = build_server(app, "127.0.0.1", 0, gate=app.extensions["music_study"]["gate"],
@@ -501,12 +502,12 @@ def test_the_api_answers_wrong_types_with_a_sentence(app, body, content_type):
 
 def test_visitors_never_read_an_unexpected_exception(app, monkeypatch):
     """A fault inside a check (not an input error) is a fixed sentence, never its text."""
-    from helpers.web import app as app_module  # the upload check uses its name
+    from helpers.web import uploads  # the upload check uses its name
 
     def explode(*args, **kwargs):
         raise RuntimeError("ffmpeg said: /srv/secret/decoder.so crashed\nline two")
 
-    monkeypatch.setattr(app_module, "probe_duration", explode)
+    monkeypatch.setattr(uploads, "probe_duration", explode)
     client = _signed_in(app)
     response = client.post("/predict", content_type="multipart/form-data", data={
         "file": (io.BytesIO(_wav_bytes()), "x.wav"), "csrf_token": _token(client)})
@@ -808,7 +809,7 @@ def test_a_url_download_cannot_grow_the_folders_past_the_quota(tmp_path, model):
     refused by its size while it downloads, and the folders stay within the quota."""
     from conftest import serve_directory
 
-    from helpers.web.app import FETCH_FAILED
+    from helpers.web.jobs import FETCH_FAILED
 
     site = tmp_path / "site"
     site.mkdir()

@@ -243,15 +243,16 @@ def registry(monkeypatch):
 
 
 def test_registered_sets_and_an_unknown_name(registry):
-    assert features.feature_set_names() == ("extended", "gtzan")
+    assert features.feature_set_names() == ("extended", "gtzan", "gtzan+musicnn", "musicnn")
     gtzan = features.feature_set("gtzan")
     assert gtzan.columns == FEATURE_COLUMNS and gtzan.sample_rate == SR and gtzan.min_seconds == 1
     assert features.feature_columns("extended") == features.feature_set("extended").columns
     assert features.feature_set(gtzan) is gtzan
     for lookup in (features.feature_set, features.feature_columns):
         with pytest.raises(InputError) as exc_info:
-            lookup("musicnn")
-        assert str(exc_info.value) == "musicnn: unknown feature set; choose one of extended, gtzan"
+            lookup("vggish")
+        assert str(exc_info.value) == ("vggish: unknown feature set; choose one of extended, "
+                                       "gtzan, gtzan+musicnn, musicnn")
     with pytest.raises(ValueError, match="already registered"):
         features.register_feature_set(FeatureSet("gtzan", ("a",), lambda y, sr: [0.0]))
     with pytest.raises(ValueError, match="names a column twice"):

@@ -20,6 +20,7 @@ HANDLERS = {
     "extract": ("helpers.commands.extract", "run"),
     "evaluate": ("helpers.commands.evaluate", "run"),
     "predict": ("helpers.commands.predict", "run"),
+    "tags": ("helpers.commands.tags", "run"),
     "recommend": ("helpers.commands.recommend", "run"),
     "lyrics": ("helpers.commands.lyrics", "run"),
     "serve": ("helpers.commands.serve", "run"),
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     # --- extract (feature extraction engine)
-    p = sub.add_parser("extract", help="extract GTZAN-table features from audio files or folders")
+    p = sub.add_parser("extract", help="extract features (GTZAN-table or learned) from audio files or folders")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
     p.add_argument("-o", "--output", required=True, help="CSV file to write")
     p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (default 1)")
@@ -48,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "per file, described whole")
     p.add_argument("--duration", type=float, default=None,
                    help="read only the first DURATION seconds of each file (default: all)")
-    p.add_argument("--feature-set", default="gtzan", help="feature set name (default gtzan)")
+    p.add_argument("--features", "--feature-set", dest="feature_set", default="gtzan",
+                   metavar="NAME",
+                   help="feature set: gtzan (the 58 GTZAN-table columns, default), extended, "
+                        "musicnn (learned embedding, 200 columns) or gtzan+musicnn")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address for cluster runs")
     p.add_argument("--no-cache", action="store_true", help="recompute even cached files")
     p.add_argument("--allow-truncated", action="store_true",
@@ -64,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--songs", default=None, metavar="SOURCE",
                    help="score whole songs instead: a label store (its labelled songs) or a "
                         "CSV with columns path,genre")
+    p.add_argument("--features", default=None, metavar="NAME",
+                   help="feature set: gtzan (default) or musicnn (learned: the tag-genre mapping and "
+                        "an embedding classifier; with MUSIC_STUDY_GTZAN_AUDIO, the fault-filtered split)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", choices=["full", "small"], default="full",
                    help="tuning grid size (default full; tuned settings are cached in data/cache)")
@@ -77,9 +84,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None,
                    help="model name (knn = the original study's, knn-tuned, lda-knn, logreg, svm, "
                         "forest) or a model file (default: the best model by honest selection)")
+    p.add_argument("--features", default="gtzan", metavar="NAME",
+                   help="feature set the model reads: gtzan (default), musicnn or gtzan+musicnn; "
+                        "without --model, a learned set's model is trained once on the GTZAN "
+                        "audio at hand ($MUSIC_STUDY_GTZAN_AUDIO) and cached")
     p.add_argument("--window-seconds", default=30.0, metavar="S",
                    help="window length in seconds, 3-600 (default 30); windows shorter than "
                         "min(10 s, S) and silent ones do not vote")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+    # --- tags (musicnn)
+    p = sub.add_parser("tags", help="a song's music tags (musicnn), for the whole song and over time",
+                       description="Tag a whole song (file or URL) with the pretrained musicnn "
+                                   "networks: each tag's score is its mean over the song's 3-s "
+                                   "patches; the tags over time are given per 3-s patch.")
+    p.add_argument("source", metavar="FILE_OR_URL")
+    p.add_argument("--vocabulary", choices=["mtt", "msd", "both"], default="both",
+                   help="mtt (MagnaTagATune: instruments, moods), msd (Million Song Dataset "
+                        "last.fm tags: genres, decades) or both (default)")
+    p.add_argument("--top", type=int, default=10, metavar="N",
+                   help="tags per vocabulary (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
     # --- recommend

@@ -26,3 +26,7 @@ DEFAULT_SEED = 0
 DEFAULT_GRID = "small"
 MODEL_PROTOCOL = {"selection_version": SELECTION_VERSION, "card_version": MODEL_CARD_VERSION,
                   "seed": DEFAULT_SEED, "grid": DEFAULT_GRID}
+
+#: Widest figure, in inches at 100 dpi, that a report page (1280-px window) shows at its natural
+#: size; wider figures are shrunk and their labels become unreadable.
+PAGE_WIDTH_INCHES = 10.5

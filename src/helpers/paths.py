@@ -10,7 +10,11 @@ MUSIC_STUDY_GTZAN_AUDIO
     A full GTZAN audio folder in the ``genres_original/<genre>/<clip>.wav`` layout
     (the folder that holds the genre folders).
 MUSIC_STUDY_SHARED_DATA
-    The reference data folder (default: ``../shared/data`` beside the checkout), used by tests.
+    The reference data folder (default: ``../shared/data`` beside the checkout), used by tests
+    and, through :func:`optional_input`, by the notebooks' optional sections.
+MUSIC_STUDY_<PARAMETER>
+    An optional notebook input named by its parameter, upper-cased (``extra_rows`` ->
+    ``MUSIC_STUDY_EXTRA_ROWS``), when the parameter itself is not given (:func:`optional_input`).
 """
 
 from __future__ import annotations
@@ -104,6 +108,67 @@ def gtzan_audio_dir(explicit: str | os.PathLike | None = None) -> Path | None:
 def shipped_music_dir() -> Path:
     """Return the folder of openly licensed whole songs shipped in ``data/music``."""
     return shipped_data_dir() / "music"
+
+
+def input_environment_variable(parameter: str) -> str:
+    """Return the environment variable that names optional input *parameter* (``MUSIC_STUDY_`` + upper case)."""
+    return "MUSIC_STUDY_" + parameter.upper()
+
+
+def optional_input(parameter: str, explicit: str | os.PathLike | None = None,
+                   shared: str | None = None, env: str | None = None) -> tuple[Path | None, str]:
+    """Find an optional input: the parameter, else its environment variable, else the shared data.
+
+    Every notebook finds its optional inputs (GTZAN audio, the study's extra rows, a liked
+    list) this one way, so a section runs wherever its data exists.
+
+    Parameters
+    ----------
+    parameter : str
+        The notebook parameter's name (``"extra_rows"``).
+    explicit : path-like, optional
+        The parameter's value; when given it must exist.
+    shared : str, optional
+        Path of the input inside the reference data folder (:func:`shared_data_dir`), e.g.
+        ``"seed/features_30_secActive.csv"``; used only when it exists.
+    env : str, optional
+        Environment variable to read (default :func:`input_environment_variable`); when set it
+        must name an existing path.
+
+    Returns
+    -------
+    (path, source) : (pathlib.Path or None, str)
+        The resolved path and where it came from: ``"parameter"``, ``"$NAME"``,
+        ``"shared data"``; ``(None, "")`` when nothing is found.
+
+    Raises
+    ------
+    InputError
+        When the parameter or the environment variable names a path that does not exist.
+    """
+    env = env or input_environment_variable(parameter)
+    for value, source in ((explicit, "parameter"), (os.environ.get(env), f"${env}")):
+        if value:
+            path = Path(value).expanduser().resolve()
+            if not path.exists():
+                raise InputError(path, f"{parameter} ({source}) does not exist")
+            return path, source
+    base = shared_data_dir()
+    if shared and base is not None and (base / shared).exists():
+        return (base / shared).resolve(), "shared data"
+    return None, ""
+
+
+def fingerprint(path: str | os.PathLike, length: int = 12) -> str:
+    """Return a short fingerprint of an input: the sha256 prefix of a file's bytes, or for a
+    folder of the sorted relative names and sizes of the files in it."""
+    path = Path(path)
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for item in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(f"{item.relative_to(path).as_posix()}\0{item.stat().st_size}\n".encode())
+        return digest.hexdigest()[:length]
+    return file_sha256(path)[:length]
 
 
 def file_sha256(path: str | os.PathLike) -> str:

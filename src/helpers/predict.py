@@ -33,7 +33,9 @@ from helpers import audio
 from helpers.audio.ingest import fetch_audio
 from helpers.audio.windows import MIN_WINDOW_SECONDS
 from helpers.errors import InputError
-from helpers.features.columns import FEATURE_COLUMNS, MODEL_FEATURES
+from helpers.features import musicnn
+from helpers.features.columns import MODEL_FEATURES
+from helpers.features.sets import feature_set as _feature_set
 from helpers.features.windows import window_features
 from helpers.models.card import model_summary
 from helpers.models.novelty import song_flag
@@ -41,6 +43,8 @@ from helpers.models.novelty import song_flag
 #: Voting rules: duration-weighted mean of the used windows, the original plain mean of every
 #: window, and a duration-weighted majority of the windows' top genres.
 RULES = ("weighted", "mean", "majority")
+#: Tags per vocabulary in :attr:`SongPrediction.tags`.
+TAGS_TOP = 10
 #: Below this confidence the song is reported as "probably none of the known genres".
 UNCERTAIN_CONFIDENCE = 0.5
 
@@ -78,6 +82,12 @@ class SongPrediction:
         The model card's validated "none of the known genres" rule applied to this song
         (:func:`helpers.models.novelty.song_flag`): ``signal``, ``score``, ``threshold``, ``flagged``,
         ``false_flag_rate``; None when the model has no validated rule.
+    tags : dict or None
+        The song's music tags (``predict_song(..., tags=True)``): per vocabulary (``mtt``,
+        ``msd``) the top tags of the pretrained musicnn networks with their scores, the mean
+        over the song's 3-s patches (:meth:`helpers.features.musicnn.SongTags.tag_document`).
+    feature_set : str
+        The feature set the model reads (``"gtzan"``, ``"musicnn"``, ...).
     """
 
     source: str
@@ -91,6 +101,8 @@ class SongPrediction:
     duration: float = 0.0
     model: dict | None = None
     open_set: dict | None = None
+    tags: dict | None = None
+    feature_set: str = "gtzan"
 
     @property
     def genres(self) -> list[str]:
@@ -144,7 +156,7 @@ class SongPrediction:
             "min_window_seconds": self.min_window_seconds, "duration": round(self.duration, 3),
             "agreement": round(self.agreement, 4), "uncertain": self.is_uncertain(),
             "open_set": self.open_set, "model": self.model,
-            "snippets": snippets,
+            "snippets": snippets, "tags": self.tags, "feature_set": self.feature_set,
         }
 
     def to_json(self, **kwargs) -> str:
@@ -166,17 +178,27 @@ def _model_columns(model) -> list[str]:
     return list(getattr(model, "feature_names_in_", MODEL_FEATURES))
 
 
-def check_model_columns(model, source="model") -> None:
-    """Raise :class:`InputError` if *model* needs a column whole-song prediction cannot compute."""
-    unknown = [c for c in _model_columns(model) if c not in FEATURE_COLUMNS]
+def model_feature_set(model, default: str = "gtzan") -> str:
+    """The feature set *model* was trained on: its model card's ``feature_set``, else *default*."""
+    card = getattr(model, "model_card_", None) or {}
+    return str(card.get("feature_set") or default)
+
+
+def check_model_columns(model, source="model", feature_set: str = "gtzan") -> None:
+    """Raise :class:`InputError` if *model* needs a column the feature set does not compute."""
+    columns = set(_feature_set(feature_set).columns)
+    unknown = [c for c in _model_columns(model) if c not in columns]
     if unknown:
-        raise InputError(source, f"model needs features this prediction does not compute: "
-                                 f"{', '.join(unknown[:4])}")
+        trained_on = model_feature_set(model, default="")
+        hint = (f" (it was trained on the {trained_on} feature set: --features {trained_on})"
+                if trained_on and trained_on != feature_set else "")
+        raise InputError(source, f"model needs features the {feature_set} feature set does not "
+                                 f"compute: {', '.join(unknown[:4])}{hint}")
 
 
 def window_table(source, model, window_seconds: float = 30.0,
                  min_window_seconds: float | None = None, progress=None, *,
-                 info: audio.AudioInfo | None = None) -> pd.DataFrame:
+                 info: audio.AudioInfo | None = None, feature_set: str = "gtzan") -> pd.DataFrame:
     """Predict every window of a song; return the timeline table of :class:`SongPrediction`.
 
     The windows and their features come from :func:`helpers.features.window_features` (the one
@@ -190,15 +212,17 @@ def window_table(source, model, window_seconds: float = 30.0,
     *progress*, when given, is called as ``progress(k, n)`` before window k (1-based) of about
     n is analysed (the web page's job stage). *info* is what
     :func:`helpers.audio.check_audio_info` returned for *source*, when the caller already
-    checked it; otherwise the check runs here.
+    checked it; otherwise the check runs here. *feature_set* names the features the model
+    reads (:func:`helpers.features.feature_set`), computed on the same windows whatever the set.
 
     Raises
     ------
     InputError
         Bad window length, or the audio is unfit (see :mod:`helpers.audio`).
     """
+    spec = _feature_set(feature_set)
     if not isinstance(model, Future):
-        check_model_columns(model)  # before decoding anything
+        check_model_columns(model, feature_set=spec.name)  # before decoding anything
 
     def step(k, n):
         if isinstance(model, Future) and model.done() and model.exception() is not None:
@@ -208,13 +232,13 @@ def window_table(source, model, window_seconds: float = 30.0,
 
     windows = window_features(source, window_seconds, min_window_seconds=min_window_seconds,
                               describe_notes=("short", "silent"), info=info, progress=step,
-                              remove_dc=True)
+                              feature_set=spec, remove_dc=True)
     if isinstance(model, Future):
         model = model.result()
-        check_model_columns(model)
+        check_model_columns(model, feature_set=spec.name)
     columns = _model_columns(model)
     genres = [str(g) for g in model.classes_]
-    described = windows[list(FEATURE_COLUMNS)].notna().all(axis=1).to_numpy()
+    described = windows[list(spec.columns)].notna().all(axis=1).to_numpy()
     probabilities = np.full((len(windows), len(genres)), np.nan)
     novelty = getattr(model, "novelty_", None)  # distance to the training clips (open-set rule)
     distances = {name: np.full(len(windows), np.nan)
@@ -285,6 +309,7 @@ def revote(prediction: SongPrediction, rule: str) -> SongPrediction:
     other = _decide(prediction.source, prediction.windows.copy(), rule,
                     prediction.window_seconds, prediction.min_window_seconds)
     other.model = prediction.model
+    other.tags, other.feature_set = prediction.tags, prediction.feature_set
     return _with_open_set(other, prediction.open_set)
 
 
@@ -320,7 +345,8 @@ def _decide(source, table, rule, window_seconds, minimum) -> SongPrediction:
 
 def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "weighted",
                  min_window_seconds: float | None = None, progress=None, *,
-                 info: audio.AudioInfo | None = None) -> SongPrediction:
+                 info: audio.AudioInfo | None = None, tags: bool = False,
+                 feature_set: str | None = None) -> SongPrediction:
     """Predict the genre of a whole song from its windows.
 
     Parameters
@@ -344,6 +370,12 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
         What :func:`helpers.audio.check_audio_info` returned for this file with the vote's
         minimum (the command line checks it first, naming the argument the user typed): the
         check is not repeated and the file not probed again.
+    tags : bool
+        Also tag the song with the pretrained musicnn networks (:attr:`SongPrediction.tags`:
+        the top 10 tags of each vocabulary, mean over the song's 3-s patches).
+    feature_set : str, optional
+        The features the model reads; default the model card's ``feature_set`` (``"gtzan"``
+        for a model without one, or while a model is still loading).
 
     Returns
     -------
@@ -374,12 +406,18 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
         from helpers.models.default import default_model
 
         model = default_model()
-    table = window_table(path, model, window_seconds, minimum, progress=progress, info=info)
+    if feature_set is None:
+        feature_set = "gtzan" if isinstance(model, Future) else model_feature_set(model)
+    table = window_table(path, model, window_seconds, minimum, progress=progress, info=info,
+                         feature_set=feature_set)
     if isinstance(model, Future):  # loaded in a thread while the audio was decoded
         model = model.result()
 
     prediction = _decide(source, table, rule, window_seconds, minimum)
     prediction.model = model_summary(model)
+    prediction.feature_set = _feature_set(feature_set).name
+    if tags:
+        prediction.tags = musicnn.song_tags(path, source=source, info=info).tag_document(TAGS_TOP)
     return _with_open_set(prediction, (getattr(model, "model_card_", None) or {}).get("open_set"))
 
 

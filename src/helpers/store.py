@@ -19,11 +19,18 @@ Tables
 songs          one row per song: location (absolute path or URL), content hash, title, artist,
                duration, source, display filename
 windows        per-window features of a song: start/end in seconds and the 58 FEATURE_COLUMNS
+               (the ``gtzan`` feature set)
+feature_sets   every other feature set stored (``musicnn``, ...): its name and its columns
+set_windows    per-window features of a song in one of those sets: start/end and the values
+               (float64, in the set's column order); a combined set (``gtzan+musicnn``) is
+               stored as its parts and read back joined on the window
 predictions    each prediction shown to someone: model fingerprint, probabilities (JSON), where
 label_events   every decision: ``label`` (genre), ``skip`` or ``undo`` (pointing at the event it
                cancels), with who, when (UTC ISO 8601), where and what the model had said
 preferences    likes and dislikes, as events (the latest one per song and person counts)
-schema_version the schema version the file was written with
+schema_version the schema version the file was written with (1: the tables above up to
+               ``preferences``; 2 adds ``feature_sets`` and ``set_windows``, so a version-1
+               store migrates by adding two empty tables, its rows untouched)
 
 Examples
 --------
@@ -63,11 +70,13 @@ from helpers.errors import (
 )
 from helpers.features import SAMPLE_RATE
 from helpers.features.columns import FEATURE_COLUMNS
+from helpers.features.sets import FeatureSet
+from helpers.features.sets import feature_set as feature_set_spec
 from helpers.paths import data_dir, file_sha256, shared_data_dir  # file_sha256: public here too
 from helpers.text import clean_text
 
 #: Version of the schema this module writes; older files are migrated on open.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Environment variable that moves the default store.
 STORE_ENV = "MUSIC_STUDY_LABEL_STORE"
@@ -155,12 +164,12 @@ def _display_filename(location: str) -> str:
     return name or location
 
 
-def _check_features(features: Mapping, source: str) -> list[float]:
-    missing = [c for c in FEATURE_COLUMNS if c not in features]
+def _check_features(features: Mapping, source: str, columns=FEATURE_COLUMNS) -> list[float]:
+    missing = [c for c in columns if c not in features]
     if missing:
         raise InputError(source, f"features lack {len(missing)} columns, e.g. {missing[0]}")
     values = []
-    for name in FEATURE_COLUMNS:
+    for name in columns:
         try:
             value = float(features[name])
         except (TypeError, ValueError):
@@ -226,8 +235,35 @@ CREATE TABLE preferences (
 );
 """
 
-#: version -> SQL that upgrades a file from version-1 to version (the first creates everything).
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+_SCHEMA_V2 = """
+CREATE TABLE feature_sets (
+    name TEXT PRIMARY KEY,
+    columns TEXT NOT NULL,
+    added_utc TEXT NOT NULL
+);
+CREATE TABLE set_windows (
+    id INTEGER PRIMARY KEY,
+    song_id INTEGER NOT NULL REFERENCES songs(id),
+    feature_set TEXT NOT NULL REFERENCES feature_sets(name),
+    start REAL NOT NULL, "end" REAL NOT NULL,
+    "values" BLOB NOT NULL,
+    added_utc TEXT NOT NULL,
+    UNIQUE (song_id, feature_set, start, "end")
+);
+"""
+
+#: version -> SQL that upgrades a file from version-1 to version (the first creates everything;
+#: later ones only add, so nothing stored is rewritten).
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+
+#: The set stored in the ``windows`` table's own columns.
+_TABLE_SET = "gtzan"
+
+
+def _stored_parts(name: str | FeatureSet) -> tuple[FeatureSet, ...]:
+    """The sets a feature set is stored as: a combined set's parts, else itself."""
+    spec = feature_set_spec(name)
+    return spec.parts or (spec,)
 
 
 def store_error(exc: sqlite3.Error, path, doing: str = "nothing was saved",
@@ -338,10 +374,10 @@ class LabelStore:
             raise DataIntegrityError(self.path, "SQLite file is not a label store (no "
                                                 "schema_version table)")
         version = self.schema_version
-        if version != SCHEMA_VERSION:
+        if version > SCHEMA_VERSION:  # an older file reads as is: later tables only add
             raise DataIntegrityError(
                 self.path, f"written with schema {version}, this code reads {SCHEMA_VERSION}; "
-                           "open it once with write access to migrate it, or update the workspace")
+                           "update the workspace")
 
     def _store_error(self, exc: sqlite3.Error, doing: str = "nothing was saved"):
         """Translate SQLite's write failures into the store's own one-line errors."""
@@ -523,53 +559,123 @@ class LabelStore:
             "SELECT id AS song_id, location, filename, content_hash, title, artist, duration,"
             " source, added_utc FROM songs ORDER BY id")
 
-    def add_windows(self, song_id: int, windows: Iterable[tuple[float, float, Mapping]]) -> list[int]:
+    def add_windows(self, song_id: int, windows: Iterable[tuple[float, float, Mapping]],
+                    feature_set: str = "gtzan") -> list[int]:
         """Store the features of several windows of a song in one transaction.
 
         Parameters
         ----------
         song_id : int
         windows : iterable of (start, end, features)
-            Window bounds in seconds and a mapping with every name in ``FEATURE_COLUMNS``.
-            A window already stored (same start and end) keeps its first features.
+            Window bounds in seconds and a mapping with every column of *feature_set*.
+            A window already stored (same start and end, same set) keeps its first features.
+        feature_set : str
+            The registered feature set the features belong to (``"gtzan"``: the 58
+            ``FEATURE_COLUMNS``; ``"musicnn"``; ``"gtzan+musicnn"``, stored as its two parts).
 
         Returns
         -------
         list of int
-            The window ids, in the order given.
+            The window ids (of the set's first part), in the order given.
         """
+        parts = _stored_parts(feature_set)
         prepared = []
         for start, end, features in windows:
             start, end = float(start), float(end)
+            where = f"song {song_id} window {start}-{end}"
             if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
-                raise InputError(f"song {song_id} window {start}-{end}",
-                                 "window must have 0 <= start < end")
-            prepared.append((start, end, _check_features(features, f"song {song_id} window {start}-{end}")))
-        placeholders = ", ".join("?" * len(FEATURE_COLUMNS))
+                raise InputError(where, "window must have 0 <= start < end")
+            prepared.append((start, end, [_check_features(features, where, part.columns)
+                                          for part in parts]))
         ids = []
         with self._transaction() as db:
             song_id = self._check_song(db, song_id)
             now = utc_now()
-            for start, end, values in prepared:
-                db.execute(
-                    f'INSERT OR IGNORE INTO windows (song_id, start, "end", {_FEATURE_NAMES_SQL},'
-                    f" added_utc) VALUES (?, ?, ?, {placeholders}, ?)",
-                    (song_id, start, end, *values, now))
-                ids.append(int(db.execute(
-                    'SELECT id FROM windows WHERE song_id = ? AND start = ? AND "end" = ?',
-                    (song_id, start, end)).fetchone()[0]))
+            for index, part in enumerate(parts):
+                if part.name != _TABLE_SET:
+                    self._register_set(db, part, now)
+                for start, end, values in prepared:
+                    window_id = self._insert_window(db, song_id, part, start, end,
+                                                    values[index], now)
+                    if index == 0:
+                        ids.append(window_id)
         return ids
 
-    def add_window(self, song_id: int, start: float, end: float, features: Mapping) -> int:
-        """Store one window's features; see :meth:`add_windows`."""
-        return self.add_windows(song_id, [(start, end, features)])[0]
+    @staticmethod
+    def _insert_window(db, song_id, part: FeatureSet, start, end, values, now) -> int:
+        if part.name == _TABLE_SET:
+            placeholders = ", ".join("?" * len(FEATURE_COLUMNS))
+            db.execute(
+                f'INSERT OR IGNORE INTO windows (song_id, start, "end", {_FEATURE_NAMES_SQL},'
+                f" added_utc) VALUES (?, ?, ?, {placeholders}, ?)",
+                (song_id, start, end, *values, now))
+            return int(db.execute(
+                'SELECT id FROM windows WHERE song_id = ? AND start = ? AND "end" = ?',
+                (song_id, start, end)).fetchone()[0])
+        db.execute(
+            'INSERT OR IGNORE INTO set_windows (song_id, feature_set, start, "end", "values",'
+            " added_utc) VALUES (?, ?, ?, ?, ?, ?)",
+            (song_id, part.name, start, end, np.asarray(values, dtype="<f8").tobytes(), now))
+        return int(db.execute(
+            'SELECT id FROM set_windows WHERE song_id = ? AND feature_set = ? AND start = ?'
+            ' AND "end" = ?', (song_id, part.name, start, end)).fetchone()[0])
 
-    def windows(self, song_id: int | None = None) -> pd.DataFrame:
-        """Return stored window features: ``window_id, song_id, start, end`` + FEATURE_COLUMNS."""
+    def _register_set(self, db, part: FeatureSet, now: str) -> None:
+        """Record *part*'s columns the first time it is stored; refuse a set whose columns
+        have changed since (its stored rows would be misread)."""
+        row = db.execute("SELECT columns FROM feature_sets WHERE name = ?", (part.name,)).fetchone()
+        if row is None:
+            db.execute("INSERT INTO feature_sets (name, columns, added_utc) VALUES (?, ?, ?)",
+                       (part.name, json.dumps(list(part.columns)), now))
+        elif json.loads(row[0]) != list(part.columns):
+            raise DataIntegrityError(self.path, f"stores the {part.name} feature set with other "
+                                                "columns than this workspace computes")
+
+    def add_window(self, song_id: int, start: float, end: float, features: Mapping,
+                   feature_set: str = "gtzan") -> int:
+        """Store one window's features; see :meth:`add_windows`."""
+        return self.add_windows(song_id, [(start, end, features)], feature_set)[0]
+
+    def _has_table(self, name: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                    (name,)).fetchone() is not None
+
+    def _part_windows(self, part: FeatureSet, song_id: int | None) -> pd.DataFrame:
         where, params = ("WHERE song_id = ?", (int(song_id),)) if song_id is not None else ("", ())
-        return self._read(
-            f'SELECT id AS window_id, song_id, start, "end", {_FEATURE_NAMES_SQL} FROM windows'
-            f" {where} ORDER BY song_id, start", params)
+        if part.name == _TABLE_SET:
+            return self._read(
+                f'SELECT id AS window_id, song_id, start, "end", {_FEATURE_NAMES_SQL} FROM windows'
+                f" {where} ORDER BY song_id, start", params)
+        columns = ["window_id", "song_id", "start", "end", *part.columns]
+        if not self._has_table("set_windows"):  # an older store opened read-only
+            return pd.DataFrame(columns=columns)
+        where = "WHERE feature_set = ?" + (" AND song_id = ?" if song_id is not None else "")
+        with self._lock:
+            rows = self._db.execute(
+                f'SELECT id, song_id, start, "end", "values" FROM set_windows {where}'
+                " ORDER BY song_id, start", (part.name, *params)).fetchall()
+        values = (np.stack([np.frombuffer(r[4], dtype="<f8") for r in rows]) if rows
+                  else np.zeros((0, len(part.columns))))
+        if values.shape[1] != len(part.columns):
+            raise DataIntegrityError(self.path, f"stores {values.shape[1]} values per "
+                                                f"{part.name} window, not {len(part.columns)}")
+        frame = pd.DataFrame(values, columns=list(part.columns))
+        keys = pd.DataFrame([r[:4] for r in rows], columns=columns[:4])
+        return pd.concat([keys, frame], axis=1)
+
+    def windows(self, song_id: int | None = None, feature_set: str = "gtzan") -> pd.DataFrame:
+        """Return stored window features: ``window_id, song_id, start, end`` + the set's columns.
+
+        A combined set gives the windows stored in every one of its parts (``window_id`` of
+        the first part).
+        """
+        parts = _stored_parts(feature_set)
+        table = self._part_windows(parts[0], song_id)  # in song, start order
+        for part in parts[1:]:
+            other = self._part_windows(part, song_id).drop(columns="window_id")
+            table = table.merge(other, on=["song_id", "start", "end"], how="inner")
+        return table.reset_index(drop=True)
 
     # ------------------------------------------------------------------ predictions
     def record_prediction(self, song_id: int, probabilities: Mapping[str, float],
@@ -794,7 +900,8 @@ class LabelStore:
         return frame
 
     # ------------------------------------------------------------------ training rows
-    def export_training_rows(self, provenance: bool = False) -> pd.DataFrame:
+    def export_training_rows(self, provenance: bool = False,
+                             feature_set: str = "gtzan") -> pd.DataFrame:
         """Return the currently labelled songs' windows as rows in the GTZAN-table layout.
 
         Parameters
@@ -802,20 +909,23 @@ class LabelStore:
         provenance : bool
             Also return ``song_id``, ``artist`` (None when unknown), ``window_start`` and
             ``window_end`` columns.
+        feature_set : str
+            Whose stored windows to export (default the 58 ``gtzan`` columns).
 
         Returns
         -------
         pandas.DataFrame
-            ``filename``, the 58 ``FEATURE_COLUMNS``, ``label`` and ``source``: one row per
-            stored window of every song whose current label is set (songs labelled without
-            features yield no rows).
+            ``filename``, the set's columns, ``label`` and ``source``: one row per stored
+            window of every song whose current label is set (songs labelled without features
+            of that set yield no rows).
         """
         labels = self.current_labels()[["song_id", "genre", "filename", "source", "artist"]]
-        windows = self.windows()
+        feature_set_columns = list(feature_set_spec(feature_set).columns)
+        windows = self.windows(feature_set=feature_set)
         rows = windows.merge(labels, on="song_id", how="inner").sort_values(["song_id", "start"])
         rows = rows.rename(columns={"genre": "label", "start": "window_start", "end": "window_end"})
         rows["source"] = rows["source"].fillna("label store")
-        columns = ["filename", *FEATURE_COLUMNS, "label", "source"]
+        columns = ["filename", *feature_set_columns, "label", "source"]
         if provenance:
             columns += ["song_id", "artist", "window_start", "window_end"]
         return rows[columns].reset_index(drop=True)

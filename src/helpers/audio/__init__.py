@@ -16,7 +16,7 @@ __getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=[
                "NOT_AUDIO_REASON", "AudioInfo", "DecoderProcess", "convert_to_ogg",
                "decode_deadline", "deadline_reason", "decoder_stderr_captured",
                "ffmpeg_executable", "iter_decoded_blocks", "load_audio", "loggable",
-               "probe_audio", "probe_duration"],
+               "probe_audio", "probe_duration", "resample"],
     "checks": ["NON_FINITE_REASON", "SILENCE_THRESHOLD_DB", "WINDOW_NOTES", "check_audio",
                "check_audio_info", "check_decoded_length", "check_not_truncated", "is_silent",
                "no_usable_window_reason", "signal_note", "signal_problem", "signal_reason",

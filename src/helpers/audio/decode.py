@@ -730,6 +730,28 @@ def iter_decoded_blocks(path, offset: float = 0.0, duration: float | None = None
         blocks.close()  # a consumer that stops early stops the decoder process now, not at GC
 
 
+def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Resample a decoded mono signal with the resampler decoding uses (soxr ``"HQ"``).
+
+    The length is fixed to ``ceil(len(y) * sr_out / sr_in)``, as decoding at *sr_out* gives;
+    a feature set defined at another rate than the one a signal was decoded at reads it so
+    (:func:`helpers.features.sets.combine_feature_sets`).
+
+    Examples
+    --------
+    >>> resample(np.zeros(22050, np.float32), 22050, 16000).shape
+    (16000,)
+    """
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if sr_in == sr_out:
+        return y
+    out = soxr.resample(y, sr_in, sr_out, quality="HQ")
+    expected = int(np.ceil(len(y) * sr_out / sr_in))
+    if len(out) < expected:
+        out = np.concatenate([out, np.zeros(expected - len(out), np.float32)])
+    return out[:expected].astype(np.float32, copy=False)
+
+
 def load_audio(path, offset: float = 0.0, duration: float | None = None,
                sr: int = SAMPLE_RATE, *, info: AudioInfo | None = None) -> np.ndarray:
     """Decode one window of an audio file to mono float32 at *sr*.

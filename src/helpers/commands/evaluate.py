@@ -14,10 +14,12 @@ import sys
 import warnings
 
 from helpers.errors import InputError
+from helpers.evaluation import learned
 from helpers.evaluation.heldout import evaluate_model
 from helpers.evaluation.songbed import load_test_bed, score_test_bed
 from helpers.models.default import resolve_model
 from helpers.models.pipelines import MODEL_NAMES
+from helpers.paths import gtzan_audio_dir, shared_data_dir
 
 
 def format_results(results) -> str:
@@ -38,6 +40,9 @@ def run(args) -> int:
 
     With ``--songs SOURCE`` it scores whole songs of a test bed instead (:func:`run_songs`).
     """
+    features = learned.check_features_name(getattr(args, "features", None))
+    if features == learned.LEARNED_FEATURES:
+        return run_songs_learned(args) if getattr(args, "songs", None) else run_fault_filtered_learned(args)
     if getattr(args, "songs", None):
         return run_songs(args)
     name = getattr(args, "model", "knn") or "knn"
@@ -101,4 +106,66 @@ def run_songs(args) -> int:
         print(json.dumps(result.as_dict()))
     else:
         print(format_test_bed(result))
+    return 0
+
+
+def format_comparison(comparison) -> str:
+    """Lines of a learned comparison: accuracy with its exact interval, paired with the default."""
+    lines = []
+    for name, row in comparison.iterrows():
+        line = (f"  {name:<30} {row['correct']:>3}/{row['n']:<3} = {row['accuracy']:.2f} "
+                f"[exact 95% CI {row['ci_low']:.2f}-{row['ci_high']:.2f}]")
+        if "mcnemar_p" in row and row.notna().get("mcnemar_p", False):
+            line += (f"  vs default {row['diff']:+.2f} [paired 95% CI {row['diff_low']:+.2f}, "
+                     f"{row['diff_high']:+.2f}], McNemar p = {row['mcnemar_p']:.2f}")
+        lines.append(line)
+    if comparison["n"].iloc[0] < 5:
+        lines.append(f"note: {comparison['n'].iloc[0]} songs are too few to say which method is better")
+    return "\n".join(lines)
+
+
+def _training_clips():
+    """Labelled GTZAN audio for the embedding classifier: MUSIC_STUDY_GTZAN_AUDIO, else ../shared."""
+    folder = gtzan_audio_dir() or shared_data_dir()
+    return learned.gtzan_clips_with_audio(folder) if folder is not None else None
+
+
+def run_songs_learned(args) -> int:
+    """``music-study evaluate --songs SOURCE --features musicnn``: the learned paths on a test bed."""
+    songs, skipped = load_test_bed(args.songs)
+    model = resolve_model(getattr(args, "model", None))
+    clips = _training_clips()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # librosa's tuning warnings on quiet passages
+        per_song, comparison = learned.score_songs_learned(songs, clips, model=model,
+                                                           seed=getattr(args, "seed", 0))
+    if args.json:
+        print(json.dumps({"features": learned.LEARNED_FEATURES, "songs": per_song.to_dict(orient="records"),
+                          "comparison": json.loads(comparison.reset_index().to_json(orient="records")),
+                          "embedding_training_clips": 0 if clips is None else len(clips),
+                          "skipped": skipped}))
+        return 0
+    print(f"whole songs of {args.songs} (n={len(per_song)}), the 58-feature default against the learned paths:")
+    print(format_comparison(comparison))
+    if clips is None:
+        print("embedding classifier not run: needs labelled GTZAN audio (MUSIC_STUDY_GTZAN_AUDIO)")
+    if skipped:
+        print(f"left out ({len(skipped)}): " + "; ".join(skipped[:5]))
+    return 0
+
+
+def run_fault_filtered_learned(args) -> int:
+    """``music-study evaluate --features musicnn``: the fault-filtered split from GTZAN audio."""
+    folder = gtzan_audio_dir()
+    if folder is None:
+        raise InputError("--features musicnn", "the fault-filtered evaluation needs the GTZAN audio: "
+                                               "set MUSIC_STUDY_GTZAN_AUDIO to a genres_original folder")
+    result = learned.fault_filtered_learned(folder, seed=getattr(args, "seed", 0))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['model']} on musicnn embeddings: accuracy on fault-filtered test (n={result['n_test']}) "
+              f"= {result['accuracy']:.3f} [exact 95% CI {result['ci95'][0]:.3f}-{result['ci95'][1]:.3f}]; "
+              f"trained on {result['n_train']} train+valid clips; {result['missing']} split clips have no audio "
+              "in the folder")
     return 0

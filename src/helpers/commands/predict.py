@@ -21,6 +21,7 @@ from helpers import audio
 from helpers.audio.checks import WINDOW_NOTES
 from helpers.audio.ingest import fetch_audio, is_url
 from helpers.errors import InputError
+from helpers.features.sets import feature_set
 from helpers.models import compact
 from helpers.predict import SongPrediction, check_model_columns, predict_song, uncertain_reason
 
@@ -69,7 +70,8 @@ def format_prediction(prediction: SongPrediction, title: str | None = None) -> s
 
 
 def run(args) -> int:
-    """``music-study predict FILE_OR_URL [--model PATH] [--window-seconds S] [--json]``."""
+    """``music-study predict FILE_OR_URL [--model PATH] [--features NAME] [--window-seconds S]
+    [--json]``; the JSON document also holds the song's musicnn ``tags``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numerical warnings on quiet passages
         if is_url(args.source) and sys.stderr.isatty():  # scripts get exactly one line
@@ -86,11 +88,13 @@ def run(args) -> int:
         from helpers.features.gtzan import import_libraries
 
         import_libraries()
+        features = feature_set(args.features).name  # an unknown name lists the choices
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-model") as loader:
-            model = loader.submit(_load_model_argument, args.model)
+            model = loader.submit(_load_model_argument, args.model, features)
             try:
                 prediction = predict_song(ingested.path, model=model,
-                                          window_seconds=args.window_seconds, info=info)
+                                          window_seconds=args.window_seconds, info=info,
+                                          feature_set=features, tags=args.json)
             finally:
                 model.cancel()
     prediction.source = str(args.source)
@@ -104,8 +108,17 @@ def run(args) -> int:
     return 0
 
 
-def _load_model_argument(choice):
-    """``--model``: None (the default model), a candidate name, or a model file path."""
+def _load_model_argument(choice, features: str = "gtzan"):
+    """``--model``: None (the default model of *features*), a candidate name, or a model file."""
+    if choice is None and features != "gtzan":
+        # imported here: only a learned feature set's model needs it (scikit-learn)
+        from helpers.models.learned import feature_set_model
+
+        def announce():
+            print(f"training a genre model on the {features} feature set from the GTZAN audio "
+                  "at hand (once; it is then cached) ...", file=sys.stderr)
+
+        return feature_set_model(features, on_train=announce)
     # the default's compact copy needs numpy only; the first run (or a stale copy) loads the
     # pipeline (scikit-learn), which writes the copy for next time
     model = compact.load_default() if choice is None else None
@@ -118,5 +131,5 @@ def _load_model_argument(choice):
     if not hasattr(model, "predict_proba"):
         raise InputError(choice, "the model gives no probabilities (no predict_proba)")
     if choice is not None:
-        check_model_columns(model, source=choice)
+        check_model_columns(model, source=choice, feature_set=features)
     return model

@@ -10,8 +10,9 @@ __getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=["heldout", "ro
                                             submod_attrs={
     "heldout": ["SPLITS", "Evaluation", "evaluate_model", "evaluate_models", "grid_test_scores",
                 "grouped_cv", "per_genre_report", "plot_confusion", "plot_grid_gap",
-                "plot_selection", "plot_test_accuracies", "repeated_cv", "results_frame"],
+                "plot_reliability", "plot_selection", "plot_test_accuracies", "reconcile_models",
+                "repeated_cv", "results_frame"],
     "robustness": ["GUARD_VARIANTS", "guard_comparison", "with_dc_offset"],
-    "study": ["reproduce_study", "source_confounding", "study_split_spread"],
+    "study": ["STUDY_REPORTED", "reproduce_study", "source_confounding", "study_split_spread"],
     "songbed": ["TestBedResult", "evaluate_songs", "load_test_bed", "score_test_bed"],
 })

@@ -36,7 +36,7 @@ from helpers.errors import InputError
 from helpers.features.columns import MODEL_FEATURES
 from helpers.models.pipelines import MODEL_NAMES, build_model, param_grid
 from helpers.models.tuning import grid_search, grouped_folds, plain, tune_model
-from helpers.stats import score_predictions
+from helpers.stats import mcnemar, reliability_table, score_predictions
 
 #: Splits accepted by :func:`evaluate_model` (the published ones, see :func:`helpers.data.load_split`).
 SPLITS = tuple(data.SPLITS)
@@ -81,8 +81,13 @@ def plot_test_accuracies(results, reference: dict | None = None, ax=None):
     ax.barh(frame["model"] + " (tuned)", frame["accuracy"], xerr=errors, color="steelblue",
             capsize=4, label="tuned by grouped inner CV; bar: bootstrap 95% CI")
     if reference is not None:
-        ax.axvline(reference["accuracy"], color="0.3", ls="--", label=reference["label"])
-        ax.axvspan(*reference["ci95"], color="0.5", alpha=0.15, label="its bootstrap 95% CI")
+        ax.axvline(reference["accuracy"], color="0.3", ls="--", label=reference["label"], zorder=4)
+        # in front of the bars, hatched, so the band stays visible where it crosses them
+        ax.axvspan(*reference["ci95"], facecolor="none", edgecolor="0.35", hatch="//", lw=0,
+                   zorder=3, label="its bootstrap 95% CI")
+    chance = 1 / len(set(results[0].y_true)) if results[0].y_true is not None and len(results[0].y_true) else None
+    if chance:
+        ax.axvline(chance, color="C3", ls=":", lw=1.5, label=f"chance ({chance:.2f}: one genre of {round(1 / chance)})")
     first = results[0]
     ax.set_xlabel(f"accuracy on {first.split} test clips (share correct)")
     ax.set_title(f"{first.split} split: trained on train+valid (n={first.n_train}), "
@@ -127,7 +132,7 @@ def plot_selection(selection, n_clips: int | None = None, ax=None):
     frame = pd.DataFrame(selection.candidates).sort_values("cv_accuracy")
     y = np.arange(len(frame))
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 3.8))
+        _, ax = plt.subplots(figsize=(9.5, 3.8))
     ax.barh(y + 0.2, frame["cv_accuracy"], height=0.4, xerr=frame["cv_std"], capsize=3,
             color="C0", label=f"selection: artist-grouped {selection.n_splits}-fold CV, all "
                               f"{n_clips or ''} clips (± std over folds)".replace("  ", " "))
@@ -135,11 +140,38 @@ def plot_selection(selection, n_clips: int | None = None, ax=None):
                          frame["test_ci95"].str[1] - frame["test_accuracy"]])
     ax.barh(y - 0.2, frame["test_accuracy"], height=0.4, xerr=test_err, capsize=3, color="C1",
             label=f"{frame['test_split'].iloc[0]} test (n={frame['n_test'].iloc[0]}, bootstrap 95% CI)")
+    ax.axvline(0.1, color="C3", ls=":", lw=1.5, label="chance (0.10: one genre of 10)")
     ax.set_yticks(y, [f"{n} (default)" if n == selection.chosen else n for n in frame["name"]])
     ax.set_xlabel("accuracy (share of clips correct)")
     ax.set_title("Default-model candidates: chosen by the blue bars only", fontsize=10)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    # below the axes: beside them the figure would be wider than the report page
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize=9, frameon=False, ncol=1)
     return ax
+
+
+def plot_reliability(confidence, correct, title: str, n_bins: int = 10, ax=None):
+    """Reliability diagram: accuracy per confidence bin (Clopper–Pearson 95% bars) against the
+    diagonal of perfect calibration; the bins' counts as bars below. Returns ``(ax, ece)``."""
+
+    bins, ece = reliability_table(confidence, correct, n_bins)
+    frame = pd.DataFrame(bins)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4.5))
+    ax.plot([0, 1], [0, 1], color="0.5", ls="--", lw=1, label="perfect calibration")
+    errors = np.array([frame["accuracy"] - frame["ci95"].str[0], frame["ci95"].str[1] - frame["accuracy"]])
+    ax.errorbar(frame["confidence"], frame["accuracy"], yerr=errors, fmt="o-", color="C0", capsize=3,
+                label="accuracy per bin (exact 95% CI)")
+    counts = ax.twinx()
+    counts.bar((frame["low"] + frame["high"]) / 2, frame["n"], width=0.9 / n_bins, color="0.8",
+               zorder=0, label="clips per bin")
+    counts.set_ylabel("clips per bin (grey bars)")
+    counts.grid(False)
+    ax.set_zorder(counts.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="top predicted probability (confidence)",
+           ylabel="share correct", title=f"{title}\nECE {ece:.3f} (n={len(np.asarray(correct))})")
+    ax.legend(loc="upper left", frameon=False)
+    return ax, ece
 
 
 @dataclass
@@ -208,6 +240,50 @@ def evaluate_model(name: str = "knn", split: str = "fault-filtered", seed: int =
                       inner_cv_std=tuning.cv_std, seed=seed, grid=grid,
                       y_true=test["label"].to_numpy(), y_pred=y_pred, estimator=estimator,
                       **scores)
+
+
+def reconcile_models(results, selection, default_prediction: dict) -> pd.DataFrame:
+    """One table of every model a report calls "best", each under the protocol that produced it.
+
+    Parameters
+    ----------
+    results : list of Evaluation
+        Registry models tuned on a split's train+valid by grouped inner CV (:func:`evaluate_models`).
+    selection : helpers.models.selection.Selection
+        The default-model selection: candidate recipes scored by artist-grouped CV over all clips.
+    default_prediction : dict
+        :func:`helpers.models.selection.candidate_test_predictions` of the chosen candidate on
+        the same split (``y_true``, ``y_pred``): each tuned model is compared with it on the
+        same test clips by McNemar's test.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``model``, ``protocol``, ``chosen by`` (the score each protocol ranks by, on
+        training data only), ``test accuracy``, ``test 95% CI``, ``McNemar p vs default``
+        (the tuned models; NaN where no test predictions are kept), ``role``.
+    """
+    y_true = np.asarray(default_prediction["y_true"])
+    default_correct = np.asarray(default_prediction["y_pred"]) == y_true
+    rows = []
+    for row in selection.ranked():
+        rows.append({"model": row["name"], "protocol": "recipe chosen by artist-grouped CV over all clips",
+                     "chosen by": f"{row['cv_accuracy']:.3f} ± {row['cv_std']:.3f} (grouped CV)",
+                     "test accuracy": row["test_accuracy"],
+                     "test 95% CI": f"[{row['test_ci95'][0]:.3f}, {row['test_ci95'][1]:.3f}]",
+                     "McNemar p vs default": np.nan,
+                     "role": "default" if row["name"] == selection.chosen else ""})
+    for result in sorted(results, key=lambda r: -r.inner_cv_accuracy):
+        if not np.array_equal(np.asarray(result.y_true), y_true):
+            raise InputError("results", "tuned models and the default were not scored on the same test clips")
+        test = mcnemar(np.asarray(result.y_pred) == y_true, default_correct)
+        rows.append({"model": result.model,
+                     "protocol": f"tuned ({result.grid} grid) by grouped inner CV on {result.split} train+valid",
+                     "chosen by": f"{result.inner_cv_accuracy:.3f} ± {result.inner_cv_std:.3f} (inner CV)",
+                     "test accuracy": result.accuracy,
+                     "test 95% CI": f"[{result.ci95[0]:.3f}, {result.ci95[1]:.3f}]",
+                     "McNemar p vs default": round(test.p_value, 3), "role": ""})
+    return pd.DataFrame(rows)
 
 
 def grid_test_scores(name: str = "knn", split: str = "fault-filtered", seed: int = 0,

@@ -33,7 +33,7 @@ from helpers.errors import InputError
 from helpers.models.card import model_summary
 from helpers.models.default import default_model
 from helpers.predict import predict_song
-from helpers.stats import proportion_interval
+from helpers.stats import binomial_interval
 from helpers.store import LabelStore, normalise_genre
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -106,12 +106,17 @@ def _check_csv_rows(frame: pd.DataFrame, name, folder: Path) -> pd.DataFrame:
     return songs.reset_index(drop=True)
 
 
+#: Fewest songs a share is given an interval for; below it, "too few to say" (as
+#: :data:`helpers.reports.narrate.MIN_N`, which this layer cannot import).
+MIN_SONGS = 5
+
+
 def _rate(values, seed=None) -> dict:
-    """Share of True in *values* with its exact 95% interval (None below ``MIN_COUNT`` songs)."""
+    """Share of True in *values* with its exact 95% interval (None below :data:`MIN_SONGS`)."""
     values = np.asarray(values, dtype=bool)
     if not values.size:
         return {"rate": None, "ci95": None, "n": 0}
-    interval = proportion_interval(int(values.sum()), values.size)
+    interval = binomial_interval(int(values.sum()), values.size) if values.size >= MIN_SONGS else None
     return {"rate": round(float(values.mean()), 4),
             "ci95": None if interval is None else [round(v, 4) for v in interval],
             "n": int(values.size)}

@@ -2,7 +2,8 @@
 
 Lower first: ``columns`` (the GTZAN table's column names), ``kernels`` and ``spectral`` (numba
 and numpy building blocks of librosa's functions), ``gtzan`` (the 58 columns of one signal),
-``sets`` (the feature-set registry), ``windows`` (file -> feature rows, one windowing policy),
+``musicnn`` (the pretrained tag networks and their embedding), ``sets`` (the feature-set
+registry: ``gtzan``, ``extended``, ``musicnn``, ``gtzan+musicnn``), ``windows`` (file -> feature rows, one windowing policy),
 ``batch`` (folders, in parallel, cached), ``plots`` and ``exploration``. Names are handed on
 lazily: importing this package loads none of them.
 """
@@ -19,7 +20,7 @@ __getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=[
     "gtzan": ["HPSS_KERNEL", "estimate_tuning", "extract_signal", "extract_signal_librosa",
               "hpss_from_stft", "import_libraries", "spectral_shape", "tempo", "warm_cache",
               "zero_crossing_rate"],
-    "sets": ["FeatureSet", "feature_columns", "feature_set", "feature_set_names",
-             "register_feature_set"],
+    "sets": ["FeatureSet", "combine_feature_sets", "feature_columns", "feature_set",
+             "feature_set_names", "feature_set_rate", "register_feature_set"],
     "windows": ["as_row", "extract_file", "parity_table", "window_features"],
 })

@@ -51,8 +51,7 @@ from helpers.audio.files import AUDIO_SUFFIXES, check_audio_path, names_a_file
 from helpers.audio.windows import check_window_seconds, min_window_seconds
 from helpers.cache import read_json, write_json
 from helpers.errors import AudioError, InputError
-from helpers.features import SAMPLE_RATE
-from helpers.features.sets import feature_columns
+from helpers.features.sets import feature_columns, feature_set_rate
 from helpers.features.windows import WINDOW_COLUMNS, extract_file, window_features
 from helpers.paths import data_dir
 
@@ -208,7 +207,8 @@ def extract_one(path, segment_seconds: float | None = None, feature_set: str = "
         Whether the rows came from the cache.
     """
     path = Path(path)
-    params = {"version": CACHE_VERSION, "feature_set": feature_set, "sr": SAMPLE_RATE,
+    params = {"version": CACHE_VERSION, "feature_set": feature_set,
+              "sr": feature_set_rate(feature_set),
               "segment_seconds": segment_seconds, "offset": offset, "duration": duration}
     if allow_truncated:
         params["allow_truncated"] = True
@@ -269,7 +269,8 @@ def extract_table(paths, *, segment_seconds: float | None = None, feature_set: s
         row per file, described whole (the GTZAN 30-s table's way).
     feature_set : str
         A registered feature set (:func:`helpers.features.feature_set`: ``"gtzan"``,
-        ``"extended"``, ...): the columns to compute.
+        ``"extended"``, ``"musicnn"``, ``"gtzan+musicnn"``, ...): the columns to compute, on
+        the same windows whatever the set.
     jobs : int
         Worker processes (joblib); ``-1`` uses every core.
     cache : bool

@@ -8,6 +8,7 @@ import librosa
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -66,6 +67,52 @@ def exact_duplicate_groups(table: pd.DataFrame, columns=FEATURE_COLUMNS) -> pd.D
             groups.append({"filenames": ", ".join(members["filename"]),
                            "labels": ", ".join(sorted(set(members["label"])))})
     return pd.DataFrame(groups, columns=["filenames", "labels"])
+
+
+def same_artist_share(index: pd.DataFrame, test_size: float = 0.2, n_seeds: int = 20,
+                      stratify: bool = True) -> pd.Series:
+    """Share of test clips with a training clip by the same artist, under random splits.
+
+    For each seed a random (stratified by genre) split of the clips of *index* is drawn; a test
+    clip counts when its artist is known and also appears in the training part.
+
+    Returns
+    -------
+    pandas.Series
+        One share per seed (index: seed).
+    """
+    known = index["artist"].fillna("").str.strip() != ""
+    shares = {}
+    for seed in range(n_seeds):
+        train, test = train_test_split(index, test_size=test_size, random_state=seed,
+                                       stratify=index["genre"] if stratify else None)
+        seen = set(train.loc[known.loc[train.index], "artist"])
+        shares[seed] = float(test["artist"].isin(seen).mean())
+    return pd.Series(shares, name="test clips with a training clip by the same artist")
+
+
+def split_composition(split: dict, table: pd.DataFrame, label: str = "label") -> pd.DataFrame:
+    """Clips per genre and part of a published split, and the table's clips it leaves out.
+
+    Parameters
+    ----------
+    split : dict
+        Part name -> clip filenames (:func:`helpers.data.load_split`).
+    table : pandas.DataFrame
+        The table the split draws from (``filename`` and *label*).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per genre (and a ``total`` row), one column per part, and ``left out``.
+    """
+    genre = table.set_index("filename")[label]
+    parts = {part: genre.reindex(names).value_counts() for part, names in split.items()}
+    used = set().union(*map(set, split.values()))
+    parts["left out"] = genre[~genre.index.isin(used)].value_counts()
+    frame = pd.DataFrame(parts).fillna(0).astype(int).sort_index()
+    frame.loc["total"] = frame.sum()
+    return frame
 
 
 def pca_projection(table: pd.DataFrame, columns, label: str = "label", seed: int = 0) -> pd.DataFrame:

@@ -17,6 +17,7 @@ import pandas as pd
 import seaborn as sns
 
 from helpers import features
+from helpers.constants import PAGE_WIDTH_INCHES
 from helpers.features.exploration import mel_spectrogram_db
 
 #: Readable name and unit of the feature columns the notebooks plot.
@@ -62,7 +63,8 @@ def plot_feature_boxes(table: pd.DataFrame, columns, *, label: str = "label", nc
     columns = list(columns)
     genres = sorted(table[label].unique())
     nrows = math.ceil(len(columns) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.4 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(5.2 * ncols, PAGE_WIDTH_INCHES), 3.6 * nrows),
+                             squeeze=False)
     for ax, column in zip(axes.flat, columns, strict=False):
         sns.boxplot(data=table, x=label, y=column, order=genres, ax=ax, color="lightsteelblue",
                     fliersize=1.5, linewidth=0.8)
@@ -212,7 +214,7 @@ def plot_segment_curves(segments: pd.DataFrame, *, columns=("spectral_centroid_m
     matplotlib.figure.Figure
     """
     columns = list(columns)
-    fig, axes = plt.subplots(1, len(columns), figsize=(5.2 * len(columns) + 2.5, 3.6),
+    fig, axes = plt.subplots(1, len(columns), figsize=(min(5.2 * len(columns), PAGE_WIDTH_INCHES), 3.6),
                              squeeze=False)
     for clip, rows in segments.groupby("clip"):
         for ax, column in zip(axes[0], columns, strict=True):
@@ -223,6 +225,83 @@ def plot_segment_curves(segments: pd.DataFrame, *, columns=("spectral_centroid_m
         ax.set_ylabel(feature_label(column))
     fig.suptitle(f"Per {length}segment (n = {len(segments)} segments from "
                  f"{segments['clip'].nunique()} songs)")
-    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, title="song")
     fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()  # below the panels: the page is not wider
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(3, len(labels)),
+               title="song", frameon=False)
+    return fig
+
+
+#: Vocabulary labels of the musicnn networks, for titles.
+_VOCABULARY_TITLES = {"MTT_musicnn": "MagnaTagATune tags (MTT_musicnn)",
+                      "MSD_musicnn": "Million Song Dataset tags (MSD_musicnn)"}
+
+
+def plot_taggram(result, model: str = "MSD_musicnn", *, top: int = 12, ax=None, title: str = ""):
+    """Draw a song's taggram: its *top* tags (by song-level score) against time.
+
+    Parameters
+    ----------
+    result : helpers.features.musicnn.SongTags
+        What :func:`helpers.features.musicnn.song_tags` returned.
+    model : str
+        Whose tags: ``"MSD_musicnn"`` or ``"MTT_musicnn"``.
+    top : int
+        Tags shown, best song-level score at the top.
+    ax : matplotlib Axes, optional
+    title : str
+        Default: the file name, the vocabulary and the number of patches.
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+        The image (its colour bar is drawn beside *ax*: tag probability, 0-1).
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 0.25 * top + 1.2))
+    scores = result.mean_tags(model)
+    order = np.argsort(-scores, kind="stable")[:top]
+    taggram = result.taggram[model][:, order].T  # tags x patches
+    start, end = float(result.patch_times[0, 0]), float(result.patch_times[-1, 1])
+    image = ax.imshow(taggram, aspect="auto", origin="upper", cmap="magma", vmin=0.0, vmax=1.0,
+                      interpolation="nearest", extent=(start, end, top - 0.5, -0.5))
+    ax.set_yticks(range(len(order)))
+    ax.set_yticklabels([f"{result.tags[model][i]} ({scores[i]:.2f})" for i in order], fontsize=8)
+    ax.set_xlabel("time in the song (s)")
+    ax.set_ylabel("tag (song mean)")
+    ax.grid(False)
+    ax.figure.colorbar(image, ax=ax, label="tag probability (0–1)", pad=0.01)
+    n = len(result.patch_times)
+    ax.set_title(title or f"{result.path.name}: {_VOCABULARY_TITLES.get(model, model)}, "
+                          f"{n} patches of 3 s", fontsize=10)
+    return image
+
+
+def plot_taggrams(results, models=("MSD_musicnn", "MTT_musicnn"), *, top: int = 12,
+                  title: str = ""):
+    """One taggram per song (rows) and vocabulary (columns); see :func:`plot_taggram`.
+
+    Parameters
+    ----------
+    results : iterable of helpers.features.musicnn.SongTags
+    models : sequence of str
+        Vocabularies, one column each.
+    top : int
+        Tags per taggram.
+    title : str
+        Figure title (default: how many songs).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    results = list(results)
+    fig, axes = plt.subplots(len(results), len(models), squeeze=False,
+                             figsize=(7.5 * len(models), (0.24 * top + 1.4) * len(results)),
+                             layout="constrained")
+    for row, result in zip(axes, results, strict=True):
+        for ax, model in zip(row, models, strict=True):
+            plot_taggram(result, model, top=top, ax=ax)
+    fig.suptitle(title or f"Tags over time of {len(results)} song(s): each tag's probability "
+                          "per 3-s patch (musicnn)")
     return fig

@@ -33,7 +33,6 @@ import numpy as np
 import scipy.fft
 
 from helpers.constants import HOP_LENGTH, N_FFT, N_MFCC, SAMPLE_RATE
-from helpers.features.kernels import parabolic_shifts  # numba: imported only when used
 
 # --------------------------------------------------------------------------- frames and windows
 
@@ -303,6 +302,9 @@ def parabolic_interpolation(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     shifts = np.zeros_like(x)
     if x.shape[0] >= 3:
+        # numba loads here, not at import: the mel filters serve musicnn's quick start too
+        from helpers.features.kernels import parabolic_shifts
+
         parabolic_shifts(x, shifts)
     return shifts
 

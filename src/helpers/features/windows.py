@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from helpers import audio
+from helpers.audio import decode  # via the module: tests patch where every decoding goes
 from helpers.audio.checks import check_audio_info, check_decoded_length, signal_problem
-from helpers.audio.decode import load_audio
 from helpers.errors import AudioError, InputError
 from helpers.features.columns import FEATURE_COLUMNS
 from helpers.features.sets import FeatureSet, _feature_set
@@ -36,8 +36,9 @@ def extract_file(path, offset: float = 0.0, duration: float | None = None,
     duration : float or None
         Length of the window in seconds; ``None`` reads to the end of the file (GTZAN's 30-s
         clips are described whole, which is why the table's ``length`` is 661 794, not 661 500).
-    feature_set : {"gtzan", "extended"}
-        Which columns to compute.
+    feature_set : str
+        Which columns to compute: a registered feature set (``"gtzan"``, ``"extended"``,
+        ``"musicnn"``, ``"gtzan+musicnn"``); the window is decoded at its rate.
     allow_truncated : bool
         Describe what a cut-off file holds instead of refusing it.
 
@@ -57,7 +58,7 @@ def extract_file(path, offset: float = 0.0, duration: float | None = None,
     spec = _feature_set(feature_set)  # an unknown name is refused before the file is read
     sr = spec.sample_rate
     info = check_audio_info(path, allow_truncated=allow_truncated, needs="features")
-    y = load_audio(path, offset=offset, duration=duration, sr=sr, info=info)  # no second probe
+    y = decode.load_audio(path, offset=offset, duration=duration, sr=sr, info=info)  # no second probe
     if not allow_truncated:
         check_decoded_length(path, info.duration, len(y) / sr, offset, duration)
     problem = signal_problem(y, sr, spec.min_seconds)

@@ -2,13 +2,15 @@
 
 Lower first: ``queries`` (which song next), ``retrain`` (fits on the answers, scored on artists
 never seen), ``simulation`` (the loop replayed with true labels), ``pool`` (files and their
-window features), ``widget`` (the notebook labeler). Names are handed on lazily.
+window features), ``session`` (a labelling session without widgets, and the one way a decision
+is recorded), ``widget`` (the notebook labeler over a session). Names are handed on lazily.
 """
 
 import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=[
-    "pool", "queries", "retrain", "simulation", "widget",
+    "pool", "queries", "retrain", "session", "simulation", "widget",
 ], submod_attrs={
-    "widget": ["Labeler", "scripted_session", "session_log"],
+    "session": ["LabelingSession", "record_answer", "session_log"],
+    "widget": ["Labeler", "scripted_session"],
 })

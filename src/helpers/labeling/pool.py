@@ -20,7 +20,6 @@ import soundfile as sf
 from threadpoolctl import threadpool_limits
 
 from helpers.audio import decode
-from helpers.audio.decode import load_audio
 from helpers.audio.files import AUDIO_SUFFIXES, names_a_file
 from helpers.audio.windows import min_window_seconds
 from helpers.constants import SAMPLE_RATE
@@ -186,7 +185,7 @@ def window_audio_wav(path, start: float, end: float) -> bytes:
     """Return one window of a file as 16-bit mono WAV bytes (for an audio player)."""
 
 
-    samples = load_audio(path, offset=start, duration=max(end - start, 0.1))
+    samples = decode.load_audio(path, offset=start, duration=max(end - start, 0.1))
     buffer = io.BytesIO()
     sf.write(buffer, samples, SAMPLE_RATE, format="WAV", subtype="PCM_16")
     return buffer.getvalue()

@@ -19,11 +19,12 @@ import seaborn as sns
 from PIL import Image
 from wordcloud import WordCloud
 
+from helpers.constants import PAGE_WIDTH_INCHES
 from helpers.errors import InputError
 
-#: Part of the colour map words are drawn from: viridis without its light yellow end, which is
-#: hard to read on a white background.
-READABLE_RANGE = (0.0, 0.7)
+#: Part of the colour map words are drawn from: viridis from dark purple to blue-teal, each
+#: colour with a contrast of at least 4.5:1 on white (its green and yellow end is too pale).
+READABLE_RANGE = (0.0, 0.42)
 
 
 def _colour_func(colormap: str, low: float, high: float):
@@ -94,9 +95,12 @@ def wordcloud_grid(frequencies_by_group: Mapping[str, Mapping[str, float]], *, n
     groups = [g for g, f in frequencies_by_group.items() if any(v > 0 for v in f.values())]
     if not groups:
         raise InputError("frequencies_by_group", "no group has words to draw")
-    ncols = min(ncols, len(groups))
+    # two clouds a row at most: a third would make the page shrink the small words out of sight
+    ncols = min(ncols, len(groups), 2)
     nrows = math.ceil(len(groups) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 2.8 * nrows), squeeze=False)
+    panel = min(5.0, PAGE_WIDTH_INCHES / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel * ncols, panel * height / width * nrows + 0.4 * nrows),
+                             squeeze=False)
     for ax, group in zip(axes.flat, groups, strict=False):
         cloud = make_wordcloud(frequencies_by_group[group], seed=seed, width=width, height=height)
         ax.imshow(cloud.to_array(), interpolation="bilinear")
@@ -130,8 +134,8 @@ def plot_top_terms(table: pd.DataFrame, *, value: str = "tf", n: int = 10, ncols
         raise InputError("table", "no terms to plot")
     ncols = min(ncols, len(groups))
     nrows = math.ceil(len(groups) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 0.28 * n * nrows + 1.2 * nrows),
-                             squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(4.2 * ncols, PAGE_WIDTH_INCHES),
+                                                    0.28 * n * nrows + 1.2 * nrows), squeeze=False)
     for ax, group in zip(axes.flat, groups, strict=False):
         part = table[table["group"] == group].nlargest(n, value).iloc[::-1]
         ax.barh(part["term"], part[value], color="steelblue")
@@ -165,8 +169,13 @@ def plot_sentiment_distributions(scores: pd.DataFrame, groups, *, columns=("mean
     frame = scores[list(columns)].copy()
     frame["group"] = pd.Series(groups, index=scores.index).fillna("(none)").astype(str)
     long = frame.melt(id_vars="group", var_name="measure", value_name="value")
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.6 * len(columns), 3.4), sharey=False)
-    for ax, measure in zip(np.atleast_1d(axes), columns, strict=True):
+    ncols = min(len(columns), 2)
+    nrows = math.ceil(len(columns) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(min(4.6 * ncols, PAGE_WIDTH_INCHES), 3.2 * nrows),
+                             sharey=False, squeeze=False)
+    for ax in list(axes.flat)[len(columns):]:
+        ax.axis("off")
+    for ax, measure in zip(axes.flat, columns, strict=False):
         part = long[long["measure"] == measure]
         sns.boxplot(data=part, x="group", y="value", ax=ax, color="lightsteelblue", fliersize=2)
         sns.stripplot(data=part, x="group", y="value", ax=ax, color="k", size=2, alpha=0.4)

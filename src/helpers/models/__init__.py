@@ -16,8 +16,8 @@ __getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=[
     "selection", "training", "tuning",
 ], submod_attrs={
     "pipelines": ["CONDITIONING_METHODS", "MODEL_FEATURES", "MODEL_NAMES", "OFFSET_FEATURES",
-                  "FeatureConditioner", "FeatureGuard",
-                  "build_model", "fit_on_table", "make_knn", "param_grid"],
+                  "FeatureConditioner", "FeatureGuard", "build_model", "fit_on_table", "make_knn",
+                  "make_logreg", "param_grid"],
     "candidates": ["CALIBRATION_METHODS", "CANDIDATES", "CANDIDATE_NAMES", "Candidate",
                    "calibrate", "fit_grouped", "get_candidate"],
     "training": ["merge_extra_rows", "table_fingerprint"],

@@ -50,7 +50,7 @@ from helpers.models.novelty import (  # noqa: F401 (NeighbourScorer: old model f
 from helpers.models.selection import fit_candidate, recipe_key
 from helpers.models.training import table_fingerprint
 from helpers.models.tuning import cache_entry, grouped_folds
-from helpers.stats import mean_interval, proportion_interval
+from helpers.stats import binomial_interval, mean_interval
 
 #: Share of known-genre clips the default rule may wrongly flag.
 DEFAULT_FALSE_FLAG_RATE = 0.10
@@ -273,9 +273,9 @@ def out_of_sample(scores: pd.DataFrame, signals=SIGNALS,
     labels = clips.set_index("filename")["label"]
     by_genre = {}
     for genre, part in detected.groupby(labels.reindex(detected.index).to_numpy()):
-        interval = proportion_interval(int(part.sum()), part.size)
+        interval = binomial_interval(int(part.sum()), part.size)
         by_genre[str(genre)] = {"rate": round(float(part.mean()), 4), "n": int(part.size),
-                                "ci95": None if interval is None else [round(v, 4) for v in interval]}
+                                "ci95": [round(v, 4) for v in interval]}
     return {
         "false_flag_rate": round(ff, 4), "false_flag_ci95": [round(ff_low, 4), round(ff_high, 4)],
         "detection_rate": round(dr, 4), "detection_ci95": [round(dr_low, 4), round(dr_high, 4)],

@@ -236,6 +236,16 @@ def make_knn(n_neighbors: int = 4, weights: str = "distance", p: int = 1,
                      guard=False)
 
 
+def make_logreg(condition: str = "power", C: float = 1.0) -> Pipeline:
+    """Return the multinomial logistic-regression pipeline: conditioning, scaling, the model.
+
+    ``condition="power"`` (Yeo-Johnson) is the ``logreg`` candidate's, for the heavy-tailed
+    table columns; ``"log-variance"`` logs only the ``*_var`` columns and costs nothing on the
+    many columns of a learned embedding (which are batch-normalised already).
+    """
+    return _pipeline(LogisticRegression(C=C, max_iter=5000), condition)
+
+
 def build_model(name: str = "knn", random_state: int = 0) -> Pipeline:
     """Return an unfitted pipeline by name.
 
@@ -259,7 +269,7 @@ def build_model(name: str = "knn", random_state: int = 0) -> Pipeline:
     if name == "svm":
         return _pipeline(SVC(C=3.0, gamma="scale", random_state=random_state), "quantile")
     if name == "logreg":
-        return _pipeline(LogisticRegression(C=1.0, max_iter=5000), "power")
+        return make_logreg("power")
     if name == "forest":
         return _pipeline(RandomForestClassifier(n_estimators=200, random_state=random_state,
                                                 n_jobs=1), "none")

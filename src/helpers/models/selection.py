@@ -133,6 +133,26 @@ def _clip_rows(proba, floor: float = 1e-6) -> np.ndarray:
     return clipped / clipped.sum(axis=1, keepdims=True)
 
 
+def candidate_test_predictions(name: str, table: pd.DataFrame, split: str = "fault-filtered",
+                               seed: int = 0, grid: str = "small", n_splits: int = 5,
+                               cache: bool = True) -> dict:
+    """Train candidate *name* by its recipe on a split's train+valid rows; predict its test rows.
+
+    Returns
+    -------
+    dict
+        ``y_true``, ``y_pred`` (arrays over the test rows), ``proba`` (test rows x ``classes``),
+        ``classes``, ``filenames``, ``n_train``.
+    """
+    train, test = data.held_out_split(table, split)
+    model, _ = fit_candidate(name, train, seed=seed, grid=grid, n_splits=n_splits, cache=cache)
+    proba = model.predict_proba(test[list(MODEL_FEATURES)])
+    classes = np.asarray(model.classes_)
+    return {"y_true": test["label"].to_numpy(), "y_pred": classes[proba.argmax(axis=1)],
+            "proba": proba, "classes": classes, "filenames": test["filename"].to_numpy(),
+            "n_train": len(train)}
+
+
 def candidate_test_score(name: str, table: pd.DataFrame, split: str = "fault-filtered",
                          seed: int = 0, grid: str = "small", n_splits: int = 5,
                          cache: bool = True) -> dict:

@@ -9,7 +9,7 @@ Names are handed on lazily.
 import lazy_loader as lazy
 
 __getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=[
-    "evaluation", "liked", "plots", "recommender",
+    "evaluation", "learned", "liked", "plots", "recommender",
 ], submod_attrs={
     "recommender": ["Library", "Recommendation", "Recommender", "resolve_liked", "song_features"],
     "liked": ["LikedList", "LikedSong", "read_liked_file"],

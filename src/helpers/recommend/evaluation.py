@@ -11,8 +11,12 @@ genres) and ``in_user_genres_new_artists`` (share of the list inside the user's 
 an artist the user has not shown), because recommending the seeds' own artists keeps a list
 on-genre for free.
 
-Every comparison carries two baselines that use no audio at all (:class:`RandomRecommender`,
-:class:`PopularityRecommender`), with the same exclusions as the recommender.
+Every comparison carries three baselines that use no audio at all, with the same exclusions as
+the recommender: random lists (:class:`RandomRecommender`), the most-liked songs
+(:class:`PopularityRecommender`) and the **genre oracle** (:class:`GenreOracleRecommender`):
+random songs of the user's liked genres by artists the user has not shown. Simulated taste is
+genre by construction, so the oracle is the bar an audio recommender has to approach; the share
+of the list by the user's own artists (``seed_artist_share``) shows what a list gains for free.
 
 Catalogue-level measures show whether a few "hub" songs take most recommendations: coverage
 (share of the catalogue recommended to anyone), the Gini coefficient of recommendation counts
@@ -52,7 +56,7 @@ from helpers.reports.narrate import intervals_overlap
 from helpers.stats import mean_interval
 
 #: Names of the audio-free baselines every table carries.
-BASELINES = ("random", "popularity")
+BASELINES = ("random", "popularity", "genre oracle")
 
 
 @dataclass(frozen=True)
@@ -193,9 +197,34 @@ class PopularityRecommender(RandomRecommender):
         return self._as_recommendations(candidates[order[:k]], "liked most often by the panel")
 
 
+class GenreOracleRecommender(RandomRecommender):
+    """Baseline: random songs of the liked songs' genres, by artists the user has not shown.
+
+    Reads the genre labels of the library (which no audio recommender sees), so it knows the
+    simulated users' taste exactly; a list is topped up with random other allowed songs when the
+    liked genres hold fewer than *k* new-artist songs. Same exclusions as the recommender.
+    """
+
+    name = "genre oracle"
+
+    def recommend(self, liked, k: int = 10, explain: bool = False) -> list[Recommendation]:
+        candidates, rows = self._candidates(liked)
+        meta = self.library.meta
+        genres = set(meta["genre"].to_numpy()[rows]) - {""}
+        shown = {normalize_artist(a) for a in meta["artist"].to_numpy()[rows] if a}
+        artists = np.array([normalize_artist(a) for a in meta["artist"].to_numpy()[candidates]], dtype=object)
+        in_taste = np.isin(meta["genre"].to_numpy()[candidates], list(genres)) & ~np.isin(artists, list(shown))
+        rng = np.random.default_rng([self.seed, *sorted(rows)])
+        first = rng.permutation(candidates[in_taste])
+        rest = rng.permutation(candidates[~in_taste])
+        picks = np.concatenate([first, rest])[:k]
+        return self._as_recommendations(picks, "random song of a liked genre by a new artist")
+
+
 def baselines(library: Library, users, seed: int = 0) -> dict:
-    """The audio-free baselines of every table: name -> recommender."""
-    return {"random": RandomRecommender(library, seed), "popularity": PopularityRecommender(library, users, seed)}
+    """The audio-free baselines of every table (:data:`BASELINES`): name -> recommender."""
+    return {"random": RandomRecommender(library, seed), "popularity": PopularityRecommender(library, users, seed),
+            "genre oracle": GenreOracleRecommender(library, seed)}
 
 
 def gini(counts) -> float:
@@ -285,7 +314,7 @@ def evaluate(library: Library, users, configs: dict, k: int = 10) -> tuple[pd.Da
 
 #: Metrics of the summary tables, in display order.
 METRICS = ("precision", "recall", "in_user_genres", "in_user_genres_new_artists",
-           "distinct_artists", "distinct_genres")
+           "seed_artist_share", "distinct_artists", "distinct_genres")
 
 
 def summarise(per_user: pd.DataFrame, metrics=METRICS,
@@ -356,6 +385,92 @@ def paired_gain(per_user: pd.DataFrame, metric: str, candidate: str, reference: 
     wide = per_user.pivot_table(index="user", columns="config", values=metric, aggfunc="first")
     # users missing from either configuration give NaN differences, which mean_interval drops
     return mean_interval(wide[candidate] - wide[reference], n_boot, level, rng=seed)
+
+
+def paired_gains(per_user: pd.DataFrame, candidates, reference: str, metrics=METRICS,
+                 n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Paired per-user differences of each candidate against *reference*, as a compact table.
+
+    One row per candidate, one column per metric holding ``"+0.012 [-0.003, +0.027]"`` (mean
+    difference and bootstrap 95 % interval over the same users, :func:`paired_gain`); the
+    numbers themselves are in ``{metric}_gain``, ``{metric}_low`` and ``{metric}_high``.
+    """
+    rows = []
+    for name in candidates:
+        row = {"config": name}
+        for metric in metrics:
+            gain, low, high = paired_gain(per_user, metric, name, reference, n_boot=n_boot, seed=seed)
+            row[metric] = f"{gain:+.3f} [{low:+.3f}, {high:+.3f}]"
+            row[f"{metric}_gain"], row[f"{metric}_low"], row[f"{metric}_high"] = gain, low, high
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("config")
+
+
+#: Metrics where less is better (the rest: more is better).
+LOWER_IS_BETTER = ("seed_artist_share",)
+
+
+def standing(gains: pd.DataFrame, metrics) -> dict:
+    """Where the reference of a :func:`paired_gains` table stands against each candidate.
+
+    Returns
+    -------
+    dict
+        Candidate -> ``{"ahead": [...], "behind": [...], "unclear": [...]}``: the metrics on which
+        the *reference* is better than the candidate (the paired interval excludes 0 in its
+        favour, with :data:`LOWER_IS_BETTER` metrics counted the other way), worse, or neither.
+    """
+    out = {}
+    for name, row in gains.iterrows():
+        verdict = {"ahead": [], "behind": [], "unclear": []}
+        for metric in metrics:
+            low, high = row[f"{metric}_low"], row[f"{metric}_high"]
+            sign = -1 if metric in LOWER_IS_BETTER else 1
+            # gains are candidate - reference: a candidate below zero (on a higher-is-better metric) trails
+            if (high < 0 and sign > 0) or (low > 0 and sign < 0):
+                verdict["ahead"].append(metric)
+            elif (low > 0 and sign > 0) or (high < 0 and sign < 0):
+                verdict["behind"].append(metric)
+            else:
+                verdict["unclear"].append(metric)
+        out[name] = verdict
+    return out
+
+
+def compare_libraries(libraries: dict, *, n_users: int = 200, n_likes: int = 6, k: int = 10,
+                      recommender: dict | None = None, seed: int = 0) -> tuple[pd.DataFrame, list]:
+    """The same simulated users recommended for in libraries of the same songs in other spaces.
+
+    Parameters
+    ----------
+    libraries : dict
+        Name -> :class:`Library`; every library holds the same song ids (e.g.
+        :func:`helpers.recommend.learned.learned_library` in each space). The first one draws
+        the users and carries the baselines (:data:`BASELINES`).
+    n_users, n_likes, k : int
+    recommender : dict, optional
+        Keyword arguments of :class:`Recommender` (default: its defaults, the shipped recipe).
+    seed : int
+
+    Returns
+    -------
+    per_user : pandas.DataFrame
+        :func:`evaluate`'s rows for every space and baseline.
+    users : list of SimulatedUser
+    """
+    first = next(iter(libraries.values()))
+    ids = set(first.meta["id"])
+    for name, library in libraries.items():
+        if set(library.meta["id"]) != ids:
+            raise ValueError(f"library {name!r} holds other songs than the first one")
+    users = simulate_users(first, n_users=n_users, n_likes=n_likes, seed=seed)
+    frames = []
+    for name, library in libraries.items():
+        per_user, _ = evaluate(library, users, {name: Recommender(library, **(recommender or {}))}, k=k)
+        frames.append(per_user)
+    per_user, _ = evaluate(first, users, baselines(first, users, seed=seed), k=k)
+    frames.append(per_user)
+    return pd.concat(frames, ignore_index=True), users
 
 
 def artist_folds(library: Library, n_folds: int = 2, seed: int = 0) -> np.ndarray:
@@ -476,10 +591,13 @@ def k_occurrence_summary(counts, k: int) -> dict:
 def genre_counts(per_user: pd.DataFrame, users, library: Library) -> pd.DataFrame:
     """Per (config, user) of two-genre users: how many of the list fall in each liked genre.
 
-    Columns: ``config``, ``user``, ``genre_a``, ``genre_b``, ``n_a``, ``n_b``, ``n_other`` and
-    ``balance`` (the smaller of ``n_a`` and ``n_b``: 0 when one liked genre is missing).
+    Columns: ``config``, ``user``, ``genre_a``, ``genre_b``, ``n_a``, ``n_b``, ``n_other``,
+    ``balance`` (the smaller of ``n_a`` and ``n_b``: 0 when one liked genre is missing) and
+    ``balance_new_artists`` (the same counting only songs by artists the user has not shown,
+    which the recommender cannot get for free by repeating the user's artists).
     """
     genre_of = dict(zip(library.meta["id"], library.meta["genre"], strict=True))
+    artist_of = dict(zip(library.meta["id"], library.meta["artist"].map(normalize_artist), strict=True))
     by_user = {u.user: u for u in users if len(u.genres) == 2}
     rows = []
     for row in per_user.itertuples(index=False):
@@ -488,19 +606,25 @@ def genre_counts(per_user: pd.DataFrame, users, library: Library) -> pd.DataFram
             continue
         genres = [genre_of[s] for s in row.recommended]
         n_a, n_b = genres.count(user.genres[0]), genres.count(user.genres[1])
+        shown = {artist_of[s] for s in user.seeds if artist_of[s]}
+        new = [genre_of[s] for s in row.recommended if not artist_of[s] or artist_of[s] not in shown]
         rows.append({"config": row.config, "user": row.user, "genre_a": user.genres[0],
                      "genre_b": user.genres[1], "n_a": n_a, "n_b": n_b,
-                     "n_other": len(genres) - n_a - n_b, "balance": min(n_a, n_b)})
+                     "n_other": len(genres) - n_a - n_b, "balance": min(n_a, n_b),
+                     "balance_new_artists": min(new.count(user.genres[0]), new.count(user.genres[1]))})
     return pd.DataFrame(rows)
 
 
-def spreading_example(counts: pd.DataFrame, spread: str, reference: str) -> int:
-    """The two-genre user whose list under *spread* is most balanced relative to *reference*.
+def spreading_example(counts: pd.DataFrame, spread: str, reference: str,
+                      metric: str = "balance_new_artists") -> int:
+    """The two-genre user whose list under *spread* gains most *metric* over *reference*.
 
     *counts* is a :func:`genre_counts` table. Ties go to the lower user number. The example is
-    chosen to make the effect visible; the averages over all users are what measure it.
+    chosen to make the effect visible; the averages over all users are what measure it. The
+    default metric counts only new artists' songs, so the example's gain is not the user's own
+    artists repeated.
     """
-    wide = counts.pivot_table(index="user", columns="config", values="balance", aggfunc="first")
+    wide = counts.pivot_table(index="user", columns="config", values=metric, aggfunc="first")
     gain = (wide[spread] - wide[reference]).sort_index()
     return int(gain.idxmax())
 
@@ -602,3 +726,54 @@ def recipe_configs() -> dict:
         DEFAULT_RECIPE: dict(mmr_lambda=0.7, artist_cap=2, hub_penalty=0.5),
         "centroid+CSLS+MMR0.7+cap2": dict(strategy="centroid", mmr_lambda=0.7, artist_cap=2, hub_penalty=0.5),
     }
+
+
+def neighbour_genre_agreement(libraries: dict, groups, rows=None) -> dict:
+    """Per library, the genre of each song's nearest song by *another* artist group.
+
+    Parameters
+    ----------
+    libraries : dict
+        Name -> :class:`Library` of the same songs in the same order.
+    groups : array-like
+        Artist group of each song (songs of one group are never each other's neighbour).
+    rows : array-like of bool, optional
+        Songs to answer for (e.g. those whose genre has a second artist); default all.
+
+    Returns
+    -------
+    dict
+        Name -> array of the neighbour's genre for each chosen song, ready for
+        :func:`helpers.evaluation.learned.compare_predictions` against the songs' own genres.
+    """
+    groups = np.asarray(groups, dtype=object)
+    rows = np.ones(len(groups), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+    out = {}
+    for name, library in libraries.items():
+        sims = library.embedding[rows] @ library.embedding.T
+        sims[groups[rows][:, None] == groups[None, :]] = -np.inf
+        out[name] = library.meta["genre"].to_numpy()[sims.argmax(axis=1)]
+    return out
+
+
+#: How :func:`recipe_argument` names each metric.
+ARGUMENT_WORDS = {"precision": "precision", "recall": "recall", "in_user_genres": "taste",
+                  "in_user_genres_new_artists": "new-artist taste",
+                  "seed_artist_share": "own-artist share (lower counts as ahead)",
+                  "distinct_artists": "distinct artists", "distinct_genres": "distinct genres"}
+
+
+def recipe_argument(per_user: pd.DataFrame, reference: str, alternatives, metrics, n_boot: int = 1000,
+                    seed: int = 0) -> str:
+    """One sentence: on which metrics *reference* is ahead of or behind each alternative.
+
+    Built from :func:`paired_gains` and :func:`standing` (paired per-user differences with
+    bootstrap 95 % intervals), so the argument for a default recipe comes from the statistic.
+    """
+    gains = paired_gains(per_user, alternatives, reference, metrics=metrics, n_boot=n_boot, seed=seed)
+
+    def listed(names):
+        return ", ".join(ARGUMENT_WORDS.get(m, m) for m in names) or "nothing"
+
+    return "; ".join(f"against {name} the {reference} recipe is ahead on {listed(v['ahead'])}, "
+                     f"behind on {listed(v['behind'])}" for name, v in standing(gains, metrics).items())

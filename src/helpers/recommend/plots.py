@@ -18,24 +18,40 @@ METRIC_LABELS = {
     "recall": "recall@k (share of creditable held-out likes)",
     "in_user_genres": "share of the list in the user's genres",
     "in_user_genres_new_artists": "share in the user's genres, by new artists",
+    "seed_artist_share": "share of the list by the user's own artists",
     "distinct_artists": "distinct artists per list (count)",
     "distinct_genres": "distinct genres per list (count)",
 }
 
 
-def plot_metric_intervals(summary: pd.DataFrame, metrics, title: str, by: str = "config"):
-    """One panel per metric: mean per configuration with its 95 % interval; baselines in grey."""
+#: How each audio-free baseline is drawn: told apart by colour and marker, never by a legend alone.
+BASELINE_STYLES = {"random": ("#7f7f7f", "x"), "popularity": ("#404040", "+"),
+                   "genre oracle": ("#b2182b", "*")}
+
+
+def plot_metric_intervals(summary: pd.DataFrame, metrics, title: str, by: str = "config",
+                          columns: int = 3):
+    """One panel per metric, *columns* panels a row: mean per configuration with its 95 % interval.
+
+    Baselines (:data:`BASELINE_STYLES`) are drawn in their own colours; the figure stays about
+    10 inches wide whatever the number of metrics, so its labels are legible at page width.
+    """
     names = summary[by].tolist()
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 0.45 * len(names) + 1.8),
+    columns = max(1, min(columns, len(metrics)))
+    rows = int(np.ceil(len(metrics) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, rows * (0.32 * len(names) + 1.3)),
                              sharey=True, squeeze=False)
-    colours = ["grey" if n in BASELINES else "steelblue" for n in names]
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    colours = [BASELINE_STYLES[n][0] if n in BASELINE_STYLES else "steelblue" for n in names]
+    for ax, metric in zip(axes.ravel(), metrics, strict=False):  # more panels than metrics
         means = summary[metric].to_numpy()
         errors = np.vstack([means - summary[f"{metric}_low"], summary[f"{metric}_high"] - means])
         ax.barh(names, means, xerr=errors, color=colours, capsize=3)
-        ax.set_xlabel(METRIC_LABELS.get(metric, metric), fontsize=8)
+        ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=9)
+        ax.tick_params(labelsize=9)
+    for ax in axes.ravel()[len(metrics):]:
+        ax.set_visible(False)
     axes[0][0].invert_yaxis()
-    fig.suptitle(title, y=1.0)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -79,8 +95,8 @@ def plot_tradeoff(summary: pd.DataFrame, x: str, y: str, title: str, by: str = "
     for i, (_, row) in enumerate(summary.iterrows()):
         xerr = [[row[x] - row[f"{x}_low"]], [row[f"{x}_high"] - row[x]]]
         yerr = [[row[y] - row[f"{y}_low"]], [row[f"{y}_high"] - row[y]]]
-        colour = "grey" if row[by] in BASELINES else None
-        ax.errorbar(row[x], row[y], xerr=xerr, yerr=yerr, marker=markers[i % len(markers)],
+        colour, marker = BASELINE_STYLES.get(row[by], (None, markers[i % len(markers)]))
+        ax.errorbar(row[x], row[y], xerr=xerr, yerr=yerr, marker=marker, markersize=8,
                     capsize=3, linestyle="none", label=row[by], color=colour)
     ax.set_xlabel(METRIC_LABELS.get(x, x))
     ax.set_ylabel(METRIC_LABELS.get(y, y))

@@ -24,7 +24,8 @@ each:
 
 Every :class:`Recommendation` says which liked song(s) it is near — with the similarity measured
 in the space the recommendation was chosen in, which the reason names — and what they share
-(genre, genre profile, tempo, timbre, brightness, lyrics).
+(genre, genre profile, tempo, timbre, brightness, lyrics and, when the library carries musicnn
+tags, the tags both songs have: "both: electronic, techno, synth").
 
 Examples
 --------
@@ -73,12 +74,24 @@ TEMPO_TOLERANCE = 0.06
 #: Percentile of random-pair block similarity above which two songs "share" a block.
 SHARED_PERCENTILE = 90.0
 
+#: A tag is one of a song's own tags when it is among its this many highest-scoring tags.
+TOP_TAGS = 10
+
+#: Shared tags a reason names at most.
+REASON_TAGS = 3
+
 #: Similarity spaces a :class:`Library` can embed its songs in, with the words a reason uses.
 SPACES = {
     "features": "audio-feature space",
     "features+genre": "audio + genre-projection space",
     "genre": "genre-projection space",
+    "tags": "musicnn tag space",
+    "embedding": "musicnn embedding space",
 }
+
+#: Spaces whose columns are the library's own learned features (set by the library's table),
+#: not the 58 audio features; they take no genre projection.
+LEARNED_SPACES = ("tags", "embedding")
 
 #: The space :class:`Library` uses unless told otherwise. Notebook 07 compares the spaces on
 #: simulated users (artist-grouped folds, projection fitted without the evaluated users' songs);
@@ -209,6 +222,10 @@ class Library:
     genre_fit_rows : array-like of bool, optional
         Rows whose genre labels may fit the projection (default: every labelled row). An
         evaluation passes the rows outside the evaluated users' songs so nothing leaks.
+    tags : pandas.DataFrame, optional
+        Song-level tag scores indexed by song id, one column per tag (musicnn's song-mean
+        taggram; column names may carry a ``mtt:`` / ``msd:`` prefix, which reasons drop).
+        Reasons then name the tags a recommendation shares with its liked song.
 
     Attributes
     ----------
@@ -231,7 +248,8 @@ class Library:
                  artist_column: str = "artist", title_column: str = "title",
                  genre_column: str = "genre", lyrics: pd.DataFrame | None = None,
                  lyrics_weight: float = 0.0, space: str | None = None,
-                 genre_weight: float = DEFAULT_GENRE_WEIGHT, genre_fit_rows=None):
+                 genre_weight: float = DEFAULT_GENRE_WEIGHT, genre_fit_rows=None,
+                 tags: pd.DataFrame | None = None):
         if id_column not in table.columns:
             raise InputError(id_column, f"library table has no id column (columns: {', '.join(map(str, table.columns[:8]))}, ...)")
         if feature_columns is None:
@@ -275,6 +293,9 @@ class Library:
         }
         self._tempo = feature_columns.index("tempo") if "tempo" in feature_columns else None
         self.shared_thresholds = self._block_thresholds()
+        self.tag_columns, self.tag_scores = self._tag_block(tags, ids)
+        # what a reason calls a tag: its name without the model prefix
+        self.tag_names = [str(c).split(":", 1)[-1] for c in self.tag_columns]
         self._set_space(DEFAULT_SPACE if space is None else space, genre_weight, genre_fit_rows)
 
     # ----------------------------------------------------------------- construction helpers
@@ -299,6 +320,37 @@ class Library:
         block[self.has_lyrics] = _unit_rows((known - self._lyrics_mean) / self._lyrics_scale)
         return block
 
+    @staticmethod
+    def _tag_block(tags: pd.DataFrame | None, ids: pd.Series) -> tuple[list, np.ndarray | None]:
+        """Tag columns, and a (songs x tags) score matrix; NaN rows: songs without tags."""
+        if tags is None:
+            return [], None
+        numeric = tags.select_dtypes("number")
+        if numeric.shape[1] == 0:
+            raise InputError("tags", "tag table holds no numeric column")
+        numeric.index = numeric.index.astype(str)
+        return list(numeric.columns), numeric.reindex(ids.to_numpy()).to_numpy(dtype=float)
+
+    def song_tags(self, scores) -> dict[str, float]:
+        """A song's own tags: its :data:`TOP_TAGS` best, a name kept once at its best score."""
+        scores = np.asarray(scores, dtype=float)
+        if not self.tag_names or not np.isfinite(scores).all():
+            return {}
+        best: dict[str, float] = {}
+        for i in np.argsort(-scores, kind="stable"):
+            name = self.tag_names[i]
+            if name not in best:
+                best[name] = float(scores[i])
+            if len(best) == TOP_TAGS:
+                break
+        return best
+
+    def shared_tags(self, scores_a, scores_b, limit: int = REASON_TAGS) -> list[str]:
+        """Tags among both songs' own tags, strongest in both first (the lower score ranks)."""
+        a, b = self.song_tags(scores_a), self.song_tags(scores_b)
+        common = sorted(set(a) & set(b), key=lambda t: (-min(a[t], b[t]), t))
+        return common[:limit]
+
     def _set_space(self, space: str, genre_weight: float, genre_fit_rows) -> None:
         """Embed every song in *space*; fit the genre projection when the space needs one."""
         if space not in SPACES:
@@ -309,7 +361,7 @@ class Library:
         self.genre_weight = float(genre_weight)
         self.projection = None
         self.genre_profiles = None
-        if space != "features":
+        if space not in ("features", *LEARNED_SPACES):
             labels = self.meta["genre"].to_numpy(dtype=object).copy()
             if genre_fit_rows is not None:
                 fit_rows = np.asarray(genre_fit_rows, dtype=bool)
@@ -770,6 +822,7 @@ class Recommender:
         picks = self._select(pool, relevance, k)
         if explain:
             seed_meta = self._seed_meta(rows, external)
+            seed_tags = self._seed_tags(rows, external)
             seed_raw = lib.raw[rows]
             if external is not None:
                 external_raw = external[lib.feature_columns].to_numpy(dtype=float)
@@ -787,7 +840,7 @@ class Recommender:
                                  score=round(float(relevance[position]), 4), reason="", space=lib.space)
             if explain:
                 self._explain(rec, item, queries, sources[position], seed_meta, seed_raw, seed_std,
-                              seed_profiles, seed_has_lyrics)
+                              seed_profiles, seed_has_lyrics, seed_tags)
             recs.append(rec)
         return recs
 
@@ -799,8 +852,21 @@ class Recommender:
                 meta.append({key: str(row.get(key, "") or "") for key in ("id", "artist", "title", "genre")})
         return meta
 
+    def _seed_tags(self, rows, external) -> np.ndarray | None:
+        """Tag scores of the liked songs (library rows, then external rows with tag columns)."""
+        lib = self.library
+        if lib.tag_scores is None:
+            return None
+        parts = [lib.tag_scores[rows]]
+        if external is not None:
+            block = np.full((len(external), len(lib.tag_columns)), np.nan)
+            if all(c in external.columns for c in lib.tag_columns):
+                block = external[lib.tag_columns].to_numpy(dtype=float)
+            parts.append(block)
+        return np.vstack(parts)
+
     def _explain(self, rec: Recommendation, item: int, queries, source_seeds, seed_meta, seed_raw,
-                 seed_std, seed_profiles, seed_has_lyrics) -> None:
+                 seed_std, seed_profiles, seed_has_lyrics, seed_tags=None) -> None:
         lib = self.library
         sims = queries @ lib.embedding[item]
         candidates = source_seeds if source_seeds else list(range(len(queries)))
@@ -830,12 +896,19 @@ class Recommender:
                     shared.append(name)
         if lib.lyrics_weight > 0 and lib.has_lyrics[item] and seed_has_lyrics[best]:
             shared.append("lyrics")
+        if seed_tags is not None:
+            common = lib.shared_tags(lib.tag_scores[item], seed_tags[best])
+            if common:
+                shared.append("tags")
+                detail["tags"] = "both: " + ", ".join(common)
         rec.shared = shared
         names = "; ".join(_describe(n) for n in rec.near[:2])
-        what = ", ".join(f"{s} ({detail[s]})" if s in detail else
+        what = ", ".join(detail[s] if s == "tags" else f"{s} ({detail[s]})" if s in detail else
                          (f"genre ({rec.genre})" if s == "genre" else s) for s in shared)
         rec.reason = (f"near {names} in the {SPACES[lib.space]}"
                       + (f" — shares {what}" if what else " — overall sound"))
+        if seed_tags is not None and "tags" not in shared and np.isfinite(seed_tags[best]).all():
+            rec.reason += f" (no tag among both songs' top {TOP_TAGS})"
 
 
 def _top_per_row(scores: np.ndarray, depth: int, sample_size: int = 4096, seed: int = 0) -> np.ndarray:
@@ -1070,7 +1143,7 @@ def song_features(path, window_seconds: float = 30.0, middle_only: bool = False)
     policy's one exception, see :func:`helpers.audio.min_window_seconds`).
 
     :meth:`Library.from_store` also averages a song's windows, over those the labeler stored
-    (:func:`helpers.labeling.widget.extract_windows`): the same windows under the same policy, so the
+    (:func:`helpers.labeling.pool.extract_windows`): the same windows under the same policy, so the
     two rows of one song agree unless the labeler stored only its first ``max_windows`` or
     used another window length.
 

@@ -55,6 +55,8 @@ class NotebookRun:
     ipynb: str = ""  # the executed notebook, next to the HTML
     headline: dict = field(default_factory=dict)  # named results the notebook recorded
     skipped: list = field(default_factory=list)  # [{"section", "reason"}] the notebook did not run
+    inputs: list = field(default_factory=list)  # [{"name", "path", "source", "sha256"}] it used
+    started: str = ""  # local time the run began (YYYY-MM-DD HH:MM:SS)
 
 
 def discover_notebooks(folder: str | Path | None = None) -> list[Path]:
@@ -92,7 +94,7 @@ def without_records(notebook):
     Headline and not-run records are raw JSON for the index, not for the page; nbconvert has no
     way to show them and would warn once per record.
     """
-    records = {narrate.HEADLINE_MIME, narrate.SKIPPED_MIME}
+    records = {narrate.HEADLINE_MIME, narrate.SKIPPED_MIME, narrate.INPUT_MIME}
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
@@ -130,6 +132,7 @@ def run_notebook(notebook: Path, output_dir: Path, parameters: dict,
     run = NotebookRun(name=notebook.stem, parameters=parameters,
                       effective=effective_parameters(notebook, parameters))
     executed = output_dir / notebook.name
+    run.started = time.strftime("%Y-%m-%d %H:%M:%S")
     started = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -149,6 +152,7 @@ def run_notebook(notebook: Path, output_dir: Path, parameters: dict,
         try:
             node = nbformat.read(str(executed), as_version=4)
             run.headline, run.skipped = narrate.collect(node)
+            run.inputs = narrate.collect_inputs(node)
         except Exception as exc:  # an unreadable notebook is already a failed run
             run.error = run.error or _one_line(f"cannot read the executed notebook: {exc}")
         target = output_dir / f"{notebook.stem}.html"
@@ -206,14 +210,25 @@ def environment_versions(packages=KEY_PACKAGES) -> dict:
 
 
 def _short(value, limit: int = 40) -> str:
-    """One parameter value for the front page: paths by their last part, long text cut."""
+    """One parameter value for the front page: a long path by its last part, other text whole
+    (the page wraps it), unless longer than ten times *limit*."""
     text = str(value)
-    if ("/" in text or os.sep in text) and len(text) > limit:
-        text = "…/" + Path(text).name
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if ("/" in text or os.sep in text) and len(text) > limit and "\n" not in text and " " not in text:
+        return "…/" + Path(text).name
+    return text if len(text) <= 10 * limit else text[: 10 * limit - 1] + "…"
 
 
 def _format_value(value) -> str:
+    if isinstance(value, dict) and "n" in value:  # an Estimate or Verdict record (narrate)
+        where = ", ".join(str(p) for p in (f"n={value['n']}", value.get("split")) if p)
+        if value.get("value") is None:
+            return f"too few to say ({where})"
+        text = f"{value['value']:.3g}"
+        if value.get("ci95"):
+            text += f" [{value['ci95'][0]:.3g}, {value['ci95'][1]:.3g}]"
+        if value.get("p_value") is not None:
+            text += f" p={value['p_value']:.2g}"
+        return f"{text} ({where})"
     if isinstance(value, float):
         return f"{value:.4g}"
     return _short(value, 30)
@@ -233,13 +248,18 @@ def _run_row(run: NotebookRun) -> str:
     skipped = "".join(f"<li><b>{esc(s.get('section', ''))}</b>: {esc(s.get('reason', ''))}</li>"
                       for s in run.skipped)
     skipped = f"<ul>{skipped}</ul>" if skipped else "—"
+    inputs = "".join(f"<li><code>{esc(i.get('name', ''))}</code> {esc(i.get('path', ''))} "
+                     f"<small>({esc(i.get('source', ''))}, sha256 <code>{esc(i.get('sha256', ''))}"
+                     f"</code>)</small></li>" for i in run.inputs)
+    skipped = (f'<p class="inputs">inputs used:</p><ul>{inputs}</ul>' if inputs else "") + skipped
     # every parameter on a few lines; the ones passed in (not the notebook's defaults) marked
     params = ", ".join(
         (f'<b class="passed" title="{esc(str(value))}">{esc(name)}={esc(_short(value))}</b>'
          if name in run.parameters
          else f'<span title="{esc(str(value))}">{esc(name)}={esc(_short(value))}</span>')
         for name, value in (run.effective or run.parameters).items()) or "—"
-    return (f"<tr><td class='name'><b>{esc(run.name)}</b><br>{links}</td><td>{status}</td>"
+    started = f"<br><small>started {esc(run.started)}</small>" if run.started else ""
+    return (f"<tr><td class='name'><b>{esc(run.name)}</b><br>{links}{started}</td><td>{status}</td>"
             f"<td class='num'>{run.seconds:.1f} s</td><td>{headline}</td><td>{skipped}</td>"
             f"<td class='params'>{params}</td></tr>")
 
@@ -265,6 +285,8 @@ def index_record(runs: list[NotebookRun], quick: bool, no_input: bool = False,
         "commit": commit["label"],
         "commit_detail": commit,
         "environment": environment_versions() if environment is None else environment,
+        "machine": {"platform": platform.platform(), "processor": platform.machine(),
+                    "cpus": os.cpu_count()},
         "total_seconds": round(sum(r.seconds for r in runs), 1),
         "runs": [asdict(r) for r in runs],
     }
@@ -295,7 +317,7 @@ h1{{font-size:1.5em;margin:0 0 .3em}} p.meta{{margin:.2em 0;color:#444}}
 table{{border-collapse:collapse;width:100%;margin-top:1em}}
 th,td{{border:1px solid #d0d7de;padding:.35em .6em;text-align:left;vertical-align:top}}
 th{{background:#f6f8fa}} td.num{{white-space:nowrap;text-align:right}}
-td.name{{white-space:nowrap}} td.params{{font-size:12px;max-width:28em;color:#444}}
+td.name{{white-space:nowrap}} td.params span,td.params b{{overflow-wrap:anywhere}} p.inputs{{margin:.3em 0 0;color:#444}} td.params{{font-size:12px;max-width:28em;color:#444}}
 b.passed{{color:#0550ae}} ul{{margin:0;padding-left:1.1em}} li{{margin:0}}
 ul.headline{{columns:2 16em;column-gap:1.6em}} ul.headline li{{break-inside:avoid}}
 .ok{{color:#1a7f37;font-weight:bold}} .failed{{color:#cf222e;font-weight:bold}}
@@ -305,8 +327,9 @@ ul.headline{{columns:2 16em;column-gap:1.6em}} ul.headline li{{break-inside:avoi
 <p class="meta">Generated {esc(record['generated'])}: {ok} of {len(runs)} notebooks ran without
 error in {record['total_seconds']:.1f} s in total.{mode}</p>
 <p class="meta">Commit <code>{commit_text}</code> · {versions}</p>
+<p class="meta">Machine: {esc(record['machine']['platform'])}, {esc(str(record['machine']['processor']))}, {record['machine']['cpus']} CPUs</p>
 <table><tr><th>notebook</th><th>status</th><th>time</th><th>headline results</th>
-<th>not run (why)</th><th>parameters (<b class="passed">passed</b>, others default)</th></tr>
+<th>inputs used · not run (why)</th><th>parameters (<b class="passed">passed</b>, others default)</th></tr>
 {''.join(_run_row(run) for run in runs)}
 </table></body></html>
 """

@@ -1,4 +1,5 @@
-"""Background jobs for the web page: rows in the label store's SQLite file, a small worker pool.
+"""Background jobs for the web page: rows in the label store's SQLite file, a small worker pool,
+and the job that predicts a submitted song (:func:`run_predict_job`, a plain function).
 
 A request that needs seconds of work (download, whole-song analysis) only records a job and
 returns; a worker thread runs it and writes its stage (``queued``, ``downloading``,
@@ -31,12 +32,35 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from helpers.errors import InputError
-from helpers.store import BUSY_TIMEOUT_SECONDS, store_error
+from helpers.audio.ingest import (
+    MAX_FILESIZE_BYTES,
+    cached_download,
+    enforce_disk_quota,
+    fetch_audio,
+    is_url,
+)
+from helpers.errors import (
+    InputError,
+    StoreError,
+    StoreFullError,
+    StoreLockedError,
+    StoreReadOnlyError,
+)
+from helpers.labeling.retrain import model_fingerprint
+from helpers.predict import predict_song
+from helpers.store import BUSY_TIMEOUT_SECONDS, LabelStore, file_sha256, store_error
 from helpers.text import clean_text, safe_logger
+from helpers.web.uploads import (
+    DISK_QUOTA_BYTES,
+    MAX_DURATION_SECONDS,
+    NO_ROOM,
+    DiskRoom,
+    without_paths,
+)
 
 #: What a job can be doing.
 STATUSES = ("queued", "running", "done", "failed")
@@ -255,3 +279,183 @@ class JobBoard:
 
 __all__ = ["DEFAULT_WORKERS", "INTERRUPTED", "STATUSES", "UNEXPECTED", "JobBoard", "is_job_id",
            "store_error"]
+
+
+# ---------------------------------------------------------------------- the predict job
+#: The one sentence shown for every failed fetch (the reason goes to the server log only).
+FETCH_FAILED = "could not fetch a song from that URL"
+#: What the page says when the label store cannot take an answer.
+STORE_MESSAGES = {
+    StoreReadOnlyError: "This page cannot save answers right now.",
+    StoreLockedError: "The answers store is busy right now; please try again in a minute.",
+    StoreFullError: "The server has no room to save answers right now; please tell the person "
+                    "running this page.",
+    StoreError: "This page cannot save answers right now.",
+}
+
+
+def store_message(exc: StoreError) -> str:
+    """The plain sentence a visitor reads when the label store refused (:data:`STORE_MESSAGES`)."""
+    for kind in type(exc).__mro__:
+        if kind in STORE_MESSAGES:
+            return STORE_MESSAGES[kind]
+    return STORE_MESSAGES[StoreError]
+
+
+@dataclass
+class PredictContext:
+    """What the predict job needs from the server: the store, the model, folders and limits.
+
+    Attributes
+    ----------
+    store : LabelStore
+    model : fitted classifier
+    upload_dir, download_dir : Path
+        Where uploads were saved and where URLs are downloaded to (the quota covers both).
+    window_seconds : float
+        Window length for whole-song prediction.
+    max_duration : float
+        Longest song accepted, in seconds.
+    disk_quota_bytes : int
+        Size limit of the two folders together.
+    fetch_options : dict
+        Keyword arguments for :func:`helpers.audio.ingest.fetch_audio`.
+    tags : bool
+        Also tag each song with the pretrained musicnn networks (the result page shows them).
+    active_payloads : callable
+        ``active_payloads() -> list of dict``: the payloads of jobs queued or running (their
+        files must stay); the :class:`JobBoard`'s method once there is one.
+    """
+
+    store: LabelStore
+    model: object
+    upload_dir: Path
+    download_dir: Path
+    window_seconds: float = 30.0
+    max_duration: float = MAX_DURATION_SECONDS
+    disk_quota_bytes: int = DISK_QUOTA_BYTES
+    fetch_options: dict = field(default_factory=dict)
+    tags: bool = True
+    active_payloads: Callable[[], list] = list
+    fingerprint: str = field(init=False)
+
+    def __post_init__(self):
+        self.fingerprint = model_fingerprint(self.model)
+        self.room = DiskRoom([self.upload_dir, self.download_dir], self.disk_quota_bytes,
+                             self.protected_files)
+
+    def protected_files(self, extra=()) -> list:
+        """Files the quota must keep: what labels point to, and what jobs are working on."""
+
+        keep = list(extra)
+        for location in self.store.current_labels()["location"]:
+            keep.append(cached_download(location, self.download_dir) if is_url(location)
+                        else Path(location))
+        for payload in self.active_payloads():
+            if payload.get("upload"):
+                keep.append(Path(payload["upload"]))
+            elif payload.get("url"):
+                keep.append(cached_download(payload["url"], self.download_dir))
+        return keep
+
+
+def _fetch_for_job(url: str, context: PredictContext):
+    """Download *url* within what the quota leaves (cached downloads cost nothing)."""
+
+    cached = cached_download(url, context.download_dir)
+    budget = context.room.free() if cached is None else None
+    if budget == 0:
+        _log.warning("download of %s refused: disk quota of %d bytes reached", url,
+                     context.disk_quota_bytes)
+        raise InputError("URL", NO_ROOM)
+    limits = {"download_dir": context.download_dir, **context.fetch_options}
+    if budget is not None:  # what is left under the quota caps the download
+        limits["max_filesize"] = min(limits.get("max_filesize", MAX_FILESIZE_BYTES), budget)
+    try:
+        return fetch_audio(url, allow_local=False, max_duration=context.max_duration, **limits)
+    except InputError as exc:
+        _log.info("fetch refused or failed: %s", exc)
+        raise InputError("URL", FETCH_FAILED) from exc
+
+
+def run_predict_job(payload: dict, report: Callable[[str], None],
+                    context: PredictContext) -> dict:
+    """Analyse one submitted song: fetch or take the upload, predict it, record the prediction.
+
+    Parameters
+    ----------
+    payload : dict
+        ``{"url": ...}`` or ``{"upload": path, "name": shown name}`` (what the page queued).
+    report : callable
+        ``report(stage)``: the job's stage for the page (``downloading``, ``analysing window
+        k of n``, ``saving``).
+    context : PredictContext
+
+    Returns
+    -------
+    dict
+        ``{"prediction": document, "song_id": int or None, "prediction_id": int or None}``;
+        the ids are None when the store is read-only (the genre is shown, answers cannot be
+        saved).
+
+    Raises
+    ------
+    InputError
+        Named as the visitor knows the song (its URL or upload name), never by a server path.
+    """
+
+    store = context.store
+    if payload.get("url"):
+        url = payload["url"]
+        report("downloading")
+        ingested = _fetch_for_job(url, context)
+        # a site's title can hold anything: stored and shown like every other name
+        path, title, artist, location, source = (
+            ingested.path, clean_text(ingested.title or "", 200) or None,
+            clean_text(ingested.artist or "", 200) or None, url, "web url")
+        shown, source_url = url, url
+    else:
+        path, shown = Path(payload["upload"]), payload["name"]
+        title, artist, location, source, source_url = (Path(shown).stem, None, path,
+                                                       "web upload", None)
+    try:
+        within = enforce_disk_quota([context.upload_dir, context.download_dir],
+                                    context.disk_quota_bytes,
+                                    keep=context.protected_files([path]))
+    except StoreError as exc:
+        _log.warning("label store: %s", exc)
+        raise InputError("label store", store_message(exc)) from exc
+    if not within:
+        _log.warning("disk quota of %d bytes reached by kept files", context.disk_quota_bytes)
+        raise InputError(shown, NO_ROOM)
+    report("analysing")
+
+    def progress(k: int, n: int) -> None:
+        if (k - 1) * context.window_seconds >= context.max_duration:  # a header told no length
+            raise InputError(shown, f"song is longer than the "
+                                    f"{context.max_duration / 60:.1f} min limit")
+        report(f"analysing window {k} of {n}")
+
+    try:
+        prediction = predict_song(path, model=context.model,
+                                  window_seconds=context.window_seconds, progress=progress,
+                                  tags=context.tags)
+    except InputError as exc:  # name the song as the visitor knows it, not the server path
+        raise InputError(shown, without_paths(exc.reason, path, shown)) from exc
+    report("saving")
+    song_id = prediction_id = None
+    try:
+        song_id = store.add_song(location, title=title, artist=artist,
+                                 duration=prediction.duration, source=source,
+                                 content_hash=file_sha256(path))
+        prediction_id = store.record_prediction(song_id, prediction.probabilities,
+                                                context.fingerprint, where="web")
+    except StoreReadOnlyError as exc:  # show the genre anyway; answers cannot be saved
+        _log.warning("store is read-only: %s", exc)
+    except StoreError as exc:
+        _log.warning("store refused a prediction: %s", exc)
+        raise InputError("label store", store_message(exc)) from exc
+    prediction.source = shown
+    document = prediction.to_dict()
+    document.update(title=title, artist=artist, source_url=source_url)
+    return {"prediction": document, "song_id": song_id, "prediction_id": prediction_id}

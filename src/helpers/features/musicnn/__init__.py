@@ -12,16 +12,17 @@ load_model(name)            the network with its weights, cached per process
 logmel_patches(signal)      16 kHz mono signal -> ``(n, 187, 96)`` network input
 MusicnnNetwork.forward      patches -> taggram, penultimate and the extractor's other features
 song_tags(path)             a whole file -> :class:`SongTags` (taggram, embeddings, times)
+signal_embedding(signal)    the ``musicnn`` feature set: mean MSD_musicnn penultimate of a window
 MODELS                      ``("MTT_musicnn", "MSD_musicnn")``
 
 Modules: :mod:`~helpers.features.musicnn.checkpoint` (TF1 checkpoint reader),
 :mod:`~helpers.features.musicnn.convert` (the one-off converter), :mod:`~helpers.features.musicnn.frontend`,
 :mod:`~helpers.features.musicnn.network`, :mod:`~helpers.features.musicnn.weights`, :mod:`~helpers.features.musicnn.song`.
 Importing this package is cheap: the submodules load on first use. The subpackage imports
-only numpy, scipy, soxr, soundfile, threadpoolctl and :mod:`helpers.audio` / ``errors`` /
-``constants`` / ``paths``, and refers to its own modules relatively, so it can move (to
-``helpers/features/musicnn/``) as one folder; the ``package-data`` entry of ``pyproject.toml``
-(``musicnn/weights/*``) moves with it.
+only numpy, scipy, soxr, soundfile, threadpoolctl, :mod:`helpers.audio`, ``errors``,
+``constants``, ``paths`` and the mel filter bank of :mod:`helpers.features.spectral` (no numba),
+and refers to its own modules relatively; its weights ship as the ``package-data`` entry
+``features/musicnn/weights/*`` of ``pyproject.toml``.
 
 Examples
 --------
@@ -36,15 +37,28 @@ from __future__ import annotations
 import importlib
 
 MODELS = ("MTT_musicnn", "MSD_musicnn")
+#: Sample rate of the networks' input.
+SAMPLE_RATE = 16000
+#: The network whose penultimate layer is the ``musicnn`` feature set (see ``embedding``).
+EMBEDDING_MODEL = "MSD_musicnn"
+#: Length of the penultimate layer.
+EMBEDDING_SIZE = 200
+#: The ``musicnn`` feature set's columns: ``musicnn_msd_0`` ... ``musicnn_msd_199``.
+EMBEDDING_COLUMNS = tuple(f"musicnn_msd_{i}" for i in range(EMBEDDING_SIZE))
+#: Command-line vocabulary names -> the networks whose tags they are.
+VOCABULARIES = {"mtt": ("MTT_musicnn",), "msd": ("MSD_musicnn",), "both": MODELS}
 
 _LAZY = {
     "load_model": "song", "song_tags": "song", "SongTags": "song",
     "logmel_patches": "frontend", "logmel": "frontend", "patch_hop": "frontend",
     "MusicnnNetwork": "network", "OUTPUTS": "network", "release_scratch": "network",
     "CheckpointReader": "checkpoint",
+    "signal_embedding": "embedding", "extract_embedding": "embedding",
+    "MIN_TAG_SECONDS": "song",
 }
 
-__all__ = ["MODELS", *_LAZY]
+__all__ = ["EMBEDDING_COLUMNS", "EMBEDDING_MODEL", "EMBEDDING_SIZE", "MODELS", "SAMPLE_RATE",
+           "VOCABULARIES", *_LAZY]
 
 
 def __getattr__(name: str):

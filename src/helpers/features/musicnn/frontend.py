@@ -36,6 +36,8 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import scipy.fft
 
+from helpers.features.spectral import mel_filters as mel_filter_bank
+
 #: The network's input format (musicnn's ``configuration.py``).
 SR = 16000
 N_FFT = 512
@@ -55,55 +57,20 @@ _PAD = N_FFT // 2
 # --------------------------------------------------------------------------- filters
 
 
-def _hz_to_mel(frequencies: np.ndarray) -> np.ndarray:
-    # librosa 0.7.2 hz_to_mel(htk=False): linear below 1 kHz, logarithmic above (Slaney)
-    f_sp = 200.0 / 3
-    mels = frequencies / f_sp
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    log_t = frequencies >= min_log_hz
-    mels[log_t] = min_log_mel + np.log(frequencies[log_t] / min_log_hz) / logstep
-    return mels
-
-
-def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
-    f_sp = 200.0 / 3
-    freqs = f_sp * mels
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    log_t = mels >= min_log_mel
-    freqs[log_t] = min_log_hz * np.exp(logstep * (mels[log_t] - min_log_mel))
-    return freqs
-
-
-@functools.lru_cache(maxsize=1)
 def mel_filters() -> np.ndarray:
     """musicnn's mel filter bank: ``librosa.filters.mel(16000, 512, n_mels=96)`` of librosa 0.7.2.
 
-    Slaney mel scale from 0 Hz to 8 kHz, triangles scaled to equal area (``norm=1``), float32,
-    computed operation for operation as librosa 0.7.2 does. Read-only, cached.
+    Slaney mel scale from 0 Hz to 8 kHz, triangles scaled to equal area (``norm=1``), float32:
+    :func:`helpers.features.spectral.mel_filters` at musicnn's rate, FFT size and band count,
+    which computes it operation for operation as librosa 0.7.2 did (bit-identical). Read-only,
+    cached.
 
     Returns
     -------
     np.ndarray
         Shape ``(96, 257)``, float32.
     """
-    weights = np.zeros((N_MELS, 1 + N_FFT // 2), dtype=np.float32)
-    fftfreqs = np.linspace(0, float(SR) / 2, 1 + N_FFT // 2, endpoint=True)
-    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(np.array([0.0]))[0],
-                                   _hz_to_mel(np.array([SR / 2.0]))[0], N_MELS + 2))
-    fdiff = np.diff(mel_f)
-    ramps = np.subtract.outer(mel_f, fftfreqs)
-    for i in range(N_MELS):
-        lower = -ramps[i] / fdiff[i]
-        upper = ramps[i + 2] / fdiff[i + 1]
-        weights[i] = np.maximum(0, np.minimum(lower, upper))
-    enorm = 2.0 / (mel_f[2:N_MELS + 2] - mel_f[:N_MELS])
-    weights *= enorm[:, np.newaxis]
-    weights.flags.writeable = False
-    return weights
+    return mel_filter_bank(SR, N_FFT, N_MELS)
 
 
 @functools.lru_cache(maxsize=1)

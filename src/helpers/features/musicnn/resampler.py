@@ -40,11 +40,19 @@ Upsampled or 16 kHz sources need no equaliser (nothing the source holds is filte
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
-from dataclasses import dataclass
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import scipy.fft
+
+from helpers.paths import data_dir
 
 #: resampy 0.2.2's ``kaiser_best`` filter (resampy/filters.py; its shipped table equals
 #: ``ROLLOFF * sinc(ROLLOFF * z) * kaiser(...)`` to the last bit).
@@ -232,14 +240,69 @@ class Equalizer:
         return self.gain[index], self.delay[index]
 
 
+def design_path(sr_in: int, sr_out: int = 16000) -> Path:
+    """Where the design for *sr_in* -> *sr_out* is kept: ``data/cache/musicnn/``, named by
+    the rates and every constant the design depends on (a change makes a new file)."""
+    constants = [ROLLOFF, KAISER_BETA, ZERO_CROSSINGS, TABLE_PRECISION, DESIGN_BINS,
+                 HALF_TAPS, DENSE_FROM_HZ, MAX_GAIN_DB, EQUALIZER_DESIGN_VERSION]
+    digest = hashlib.md5(json.dumps(constants).encode()).hexdigest()[:12]
+    return data_dir() / "cache" / "musicnn" / f"equalizer-{sr_in}-{sr_out}-{digest}.npz"
+
+
+#: Bumped when :func:`design_equalizer` changes in a way its constants do not show.
+EQUALIZER_DESIGN_VERSION = 1
+
+
+def _read_design(path: Path, sr_in: int, sr_out: int) -> Equalizer | None:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {f.name: archive[f.name] for f in fields(Equalizer)
+                      if f.name not in ("sr_in", "sr_out")}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None  # missing or damaged: designed again
+    if arrays["taps"].shape != (2 * HALF_TAPS + 1,) or arrays["derivative_taps"].shape != (
+            2 * HALF_TAPS + 1,):
+        return None
+    for name in ("taps", "derivative_taps"):
+        arrays[name].flags.writeable = False
+    return Equalizer(int(sr_in), int(sr_out), **arrays)
+
+
+def _write_design(path: Path, design: Equalizer) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(stream, **{f.name: getattr(design, f.name) for f in fields(Equalizer)
+                                if f.name not in ("sr_in", "sr_out")})
+        os.replace(temp, path)
+    except OSError:  # a read-only data folder only costs the design time next run
+        try:
+            os.unlink(temp)
+        except (OSError, UnboundLocalError):
+            pass
+
+
 @functools.lru_cache(maxsize=8)
 def equalizer(sr_in: int, sr_out: int = 16000) -> Equalizer | None:
-    """The :class:`Equalizer` for a source at *sr_in* Hz (cached).
+    """The :class:`Equalizer` for a source at *sr_in* Hz (cached in the process and on disk).
 
-    ``None`` when no equalising is needed (the source is not downsampled).
+    ``None`` when no equalising is needed (the source is not downsampled). The design takes
+    about half a second, most of a fresh ``music-study tags`` run's fixed cost, so it is kept
+    in :func:`design_path` (the same float64 arrays; a damaged file is designed again).
     """
     if sr_in <= sr_out:
         return None
+    path = design_path(int(sr_in), int(sr_out))
+    design = _read_design(path, sr_in, sr_out)
+    if design is None:
+        design = design_equalizer(sr_in, sr_out)
+        _write_design(path, design)
+    return design
+
+
+def design_equalizer(sr_in: int, sr_out: int = 16000) -> Equalizer:
+    """Design the :class:`Equalizer` for a source at *sr_in* > *sr_out* Hz (not cached)."""
     freqs = np.arange(DESIGN_BINS + 1) * (sr_out / 2) / DESIGN_BINS
     # both responses are flat to 1e-3 dB below 6 kHz: computed there on a coarse grid only
     dense = freqs >= DENSE_FROM_HZ

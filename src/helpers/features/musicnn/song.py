@@ -20,8 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.audio.checks import NON_FINITE_REASON, check_audio_info, too_short_reason
-from helpers.audio.decode import iter_decoded_blocks
+from helpers.audio import decode  # via the module: tests patch where every decoding goes
+from helpers.audio.checks import (
+    NON_FINITE_REASON,
+    SILENCE_THRESHOLD_DB,
+    check_audio_info,
+    check_decoded_length,
+    silent_reason,
+    too_short_reason,
+)
 from helpers.errors import AudioError
 
 from .frontend import (
@@ -42,6 +49,9 @@ from .network import (
     single_threaded_blas,
 )
 from .weights import MODELS, read_weights
+
+#: Model -> the vocabulary name the command line and JSON documents use.
+_VOCABULARY = {"MTT_musicnn": "mtt", "MSD_musicnn": "msd"}
 
 #: The seconds of audio a tag needs, as the error message states it (one 3-s patch; exactly
 #: 2.976 s give the first 187-frame patch).
@@ -133,22 +143,57 @@ class SongTags:
         order = np.argsort(-scores, kind="stable")[:k]
         return [(self.tags[model][i], float(scores[i])) for i in order]
 
+    def tag_document(self, top: int = 10) -> dict[str, list[dict]]:
+        """The song's *top* tags per vocabulary, JSON-ready: ``{"mtt": [{"tag", "score"}, ...]}``.
+
+        Vocabulary names as :data:`helpers.features.musicnn.VOCABULARIES` gives them (``mtt``,
+        ``msd``); scores are song-level (mean over patches), rounded to 4 digits.
+        """
+        return {_VOCABULARY[model]: [{"tag": tag, "score": round(score, 4)}
+                                     for tag, score in self.top_tags(model, top)]
+                for model in self.models}
+
+    def timeline_document(self, top: int = 10) -> list[dict]:
+        """The tags over time, JSON-ready: per patch ``start``, ``end`` (s) and its *top* tags
+        per vocabulary (as :meth:`tag_document`)."""
+        order = {model: np.argsort(-self.taggram[model], axis=1, kind="stable")[:, :top]
+                 for model in self.models}
+        timeline = []
+        for index, (start, end) in enumerate(self.patch_times.tolist()):
+            entry = {"start": round(start, 3), "end": round(end, 3)}
+            for model in self.models:
+                scores = self.taggram[model][index]
+                entry[_VOCABULARY[model]] = [
+                    {"tag": self.tags[model][i], "score": round(float(scores[i]), 4)}
+                    for i in order[model][index]]
+            timeline.append(entry)
+        return timeline
+
     def embedding(self, model: str) -> np.ndarray:
         """Song-level embedding: the mean ``penultimate`` vector over patches, ``(200,)``."""
         return self.penultimate[model].mean(axis=0)
 
 
-def _checked_blocks(path: Path, info) -> Iterator[np.ndarray]:
-    for block in iter_decoded_blocks(path, sr=SR, info=info):
-        if not np.all(np.isfinite(block)):
-            raise AudioError(path, NON_FINITE_REASON)
-        yield block
+def _checked_blocks(path: Path, info, source, energy: list) -> Iterator[np.ndarray]:
+    """The decoded blocks, refused at the first non-finite sample; *energy* collects the sum of
+    squares and the sample count (the silence check of every entry point)."""
+    try:
+        for block in decode.iter_decoded_blocks(path, sr=SR, info=info):
+            if not np.all(np.isfinite(block)):
+                raise AudioError(source, NON_FINITE_REASON)
+            energy[0] += float(np.dot(block, block))
+            energy[1] += len(block)
+            yield block
+    except AudioError as exc:
+        if exc.source == str(source):
+            raise
+        raise AudioError(source, exc.reason) from None
 
 
 def song_tags(path: str | os.PathLike, models: Sequence[str] = MODELS, *,
               hop: int | None = None, overlap: float | None = None, stride: int = 1,
               outputs: Sequence[str] = DEFAULT_OUTPUTS, threads: int | None = None,
-              batch_patches: int = 32) -> SongTags:
+              batch_patches: int = 32, source=None, info=None) -> SongTags:
     """Tag a whole audio file with musicnn: taggram and embeddings of every 3-s patch.
 
     The file is decoded to mono 16 kHz by :func:`helpers.audio.iter_decoded_blocks` (soxr),
@@ -177,6 +222,11 @@ def song_tags(path: str | os.PathLike, models: Sequence[str] = MODELS, *,
         Threads for the networks, see :meth:`MusicnnNetwork.forward`.
     batch_patches : int
         Patches sent to the networks at a time (bounds memory).
+    source : str, optional
+        What errors name (the URL a downloaded file came from); default *path*.
+    info : helpers.audio.AudioInfo, optional
+        What :func:`helpers.audio.check_audio_info` returned for *path*, when the caller
+        checked it (the file is then not probed again); default: checked here.
 
     Returns
     -------
@@ -186,8 +236,9 @@ def song_tags(path: str | os.PathLike, models: Sequence[str] = MODELS, *,
     Raises
     ------
     helpers.errors.AudioError
-        The file is missing, not audio, corrupt, holds NaN samples, or gives no whole patch:
-        ``"too short: 2.10 s of audio; tags need at least 3 s"``.
+        The file is missing, not audio, corrupt or cut off, holds NaN samples, gives no whole patch
+        (``"too short: 2.10 s of audio; tags need at least 3 s"``), or is silent (its RMS
+        level below :data:`helpers.audio.SILENCE_THRESHOLD_DB`, as on every other path).
     helpers.errors.InputError
         An unknown model, or damaged weights.
 
@@ -203,14 +254,18 @@ def song_tags(path: str | os.PathLike, models: Sequence[str] = MODELS, *,
     stride = max(1, int(stride))
     extra = tuple(name for name in outputs if name not in ("taggram", "penultimate"))
     wanted = ("taggram", "penultimate") + extra
-    info = check_audio_info(path, needs="tags")
+    source = path if source is None else source
+    if info is None:
+        info = check_audio_info(path, source=source, needs="tags")
     if info.duration is not None and info.duration * SR < MIN_SAMPLES - SR * 0.05:
-        raise AudioError(path, too_short_reason(info.duration, MIN_TAG_SECONDS, "tags"))
+        raise AudioError(source, too_short_reason(info.duration, MIN_TAG_SECONDS, "tags"))
     frames = round(info.duration * info.samplerate) if info.duration else None
     stream = LogMelStream(info.samplerate, frames)
 
+    energy = [0.0, 0]
+
     def frame_blocks():
-        for block in _checked_blocks(path, info):
+        for block in _checked_blocks(path, info, source, energy):
             yield stream.push(block)
         if stream.n_input > N_FFT // 2:  # else too short for the reflect padding (and a tag)
             yield stream.finish()
@@ -233,8 +288,12 @@ def song_tags(path: str | os.PathLike, models: Sequence[str] = MODELS, *,
                 for key in wanted:
                     results[name][key].append(out[key])
     seconds = stream.n_input / SR
+    check_decoded_length(path, info.duration, seconds, source=source)  # an mp3 or m4a cut off
     if n_seen == 0:
-        raise AudioError(path, too_short_reason(seconds, MIN_TAG_SECONDS, "tags"))
+        raise AudioError(source, too_short_reason(seconds, MIN_TAG_SECONDS, "tags"))
+    # the song as a whole, as the other entry points judge a file none of whose windows is heard
+    if 10 * np.log10(max(energy[0] / max(energy[1], 1), 1e-30)) < SILENCE_THRESHOLD_DB:
+        raise AudioError(source, silent_reason())
     starts = np.concatenate(kept) * step * FRAME_SECONDS
     merged = {name: {key: np.concatenate(parts) for key, parts in per.items()}
               for name, per in results.items()}
