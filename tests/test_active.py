@@ -178,6 +178,32 @@ def test_rarest_genre_counts_compare_each_strategy_with_random():
     counts = simulation.rarest_genre_counts(results)
     assert counts.loc["entropy", "mean"] == 3 and counts.loc["entropy", "vs_random"] == -2
     assert counts.loc["random", "n_seeds"] == 2
+    # paired per seed: entropy has 2 fewer on both seeds, so the interval is [-2, -2]
+    assert counts.loc["entropy", "vs_random_low"] == counts.loc["entropy", "vs_random_high"] == -2
+
+
+def test_the_query_default_is_read_off_the_simulation():
+    comparison = pd.DataFrame({"strategy": ["margin, ε=0.1", "entropy, ε=0"],
+                               "mean_gain_auc": [0.02, 0.03], "ci_low_auc": [0.01, 0.01],
+                               "ci_low_final": [0.005, 0.01]})
+    counts = pd.DataFrame({"vs_random_high": [1.0, -0.5]}, index=["margin, ε=0.1", "entropy, ε=0"])
+    # entropy gains more but starves the rarest genre: margin is the one supported
+    assert simulation.choose_setting(comparison, counts)["setting"] == "margin, ε=0.1"
+    comparison["ci_low_final"] = [-0.01, 0.01]
+    assert simulation.choose_setting(comparison, counts)["setting"] == "random"
+    assert simulation.setting_name("margin", 0.1) == "margin, ε=0.1"
+    assert simulation.setting_name("random", 0.3) == "random"
+
+
+def test_the_labeler_s_own_model_replays_the_loop_paired_with_random():
+    runs = simulation.simulate_settings([("margin", 0.1)], seeds=[0], per_class=1, batch_size=10,
+                                        n_rounds=1, cache=False)
+    assert sorted(runs["strategy"].unique()) == ["margin, ε=0.1", "random"]
+    assert runs.groupby("strategy")["n_labelled"].apply(list).map(lambda n: n == [10, 20]).all()
+    start = runs[runs["round"] == 0].groupby("seed")["accuracy"].nunique()
+    assert (start == 1).all()  # the same seed set and the same (labeler's) fit for both
+    model = simulation.labeler_fit(data.held_out_split()[0].groupby("label").head(3))
+    assert type(model.steps[-1][1]).__name__ in {"CalibratedClassifierCV", "LogisticRegression"}
 
 
 def test_held_out_song_predictions_never_use_the_song_itself(tmp_path):

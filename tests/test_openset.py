@@ -68,17 +68,25 @@ def test_a_far_away_genre_is_found_by_the_neighbour_distance(tiny):
     assert openset.auroc(scores["neighbour_distance"], scores["unknown"]) > 0.95
 
 
+def _runs(genres, n_per_genre):
+    """Scores shaped like leave_one_genre_out's: one run per left-out genre over every clip."""
+    clips = pd.DataFrame({"filename": [f"{g}.{i:05d}.wav" for g in genres for i in range(n_per_genre)],
+                          "label": np.repeat(genres, n_per_genre)})
+    return pd.concat([clips.assign(left_out=g, unknown=clips["label"] == g) for g in genres],
+                     ignore_index=True)
+
+
 def test_rule_threshold_keeps_its_false_flag_rate_and_applies_to_songs():
     rng = np.random.default_rng(1)
-    n = 400
-    scores = pd.DataFrame({"left_out": np.repeat(["a", "b"], n), "unknown": np.tile(np.r_[np.ones(50, bool), np.zeros(n - 50, bool)], 2)})
+    scores = _runs(["a", "b", "c", "d"], 100)
     for signal in openset.SIGNALS:
         scores[signal] = rng.random(len(scores)) + scores["unknown"] * (0.5 if signal == "margin" else 0.0)
     rule = openset.choose_rule(scores, false_flag_rate=0.1)
     assert "margin" in rule["thresholds"] and rule["signal"].startswith("margin")
     assert rule["false_flag_rate"] <= 0.1 + 1e-9 and rule["false_flag_rate"] == pytest.approx(0.1, abs=0.01)
     assert rule["false_flag_ci95"][0] <= rule["false_flag_rate"] <= rule["false_flag_ci95"][1]
-    assert rule["detection_rate"] > 0.5 and set(rule["detection_by_genre"]) == {"a", "b"}
+    assert rule["detection_rate"] > 0.5 and set(rule["detection_by_genre"]) == {"a", "b", "c", "d"}
+    assert rule["n_known"] == 400 and rule["n_unknown"] == 400  # each clip once, not once per run
     assert rule["detection_rate"] == max(rule["alternatives"].values())
     assert "margin+neighbour_distance" in rule["alternatives"]  # pairs are considered
     sure = np.array([[0.95, 0.05], [0.9, 0.1]])
@@ -97,9 +105,7 @@ def test_rule_threshold_keeps_its_false_flag_rate_and_applies_to_songs():
 
 def test_a_pair_of_complementary_signals_beats_each_alone():
     rng = np.random.default_rng(2)
-    n = 600
-    frame = pd.DataFrame({"left_out": np.repeat(["near", "far"], n),
-                          "unknown": np.tile(np.r_[np.ones(100, bool), np.zeros(n - 100, bool)], 2)})
+    frame = _runs(["near", "far", "plain"], 150)
     for signal in openset.SIGNALS:
         frame[signal] = rng.random(len(frame))
     # top probability finds the "near" genre, neighbour distance the "far" one
@@ -110,6 +116,28 @@ def test_a_pair_of_complementary_signals_beats_each_alone():
     assert rule["detection_rate"] > max(rule["alternatives"]["top_probability"],
                                         rule["alternatives"]["neighbour_distance"])
     assert rule["false_flag_rate"] <= 0.1 + 1e-9
+
+
+def test_out_of_sample_rates_count_each_clip_once_and_are_not_fitted_to_it():
+    rng = np.random.default_rng(3)
+    scores = _runs(list("abcdef"), 60)
+    for signal in openset.SIGNALS:
+        scores[signal] = rng.random(len(scores))
+    # noise only: the best of the candidate rules looks better in-sample than it is
+    noise = openset.out_of_sample(scores, false_flag_rate=0.1, n_splits=3)
+    assert noise["n_known_clips"] == 360 and noise["n_unknown_clips"] == 360
+    assert sum(noise["rules_chosen"].values()) == 6 * 3
+    low, high = noise["detection_ci95"]
+    assert low <= noise["detection_rate"] <= high and low < 0.1 + 0.02  # chance: the false-flag rate
+    low, high = noise["false_flag_ci95"]
+    assert low <= noise["false_flag_rate"] <= high and 0.04 < noise["false_flag_rate"] < 0.2
+    # a signal that finds every unknown genre keeps finding the genre left out of fitting
+    scores.loc[scores["unknown"], "neighbour_distance"] += 1
+    found = openset.out_of_sample(scores, false_flag_rate=0.1, n_splits=3)
+    assert min(v["rate"] for v in found["detection_by_genre"].values()) > 0.9
+    assert found["rules_chosen"].get("neighbour_distance", 0) >= 1
+    rule = openset.choose_rule(scores, false_flag_rate=0.1)  # the in-sample choice carries it
+    assert rule["out_of_sample"] == openset.out_of_sample(scores, false_flag_rate=0.1)
 
 
 def test_conditions_are_said_in_the_signal_s_own_terms():

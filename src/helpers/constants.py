@@ -18,9 +18,9 @@ MIN_FEATURE_SECONDS = 1.0
 # The default-model protocol: changing any of these makes every cached model file (and its
 # compact copy) be rebuilt.
 #: Bumped when the selection protocol changes, so cached selections are recomputed.
-SELECTION_VERSION = 1
+SELECTION_VERSION = 2
 #: Bumped when the model card or the objects a model file carries change.
-MODEL_CARD_VERSION = 3
+MODEL_CARD_VERSION = 4
 #: Seed and tuning grid of the default-model selection (a fixed seed gives the same choice).
 DEFAULT_SEED = 0
 DEFAULT_GRID = "small"

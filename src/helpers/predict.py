@@ -232,7 +232,7 @@ def window_table(source, model, window_seconds: float = 30.0,
 
     windows = window_features(source, window_seconds, min_window_seconds=min_window_seconds,
                               describe_notes=("short", "silent"), info=info, progress=step,
-                              feature_set=spec)
+                              feature_set=spec, remove_dc=True)
     if isinstance(model, Future):
         model = model.result()
         check_model_columns(model, feature_set=spec.name)
@@ -467,11 +467,12 @@ def summarise(predictions) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_timeline(prediction: SongPrediction, ax=None, colours=None):
+def plot_timeline(prediction: SongPrediction, ax=None, colours=None, legend: bool = True):
     """Plot the genre probabilities of every window along the song as stacked bars.
 
     Windows left out of the vote are hatched; the song's genre and confidence form the title.
-    Returns the matplotlib Axes.
+    *legend* False leaves the genre legend out (several songs stacked share one). Returns the
+    matplotlib Axes.
     """
     # imported here: `music-study predict` starts without matplotlib (only notebooks plot)
     import matplotlib.pyplot as plt
@@ -499,7 +500,8 @@ def plot_timeline(prediction: SongPrediction, ax=None, colours=None):
     ax.set_ylabel("probability")
     ax.set_title(f"{Path(str(prediction.source)).name}: {prediction.genre} "
                  f"({prediction.confidence:.0%}, rule {prediction.rule})", fontsize=10)
-    ax.legend(ncol=1, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    if legend:
+        ax.legend(ncol=1, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return ax
 
 

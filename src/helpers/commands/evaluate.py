@@ -67,7 +67,7 @@ def run(args) -> int:
 def format_test_bed(result) -> str:
     """Return the human-readable report of ``music-study evaluate --songs``."""
     def interval(ci):
-        return f"[95% CI {ci[0]:.2f}-{ci[1]:.2f}]" if ci else ""
+        return f"[exact 95% CI {ci[0]:.2f}-{ci[1]:.2f}]" if ci else "(too few songs to say)"
 
     o, u = result.overall, result.unknown
     lines = [f"model: {result.model.get('line') or result.model.get('name')}"]
@@ -88,8 +88,8 @@ def format_test_bed(result) -> str:
     lines.append("confusion (rows: true genre, columns: predicted):")
     lines += ["  " + line for line in result.confusion.to_string().splitlines()]
     if 0 < o["n"] < 20:
-        lines.append(f"note: only {o['n']} songs of known genres - bootstrap intervals of so few songs "
-                     "understate the uncertainty (all correct gives [1.00-1.00])")
+        lines.append(f"note: only {o['n']} songs of known genres - the exact intervals are wide "
+                     "(none below 5 songs); read the accuracy as an example, not an estimate")
     if result.skipped:
         lines.append(f"left out ({len(result.skipped)}): " + "; ".join(result.skipped[:5]))
     return "\n".join(lines)

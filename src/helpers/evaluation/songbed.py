@@ -5,8 +5,8 @@ list of songs with a genre each, from a label store (its currently labelled song
 file is readable) or from a CSV with columns ``path,genre`` (relative paths are read from the
 CSV's folder). Every song is predicted whole (:func:`helpers.predict.predict_song`); then
 
-* songs of a genre the model knows give the accuracy, per genre and overall, with bootstrap 95%
-  intervals, and the confusion table;
+* songs of a genre the model knows give the accuracy, per genre and overall, with exact (Clopper-Pearson) 95%
+  intervals (none below five songs: too few to say), and the confusion table;
 * songs of a genre the model does not know cannot be right or wrong: they count toward the
   **flagged rate**, the share the model reported as "none of the known genres"
   (:meth:`helpers.predict.SongPrediction.is_uncertain`); the same share among known-genre songs
@@ -33,7 +33,7 @@ from helpers.errors import InputError
 from helpers.models.card import model_summary
 from helpers.models.default import default_model
 from helpers.predict import predict_song
-from helpers.stats import mean_interval
+from helpers.stats import binomial_interval
 from helpers.store import LabelStore, normalise_genre
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -106,12 +106,19 @@ def _check_csv_rows(frame: pd.DataFrame, name, folder: Path) -> pd.DataFrame:
     return songs.reset_index(drop=True)
 
 
-def _rate(values, seed) -> dict:
-    values = np.asarray(values, dtype=float)
+#: Fewest songs a share is given an interval for; below it, "too few to say" (as
+#: :data:`helpers.reports.narrate.MIN_N`, which this layer cannot import).
+MIN_SONGS = 5
+
+
+def _rate(values, seed=None) -> dict:
+    """Share of True in *values* with its exact 95% interval (None below :data:`MIN_SONGS`)."""
+    values = np.asarray(values, dtype=bool)
     if not values.size:
         return {"rate": None, "ci95": None, "n": 0}
-    rate, low, high = mean_interval(values, rng=seed)
-    return {"rate": round(rate, 4), "ci95": [round(low, 4), round(high, 4)],
+    interval = binomial_interval(int(values.sum()), values.size) if values.size >= MIN_SONGS else None
+    return {"rate": round(float(values.mean()), 4),
+            "ci95": None if interval is None else [round(v, 4) for v in interval],
             "n": int(values.size)}
 
 

@@ -84,7 +84,7 @@ def window_features(path, window_seconds: float = 30.0, *, feature_set: str | Fe
                     duration: float | None = None, info=None, progress=None,
                     describe_notes=(), skip_starts=(), min_window_seconds: float | None = None,
                     short_file: bool = False, source=None, allow_truncated: bool = False,
-                    needs: str = "predictions"):
+                    needs: str = "predictions", remove_dc: bool = False):
     """Cut a file into windows under the one windowing policy and describe each used window.
 
     The file goes through :func:`helpers.audio.iter_checked_windows` (validated and probed
@@ -133,6 +133,12 @@ def window_features(path, window_seconds: float = 30.0, *, feature_set: str | Fe
         Describe what a cut-off file holds instead of refusing it.
     needs : str
         Who needs the minimum length, for a "too short" reason ("predictions", "segments", ...).
+    remove_dc : bool
+        Subtract each window's mean from its samples before describing it. A DC offset is no
+        part of the music, yet it moves the zero-crossing rate, RMS and the means of the
+        harmonic and percussive waveforms; whole-song prediction and the labeler remove it.
+        Off by default: the GTZAN table's own clips keep their (small) offsets, and feature
+        tables reproduce the table.
 
     Returns
     -------
@@ -193,7 +199,10 @@ def window_features(path, window_seconds: float = 30.0, *, feature_set: str | Fe
                 values = None
                 if ((window.note == "" or window.note in describe_notes)
                         and len(window.samples) >= shortest):
-                    values = _describe_window(spec, window.samples)
+                    samples = window.samples
+                    if remove_dc:
+                        samples = samples - samples.mean(dtype=np.float64).astype(samples.dtype)
+                    values = _describe_window(spec, samples)
                 rows.append({"start": start, "end": end, "note": window.note,
                              "used": window.note == "" and values is not None, **(values or {})})
             if max_windows is not None and usable >= max_windows:

@@ -120,8 +120,9 @@ def extract_windows(path, *, window_seconds: float = 30.0, max_windows: int | No
 
     # the validation every audio entry point shares: a truncated, non-audio or unusable file
     # is refused with its reason
+    # DC removed as in whole-song prediction, so a window is labelled as it is predicted
     table = window_features(path, window_seconds, max_windows=max_windows, skip_starts=have,
-                            needs="labelled windows")
+                            needs="labelled windows", remove_dc=True)
     used = table[table["used"]]
     return [(float(row["start"]), float(row["end"]), {c: float(row[c]) for c in FEATURE_COLUMNS})
             for row in used.to_dict("records")]

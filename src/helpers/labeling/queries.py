@@ -3,7 +3,8 @@
 They score the whole unlabelled pool at once from the model's class probabilities (one
 matrix, no loop over songs) and pick the most uncertain items; a share ``epsilon`` of the
 picks is drawn at random instead, so that genres the model is wrongly sure about (often the
-minority ones) are still seen.
+minority ones) are still seen. The labeler's default (:data:`DEFAULT_STRATEGY`) is random
+picking: that is what its simulation supports.
 
 Examples
 --------
@@ -24,6 +25,15 @@ from helpers.errors import InputError
 
 #: Query strategies accepted by :func:`uncertainty` and :func:`query`.
 STRATEGIES = ("least_confidence", "margin", "entropy", "random")
+
+#: The labeler's query default. Simulated with the labeler's own model
+#: (:func:`helpers.labeling.simulation.simulate_settings`; notebook 05 states the numbers), no
+#: uncertainty setting beat random picking, and margin with 10% random picks left the rarest
+#: genre with fewer clips than random picking did.
+DEFAULT_STRATEGY = "random"
+#: Share of random picks when a person chooses an uncertainty strategy: the one share simulated
+#: whose rarest-genre count did not fall below random picking's.
+DEFAULT_EPSILON = 0.2
 
 
 def _proba(probabilities) -> np.ndarray:

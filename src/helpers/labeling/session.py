@@ -95,9 +95,12 @@ class LabelingSession:
     default model itself (:func:`helpers.models.default_model`) is trained on every clip,
     test clips included, so it is not used here.
     strategy : str
-        Query strategy of :mod:`helpers.labeling` (default ``'margin'``).
+        Query strategy of :mod:`helpers.labeling` (default
+        :data:`helpers.labeling.queries.DEFAULT_STRATEGY`, random picking: what the simulation
+        with the labeler's own model supports, notebook 05).
     epsilon : float
-        Share of random picks in the queue.
+        Share of random picks in the queue of an uncertainty strategy (default
+        :data:`helpers.labeling.queries.DEFAULT_EPSILON`).
     window_seconds : float
         Window length for features and the audio player.
     max_windows : int, optional
@@ -118,7 +121,8 @@ class LabelingSession:
 
     def __init__(self, pool, store: LabelStore | str | os.PathLike | None = None, *,
                  model=None, estimator=None, base_table: pd.DataFrame | None = None,
-                 strategy: str = "margin", epsilon: float = 0.1, window_seconds: float = 30.0,
+                 strategy: str = queries.DEFAULT_STRATEGY, epsilon: float = queries.DEFAULT_EPSILON,
+                 window_seconds: float = 30.0,
                  max_windows: int | None = None, who: str = "user", seed: int = 0,
                  background: bool = True, workers: int | None = None):
         # before the store is opened: a bad length leaves no new store file behind

@@ -1,6 +1,6 @@
 """Genre models: the registry, candidate recipes, tuning, selection, files and the default model.
 
-Lower modules first: ``pipelines`` (conditioning, models by name, grids), ``candidates``
+Lower modules first: ``pipelines`` (conditioning, the feature guard, models by name, grids), ``candidates``
 (recipes and calibration), ``training`` (training-row fingerprint, extra rows), ``card`` (model
 cards, read without machine learning), ``files`` (trusted model files), ``novelty`` (open-set
 signals and the flag rule), ``tuning`` (artist-grouped CV), ``selection`` (the default chosen
@@ -15,8 +15,9 @@ __getattr__, __dir__, __all__ = lazy.attach(__name__, submodules=[
     "candidates", "card", "compact", "default", "files", "novelty", "openset", "pipelines",
     "selection", "training", "tuning",
 ], submod_attrs={
-    "pipelines": ["CONDITIONING_METHODS", "MODEL_FEATURES", "MODEL_NAMES", "FeatureConditioner",
-                  "build_model", "fit_on_table", "make_knn", "make_logreg", "param_grid"],
+    "pipelines": ["CONDITIONING_METHODS", "MODEL_FEATURES", "MODEL_NAMES", "OFFSET_FEATURES",
+                  "FeatureConditioner", "FeatureGuard", "build_model", "fit_on_table", "make_knn",
+                  "make_logreg", "param_grid"],
     "candidates": ["CALIBRATION_METHODS", "CANDIDATES", "CANDIDATE_NAMES", "Candidate",
                    "calibrate", "fit_grouped", "get_candidate"],
     "training": ["merge_extra_rows", "table_fingerprint"],

@@ -10,7 +10,7 @@ the open-set neighbour index), :func:`save_compact` writes them beside the skops
 belong to the current default model file.
 
 Supported pipelines are those :func:`helpers.models.pipelines.build_model` makes for linear candidates:
-``FeatureConditioner`` (``none``, ``log-variance`` or ``power``) -> ``StandardScaler`` ->
+``FeatureConditioner`` (``none``, ``log-variance`` or ``power``) -> ``FeatureGuard`` -> ``StandardScaler`` ->
 ``LogisticRegression`` (multinomial), optionally inside a temperature-calibrated
 ``CalibratedClassifierCV``. Anything else raises :class:`UnsupportedModel` and keeps using the
 skops file. The predictions equal the pipeline's to float64 rounding (tested).
@@ -74,7 +74,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 class _Stages:
     """The feature transforms in front of a model: log of variance columns, Yeo-Johnson,
-    standardisations, in the order they were fitted."""
+    clipping to the training range (and leaving out columns), standardisations, in the order
+    they were fitted."""
 
     def __init__(self, stages: list[dict]):
         self.stages = stages
@@ -83,7 +84,9 @@ class _Stages:
         out = np.array(values, dtype=float)  # a copy: callers' rows stay as they were
         for stage in self.stages:
             kind = stage["kind"]
-            if kind == "log":
+            if kind == "guard":
+                out = np.clip(out, stage["lower"], stage["upper"])[:, stage["keep"]]
+            elif kind == "log":
                 columns = stage["columns"]
                 if len(columns):
                     out[:, columns] = np.log(np.maximum(out[:, columns], stage["floor"]))
@@ -99,7 +102,7 @@ def _export_stages(steps) -> list[dict]:
     # imported here: exporting needs scikit-learn; loading a compact copy must not
     from sklearn.preprocessing import PowerTransformer, StandardScaler
 
-    from helpers.models.pipelines import FeatureConditioner
+    from helpers.models.pipelines import FeatureConditioner, FeatureGuard
 
     def standardise(scaler: StandardScaler, width: int) -> dict:
         mean = scaler.mean_ if scaler.with_mean else np.zeros(width)
@@ -108,7 +111,11 @@ def _export_stages(steps) -> list[dict]:
 
     stages: list[dict] = []
     for name, step in steps:
-        if isinstance(step, FeatureConditioner):
+        if isinstance(step, FeatureGuard):
+            stages.append({"kind": "guard", "lower": np.asarray(step.lower_, float),
+                           "upper": np.asarray(step.upper_, float),
+                           "keep": np.asarray(step.keep_columns_, int)})
+        elif isinstance(step, FeatureConditioner):
             if step.method not in ("none", "log-variance", "power"):
                 raise UnsupportedModel(name, f"conditioning {step.method!r} has no compact form")
             if step.method in ("log-variance", "power"):

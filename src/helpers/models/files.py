@@ -41,6 +41,7 @@ _log = logging.getLogger(__name__)
 #: Object types (besides skops' own defaults) a model file may contain.
 TRUSTED_TYPES: tuple[str, ...] = (
     "helpers.models.pipelines.FeatureConditioner",
+    "helpers.models.pipelines.FeatureGuard",
     "helpers.models.novelty.NeighbourScorer",
     # where those classes lived before the models package: files saved then still load
     "helpers.models.FeatureConditioner",

@@ -7,7 +7,8 @@ likely none of them") are what a validated open-set rule (:mod:`helpers.models.o
 * ``margin``: 1 - (highest - second highest probability);
 * ``entropy``: entropy of the genre probabilities, divided by its maximum log(K);
 * ``neighbour_distance``: mean distance to the ``k`` nearest training clips in the
-  standardised log-variance feature space (:class:`NeighbourScorer`);
+  standardised log-variance feature space, each feature clipped to its training range
+  (:class:`NeighbourScorer`);
 * ``local_density``: that distance divided by the same distance of those neighbours (a local
   outlier ratio: > 1 means the clip sits in a sparser place than its neighbours).
 
@@ -36,6 +37,33 @@ PROBABILITY_SIGNALS: tuple[str, ...] = ("top_probability", "margin", "entropy")
 NEIGHBOUR_SIGNALS: tuple[str, ...] = ("neighbour_distance", "local_density")
 #: Every candidate signal.
 SIGNALS: tuple[str, ...] = PROBABILITY_SIGNALS + NEIGHBOUR_SIGNALS
+
+
+#: Each signal in its own terms: (name for people, stored as 1 - value: flagged *below* the
+#: threshold's own value).
+READABLE_SIGNALS: dict[str, tuple[str, bool]] = {
+    "top_probability": ("top genre probability", True),
+    "margin": ("gap between the two most probable genres", True),
+    "entropy": ("normalised entropy of the genre probabilities", False),
+    "neighbour_distance": ("mean distance to the nearest training clips", False),
+    "local_density": ("local-density ratio", False),
+}
+
+
+def readable_value(signal: str, value):
+    """Return a stored *signal* value (or threshold) in the signal's own terms.
+
+    The probability signals are stored as ``1 - value`` (so every signal flags above its
+    threshold); a reader wants the top probability itself.
+
+    Examples
+    --------
+    >>> round(readable_value("top_probability", 0.287), 3), readable_value("entropy", 0.4)
+    (0.713, 0.4)
+    """
+    if signal not in READABLE_SIGNALS:
+        raise InputError(signal, f"unknown open-set signal (choose from {', '.join(SIGNALS)})")
+    return 1 - value if READABLE_SIGNALS[signal][1] else value
 
 
 def describe_condition(signal: str, threshold: float) -> str:
@@ -86,7 +114,10 @@ class NeighbourScorer:
     """Distance of new clips to the nearest training clips, and a local-density ratio.
 
     The space is the standardised model features with the ``*_var`` columns log-transformed
-    (:class:`helpers.models.FeatureConditioner` ``log-variance``), fitted on the training rows.
+    (:class:`helpers.models.FeatureConditioner` ``log-variance``), fitted on the training rows,
+    behind the same :class:`helpers.models.pipelines.FeatureGuard` as the genre models: each
+    feature clipped to its training range, the DC-offset columns left out, so no single feature
+    (a DC offset, say) decides the distance alone.
 
     Parameters
     ----------
@@ -105,9 +136,10 @@ class NeighbourScorer:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        from helpers.models.pipelines import FeatureConditioner
+        from helpers.models.pipelines import FeatureConditioner, FeatureGuard
 
-        self.space_ = make_pipeline(FeatureConditioner("log-variance"), StandardScaler()).fit(X)
+        self.space_ = make_pipeline(FeatureConditioner("log-variance"), FeatureGuard(),
+                                    StandardScaler()).fit(X)
         points = self.space_.transform(X)
         self.k_ = min(self.k, len(points) - 1)
         self.index_ = NearestNeighbors(n_neighbors=self.k_ + 1).fit(points)

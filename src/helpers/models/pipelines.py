@@ -1,7 +1,9 @@
 """The model registry: scikit-learn pipelines over the GTZAN-table features, built by name.
 
-Every model is a :class:`~sklearn.pipeline.Pipeline` ``condition -> scale -> [project ->] model``:
-the feature conditioning (:class:`FeatureConditioner`) and the scaler live inside it, so
+Every model is a :class:`~sklearn.pipeline.Pipeline` ``condition -> guard -> scale -> [project ->]
+model``: the feature conditioning (:class:`FeatureConditioner`), the guard against any single
+feature far outside the training range (:class:`FeatureGuard`, which also leaves out the columns
+that measure a DC offset) and the scaler live inside it, so
 cross-validation and test splits never leak statistics from held-out rows. Models are built by
 name (:data:`MODEL_NAMES`, :func:`build_model`); :func:`param_grid` gives each one's tuning
 grid, including the feature conditioning, so that choice is made by (grouped)
@@ -40,6 +42,83 @@ MODEL_NAMES: tuple[str, ...] = ("knn", "svm", "logreg", "forest", "lda-knn")
 
 #: Feature-conditioning methods of :class:`FeatureConditioner`.
 CONDITIONING_METHODS: tuple[str, ...] = ("none", "log-variance", "quantile", "power")
+
+#: Columns that measure a recording's DC offset rather than its music: the means of the harmonic
+#: and percussive waveforms sum to the mean of the signal, and a DC offset lands in them.
+OFFSET_FEATURES: tuple[str, ...] = ("harmony_mean", "perceptr_mean")
+
+
+class FeatureGuard(TransformerMixin, BaseEstimator):
+    """Keep any one feature from deciding alone: clip to the training range, drop offset columns.
+
+    Every column is clipped to the range the training rows span, widened by *margin* times
+    that range on each side, so a value far outside (a DC offset, a broken decoder, a feature
+    at z = 100) counts no more than the most extreme training clip. The *drop* columns are left
+    out of the output. In a pipeline the guard follows the conditioning, which keeps the model
+    features one-to-one and in order, so the columns are known by position when no names come in.
+
+    Parameters
+    ----------
+    margin : float
+        Share of each column's training range added below its minimum and above its maximum.
+    drop : sequence of str
+        Columns left out (default :data:`OFFSET_FEATURES`; names that are not among the columns
+        are ignored).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> train = pd.DataFrame({"tempo": [90.0, 120.0, 150.0], "harmony_mean": [0.0, 0.01, -0.01]})
+    >>> FeatureGuard(margin=0.5).fit(train).transform(
+    ...     pd.DataFrame({"tempo": [400.0], "harmony_mean": [-0.2]})).tolist()
+    [[180.0]]
+    """
+
+    def __init__(self, margin=0.1, drop=OFFSET_FEATURES):
+        self.margin = margin
+        self.drop = drop
+
+    def fit(self, X, y=None):
+        """Learn each column's bounds from the training rows *X*."""
+        if not self.margin >= 0:
+            raise InputError(str(self.margin), "guard margin must be zero or positive")
+        if hasattr(X, "columns"):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        values = np.asarray(X, dtype=float)
+        self.n_features_in_ = values.shape[1]
+        names = self._names()
+        low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+        width = (high - low) * float(self.margin)
+        self.lower_, self.upper_ = low - width, high + width
+        dropped = set(self.drop)
+        self.keep_columns_ = np.asarray([i for i, name in enumerate(names) if name not in dropped],
+                                        dtype=int)
+        return self
+
+    def _names(self) -> np.ndarray:
+        names = getattr(self, "feature_names_in_", None)
+        if names is None and self.n_features_in_ == len(MODEL_FEATURES):
+            names = np.asarray(MODEL_FEATURES, dtype=object)  # a pipeline's earlier step's output
+        if names is None:
+            names = np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+        return names
+
+    def transform(self, X):
+        """Clip every column to its bounds; leave out the dropped columns."""
+        check_is_fitted(self, "lower_")
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and hasattr(X, "columns") and list(X.columns) != list(names):
+            raise InputError("features", "columns differ from those the model was fitted on")
+        values = np.asarray(X, dtype=float)
+        if values.ndim != 2 or values.shape[1] != self.n_features_in_:
+            raise InputError("features", f"expected {self.n_features_in_} columns, got "
+                             f"{values.shape[1] if values.ndim == 2 else values.ndim}")
+        return np.clip(values, self.lower_, self.upper_)[:, self.keep_columns_]
+
+    def get_feature_names_out(self, input_features=None):
+        """Return the names of the columns kept."""
+        return np.asarray(self._names()[self.keep_columns_], dtype=object)
+
 
 class FeatureConditioner(TransformerMixin, BaseEstimator):
     """Make heavy-tailed feature columns well-behaved before scaling.
@@ -135,8 +214,10 @@ class FeatureConditioner(TransformerMixin, BaseEstimator):
         return np.asarray(names, dtype=object)
 
 
-def _pipeline(model, condition="none", project=None) -> Pipeline:
+def _pipeline(model, condition="none", project=None, guard=True) -> Pipeline:
     steps = [("condition", FeatureConditioner(condition)), ("scale", StandardScaler())]
+    if guard:
+        steps.insert(1, ("guard", FeatureGuard()))
     if project is not None:
         steps.append(("project", project))
     steps.append(("model", model))
@@ -150,7 +231,9 @@ def make_knn(n_neighbors: int = 4, weights: str = "distance", p: int = 1,
     The defaults are the study's tuned values (k=4, distance weights, Manhattan distance) on
     unconditioned features.
     """
-    return _pipeline(KNeighborsClassifier(n_neighbors=n_neighbors, weights=weights, p=p), condition)
+    # no guard: this is the study's model, kept exactly so its published numbers reproduce
+    return _pipeline(KNeighborsClassifier(n_neighbors=n_neighbors, weights=weights, p=p), condition,
+                     guard=False)
 
 
 def make_logreg(condition: str = "power", C: float = 1.0) -> Pipeline:
