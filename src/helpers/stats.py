@@ -24,6 +24,9 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from helpers.errors import InputError
 
+#: Below this many observations a share or a mean is not quoted: "too few to say".
+MIN_N = 5
+
 
 def bootstrap_mean_interval(values, n_boot: int = 1000, level: float = 0.95,
                             rng=None) -> tuple[float, float]:

@@ -33,7 +33,7 @@ from helpers.errors import InputError
 from helpers.models.card import model_summary
 from helpers.models.default import default_model
 from helpers.predict import predict_song
-from helpers.stats import binomial_interval
+from helpers.stats import MIN_N, binomial_interval
 from helpers.store import LabelStore, normalise_genre
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -106,9 +106,8 @@ def _check_csv_rows(frame: pd.DataFrame, name, folder: Path) -> pd.DataFrame:
     return songs.reset_index(drop=True)
 
 
-#: Fewest songs a share is given an interval for; below it, "too few to say" (as
-#: :data:`helpers.reports.narrate.MIN_N`, which this layer cannot import).
-MIN_SONGS = 5
+#: Fewest songs a share is given an interval for; below it, "too few to say".
+MIN_SONGS = MIN_N
 
 
 def _rate(values, seed=None) -> dict:

@@ -70,8 +70,7 @@ HEADLINE_MIME = "application/vnd.music-study.headline+json"
 SKIPPED_MIME = "application/vnd.music-study.skipped+json"
 INPUT_MIME = "application/vnd.music-study.input+json"
 
-#: Below this many observations a share or a mean is not quoted: "too few to say".
-MIN_N = 5
+MIN_N = stats.MIN_N  # below it a share or a mean is not quoted: "too few to say"
 
 
 class _Quiet:
