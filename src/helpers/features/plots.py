@@ -235,9 +235,11 @@ def plot_segment_curves(segments: pd.DataFrame, *, columns=("spectral_centroid_m
 #: Vocabulary labels of the musicnn networks, for titles.
 _VOCABULARY_TITLES = {"MTT_musicnn": "MagnaTagATune tags (MTT_musicnn)",
                       "MSD_musicnn": "Million Song Dataset tags (MSD_musicnn)"}
+_VOCABULARY_SHORT = {"MTT_musicnn": "MTT tags", "MSD_musicnn": "MSD tags"}
 
 
-def plot_taggram(result, model: str = "MSD_musicnn", *, top: int = 12, ax=None, title: str = ""):
+def plot_taggram(result, model: str = "MSD_musicnn", *, top: int = 12, ax=None, title: str = "",
+                 colorbar: bool = True):
     """Draw a song's taggram: its *top* tags (by song-level score) against time.
 
     Parameters
@@ -251,6 +253,8 @@ def plot_taggram(result, model: str = "MSD_musicnn", *, top: int = 12, ax=None, 
     ax : matplotlib Axes, optional
     title : str
         Default: the file name, the vocabulary and the number of patches.
+    colorbar : bool
+        Draw the colour bar beside *ax* (:func:`plot_taggrams` draws one for all panels).
 
     Returns
     -------
@@ -266,11 +270,12 @@ def plot_taggram(result, model: str = "MSD_musicnn", *, top: int = 12, ax=None, 
     image = ax.imshow(taggram, aspect="auto", origin="upper", cmap="magma", vmin=0.0, vmax=1.0,
                       interpolation="nearest", extent=(start, end, top - 0.5, -0.5))
     ax.set_yticks(range(len(order)))
-    ax.set_yticklabels([f"{result.tags[model][i]} ({scores[i]:.2f})" for i in order], fontsize=8)
+    ax.set_yticklabels([f"{result.tags[model][i]} ({scores[i]:.2f})" for i in order], fontsize=9)
     ax.set_xlabel("time in the song (s)")
     ax.set_ylabel("tag (song mean)")
     ax.grid(False)
-    ax.figure.colorbar(image, ax=ax, label="tag probability (0–1)", pad=0.01)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label="tag probability (0–1)", pad=0.01)
     n = len(result.patch_times)
     ax.set_title(title or f"{result.path.name}: {_VOCABULARY_TITLES.get(model, model)}, "
                           f"{n} patches of 3 s", fontsize=10)
@@ -297,11 +302,15 @@ def plot_taggrams(results, models=("MSD_musicnn", "MTT_musicnn"), *, top: int = 
     """
     results = list(results)
     fig, axes = plt.subplots(len(results), len(models), squeeze=False,
-                             figsize=(7.5 * len(models), (0.24 * top + 1.4) * len(results)),
+                             figsize=(PAGE_WIDTH_INCHES, (0.24 * top + 1.6) * len(results)),
                              layout="constrained")
+    image = None
     for row, result in zip(axes, results, strict=True):
         for ax, model in zip(row, models, strict=True):
-            plot_taggram(result, model, top=top, ax=ax)
+            image = plot_taggram(result, model, top=top, ax=ax, colorbar=False,
+                                 title=f"{result.path.stem}: {_VOCABULARY_SHORT.get(model, model)}")
+    if image is not None:
+        fig.colorbar(image, ax=axes, label="tag probability (0–1)", shrink=0.9, pad=0.01)
     fig.suptitle(title or f"Tags over time of {len(results)} song(s): each tag's probability "
-                          "per 3-s patch (musicnn)")
+                          "per 3-s patch (musicnn; tag labels give the song mean)")
     return fig

@@ -18,6 +18,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from threadpoolctl import threadpool_limits
 
 from helpers.cache import CacheEntry
+from helpers.constants import PAGE_WIDTH_INCHES
 from helpers.data import held_out_split, load_gtzan_table
 from helpers.errors import InputError
 from helpers.features.columns import MODEL_FEATURES
@@ -316,7 +317,8 @@ def plot_simulation(results: pd.DataFrame, models, seeds: int):
     matplotlib.figure.Figure
     """
 
-    figure, axes = plt.subplots(len(models), 2, figsize=(13, 4.2 * len(models)), squeeze=False,
+    figure, axes = plt.subplots(len(models), 2, figsize=(PAGE_WIDTH_INCHES, 4.0 * len(models) + 0.6),
+                                squeeze=False,
                                 sharey="col", layout="constrained")
     strategies = sorted(results["strategy"].unique(), key=lambda s: (s != "random", s))
     colours = dict(zip(strategies, plt.cm.tab10.colors, strict=False))
@@ -328,7 +330,7 @@ def plot_simulation(results: pd.DataFrame, models, seeds: int):
                       color=colours[strategy])
             left.fill_between(curve["n_labelled"], curve["low"], curve["high"], alpha=0.08,
                               color=colours[strategy])
-        left.set(xlabel="labelled clips (pool: fault-filtered train+valid)",
+        left.set(xlabel="labelled clips (fault-filtered train+valid pool)",
                  ylabel=f"accuracy, test n={_test_size()}", title=f"{name}: learning curves")
         rarest = subset.groupby(["strategy", "n_labelled"])["fewest_per_genre"].mean().unstack("strategy")
         for strategy in rarest.columns:
@@ -336,7 +338,9 @@ def plot_simulation(results: pd.DataFrame, models, seeds: int):
                        linestyle="--" if strategy == "random" else "-")
         right.set(xlabel="labelled clips", ylabel="clips of the rarest genre",
                   title=f"{name}: the rarest genre in the labelled set")
-    axes[0, 1].legend(title="strategy", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, title="strategy", loc="outside lower center",
+                  ncol=min(len(labels), 6))
     figure.suptitle(f"Simulated labelling, mean over {seeds} seeds (left: band = 95% CI; "
                     "fault-filtered split)", fontsize=11)
     return figure
