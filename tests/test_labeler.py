@@ -248,8 +248,11 @@ def test_new_genre_round_trip_on_the_shipped_electronic_song(root, tmp_path, mon
     assert named.name.startswith("labels-") and lab.saved_models() == [named]
     with pytest.raises(InputError, match="exists already"):
         lab.save_model(named)
+    monkeypatch.setattr(lab, "model_path", lambda name=None: named)  # a second save that second
     lab.save_button.click()
-    assert "Saved models of this store" in lab.saved_note.value
+    assert "press Save model again to replace it" in lab.status.value and not lab.saved_note.value
+    lab.save_button.click()
+    assert "Saved models of this store" in lab.saved_note.value and named.name in lab.saved_note.value
     saved = lab.save_model(tmp_path / "retrained.skops")
     loaded = load_model(saved, expected_genres=list(lab.model.classes_))
     assert "electronic" in loaded.classes_
@@ -807,3 +810,49 @@ def test_refit_every_n_labels_is_off_by_default(pool_dir, store_path, no_extract
     lab.buttons["jazz"].click()
     assert lab.model is not model and "refitted" in lab.status.value
     assert LabelingSession.__init__.__kwdefaults__["refit_every"] is None
+
+
+def test_listening_keys_play_stop_and_step_through_the_windows(pool_dir, store_path, no_extraction):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0)
+    index, start, _ = lab.listen_window()
+    assert not lab.player.autoplay and "Playing" not in lab.player_note.value  # nothing plays yet
+    assert f"the player's 0:00 is 0:0{int(start)}" in lab.player_note.value
+    lab.press("k")
+    assert lab.player.autoplay and "Playing window" in lab.player_note.value
+    other = 1 - index  # two windows per song
+    lab.press("." if other > index else ",")
+    assert lab.listen_window()[0] == other and lab.player.autoplay  # the next window plays on
+    audio, _ = sf.read(io.BytesIO(bytes(lab.player.value)))
+    assert len(audio) == pytest.approx(WINDOW * SR, abs=2)
+    assert "background:#e45756" in lab.timeline.value
+    lab.press("k")
+    assert not lab.player.autoplay and "Playing" not in lab.player_note.value
+    lab.autoplay.value = True
+    lab.press("s")
+    assert lab.player.autoplay  # autoplay: the next song starts playing
+
+
+def test_make_label_works_on_a_copy_so_the_tracked_notebook_never_changes(root, tmp_path,
+                                                                          monkeypatch):
+    import nbformat
+
+    from helpers.labeling.launch import INTERACTIVE_ENV, interactive_requested, working_copy
+
+    tracked = root / "notebooks" / "05_active_learning_labeler.ipynb"
+    before = tracked.read_bytes()
+    monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path / "data"))
+    copy = working_copy()
+    assert copy.parent == tmp_path / "data" / "user" / "notebooks" and copy.read_bytes() == before
+    notebook = nbformat.read(copy, as_version=4)  # what a session and its autosave write
+    notebook.cells[1].outputs = [nbformat.v4.new_output("stream", text="labelled\n")]
+    nbformat.write(notebook, copy)
+    assert working_copy() == copy and copy.read_bytes() != before  # the person's copy is kept
+    assert tracked.read_bytes() == before
+    # the notebook reads the launch's variable right after its parameters
+    cells = nbformat.read(tracked, as_version=4).cells
+    assert "interactive = interactive_requested(interactive)" in cells[2].source
+    monkeypatch.delenv(INTERACTIVE_ENV, raising=False)
+    assert interactive_requested(False) is False
+    monkeypatch.setenv(INTERACTIVE_ENV, "1")
+    assert interactive_requested(False) is True
+    assert "MUSIC_STUDY_INTERACTIVE=1" in (root / "Makefile").read_text()

@@ -580,6 +580,28 @@ class LabelingSession:
         i = int(np.argmax(queries.uncertainty(song.window_proba, strategy)))
         return float(song.windows.loc[i, "start"]), float(song.windows.loc[i, "end"])
 
+    def listen_window(self, song_id: int | None = None) -> tuple[int, float, float]:
+        """The window to listen to: ``(index, start, end)`` in song time (s).
+
+        The most uncertain window (:meth:`uncertain_window`) until :meth:`step_window` moves.
+        """
+        song_id = self.current if song_id is None else song_id
+        song = self.songs[song_id]
+        choice = getattr(self, "_listen", {}).get(song_id)
+        if choice is None or choice >= len(song.windows):
+            strategy = "least_confidence" if self.strategy == "random" else self.strategy
+            choice = int(np.argmax(queries.uncertainty(song.window_proba, strategy)))
+        return choice, float(song.windows.loc[choice, "start"]), float(song.windows.loc[choice, "end"])
+
+    def step_window(self, step: int) -> tuple[int, float, float]:
+        """Move the window to listen to by *step* windows (kept within the song)."""
+        song_id = self._require_current()
+        index, _, _ = self.listen_window(song_id)
+        index = int(np.clip(index + step, 0, len(self.songs[song_id].windows) - 1))
+        self._listen = {**getattr(self, "_listen", {}), song_id: index}
+        self._on_listen()
+        return self.listen_window(song_id)
+
     def _prediction_id(self, song_id: int) -> int | None:
         """The stored prediction shown for a song (one row per song and model)."""
         if self.read_only:
@@ -870,6 +892,9 @@ class LabelingSession:
 
     def _on_windows(self, song_id: int) -> None:
         """More windows of the current song arrived (new probabilities, same song)."""
+
+    def _on_listen(self) -> None:
+        """Another window of the current song was chosen to listen to."""
 
     def _on_queue(self) -> None:
         """A song joined the queue."""

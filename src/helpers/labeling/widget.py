@@ -32,7 +32,7 @@ import warnings
 
 import ipywidgets as widgets
 import pandas as pd
-from IPython.display import display
+from IPython.display import Javascript, display
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -56,7 +56,8 @@ TOP_GENRES = 5
 #: Keys of the action buttons (genres take 1-9 and 0, then g1 ... g0 and so on: the session's
 #: key map, fixed per store).
 ACTION_KEYS = {"accept": "a", "skip": "s", "undo": "u", "like": "l", "dislike": "d",
-               "revisit": "b", "open": "o", "previous": "p"}
+               "revisit": "b", "open": "o", "previous": "p", "play": "k",
+               "window_back": ",", "window_on": "."}
 
 #: Actions that answer for the song on screen: bound to that song and debounced.
 ANSWER_ACTIONS = ("accept", "skip", "like", "dislike")
@@ -66,6 +67,14 @@ _SONG_CLASS = re.compile(r"labeler-song-(\d+)")
 
 #: Seconds Enter in the new-genre box waits for the box's last characters to reach the kernel.
 ENTER_DELAY_SECONDS = 0.3
+
+
+#: JupyterLab runs this in the output of the labeler's cell: scroll that cell into view a few
+#: times while Run All moves on to the cells below (each of them scrolls the notebook away).
+SCROLL_INTO_VIEW = """
+const cell = element.closest ? (element.closest('.jp-Cell') || element) : element;
+[300, 1500, 4000, 8000].forEach(t => setTimeout(() => cell.scrollIntoView({block: 'start'}), t));
+"""
 
 
 #: Size (CSS pixels) of the learning curve; the PNG is drawn at twice this for sharp screens.
@@ -279,6 +288,15 @@ class Labeler(LabelingSession):
         self.model_line = widgets.HTML()
         self.player = widgets.Audio(format="wav", autoplay=False, controls=True)
         self.player_note = widgets.HTML()
+        self.timeline = widgets.HTML()
+        self.autoplay = widgets.Checkbox(value=False, description="Autoplay each song",
+                                         indent=False, layout=widgets.Layout(width="auto"))
+        self.play_button = self._button(f"Play/stop [{keys['play']}]", self.toggle_play, "",
+                                        "Play the window from its start, or stop")
+        self.window_back_button = self._button(f"◀ window [{keys['window_back']}]",
+                                               lambda: self.step_window(-1), "")
+        self.window_on_button = self._button(f"window ▶ [{keys['window_on']}]",
+                                             lambda: self.step_window(1), "")
         self.bars = widgets.HTML()
         self.genre_buttons = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
         self.new_genre = widgets.Text(placeholder="new genre, e.g. electronic — Enter labels",
@@ -329,7 +347,7 @@ class Labeler(LabelingSession):
             "<small>Keys (mouse over the labeler): the number on a genre's button (past ten "
             "genres: g, then the number), a accept, s skip, u undo, l like, d dislike "
             "(again: clear), b back to skipped, o open the chosen labelled song, p previous "
-            "song.</small>")
+            "song, k play/stop, , and . the previous and next window.</small>")
         self.buttons: dict[str, object] = {}
         self._prefix = ""
         for widget, name in ((self.status, "status"), (self.header, "header"),
@@ -339,8 +357,10 @@ class Labeler(LabelingSession):
                              (self.progress_line, "progress")):
             widget.add_class(f"labeler-{name}")  # stable hooks for browser checks
         self.keyboard_area = widgets.VBox([
-            self.read_only_note, self.header, self.model_line, self.player, self.player_note,
-            self.bars, self.genre_buttons,
+            self.read_only_note, self.header, self.model_line,
+            widgets.HBox([self.player, self.play_button, self.window_back_button,
+                          self.window_on_button, self.autoplay]),
+            self.timeline, self.player_note, self.bars, self.genre_buttons,
             widgets.HBox([self.accept_button, self.skip_button, self.undo_button,
                           self.like_button, self.dislike_button]),
             widgets.HBox([self.skipped_choice, self.revisit_button]),
@@ -386,6 +406,9 @@ class Labeler(LabelingSession):
                 ("dislike", self.dislike_button, lambda song_id: self.like(False, song_id)),
                 ("undo", self.undo_button, self.undo), ("revisit", self.revisit_button, self._revisit),
                 ("open", self.open_button, self._open_review),
+                ("play", self.play_button, self.toggle_play),
+                ("window_back", self.window_back_button, lambda: self.step_window(-1)),
+                ("window_on", self.window_on_button, lambda: self.step_window(1)),
                 ("previous", self.previous_button, self.previous_song)):
             self.shortcuts[a[name]] = button
             self._actions[a[name]] = (action, name in ANSWER_ACTIONS)
@@ -398,7 +421,14 @@ class Labeler(LabelingSession):
 
 
     def _save(self) -> None:
-        self.save_model()
+        """Save model: a new named, dated file; an existing one only after a second press."""
+        path = self.model_path()
+        confirmed = getattr(self, "_confirm_replace", None) == path
+        if path.exists() and not confirmed:
+            self._confirm_replace = path
+            raise InputError(path, "exists already; press Save model again to replace it")
+        self._confirm_replace = None
+        self.save_model(path, replace=confirmed)
         saved = self.saved_models()
         self.saved_note.value = ("<small>Saved models of this store: "
                                  + ", ".join(html.escape(p.name) for p in saved) + "</small>")
@@ -489,6 +519,8 @@ class Labeler(LabelingSession):
         for button in (self.accept_button, self.skip_button, self.add_genre_button,
                        *self.buttons.values(), self.like_button, self.dislike_button):
             button.disabled = not writable
+        for button in (self.play_button, self.window_back_button, self.window_on_button):
+            button.disabled = self.current is None
         self.undo_button.disabled = self.previous_button.disabled = self.read_only
         self.retrain_button.disabled = self.read_only or self.retraining
         if self.current is None:
@@ -498,7 +530,7 @@ class Labeler(LabelingSession):
                 self.header.value = "<h3>Preparing songs ...</h3>The first song appears here when it is ready."
             else:
                 self.header.value = "<h3>Nothing left to label.</h3>"
-            self.bars.value = self.player_note.value = ""
+            self.bars.value = self.player_note.value = self.timeline.value = ""
             self.accept_button.description = f"Accept [{ACTION_KEYS['accept']}]"
             self.player.value = b""
             return
@@ -519,14 +551,7 @@ class Labeler(LabelingSession):
             f"{known}{mark}</div>")
         top = self.top_genres(k=1)[0][0]
         self.accept_button.description = f"Accept {top} [{ACTION_KEYS['accept']}]"
-        start, end = self.uncertain_window()
-        self.player_note.value = f"Playing the most uncertain window: {start:.0f}–{end:.0f} s"
-        if self.audio_enabled and song.path is not None:
-            try:
-                self.player.value = window_audio_wav(song.path, start, end)
-            except InputError as exc:
-                self.player.value = b""
-                self.player_note.value = html.escape(str(exc))
+        self._load_player(self.autoplay.value)
         self.bars.value = self._bars_html()
         try:
             self._prediction_id(self.current)
@@ -537,6 +562,63 @@ class Labeler(LabelingSession):
             self.keyboard_area.add_class(f"labeler-song-{self.current}")
             self._shown = self.current
 
+
+    def _on_listen(self) -> None:
+        self._load_player(self.player.autoplay)
+
+    def toggle_play(self) -> None:
+        """Play the chosen window from its start, or stop it (the play/pause key)."""
+        self._require_current()
+        self._load_player(not self.player.autoplay)
+
+    def _load_player(self, play: bool) -> None:
+        """Put the chosen window in the player (playing when *play*) and say what it holds.
+
+        The player's own clock starts at 0 for the window, so the note and the timeline give
+        song time. A change of ``autoplay`` alone makes the browser reload the player: on,
+        it plays from the window's start; off, it stops.
+        """
+        song = self.songs[self.current]
+        index, start, end = self.listen_window()
+        self.timeline.value = self._timeline_html(index)
+        where = f"{_clock(start)}–{_clock(end)} of {_clock(float(song.windows['end'].max()))}"
+        uncertain = " (the most uncertain window)" if index == self._uncertain_index() else ""
+        if not self.audio_enabled or song.path is None:
+            self.player_note.value = f"Window {where}{uncertain}; no audio here"
+            return
+        try:
+            wav = window_audio_wav(song.path, start, end)
+        except InputError as exc:
+            self.player.value = b""
+            self.player_note.value = html.escape(str(exc))
+            return
+        with self.player.hold_sync():  # one message: the new window and whether it plays
+            self.player.autoplay = bool(play)
+            self.player.value = wav
+        self.player_note.value = (
+            f"<span class='labeler-playing'>Playing window {where}{uncertain} — the player's "
+            f"0:00 is {_clock(start)} of the song</span>" if play else
+            f"Window {where}{uncertain} ready — press {ACTION_KEYS['play']} to play "
+            f"(the player's 0:00 is {_clock(start)} of the song)")
+
+    def _uncertain_index(self) -> int:
+        start, _ = self.uncertain_window()
+        return int((self.songs[self.current].windows["start"] == start).to_numpy().argmax())
+
+    def _timeline_html(self, index: int) -> str:
+        """A strip of the song's windows, bar height the window's loudness (RMS), chosen marked."""
+        windows = self.songs[self.current].windows
+        rms = windows["rms_mean"].to_numpy() if "rms_mean" in windows else None
+        top = float(rms.max()) if rms is not None and rms.max() > 0 else 1.0
+        bars = []
+        for i, row in enumerate(windows.itertuples()):
+            height = 4 + 20 * (float(rms[i]) / top if rms is not None else 1.0)
+            colour = "#e45756" if i == index else "#9ecae9"
+            bars.append(f"<span title='{_clock(row.start)}–{_clock(row.end)}' style='display:inline-block;"
+                        f"width:10px;height:{height:.0f}px;margin-right:1px;background:{colour}'></span>")
+        return ("<div class='labeler-timeline' style='display:flex;align-items:flex-end;height:26px'>"
+                + "".join(bars) + f"<small style='margin-left:6px'>window {index + 1} of "
+                f"{len(windows)} (loudness per window; red: the one loaded)</small></div>")
 
     def _name(self, song_id: int) -> str:
         song = self.songs[song_id]
@@ -601,10 +683,15 @@ class Labeler(LabelingSession):
         return buffer.getvalue()
 
 
-    def show(self) -> None:
-        """Display the widget (in a notebook)."""
+    def show(self, scroll: bool = False) -> None:
+        """Display the widget (in a notebook).
 
+        *scroll*: bring the labeler's cell into view once the cells after it have run (after
+        Run All the notebook would otherwise sit at its last cell).
+        """
         display(self.widget)
+        if scroll:
+            display(Javascript(SCROLL_INTO_VIEW))
 
 
     def _ipython_display_(self):
@@ -623,6 +710,12 @@ class Labeler(LabelingSession):
             width, height = CURVE_SIZE
             parts.append(f"<img width='{width}' height='{height}' src='data:image/png;base64,{png}'/>")
         return "<div style='border:1px solid #ccc;padding:8px'>" + "".join(parts) + "</div>"
+
+
+def _clock(seconds: float) -> str:
+    """Song time as m:ss."""
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def scripted_session(labeler: Labeler, genres_by_name: dict[str, str]) -> pd.DataFrame:
