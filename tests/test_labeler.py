@@ -717,6 +717,7 @@ def test_an_answer_for_a_song_no_longer_on_screen_is_refused(pool_dir, store_pat
     assert second != first
     # "s" 20 ms later: inside the debounce, and meant for the first song: neither applies
     assert lab.press("s", song_id=first, at=10.02) is None
+    assert lab.press("1", song_id=second, at=10.2) is None  # a double-tapped number
     assert lab.press("s", song_id=first, at=11.0) is not None  # later, still for the old song
     assert "refused: the song on screen is now" in lab.status.value
     events = lab.store.events()

@@ -50,8 +50,12 @@ GENRE_KEYS = "1234567890"
 #: Prefix of the next rows of genre keys: genres 11-20 are ``g1`` ... ``g0``, 21-30 ``gg1`` ...
 GENRE_PREFIX_KEY = "g"
 
-#: Seconds after an answer within which another answer key is taken as a repeat and ignored.
+#: Seconds after an answer within which the same key again is taken as a repeat and ignored.
 DEBOUNCE_SECONDS = 0.25
+
+#: Seconds after an answer within which any other answer is ignored: quicker than anyone can
+#: see the next song (what keeps a key from landing on a song never shown).
+MIN_ANSWER_GAP_SECONDS = 0.1
 
 
 def genre_key(position: int) -> str:
@@ -186,7 +190,7 @@ class LabelingSession:
         self.refit_every = refit_every
         self._labels_since_fit = 0
         self._retraining = False
-        self._last_answer_at: float | None = None
+        self._last_answer_at: tuple[float, str | None] | None = None
         self._genre_order: list[str] = []
         # events before this one were made before this session (the review list tells them apart)
         events = self.store.events()
@@ -626,18 +630,22 @@ class LabelingSession:
                 f"{self.songs[self.current].title!r}; nothing was stored")
         return self.current
 
-    def debounced(self, at: float | None) -> bool:
+    def debounced(self, at: float | None, key: str | None = None) -> bool:
         """Whether an answer pressed at *at* (seconds, the front end's clock) is a repeat.
 
-        An answer within :data:`DEBOUNCE_SECONDS` of the previous one is ignored (a double tap
-        or key repeat); otherwise *at* becomes the previous answer's time. ``None``: never.
+        Ignored: the same *key* within :data:`DEBOUNCE_SECONDS` of the previous answer (a
+        double tap, a bouncing key), or any answer within :data:`MIN_ANSWER_GAP_SECONDS`.
+        Otherwise *at* becomes the previous answer's time. ``None``: never a repeat.
         """
         if at is None:
             return False
         with self._lock:
-            if self._last_answer_at is not None and 0 <= at - self._last_answer_at < DEBOUNCE_SECONDS:
-                return True
-            self._last_answer_at = float(at)
+            last_at, last_key = self._last_answer_at or (None, None)
+            if last_at is not None and 0 <= at - last_at:
+                gap = at - last_at
+                if gap < MIN_ANSWER_GAP_SECONDS or (key == last_key and gap < DEBOUNCE_SECONDS):
+                    return True
+            self._last_answer_at = (float(at), key)
             return False
 
     def label(self, genre: str, song_id: int | None = None) -> int:

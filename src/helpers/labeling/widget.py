@@ -225,7 +225,7 @@ class Labeler(LabelingSession):
         if button is None or button.disabled:
             return None
         action, answer = self._actions[sequence]
-        if answer and self.debounced(at):
+        if answer and self.debounced(at, sequence):
             return None  # a repeat: the first press already answered
         self._safely(lambda: action(song_id) if answer else action())
         return button.description
@@ -263,7 +263,7 @@ class Labeler(LabelingSession):
 
     def _button(self, description, handler, style="", tooltip=""):
         button = widgets.Button(description=description, button_style=style, tooltip=tooltip,
-                                layout=widgets.Layout(width="auto"))
+                                layout=widgets.Layout(width="auto", flex="0 0 auto"))
         button.on_click(lambda _button: self._safely(handler))
         return button
 
@@ -359,13 +359,13 @@ class Labeler(LabelingSession):
         self.keyboard_area = widgets.VBox([
             self.read_only_note, self.header, self.model_line,
             widgets.HBox([self.player, self.play_button, self.window_back_button,
-                          self.window_on_button, self.autoplay]),
+                          self.window_on_button, self.autoplay], layout=_wrap()),
             self.timeline, self.player_note, self.bars, self.genre_buttons,
             widgets.HBox([self.accept_button, self.skip_button, self.undo_button,
                           self.like_button, self.dislike_button]),
             widgets.HBox([self.skipped_choice, self.revisit_button]),
             widgets.HBox([self.review_genre, self.review_choice, self.open_button,
-                          self.previous_button]),
+                          self.previous_button], layout=_wrap()),
             widgets.HBox([self.extraction_bar, self.extraction_note]),
             self.progress_line, self.status, self.keys_note,
         ])
@@ -513,8 +513,6 @@ class Labeler(LabelingSession):
         """
         states = self.states() if states is None else states
         self._render_queue_counts(states)
-        if message is not None:
-            self.status.value = html.escape(message)
         writable = self.current is not None and not self.read_only
         for button in (self.accept_button, self.skip_button, self.add_genre_button,
                        *self.buttons.values(), self.like_button, self.dislike_button):
@@ -533,6 +531,8 @@ class Labeler(LabelingSession):
             self.bars.value = self.player_note.value = self.timeline.value = ""
             self.accept_button.description = f"Accept [{ACTION_KEYS['accept']}]"
             self.player.value = b""
+            if message is not None:
+                self.status.value = html.escape(message)
             return
         song = self.songs[self.current]
         state = states.set_index("song_id").loc[self.current]
@@ -549,18 +549,21 @@ class Labeler(LabelingSession):
             f"<h3>{html.escape(song.title)}</h3><div>{html.escape(song.artist or 'unknown artist')}"
             f"{album} · <code>{html.escape(song.path.name if song.path else 'no audio file')}</code>"
             f"{known}{mark}</div>")
+        if getattr(self, "_shown", None) != self.current:
+            # right after the header (messages arrive in order): a key names this song from now
+            self.keyboard_area.remove_class(f"labeler-song-{getattr(self, '_shown', None)}")
+            self.keyboard_area.add_class(f"labeler-song-{self.current}")
+            self._shown = self.current
         top = self.top_genres(k=1)[0][0]
         self.accept_button.description = f"Accept {top} [{ACTION_KEYS['accept']}]"
         self._load_player(self.autoplay.value)
         self.bars.value = self._bars_html()
+        if message is not None:  # last: when it shows, the song it speaks of is drawn
+            self.status.value = html.escape(message)
         try:
             self._prediction_id(self.current)
         except InputError as exc:  # e.g. the store became read-only or full meanwhile
             self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
-        if getattr(self, "_shown", None) != self.current:  # last: the song is drawn by now
-            self.keyboard_area.remove_class(f"labeler-song-{getattr(self, '_shown', None)}")
-            self.keyboard_area.add_class(f"labeler-song-{self.current}")
-            self._shown = self.current
 
 
     def _on_listen(self) -> None:
@@ -710,6 +713,11 @@ class Labeler(LabelingSession):
             width, height = CURVE_SIZE
             parts.append(f"<img width='{width}' height='{height}' src='data:image/png;base64,{png}'/>")
         return "<div style='border:1px solid #ccc;padding:8px'>" + "".join(parts) + "</div>"
+
+
+def _wrap() -> widgets.Layout:
+    """A row that wraps rather than squeezing its buttons."""
+    return widgets.Layout(flex_flow="row wrap", align_items="center")
 
 
 def _clock(seconds: float) -> str:
