@@ -624,3 +624,15 @@ def test_the_predict_job_runs_without_flask(tmp_path, model):
     code = "import sys, helpers.web.jobs; print('flask' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_an_uploaded_file_s_tags_name_the_song(app, client, tmp_path):
+    tagged = tmp_path / "tagged.flac"
+    t = np.arange(int(8 * SR)) / SR
+    with sf.SoundFile(tagged, "w", SR, 1, format="FLAC") as handle:
+        handle.title, handle.artist, handle.album = "Tagged Title", "Tag Artist", "Tag Album"
+        handle.write((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
+    _, page = _predicted(app, client, data=tagged.read_bytes(), name="upload.flac")
+    assert "Tagged Title" in page and "Tag Artist" in page
+    songs = _store(tmp_path).songs()
+    assert songs[["title", "artist", "album"]].values.tolist() == [["Tagged Title", "Tag Artist", "Tag Album"]]

@@ -524,7 +524,9 @@ class Labeler(LabelingSession):
         if self.current is None:
             self.keyboard_area.remove_class(f"labeler-song-{getattr(self, '_shown', None)}")
             self._shown = None
-            if self.extracting or (not self.songs and self.pending_total):
+            # before the extraction thread starts too: songs are still to come
+            if self.extracting or (self.prepared < self.pending_total
+                                   and not getattr(self, "_thread_done", False)):
                 self.header.value = "<h3>Preparing songs ...</h3>The first song appears here when it is ready."
             else:
                 self.header.value = "<h3>Nothing left to label.</h3>"
