@@ -734,8 +734,8 @@ def scripted_session(labeler: Labeler, genres_by_name: dict[str, str]) -> pd.Dat
     Songs are answered from *genres_by_name* (file-name prefix -> genre): accept when the
     model's top genre is right, else press the genre's button. The session skips one song and
     comes back to it through the Skipped list; a song whose genre the model does not know is
-    typed into the new-genre box (Enter), liked, undone and labelled again with the new
-    genre's own button; then the model is retrained.
+    typed into the new-genre box (Enter), liked, both undone (the like, then the label) and
+    labelled again with the new genre's own button; then the model is retrained.
 
     Returns
     -------
@@ -769,7 +769,8 @@ def scripted_session(labeler: Labeler, genres_by_name: dict[str, str]) -> pd.Dat
         labeler._safely(labeler._label_new_genre)  # what Enter in the box does
         labeler.show_song(song_id)
         labeler.like_button.click()
-        labeler.undo_button.click()  # takes the label back and shows the song again ...
+        labeler.undo_button.click()  # a like is a decision: undo takes it back ...
+        labeler.undo_button.click()  # ... then the label, and the song shows again ...
         labeler.buttons[truth(song_id)].click()  # ... and it is made again with its own button
     for _skipped in labeler.skipped():  # back to the skipped songs: the first is selected
         labeler.revisit_button.click()
