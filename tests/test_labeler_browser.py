@@ -23,6 +23,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from helpers.labeling.launch import LABELER_NOTEBOOK, working_copy
+
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
 ACCEPT_READY = ("() => [...document.querySelectorAll('button')].some("
@@ -67,7 +69,8 @@ def jupyter_lab(tmp_path):
     nbformat.write(notebook, tmp_path / "labeler.ipynb")
     port, token = _free_port(), "labeler-browser-test"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
-               MUSIC_STUDY_DATA_DIR=str(tmp_path / "data"), JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"))
+               MUSIC_STUDY_DATA_DIR=str(tmp_path / "data"), JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
+               MUSIC_STUDY_INTERACTIVE="1")  # as `make label` starts JupyterLab
     server = subprocess.Popen(
         [str(jupyter), "lab", "--no-browser", "--allow-root", f"--port={port}", "--ServerApp.ip=127.0.0.1",
          f"--ServerApp.token={token}", f"--ServerApp.root_dir={tmp_path}"],
@@ -205,6 +208,7 @@ def test_the_labeler_in_jupyterlab(jupyter_lab):
             page.wait_for_function(ACCEPT_READY, timeout=120000)
             before = _events(folder / "labels.sqlite")
             shown = header.text_content()
+            page.wait_for_timeout(150)  # a person's pace since the last answer
             page.keyboard.press("2")
             page.wait_for_timeout(20)
             page.keyboard.press("s")
@@ -241,6 +245,36 @@ def test_the_labeler_in_jupyterlab(jupyter_lab):
             song = events[-1][1]
             assert [e[2] for e in events if e[1] == song].count("label") >= 2  # the old one kept
             page.screenshot(path=str(folder / "labeler.png"))
+
+            # notebook 05 as `make label` opens it: a working copy is run and saved, the
+            # tracked notebook stays byte for byte what it was
+            tracked = ROOT / "notebooks" / LABELER_NOTEBOOK
+            before = tracked.read_bytes()
+            copy = working_copy(folder=folder / "data" / "user" / "notebooks")
+            page.close()  # a fresh page and workspace: only the copy is open
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(url.replace("labeler.ipynb?", f"{copy.relative_to(folder)}?reset&"))
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120000)
+            for _attempt in range(5):
+                page.locator(".jp-CodeCell .jp-InputArea-editor").first.click()
+                page.keyboard.press("Shift+Enter")  # the parameters ...
+                try:
+                    page.wait_for_function(
+                        "() => /\\[\\d+\\]/.test(document.querySelector('.jp-CodeCell .jp-InputPrompt').textContent)",
+                        timeout=10000)
+                    break
+                except Exception:
+                    continue
+            page.keyboard.press("Shift+Enter")  # ... and the cell that reads the launch's variable
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].filter("
+                "e => /\\[\\d+\\]/.test(e.textContent)).length >= 2", timeout=60000)
+            page.keyboard.press("Control+s")
+            deadline = time.monotonic() + 30
+            while b'"execution_count": 2' not in copy.read_bytes() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert b'"execution_count": 2' in copy.read_bytes()  # the session went to the copy
+            assert tracked.read_bytes() == before
         finally:
             page.screenshot(path=str(folder / "labeler-last.png"))
             browser.close()
