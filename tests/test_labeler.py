@@ -820,6 +820,9 @@ def test_listening_keys_play_stop_and_step_through_the_windows(pool_dir, store_p
     assert f"the player's 0:00 is 0:0{int(start)}" in lab.player_note.value
     lab.press("k")
     assert lab.player.autoplay and "Playing window" in lab.player_note.value
+    loaded = lab.player.value
+    lab.press("l")  # a like keeps the song playing: the player is not reloaded
+    assert lab.player.value is loaded and lab.player.autoplay
     other = 1 - index  # two windows per song
     lab.press("." if other > index else ",")
     assert lab.listen_window()[0] == other and lab.player.autoplay  # the next window plays on

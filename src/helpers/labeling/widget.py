@@ -31,6 +31,7 @@ import re
 import warnings
 
 import ipywidgets as widgets
+import numpy as np
 import pandas as pd
 from IPython.display import Javascript, display
 from matplotlib.figure import Figure
@@ -531,6 +532,7 @@ class Labeler(LabelingSession):
             else:
                 self.header.value = "<h3>Nothing left to label.</h3>"
             self.bars.value = self.player_note.value = self.timeline.value = ""
+            self._loaded = None
             self.accept_button.description = f"Accept [{ACTION_KEYS['accept']}]"
             self.player.value = b""
             if message is not None:
@@ -558,7 +560,9 @@ class Labeler(LabelingSession):
             self._shown = self.current
         top = self.top_genres(k=1)[0][0]
         self.accept_button.description = f"Accept {top} [{ACTION_KEYS['accept']}]"
-        self._load_player(self.autoplay.value)
+        if getattr(self, "_loaded", None) != (self.current, self.listen_window()[0]):
+            # a new song (or window): the same one keeps playing through a like or a relabel
+            self._load_player(self.autoplay.value)
         self.bars.value = self._bars_html()
         if message is not None:  # last: when it shows, the song it speaks of is drawn
             self.status.value = html.escape(message)
@@ -585,6 +589,7 @@ class Labeler(LabelingSession):
         """
         song = self.songs[self.current]
         index, start, end = self.listen_window()
+        self._loaded = (self.current, index)
         self.timeline.value = self._timeline_html(index)
         where = f"{_clock(start)}–{_clock(end)} of {_clock(float(song.windows['end'].max()))}"
         uncertain = " (the most uncertain window)" if index == self._uncertain_index() else ""
@@ -613,13 +618,14 @@ class Labeler(LabelingSession):
     def _timeline_html(self, index: int) -> str:
         """A strip of the song's windows, bar height the window's loudness (RMS), chosen marked."""
         windows = self.songs[self.current].windows
-        rms = windows["rms_mean"].to_numpy() if "rms_mean" in windows else None
-        top = float(rms.max()) if rms is not None and rms.max() > 0 else 1.0
+        spans = windows[["start", "end"]].to_numpy()
+        rms = windows["rms_mean"].to_numpy() if "rms_mean" in windows else np.ones(len(windows))
+        top = float(rms.max()) if rms.max() > 0 else 1.0
         bars = []
-        for i, row in enumerate(windows.itertuples()):
-            height = 4 + 20 * (float(rms[i]) / top if rms is not None else 1.0)
+        for i, (start, end) in enumerate(spans):
+            height = 4 + 20 * float(rms[i]) / top
             colour = "#e45756" if i == index else "#9ecae9"
-            bars.append(f"<span title='{_clock(row.start)}–{_clock(row.end)}' style='display:inline-block;"
+            bars.append(f"<span title='{_clock(start)}–{_clock(end)}' style='display:inline-block;"
                         f"width:10px;height:{height:.0f}px;margin-right:1px;background:{colour}'></span>")
         return ("<div class='labeler-timeline' style='display:flex;align-items:flex-end;height:26px'>"
                 + "".join(bars) + f"<small style='margin-left:6px'>window {index + 1} of "
