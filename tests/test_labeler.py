@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -770,7 +771,7 @@ def test_excluded_labels_are_named_with_their_reason(tmp_path, shipped_songs):
 
 def test_au_files_join_the_pool_and_copies_are_known_by_content(pool_dir, store_path, tmp_path,
                                                                 no_extraction):
-    from helpers.audio.decode import probe_tags
+    from helpers.audio.decode import ffmpeg_executable, probe_tags
 
     au = tmp_path / "au" / "tone.au"
     au.parent.mkdir()
@@ -785,6 +786,12 @@ def test_au_files_join_the_pool_and_copies_are_known_by_content(pool_dir, store_
         handle.title, handle.artist, handle.album = "A Title", "An Artist", "An Album"
         handle.write(_tone("sine").astype(np.float32))
     assert probe_tags(tagged) == {"title": "A Title", "artist": "An Artist", "album": "An Album"}
+    m4a = tmp_path / "tagged.m4a"  # libsndfile cannot read it: ffmpeg's probe gives its tags
+    subprocess.run([ffmpeg_executable(), "-v", "error", "-i", str(tagged), "-metadata", "title=Mp3 Title",
+                    "-metadata", "artist=Mp3 Artist", "-metadata", "genre=Synthpop", str(m4a)],
+                   check=True, timeout=60)
+    assert probe_tags(m4a) == {"title": "Mp3 Title", "artist": "Mp3 Artist", "album": "An Album",
+                               "genre": "Synthpop"}
 
 
 def test_retrain_is_refused_while_running_and_a_stale_panel_says_so(pool_dir, store_path,
