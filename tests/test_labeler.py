@@ -728,6 +728,12 @@ def test_an_answer_for_a_song_no_longer_on_screen_is_refused(pool_dir, store_pat
                  "target": {"className": f"widget-vbox labeler-keys labeler-song-{second}"}})
     assert lab.store.events()["kind"].tolist() == ["label", "skip"] and lab.skipped() == [second]
     assert f"labeler-song-{lab.current}" in lab.keyboard_area._dom_classes
+    # a double click from the page: the second click is a repeat, not an answer for the next song
+    third = lab.current
+    for _ in range(2):
+        lab.buttons["jazz"]._handle_button_msg(None, {"event": "click"}, [])
+    labelled = lab.store.current_labels().set_index("song_id")["genre"]
+    assert labelled.get(third) == "jazz" and lab.current not in labelled.index
 
 
 def test_review_list_relabels_any_earlier_song_and_keeps_the_old_label(pool_dir, store_path,

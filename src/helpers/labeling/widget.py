@@ -28,6 +28,7 @@ import html
 import io
 import logging
 import re
+import time
 import warnings
 
 import ipywidgets as widgets
@@ -68,6 +69,24 @@ _SONG_CLASS = re.compile(r"labeler-song-(\d+)")
 
 #: Seconds Enter in the new-genre box waits for the box's last characters to reach the kernel.
 ENTER_DELAY_SECONDS = 0.3
+
+
+#: Seconds after an answer click from the page within which another answer click is ignored
+#: (a double click would otherwise answer for the next song before anyone saw it).
+CLICK_DEBOUNCE_SECONDS = 0.4
+
+
+class _PageButton(widgets.Button):
+    """A button that knows whether a click came from the page or from ``click()`` in code."""
+
+    from_page = False
+
+    def _handle_button_msg(self, _, content, buffers):
+        self.from_page = content.get("event", "") == "click"
+        try:
+            super()._handle_button_msg(_, content, buffers)
+        finally:
+            self.from_page = False
 
 
 #: JupyterLab runs this in the output of the labeler's cell: scroll that cell into view a few
@@ -262,11 +281,28 @@ class Labeler(LabelingSession):
             self._safely(self._label_new_genre)
 
 
-    def _button(self, description, handler, style="", tooltip=""):
-        button = widgets.Button(description=description, button_style=style, tooltip=tooltip,
-                                layout=widgets.Layout(width="auto", flex="0 0 auto"))
-        button.on_click(lambda _button: self._safely(handler))
+    def _button(self, description, handler, style="", tooltip="", answer=False):
+        """A button running *handler*; an *answer* button ignores a repeated click from the page."""
+        button = _PageButton(description=description, button_style=style, tooltip=tooltip,
+                             layout=widgets.Layout(width="auto", flex="0 0 auto"))
+
+        def clicked(_button):
+            if answer and button.from_page and self._click_repeated():
+                return  # a double click: the first one answered for the song it was meant for
+            self._safely(handler)
+
+        button.on_click(clicked)
         return button
+
+    def _click_repeated(self) -> bool:
+        """Whether a click from the page comes within :data:`CLICK_DEBOUNCE_SECONDS` of the
+        previous answer click (the kernel's clock: a click carries no time of its own)."""
+        now = time.monotonic()
+        last = getattr(self, "_last_click_at", None)
+        if last is not None and now - last < CLICK_DEBOUNCE_SECONDS:
+            return True
+        self._last_click_at = now
+        return False
 
 
     def _safely(self, handler) -> None:
@@ -309,15 +345,17 @@ class Labeler(LabelingSession):
             self.new_genre.on_submit(self._submit_new_genre)
         self.add_genre_button = self._button("Label as new genre", self._label_new_genre, "info")
         self.accept_button = self._button(f"Accept [{keys['accept']}]", self.accept, "success",
-                                          "The model's top genre is right")
-        self.skip_button = self._button(f"Skip [{keys['skip']}]", self.skip, "", "Decide later")
+                                          "The model's top genre is right", answer=True)
+        self.skip_button = self._button(f"Skip [{keys['skip']}]", self.skip, "", "Decide later",
+                                        answer=True)
         self.undo_button = self._button(f"Undo [{keys['undo']}]", self.undo, "warning",
                                         "Undo your last decision (a label, skip, like or dislike)")
         self.skipped_choice = widgets.Dropdown(description="Skipped:", options=[])
         self.revisit_button = self._button(f"Back to skipped [{keys['revisit']}]", self._revisit, "")
         self.like_button = self._button(f"Like [{keys['like']}]", lambda: self.like(True), "",
-                                        "Add to liked songs")
-        self.dislike_button = self._button(f"Dislike [{keys['dislike']}]", lambda: self.like(False), "")
+                                        "Add to liked songs", answer=True)
+        self.dislike_button = self._button(f"Dislike [{keys['dislike']}]", lambda: self.like(False),
+                                           "", answer=True)
         self.retrain_button = self._button("Retrain", self.retrain, "primary",
                                            "Fit on the table plus your labels; compare held out")
         self.save_button = self._button("Save model", self._save, "",
@@ -393,7 +431,8 @@ class Labeler(LabelingSession):
             return
         for genre, key in keys.items():  # the map only grows: existing buttons are kept
             if genre not in self.buttons:
-                self.buttons[genre] = self._button(f"{genre} [{key}]", lambda g=genre: self.label(g))
+                self.buttons[genre] = self._button(f"{genre} [{key}]", lambda g=genre: self.label(g),
+                                                   answer=True)
         self.genre_buttons.children = tuple(self.buttons[g] for g in keys)
         self.buttons = {g: self.buttons[g] for g in keys}
         # key -> (action taking the song the answer is for, or nothing; whether it answers)
