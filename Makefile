@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 LOCK := requirements.lock
 PYTEST_ARGS ?=
 
-.PHONY: report report-quick report-reader test lint lab serve venv clean-venv model lock
+.PHONY: report report-quick report-reader test lint lab label serve venv clean-venv model lock
 
 $(STAMP): pyproject.toml $(LOCK)
 	@if ! $(BIN)/python -c "import sys" >/dev/null 2>&1; then \
@@ -60,3 +60,8 @@ serve: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# notebook 05 for labelling by hand: a working copy (data/user/notebooks/, git-ignored) opens in
+# JupyterLab with MUSIC_STUDY_INTERACTIVE=1, so the tracked notebook never changes
+label: $(STAMP)
+	MUSIC_STUDY_INTERACTIVE=1 $(BIN)/jupyter lab "$$($(BIN)/python -c 'from helpers.labeling.launch import working_copy; print(working_copy())')"

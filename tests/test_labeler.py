@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from helpers.errors import InputError
 from helpers.labeling import session as session_module
 from helpers.labeling import widget as labeler_module
 from helpers.labeling.pool import pool_files
+from helpers.labeling.session import LabelingSession
 from helpers.labeling.widget import Labeler
 from helpers.models import load_model, read_model_metadata
 from helpers.store import LabelStore
@@ -111,8 +113,17 @@ def test_every_click_is_written_to_the_store(pool_dir, store_path, no_extraction
 
     lab.like_button.click()
     liked = lab.current
+    assert "Liked ✓" in lab.like_button.description and "♥ liked" in lab.header.value
     lab.dislike_button.click()
     assert store.preferences()[["song_id", "liked", "who"]].values.tolist() == [[liked, False, "ann"]]
+
+    lab.undo_button.click()  # a dislike is a decision: undo restores the like before it
+    assert lab.current == liked and lab.liked_state() is True
+    lab.like_button.click()  # pressed again, a like toggles off
+    assert lab.liked_state() is None and store.preferences().empty
+    lab.undo_button.click()  # ... and that is undone too
+    lab.undo_button.click()  # then the like itself
+    assert lab.liked_state(liked) is None and "Like [l]" == lab.like_button.description
 
     lab.undo_button.click()  # undoes the skip: that song is current again and back in the queue
     assert lab.current == third and lab.skipped() == []
@@ -228,6 +239,21 @@ def test_new_genre_round_trip_on_the_shipped_electronic_song(root, tmp_path, mon
     assert len(windows) == 2
     assert set(lab.model.predict(windows[list(lab.model.feature_names_in_)])) == {"electronic"}
     assert "New genres: <b>electronic</b>" in lab.retrain_output.value
+    song_row = lab.songs[lab.store.song_id(song)]  # the file's tags, not its name
+    assert (song_row.title, song_row.artist) == ("Coherence", "Maxstack")
+    lab.show_song(lab.store.song_id(song))
+    assert "Maxstack" in lab.header.value and "Endgame" in lab.header.value
+    assert lab.store.songs()["artist"].tolist() == ["Maxstack"]  # the artist retrain groups by
+    monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path / "data"))
+    named = lab.save_model()  # named after the store and dated: sessions never replace each other
+    assert named.name.startswith("labels-") and lab.saved_models() == [named]
+    with pytest.raises(InputError, match="exists already"):
+        lab.save_model(named)
+    monkeypatch.setattr(lab, "model_path", lambda name=None: named)  # a second save that second
+    lab.save_button.click()
+    assert "press Save model again to replace it" in lab.status.value and not lab.saved_note.value
+    lab.save_button.click()
+    assert "Saved models of this store" in lab.saved_note.value and named.name in lab.saved_note.value
     saved = lab.save_model(tmp_path / "retrained.skops")
     loaded = load_model(saved, expected_genres=list(lab.model.classes_))
     assert "electronic" in loaded.classes_
@@ -659,3 +685,191 @@ def test_a_labelling_session_works_without_widgets(pool_dir, store_path, no_extr
     code = "import sys, helpers.labeling.session; print('ipywidgets' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_keys_stay_put_when_a_genre_is_added_and_after_a_restart(pool_dir, store_path, no_extraction):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0, audio=False)
+    before = lab.key_map()
+    assert list(before) == sorted(before)[:len(before)] and before["blues"] == "1"
+    lab.new_genre.value = "Electronic"
+    lab.add_genre_button.click()
+    song = lab.current
+    after = lab.key_map()
+    assert {g: after[g] for g in before} == before  # every old key labels the same genre
+    assert after["electronic"] == "g1"  # the eleventh: the prefix key, then 1
+    assert "[g1]" in lab.buttons["electronic"].description
+    lab.press("g")
+    lab.press("1")
+    assert lab.store.current_labels().set_index("song_id").loc[song, "genre"] == "electronic"
+    lab.undo_button.click()
+    lab.undo_button.click()  # no label of the typed genre left: its key stays all the same
+    assert lab.key_map() == after
+    lab.store.close()
+    again = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0, audio=False)
+    assert again.key_map() == after  # the map is the store's
+    assert [b.description.split(" [")[0] for b in again.genre_buttons.children] == list(after)
+
+
+def test_an_answer_for_a_song_no_longer_on_screen_is_refused(pool_dir, store_path, no_extraction):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0, audio=False)
+    first = lab.current
+    lab.press("1", song_id=first, at=10.0)
+    second = lab.current
+    assert second != first
+    # "s" 20 ms later: inside the debounce, and meant for the first song: neither applies
+    assert lab.press("s", song_id=first, at=10.02) is None
+    assert lab.press("1", song_id=second, at=10.2) is None  # a double-tapped number
+    assert lab.press("s", song_id=first, at=11.0) is not None  # later, still for the old song
+    assert "refused: the song on screen is now" in lab.status.value
+    events = lab.store.events()
+    assert events["kind"].tolist() == ["label"] and events["song_id"].tolist() == [first]
+    assert lab.current == second
+    lab._on_key({"type": "keydown", "key": "s", "timeStamp": 12500.0,
+                 "target": {"className": f"widget-vbox labeler-keys labeler-song-{second}"}})
+    assert lab.store.events()["kind"].tolist() == ["label", "skip"] and lab.skipped() == [second]
+    assert f"labeler-song-{lab.current}" in lab.keyboard_area._dom_classes
+    # a double click from the page: the second click is a repeat, not an answer for the next song
+    third = lab.current
+    for _ in range(2):
+        lab.buttons["jazz"]._handle_button_msg(None, {"event": "click"}, [])
+    labelled = lab.store.current_labels().set_index("song_id")["genre"]
+    assert labelled.get(third) == "jazz" and lab.current not in labelled.index
+
+
+def test_review_list_relabels_any_earlier_song_and_keeps_the_old_label(pool_dir, store_path,
+                                                                       no_extraction):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0, audio=False)
+    order = []
+    for genre in ("jazz", "rock", "jazz"):
+        order.append(lab.current)
+        lab.buttons[genre].click()
+    review = lab.review()
+    assert review["song_id"].tolist() == order[::-1] and review["this_session"].all()
+    assert set(review.columns) >= {"title", "genre", "labelled_utc", "model_said"}
+    assert lab.review("jazz")["song_id"].tolist() == [order[2], order[0]]
+    lab.review_genre.value = "rock"
+    assert [v for _, v in lab.review_choice.options] == [order[1]]
+    lab.review_genre.value = ""
+    lab.review_choice.value = order[0]
+    lab.press("o")
+    assert lab.current == order[0] and "Reopened" in lab.status.value
+    lab.buttons["blues"].click()
+    assert "was jazz" in lab.status.value
+    history = lab.store.events(order[0])
+    assert history["genre"].tolist() == ["jazz", "blues"] and not history["undone"].any()
+    assert lab.store.current_labels().set_index("song_id").loc[order[0], "genre"] == "blues"
+    assert lab.progress()["labelled"] == 3  # songs, not events or windows
+    lab.press("p")  # previous song: the one just relabelled
+    assert lab.current == order[0]
+
+
+def test_excluded_labels_are_named_with_their_reason(tmp_path, shipped_songs):
+    from helpers.labeling import retrain as retraining
+
+    held_out = data.held_out_split()[1]["filename"].iloc[0]
+    clip = tmp_path / held_out
+    shutil.copy(shipped_songs[0], clip)
+    with LabelStore(tmp_path / "labels.sqlite") as store:
+        store.record_label(store.add_song(clip), "blues")
+        excluded = retraining.excluded_labels(store)
+    assert excluded[["genre", "reason"]].values.tolist() == [["blues", retraining.HELD_OUT_REASON]]
+
+
+def test_au_files_join_the_pool_and_copies_are_known_by_content(pool_dir, store_path, tmp_path,
+                                                                no_extraction):
+    from helpers.audio.decode import ffmpeg_executable, probe_tags
+
+    au = tmp_path / "au" / "tone.au"
+    au.parent.mkdir()
+    sf.write(au, _tone("sine").astype(np.float32), SR, format="AU")
+    assert pool_files(au.parent) == [au]
+    copies = tmp_path / "copies"
+    shutil.copytree(pool_dir, copies)  # the same audio in another folder: nothing extracted
+    lab = Labeler(copies, store=store_path, window_seconds=WINDOW, audio=False)
+    assert len(lab.songs) == 4 and len(lab.store.songs()) == 4
+    tagged = tmp_path / "tagged.flac"
+    with sf.SoundFile(tagged, "w", SR, 1, format="FLAC") as handle:
+        handle.title, handle.artist, handle.album = "A Title", "An Artist", "An Album"
+        handle.write(_tone("sine").astype(np.float32))
+    assert probe_tags(tagged) == {"title": "A Title", "artist": "An Artist", "album": "An Album"}
+    m4a = tmp_path / "tagged.m4a"  # libsndfile cannot read it: ffmpeg's probe gives its tags
+    subprocess.run([ffmpeg_executable(), "-v", "error", "-i", str(tagged), "-metadata", "title=Mp3 Title",
+                    "-metadata", "artist=Mp3 Artist", "-metadata", "genre=Synthpop", str(m4a)],
+                   check=True, timeout=60)
+    assert probe_tags(m4a) == {"title": "Mp3 Title", "artist": "Mp3 Artist", "album": "An Album",
+                               "genre": "Synthpop"}
+
+
+def test_retrain_is_refused_while_running_and_a_stale_panel_says_so(pool_dir, store_path,
+                                                                    no_extraction):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0, audio=False)
+    lab.buttons["jazz"].click()
+    lab._retraining = True  # as while a retrain runs in another thread
+    with pytest.raises(InputError, match="already running"):
+        lab.retrain()
+    lab._retraining = False
+    lab.retrain_button.click()
+    assert not lab.retrain_button.disabled and not lab.retrain_stale
+    assert "1 labelled songs (jazz: 1 song (2 windows))" in lab.retrain_output.value
+    lab.undo_button.click()  # the refit without the label makes the panel stale
+    assert lab.retrain_stale and "Stale" in lab.retrain_output.value and lab.save_button.disabled
+
+
+def test_refit_every_n_labels_is_off_by_default(pool_dir, store_path, no_extraction):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0, audio=False,
+                  refit_every=2)
+    model = lab.model
+    lab.buttons["jazz"].click()
+    assert lab.model is model
+    lab.buttons["jazz"].click()
+    assert lab.model is not model and "refitted" in lab.status.value
+    assert LabelingSession.__init__.__kwdefaults__["refit_every"] is None
+
+
+def test_listening_keys_play_stop_and_step_through_the_windows(pool_dir, store_path, no_extraction):
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0)
+    index, start, _ = lab.listen_window()
+    assert not lab.player.autoplay and "Playing" not in lab.player_note.value  # nothing plays yet
+    assert f"the player's 0:00 is 0:0{int(start)}" in lab.player_note.value
+    lab.press("k")
+    assert lab.player.autoplay and "Playing window" in lab.player_note.value
+    loaded = lab.player.value
+    lab.press("l")  # a like keeps the song playing: the player is not reloaded
+    assert lab.player.value is loaded and lab.player.autoplay
+    other = 1 - index  # two windows per song
+    lab.press("." if other > index else ",")
+    assert lab.listen_window()[0] == other and lab.player.autoplay  # the next window plays on
+    audio, _ = sf.read(io.BytesIO(bytes(lab.player.value)))
+    assert len(audio) == pytest.approx(WINDOW * SR, abs=2)
+    assert "background:#e45756" in lab.timeline.value
+    lab.press("k")
+    assert not lab.player.autoplay and "Playing" not in lab.player_note.value
+    lab.autoplay.value = True
+    lab.press("s")
+    assert lab.player.autoplay  # autoplay: the next song starts playing
+
+
+def test_make_label_works_on_a_copy_so_the_tracked_notebook_never_changes(root, tmp_path,
+                                                                          monkeypatch):
+    import nbformat
+
+    from helpers.labeling.launch import INTERACTIVE_ENV, interactive_requested, working_copy
+
+    tracked = root / "notebooks" / "05_active_learning_labeler.ipynb"
+    before = tracked.read_bytes()
+    monkeypatch.setenv("MUSIC_STUDY_DATA_DIR", str(tmp_path / "data"))
+    copy = working_copy()
+    assert copy.parent == tmp_path / "data" / "user" / "notebooks" and copy.read_bytes() == before
+    notebook = nbformat.read(copy, as_version=4)  # what a session and its autosave write
+    notebook.cells[1].outputs = [nbformat.v4.new_output("stream", text="labelled\n")]
+    nbformat.write(notebook, copy)
+    assert working_copy() == copy and copy.read_bytes() != before  # the person's copy is kept
+    assert tracked.read_bytes() == before
+    # the notebook reads the launch's variable right after its parameters
+    cells = nbformat.read(tracked, as_version=4).cells
+    assert "interactive = interactive_requested(interactive)" in cells[2].source
+    monkeypatch.delenv(INTERACTIVE_ENV, raising=False)
+    assert interactive_requested(False) is False
+    monkeypatch.setenv(INTERACTIVE_ENV, "1")
+    assert interactive_requested(False) is True
+    assert "MUSIC_STUDY_INTERACTIVE=1" in (root / "Makefile").read_text()

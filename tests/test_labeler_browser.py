@@ -1,4 +1,5 @@
-"""The labeler in a real JupyterLab in Chromium: keys, Enter, status line, skipped list.
+"""The labeler in a real JupyterLab in Chromium: fixed keys, answers bound to the song on screen,
+likes and undo, relabelling from the review list, the play key, a .au file and a tagged song.
 
 Slow (a JupyterLab server, a kernel and a browser): marked ``slow``. Skips when Playwright,
 Chromium, JupyterLab or the ipyevents extension is missing.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -19,6 +22,8 @@ import nbformat
 import numpy as np
 import pytest
 import soundfile as sf
+
+from helpers.labeling.launch import LABELER_NOTEBOOK, working_copy
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,18 +51,26 @@ def jupyter_lab(tmp_path):
     songs = tmp_path / "songs"
     songs.mkdir()
     t = np.arange(6 * 22050) / 22050
+    def tone(i, freq):
+        return (0.3 * np.sin(2 * np.pi * freq * t) * (1 + i % 2)).astype(np.float32) / 2
+
     for i, freq in enumerate((220, 330, 440, 550)):
-        sf.write(songs / f"tone_{freq}.wav", (0.3 * np.sin(2 * np.pi * freq * t) * (1 + i % 2)).astype(np.float32) / 2, 22050)
+        sf.write(songs / f"tone_{freq}.wav", tone(i, freq), 22050)
+    sf.write(songs / "tone_au_660.au", tone(0, 660), 22050, format="AU")  # GTZAN's own format
+    with sf.SoundFile(songs / "tagged.flac", "w", 22050, 1, format="FLAC") as handle:
+        handle.title, handle.artist = "Tagged Tone", "Test Artist"
+        handle.write(tone(1, 770))
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         "from helpers.labeling.widget import Labeler\n"
         f"labeler = Labeler({str(songs)!r}, store={str(tmp_path / 'labels.sqlite')!r}, "
-        "window_seconds=3.0, audio=False, workers=1, epsilon=0.0)\n"
+        "window_seconds=3.0, audio=True, workers=1, epsilon=0.0)\n"
         "labeler.show()")], metadata={"kernelspec": {
             "name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.write(notebook, tmp_path / "labeler.ipynb")
     port, token = _free_port(), "labeler-browser-test"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
-               MUSIC_STUDY_DATA_DIR=str(tmp_path / "data"), JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"))
+               MUSIC_STUDY_DATA_DIR=str(tmp_path / "data"), JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
+               MUSIC_STUDY_INTERACTIVE="1")  # as `make label` starts JupyterLab
     server = subprocess.Popen(
         [str(jupyter), "lab", "--no-browser", "--allow-root", f"--port={port}", "--ServerApp.ip=127.0.0.1",
          f"--ServerApp.token={token}", f"--ServerApp.root_dir={tmp_path}"],
@@ -83,22 +96,54 @@ def jupyter_lab(tmp_path):
         shutil.rmtree(tmp_path / "jupyter-config", ignore_errors=True)
 
 
-def test_keys_enter_and_status_line_in_jupyterlab(jupyter_lab):
+def _events(store: Path) -> list[tuple]:
+    with sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True) as db:
+        return db.execute("SELECT id, song_id, kind, genre FROM label_events ORDER BY id").fetchall()
+
+
+def test_the_labeler_in_jupyterlab(jupyter_lab):
     from playwright.sync_api import sync_playwright
 
     url, folder = jupyter_lab
+    latencies: list[float] = []
 
-    def status(page, text):
+    def status_text(page):
+        return page.evaluate("() => (document.querySelector('.labeler-status') || {}).textContent || ''")
+
+    def status(page, text, before=None):
         # the text as it was when it matched: a song arriving later may extend the line
         found = page.wait_for_function(
-            "t => { const e = document.querySelector('.labeler-status'); "
-            "return e && e.textContent.includes(t) ? e.textContent : false; }", arg=text, timeout=60000)
+            "([t, b]) => { const e = document.querySelector('.labeler-status'); "
+            "return e && e.textContent.includes(t) && e.textContent !== b ? e.textContent : false; }",
+            arg=[text, before], timeout=60000)
         return found.json_value()
+
+    def press(page, key, expect):
+        """Press *key* over the labeler; return the new status line, timing the answer."""
+        page.wait_for_timeout(150)  # no one answers faster (quicker answers are ignored)
+        before = status_text(page)
+        start = time.perf_counter()
+        page.keyboard.press(key)
+        text = status(page, expect, before)
+        latencies.append(time.perf_counter() - start)
+        return text
+
+    def buttons(page):
+        return page.evaluate("() => [...document.querySelectorAll('.labeler-keys button')]"
+                             ".map(b => b.textContent.trim())")
+
+    def genre_keys(page):
+        names = [b for b in buttons(page) if b.endswith("]") and " [" in b]
+        pairs = dict(b.rsplit(" [", 1) for b in names)
+        return {g: k.rstrip("]") for g, k in pairs.items()
+                if g not in ("Skip", "Undo", "Like", "Dislike", "Liked ✓", "Disliked ✓")
+                and not g.startswith(("Accept", "Back to", "Open", "Previous", "Play", "◀", "window"))}
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+            "--disable-component-update", "--disable-sync",
+            "--autoplay-policy=no-user-gesture-required"])
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.goto(url)
@@ -114,25 +159,127 @@ def test_keys_enter_and_status_line_in_jupyterlab(jupyter_lab):
                 except Exception:
                     continue
             page.wait_for_function(ACCEPT_READY, timeout=120000)
+            page.wait_for_function(  # every song extracted, the .au and the tagged one too
+                "() => /of 6 ready/.test(document.querySelector('.labeler-progress').textContent)",
+                timeout=120000)
             header = page.locator(".labeler-header").first
             header.hover()
-            page.keyboard.press("a")
-            assert status(page, "Recorded:").startswith("Recorded: ")
+
+            # the play key: the player plays the window, the note says so; again: it stops
+            page.keyboard.press("k")
+            page.wait_for_function("() => { const a = document.querySelector('.labeler-keys audio'); "
+                                   "return a && !a.paused && a.currentTime > 0; }", timeout=30000)
+            assert "Playing window" in page.locator(".labeler-keys").first.text_content()
+            page.keyboard.press("k")
+            page.wait_for_function("() => document.querySelector('.labeler-keys audio').paused",
+                                   timeout=30000)
+
+            assert press(page, "a", "Recorded:").startswith("Recorded: ")
             page.wait_for_function(ACCEPT_READY, timeout=120000)
-            header.hover()
-            page.keyboard.press("s")
-            assert "waits in the Skipped list" in status(page, "Skipped:")
+            assert "waits in the Skipped list" in press(page, "s", "Skipped:")
             selected = page.locator(".widget-dropdown select").first.evaluate(
                 "s => s.selectedIndex >= 0 ? s.options[s.selectedIndex].text : ''")
-            assert "tone_" in selected  # the skipped list shows its song selected
+            assert "tone" in selected or "Tagged" in selected  # the skipped list shows its song
+
+            # a new genre mid-session: every old key still labels the same genre
+            keys_before = genre_keys(page)
+            assert keys_before["blues"] == "1" and len(keys_before) == 10
             box = page.locator(".labeler-new-genre input").first
             box.click()
             box.type("zydeco")
             box.press("Enter")
             assert "Recorded: zydeco for" in status(page, "zydeco")
+            page.wait_for_function("() => [...document.querySelectorAll('.labeler-keys button')]"
+                                   ".some(b => b.textContent.trim() === 'zydeco [g1]')", timeout=30000)
+            keys_after = genre_keys(page)
+            assert {g: keys_after[g] for g in keys_before} == keys_before
             header.hover()
-            page.keyboard.press("u")
-            assert "Undone: label zydeco" in status(page, "Undone:")
+            assert "Undone: label zydeco" in press(page, "u", "Undone:")
+
+            # like, then undo: the like is a decision, the song shows its state
+            assert "Liked:" in press(page, "l", "Liked:")
+            page.wait_for_function("() => document.querySelector('.labeler-header').textContent"
+                                   ".includes('liked')", timeout=30000)
+            assert "Undone: like" in press(page, "u", "Undone: like")
+            assert "liked" not in header.text_content()
+            assert "Recorded: blues" in press(page, "1", "Recorded: blues")  # the key of blues
+
+            # two keys 20 ms apart: one decision, for the song on screen
+            page.wait_for_function(ACCEPT_READY, timeout=120000)
+            before = _events(folder / "labels.sqlite")
+            shown = header.text_content()
+            page.wait_for_timeout(150)  # a person's pace since the last answer
+            page.keyboard.press("2")
+            page.wait_for_timeout(20)
+            page.keyboard.press("s")
+            status(page, f"Recorded: {next(g for g, k in keys_before.items() if k == '2')}")
+            page.wait_for_timeout(700)  # time for a wrongly applied second key to land
+            new = _events(folder / "labels.sqlite")[len(before):]
+            assert [e[2] for e in new] == ["label"], new
+            assert page.locator(".labeler-review select").first.evaluate(
+                "s => s.options[0].text.replace(/\\u00a0/g, ' ')").split(" — ")[0] in shown
+
+            for _ in range(3):  # the last new songs, then the skipped one comes back
+                page.wait_for_function(ACCEPT_READY, timeout=120000)
+                press(page, "a", "Recorded:")
+            page.wait_for_function("() => /6 labelled/.test(document.querySelector('.labeler-progress')"
+                                   ".textContent)", timeout=60000)
+            options = page.locator(".labeler-review select").first.evaluate(
+                "s => [...s.options].map(o => o.text.replace(/\\u00a0/g, ' '))")
+            assert len(options) == 6
+            assert any(o.startswith("Tagged Tone — ") for o in options)  # its tag, not its name
+            assert any(o.startswith("tone au 660 — ") for o in options)  # the .au file
+
+            # relabel the song five decisions back from the review list
+            target = options[5].split(" — ")[0]
+            start = time.perf_counter()
+            page.locator(".labeler-review select").first.select_option(index=5)
+            box.hover()
+            header.hover()  # back over the labeler, so its keys are caught
+            press(page, "o", "Reopened:")
+            relabelled = press(page, "3", "(was ")
+            # without the two 150 ms pauses press() makes before each key
+            relabel_seconds = time.perf_counter() - start - 0.3
+            assert target in relabelled and "earlier label is kept" in relabelled
+            events = _events(folder / "labels.sqlite")
+            song = events[-1][1]
+            assert [e[2] for e in events if e[1] == song].count("label") >= 2  # the old one kept
             page.screenshot(path=str(folder / "labeler.png"))
+
+            # notebook 05 as `make label` opens it: a working copy is run and saved, the
+            # tracked notebook stays byte for byte what it was
+            tracked = ROOT / "notebooks" / LABELER_NOTEBOOK
+            before = tracked.read_bytes()
+            copy = working_copy(folder=folder / "data" / "user" / "notebooks")
+            page.close()  # a fresh page and workspace: only the copy is open
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(url.replace("labeler.ipynb?", f"{copy.relative_to(folder)}?reset&"))
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120000)
+            for _attempt in range(5):
+                page.locator(".jp-CodeCell .jp-InputArea-editor").first.click()
+                page.keyboard.press("Shift+Enter")  # the parameters ...
+                try:
+                    page.wait_for_function(
+                        "() => /\\[\\d+\\]/.test(document.querySelector('.jp-CodeCell .jp-InputPrompt').textContent)",
+                        timeout=10000)
+                    break
+                except Exception:
+                    continue
+            page.keyboard.press("Shift+Enter")  # ... and the cell that reads the launch's variable
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].filter("
+                "e => /\\[\\d+\\]/.test(e.textContent)).length >= 2", timeout=60000)
+            page.keyboard.press("Control+s")
+            deadline = time.monotonic() + 30
+            while b'"execution_count": 2' not in copy.read_bytes() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert b'"execution_count": 2' in copy.read_bytes()  # the session went to the copy
+            assert tracked.read_bytes() == before
         finally:
+            page.screenshot(path=str(folder / "labeler-last.png"))
             browser.close()
+    median = statistics.median(latencies)
+    p90 = statistics.quantiles(latencies, n=10)[-1]
+    print(f"\nlabeler in Chromium: {len(latencies)} key actions, status line median "
+          f"{median * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms; relabel five decisions back "
+          f"{relabel_seconds:.2f} s")

@@ -293,7 +293,7 @@ def test_a_schema_1_store_with_gtzan_windows_migrates_without_loss(excerpt, tmp_
         assert old.windows()[list(FEATURE_COLUMNS)].iloc[0].to_dict() == values
     path.chmod(0o644)
     with LabelStore(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         assert store.windows()[list(FEATURE_COLUMNS)].iloc[0].to_dict() == values
         assert store.current_labels()["genre"].tolist() == ["blues"]
         embedding = {c: 0.5 for c in musicnn.EMBEDDING_COLUMNS}

@@ -433,3 +433,72 @@ def test_one_prediction_row_per_song_model_and_window(store, song):
     other_model = store.record_prediction(song, {"rock": 0.6, "pop": 0.4}, "model-2")
     assert len({first, other_window, other_model}) == 3
     assert len(store.predictions()) == 3
+
+
+def test_a_version_1_store_opens_and_keeps_every_row(tmp_path, shipped_songs):
+    from helpers import store as store_module
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as raw:  # a store as version 1 wrote it
+        raw.executescript(store_module._SCHEMA_V1)
+        raw.execute("INSERT INTO schema_version VALUES (1, 'then')")
+        raw.execute("INSERT INTO songs (location, filename, title, added_utc) VALUES (?, 'a.ogg', 'A', 'then')",
+                    (str(shipped_songs[0]),))
+        raw.execute("INSERT INTO label_events (song_id, kind, genre, who, \"where\", created_utc)"
+                    " VALUES (1, 'label', 'jazz', 'ann', 'widget', 'then')")
+        raw.execute("INSERT INTO preferences (song_id, liked, who, \"where\", created_utc)"
+                    " VALUES (1, 1, 'ann', 'widget', 'then')")
+    with LabelStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.current_labels()["genre"].tolist() == ["jazz"]
+        assert store.preferences()["liked"].tolist() == [True]
+        assert store.songs()[["title", "album", "genre_tag"]].values.tolist() == [["A", None, None]]
+        assert store.genre_keys() == []
+
+
+def test_likes_toggle_off_and_undo_restores_the_choice_before(store, song):
+    first = store.record_preference(song, True, who="ann")
+    cleared = store.record_preference(song, None, who="ann")
+    assert store.preferences().empty  # a cleared choice is neither liked nor disliked
+    store.undo_preference(cleared, who="ann")
+    assert store.preferences()["liked"].tolist() == [True]
+    store.undo_preference(first, who="ann")
+    events = store.preference_events()
+    assert events["liked"].tolist() == [True, None, True, None] and store.preferences().empty
+    with pytest.raises(InputError, match="already undone"):
+        store.undo_preference(first)
+    assert len(store.preferences(latest_only=False)) == 4  # nothing deleted
+
+
+def test_genre_keys_only_grow_in_the_order_given(store):
+    assert store.add_genre_keys(["rock", "blues"]) == ["rock", "blues"]
+    assert store.add_genre_keys(["Electronic", "blues", "jazz"]) == ["rock", "blues", "electronic", "jazz"]
+
+
+def test_an_older_store_nobody_may_write_reads_whole(tmp_path):
+    """A read-only store of an older schema is read through a migrated copy: every reader
+    works, and the file is left as it was."""
+    import hashlib
+    import sqlite3
+
+    from helpers import store as store_module
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as raw:  # a version-1 store, as an older workspace wrote it
+        raw.executescript(store_module._MIGRATIONS[1])
+        raw.execute("INSERT INTO schema_version VALUES (1, 'then')")
+        raw.execute("INSERT INTO songs (location, filename, title, source, added_utc)"
+                    " VALUES ('/m/a.ogg', 'a.ogg', 'A', 'folder', 'then')")
+        raw.execute("INSERT INTO preferences (song_id, liked, who, \"where\", created_utc)"
+                    " VALUES (1, 1, 'me', 'widget', 'then')")
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    path.chmod(0o444)
+    try:
+        with LabelStore(path, read_only=True) as old:
+            assert old.schema_version == 1
+            assert old.songs()["title"].tolist() == ["A"] and old.songs()["album"].isna().all()
+            assert old.preferences()["liked"].tolist() == [True]
+            assert old.integrity_check() == "ok"
+    finally:
+        path.chmod(0o644)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before

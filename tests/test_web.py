@@ -640,3 +640,15 @@ def test_the_result_page_shows_the_song_s_music_tags(tmp_path, model, root):
         assert 'data-vocabulary="mtt"' in page and "musicnn" in page
     finally:
         app.extensions["music_study"]["jobs"].shutdown()
+
+
+def test_an_uploaded_file_s_tags_name_the_song(app, client, tmp_path):
+    tagged = tmp_path / "tagged.flac"
+    t = np.arange(int(8 * SR)) / SR
+    with sf.SoundFile(tagged, "w", SR, 1, format="FLAC") as handle:
+        handle.title, handle.artist, handle.album = "Tagged Title", "Tag Artist", "Tag Album"
+        handle.write((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
+    _, page = _predicted(app, client, data=tagged.read_bytes(), name="upload.flac")
+    assert "Tagged Title" in page and "Tag Artist" in page
+    songs = _store(tmp_path).songs()
+    assert songs[["title", "artist", "album"]].values.tolist() == [["Tagged Title", "Tag Artist", "Tag Album"]]

@@ -27,10 +27,14 @@ set_windows    per-window features of a song in one of those sets: start/end and
 predictions    each prediction shown to someone: model fingerprint, probabilities (JSON), where
 label_events   every decision: ``label`` (genre), ``skip`` or ``undo`` (pointing at the event it
                cancels), with who, when (UTC ISO 8601), where and what the model had said
-preferences    likes and dislikes, as events (the latest one per song and person counts)
+preferences    likes and dislikes, as events (the latest one per song and person counts); a row
+               may clear the choice (``cleared``) or undo an earlier row (``undoes``)
+genre_keys     the order genres were first seen in, so that each keeps its key for good
 schema_version the schema version the file was written with (1: the tables above up to
-               ``preferences``; 2 adds ``feature_sets`` and ``set_windows``, so a version-1
-               store migrates by adding two empty tables, its rows untouched)
+               ``preferences``; 2 adds ``feature_sets`` and ``set_windows``; 3 adds file tags
+               (``album``, ``genre_tag``), likes that can be cleared and undone, and
+               ``genre_keys``). Later versions only add tables and columns, so an older store
+               migrates with its rows untouched
 
 Examples
 --------
@@ -76,7 +80,7 @@ from helpers.paths import data_dir, file_sha256, shared_data_dir  # file_sha256:
 from helpers.text import clean_text
 
 #: Version of the schema this module writes; older files are migrated on open.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Environment variable that moves the default store.
 STORE_ENV = "MUSIC_STUDY_LABEL_STORE"
@@ -252,9 +256,24 @@ CREATE TABLE set_windows (
 );
 """
 
+# Version 3: file tags (album, genre tag) on songs, likes that can be cleared and undone, and
+# the genre order that fixes each genre's key. Columns are added, never changed: an older
+# file opens and keeps every row.
+_SCHEMA_V3 = """
+ALTER TABLE songs ADD COLUMN album TEXT;
+ALTER TABLE songs ADD COLUMN genre_tag TEXT;
+ALTER TABLE preferences ADD COLUMN cleared INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE preferences ADD COLUMN undoes INTEGER REFERENCES preferences(id);
+CREATE TABLE genre_keys (
+    genre TEXT PRIMARY KEY,
+    position INTEGER NOT NULL UNIQUE,
+    added_utc TEXT NOT NULL
+);
+"""
+
 #: version -> SQL that upgrades a file from version-1 to version (the first creates everything;
 #: later ones only add, so nothing stored is rewritten).
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 #: The set stored in the ``windows`` table's own columns.
 _TABLE_SET = "gtzan"
@@ -374,10 +393,30 @@ class LabelStore:
             raise DataIntegrityError(self.path, "SQLite file is not a label store (no "
                                                 "schema_version table)")
         version = self.schema_version
-        if version > SCHEMA_VERSION:  # an older file reads as is: later tables only add
+        if version > SCHEMA_VERSION:
             raise DataIntegrityError(
                 self.path, f"written with schema {version}, this code reads {SCHEMA_VERSION}; "
                            "update the workspace")
+        if version < SCHEMA_VERSION:  # read an older file through a migrated copy in memory,
+            self._read_migrated_copy(version)  # so the file itself stays untouched
+
+    def _read_migrated_copy(self, version: int) -> None:
+        """Swap the read-only connection for an in-memory copy migrated from *version* to
+        :data:`SCHEMA_VERSION` (later versions only add, so every row reads as before); the
+        copy keeps the file's ``schema_version`` rows, so :attr:`schema_version` still tells
+        the file's own version."""
+        copy = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        try:
+            self._db.backup(copy)
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        copy.execute(statement)
+        except sqlite3.DatabaseError as exc:
+            copy.close()
+            raise DataIntegrityError(self.path, f"not a readable label store ({exc})") from exc
+        self._db.close()
+        self._db = copy
 
     def _store_error(self, exc: sqlite3.Error, doing: str = "nothing was saved"):
         """Translate SQLite's write failures into the store's own one-line errors."""
@@ -492,7 +531,8 @@ class LabelStore:
     # ------------------------------------------------------------------ songs and features
     def add_song(self, path_or_url, *, title: str | None = None, artist: str | None = None,
                  duration: float | None = None, source: str | None = None,
-                 content_hash: str | None = None) -> int:
+                 content_hash: str | None = None, album: str | None = None,
+                 genre_tag: str | None = None) -> int:
         """Register a song (a local file or a URL) and return its id.
 
         A song already stored under the same location, or (for local files) with the same
@@ -510,6 +550,8 @@ class LabelStore:
             Where the song came from (``"folder"``, ``"youtube"``, ``"original study"``, ...).
         content_hash : str, optional
             Hash of the audio bytes; computed (sha256) for local files when omitted.
+        album, genre_tag : str, optional
+            The file's album and genre tags (the genre tag is what the file says, not a label).
         """
         location, path = _location(path_or_url)
         if duration is not None:
@@ -522,7 +564,7 @@ class LabelStore:
         if content_hash is None and path is not None:
             content_hash = file_sha256(path)
         fields = {"title": title, "artist": artist, "duration": duration, "source": source,
-                  "content_hash": content_hash}
+                  "content_hash": content_hash, "album": album, "genre_tag": genre_tag}
         with self._transaction() as db:
             row = db.execute("SELECT id FROM songs WHERE location = ?", (location,)).fetchone()
             if row is None and content_hash is not None:
@@ -531,9 +573,9 @@ class LabelStore:
             if row is None:
                 cursor = db.execute(
                     "INSERT INTO songs (location, filename, content_hash, title, artist, duration,"
-                    " source, added_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " source, album, genre_tag, added_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (location, _display_filename(location), content_hash, title, artist, duration,
-                     source, utc_now()))
+                     source, album, genre_tag, utc_now()))
                 return int(cursor.lastrowid)
             song_id = int(row[0])
             for name, value in fields.items():
@@ -554,10 +596,36 @@ class LabelStore:
 
     def songs(self) -> pd.DataFrame:
         """Return every song: ``song_id, location, filename, content_hash, title, artist,
-        duration, source, added_utc``."""
+        duration, source, added_utc, album, genre_tag``."""
         return self._read(
             "SELECT id AS song_id, location, filename, content_hash, title, artist, duration,"
-            " source, added_utc FROM songs ORDER BY id")
+            " source, added_utc, album, genre_tag FROM songs ORDER BY id")
+
+    def song_by_hash(self, content_hash: str) -> int | None:
+        """Return the id of the first stored song with this content hash, else None."""
+        with self._lock:
+            row = self._db.execute("SELECT id FROM songs WHERE content_hash = ? ORDER BY id LIMIT 1",
+                                   (content_hash,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_tags(self, song_id: int, tags: Mapping[str, str]) -> None:
+        """Fill a song's title, artist, album and genre tag from its file's tags.
+
+        A tag replaces a title that is only the file's name; other fields are filled only
+        where empty, so nothing a person or an import wrote is overwritten.
+        """
+        fields = {k: clean_text(v) for k, v in tags.items()
+                  if k in ("title", "artist", "album") and isinstance(v, str) and clean_text(v)}
+        if isinstance(tags.get("genre"), str) and clean_text(tags["genre"]):
+            fields["genre_tag"] = clean_text(tags["genre"])
+        if not fields:
+            return
+        with self._transaction() as db:
+            song_id = self._check_song(db, song_id)
+            for name, value in fields.items():
+                db.execute(f"UPDATE songs SET {name} = ? WHERE id = ? AND ({name} IS NULL OR {name} = ''"
+                           + (" OR source = 'folder')" if name == "title" else ")"),
+                           (value, song_id))
 
     def add_windows(self, song_id: int, windows: Iterable[tuple[float, float, Mapping]],
                     feature_set: str = "gtzan") -> list[int]:
@@ -873,31 +941,100 @@ class LabelStore:
         frame["state"] = frame["kind"].map({"label": "labelled", "skip": "skipped"}).fillna("unlabelled")
         return frame[["song_id", "state", "genre", "last_event_id"]]
 
+    # ------------------------------------------------------------------ genre keys
+    def genre_keys(self) -> list[str]:
+        """Genres in the order they were first given a key (:meth:`add_genre_keys`)."""
+        return self._read("SELECT genre FROM genre_keys ORDER BY position")["genre"].tolist()
+
+    def add_genre_keys(self, genres: Iterable[str]) -> list[str]:
+        """Append the genres not yet in :meth:`genre_keys` (in the given order); return all.
+
+        Nothing is ever re-sorted or removed, so a genre's position (its key) is fixed for the
+        life of the store.
+        """
+        wanted = list(dict.fromkeys(normalise_genre(g) for g in genres))
+        if not wanted:
+            return self.genre_keys()
+        with self._transaction() as db:
+            known = {r[0] for r in db.execute("SELECT genre FROM genre_keys")}
+            position = db.execute("SELECT COALESCE(MAX(position), -1) FROM genre_keys").fetchone()[0]
+            for genre in wanted:
+                if genre not in known:
+                    position += 1
+                    db.execute("INSERT INTO genre_keys VALUES (?, ?, ?)", (genre, position, utc_now()))
+        return self.genre_keys()
+
     # ------------------------------------------------------------------ preferences
-    def record_preference(self, song_id: int, liked: bool, *, who: str | None = None,
+    def record_preference(self, song_id: int, liked: bool | None, *, who: str | None = None,
                           where: str = "widget") -> int:
-        """Record that *who* likes (``liked=True``) or dislikes a song; return the event id."""
-        if not isinstance(liked, bool):
-            raise InputError(repr(liked), "liked must be True or False")
+        """Record that *who* likes (``liked=True``), dislikes (``False``) or no longer has a
+        view on (``None``: cleared) a song; return the event id."""
+        if liked is not None and not isinstance(liked, bool):
+            raise InputError(repr(liked), "liked must be True or False (or None: cleared)")
+        return self._append_preference(song_id, liked, who=who, where=where)
+
+    def _append_preference(self, song_id, liked, *, who=None, where="widget", undoes=None) -> int:
         who = self._check_who(who if who is not None else self.who)
         where = self._check_where(where)
         with self._transaction() as db:
             song_id = self._check_song(db, song_id)
             cursor = db.execute(
-                'INSERT INTO preferences (song_id, liked, who, "where", created_utc)'
-                " VALUES (?, ?, ?, ?, ?)", (song_id, int(liked), who, where, utc_now()))
+                'INSERT INTO preferences (song_id, liked, cleared, undoes, who, "where",'
+                " created_utc) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (song_id, int(bool(liked)), int(liked is None), undoes, who, where, utc_now()))
             return int(cursor.lastrowid)
 
+    def undo_preference(self, preference_id: int, *, who: str | None = None,
+                        where: str = "widget") -> int:
+        """Cancel a like, dislike or clear: append a row restoring the state before it.
+
+        Raises
+        ------
+        InputError
+            No such preference event, or it is an undo, or it was already undone.
+        """
+        with self._lock:
+            row = self._db.execute("SELECT song_id, who, undoes FROM preferences WHERE id = ?",
+                                   (int(preference_id),)).fetchone()
+            if row is None:
+                raise InputError(f"preference {preference_id}", "no such like or dislike")
+            if row[2] is not None:
+                raise InputError(f"preference {preference_id}", "is an undo; like or dislike again instead")
+            if self._db.execute("SELECT 1 FROM preferences WHERE undoes = ?",
+                                (int(preference_id),)).fetchone():
+                raise InputError(f"preference {preference_id}", "was already undone")
+            before = self._db.execute(
+                "SELECT liked, cleared FROM preferences WHERE song_id = ? AND who = ? AND id < ?"
+                " ORDER BY id DESC LIMIT 1", (row[0], row[1], int(preference_id))).fetchone()
+        liked = None if before is None or before[1] else bool(before[0])
+        return self._append_preference(row[0], liked, who=who if who is not None else row[1],
+                                       where=where, undoes=int(preference_id))
+
+    def preference_events(self, song_id: int | None = None) -> pd.DataFrame:
+        """Every like, dislike, clear and undo in order: ``preference_id, song_id, liked
+        (True/False/None when cleared), undoes, undone, who, where, created_utc``."""
+        where, params = ("WHERE song_id = ?", (int(song_id),)) if song_id is not None else ("", ())
+        frame = self._read(
+            'SELECT id AS preference_id, song_id, liked, cleared, undoes, who, "where",'
+            f" created_utc FROM preferences {where} ORDER BY id", params)
+        frame["liked"] = [None if c else bool(v) for v, c in zip(frame["liked"], frame["cleared"],
+                                                                 strict=True)]
+        frame["undone"] = frame["preference_id"].isin(set(frame["undoes"].dropna().astype(int)))
+        return frame.drop(columns="cleared")
+
     def preferences(self, latest_only: bool = True) -> pd.DataFrame:
-        """Return likes/dislikes: per song and person the latest (default), or every event."""
+        """Return likes/dislikes: per song and person the latest (default; a cleared choice is
+        left out), or every event (``cleared`` says which rows clear)."""
         sql = ('SELECT p.id AS preference_id, p.song_id, p.liked, p.who, p."where", p.created_utc,'
-               " s.location, s.title, s.artist FROM preferences p JOIN songs s ON s.id = p.song_id")
+               " s.location, s.title, s.artist, p.cleared FROM preferences p"
+               " JOIN songs s ON s.id = p.song_id")
         if latest_only:
             sql += (" WHERE p.id = (SELECT MAX(q.id) FROM preferences q"
-                    " WHERE q.song_id = p.song_id AND q.who = p.who)")
+                    " WHERE q.song_id = p.song_id AND q.who = p.who) AND p.cleared = 0")
         frame = self._read(sql + " ORDER BY p.id")
         frame["liked"] = frame["liked"].astype(bool)
-        return frame
+        frame["cleared"] = frame["cleared"].astype(bool)
+        return frame if not latest_only else frame.drop(columns="cleared")
 
     # ------------------------------------------------------------------ training rows
     def export_training_rows(self, provenance: bool = False,

@@ -493,6 +493,45 @@ def probe_audio(path, source=None, *, path_checked: bool = False) -> AudioInfo:
     return info
 
 
+#: Tags :func:`probe_tags` returns (when the file carries them).
+TAG_NAMES = ("title", "artist", "album", "genre")
+
+_FFMPEG_TAG = re.compile(r"^\s+(" + "|".join(TAG_NAMES) + r")\s*: (.+)$", re.MULTILINE | re.IGNORECASE)
+
+
+def probe_tags(path, source=None) -> dict[str, str]:
+    """Return a file's title, artist, album and genre tags (those it has), nothing decoded.
+
+    libsndfile's metadata (WAV, FLAC, Ogg Vorbis/Opus, AIFF) when it reads the file, else the
+    ``Metadata`` that ffmpeg's probe prints (MP3 ID3, MP4 atoms ...), within
+    :data:`PROBE_DEADLINE`.
+
+    Raises
+    ------
+    AudioError
+        The path fails :func:`check_audio_path`, or the ffmpeg probe fails or times out.
+    """
+    path = Path(path)
+    check_audio_path(path, source)
+    try:
+        with decoder_stderr_captured(), sf.SoundFile(str(path)) as handle:
+            tags = handle.copy_metadata() if handle.format != "RAW" else None
+    except Exception:  # libsndfile does not know the format: ffmpeg's probe reads the tags
+        tags = None
+    if tags is None:
+        probe = DecoderProcess([ffmpeg_executable(), "-hide_banner", "-nostdin", *ffmpeg_input(path)],
+                               PROBE_DEADLINE, source or path, output=False)
+        try:
+            probe.wait()
+        finally:
+            probe.kill()
+        tags = {}
+        for name, value in _FFMPEG_TAG.findall(probe.errors()):
+            tags.setdefault(name.lower(), value)  # the first block is the file's own
+    return {name: str(tags[name]).strip() for name in TAG_NAMES
+            if isinstance(tags.get(name), str) and str(tags[name]).strip()}
+
+
 def convert_to_ogg(path, target, *, info: AudioInfo | None = None, source=None) -> Path:
     """Write *path* as an Ogg Vorbis file *target* (which libsndfile decodes in-process).
 

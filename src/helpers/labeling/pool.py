@@ -137,6 +137,7 @@ class PreparedSong:
     content_hash: str | None = None
     windows: list = field(default_factory=list)
     error: str | None = None
+    tags: dict = field(default_factory=dict)  # title, artist, album, genre from the file
 
 
 def prepare_song(path, window_seconds: float = 30.0, max_windows: int | None = None,
@@ -167,7 +168,8 @@ def prepare_song(path, window_seconds: float = 30.0, max_windows: int | None = N
                     else _song_duration(path))
         content_hash = (known.content_hash if known is not None and known.content_hash
                         else file_sha256(path))
-        return PreparedSong(path, duration, content_hash, windows)
+        tags = known.tags if known is not None and known.tags else _song_tags(path)
+        return PreparedSong(path, duration, content_hash, windows, tags=tags)
     except InputError as exc:
         return PreparedSong(path, error=str(exc))
     except OSError as exc:
@@ -179,6 +181,14 @@ def _song_duration(path: Path) -> float | None:
         return decode.probe_audio(path).duration
     except InputError:
         return None
+
+
+def _song_tags(path: Path) -> dict:
+    try:
+        return decode.probe_tags(path)
+    except InputError as exc:  # the audio is usable without its tags
+        log.info("no tags read from %s: %s", path, exc)
+        return {}
 
 
 def window_audio_wav(path, start: float, end: float) -> bytes:

@@ -345,6 +345,10 @@ class RetrainResult:
         added, in the order they were labelled.
     excluded : int
         Store rows left out because their file is in the held-out set (no leakage).
+    store_songs : dict
+        Store songs per genre used for training (``store_genres`` counts windows).
+    excluded_songs : pandas.DataFrame
+        The labelled songs left out, with why (:func:`excluded_labels`).
     fit : Fit, optional
         How the new model was fitted (:func:`fit_rows`): its name, description and any note
         (e.g. calibration over fewer folds).
@@ -361,6 +365,8 @@ class RetrainResult:
     curve: pd.DataFrame = field(default_factory=pd.DataFrame)
     excluded: int = 0
     fit: Fit | None = None
+    store_songs: dict = field(default_factory=dict)
+    excluded_songs: pd.DataFrame = field(default_factory=lambda: excluded_labels(None))
 
     def summary(self) -> str:
         """One line: model, accuracy before and after with intervals, named split, rows used."""
@@ -442,6 +448,34 @@ def training_rows(store=None, *, base_table=None, split: str = HELD_OUT_SPLIT,
     return base, extra, held_out[~seen], int(leaking.sum())
 
 
+#: Why a held-out clip's label is not trained on, as the labeler says it.
+HELD_OUT_REASON = "held-out test clip; keeps the score honest"
+
+
+def excluded_labels(store, split: str = HELD_OUT_SPLIT) -> pd.DataFrame:
+    """The store's current labels a retrain leaves out, each with its reason.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``song_id, title, genre, reason``: songs whose file is a clip of the *split*'s test
+        part (:data:`HELD_OUT_REASON`), and labelled songs without stored features ("no
+        features stored").
+    """
+    columns = ["song_id", "title", "genre", "reason"]
+    if store is None:
+        return pd.DataFrame(columns=columns)
+    labels = store.current_labels()
+    if labels.empty:
+        return pd.DataFrame(columns=columns)
+    _, held_out = held_out_split(load_gtzan_table(), split)
+    with_windows = set(store.windows()["song_id"])
+    reasons = np.where(labels["filename"].isin(set(held_out["filename"])), HELD_OUT_REASON,
+                       np.where(labels["song_id"].isin(with_windows), "", "no features stored"))
+    out = labels.assign(title=labels["title"].fillna(labels["filename"]), reason=reasons)
+    return out[out["reason"] != ""][columns].reset_index(drop=True)
+
+
 def retrain(store=None, *, estimator=None, recipe: str | None = None, previous_model=None,
             base_table=None, split: str = HELD_OUT_SPLIT, columns=MODEL_FEATURES,
             curve_points: int = 5, n_boot: int = 1000, random_state=0) -> RetrainResult:
@@ -492,7 +526,10 @@ def retrain(store=None, *, estimator=None, recipe: str | None = None, previous_m
         model=fitted.model, before=before, after=after, split=split, n_base=len(base),
         n_store=len(extra), store_genres=extra["label"].value_counts().sort_index().to_dict(),
         new_genres=sorted(set(map(str, fitted.model.classes_)) - known_before),
-        curve=pd.DataFrame(curve), excluded=excluded, fit=fitted)
+        curve=pd.DataFrame(curve), excluded=excluded, fit=fitted,
+        store_songs=(extra.groupby("label")["song_id"].nunique().sort_index().to_dict()
+                     if len(extra) else {}),
+        excluded_songs=excluded_labels(store, split))
 
 
 def _learning_curve(store, extra, fit, X_test, y_test, final, points, n_boot,

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import as_completed
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +36,35 @@ from helpers.labeling import queries
 from helpers.labeling import retrain as retraining
 from helpers.labeling.pool import PreparedSong, _complete, _on_grid, pool_files, prepare_song
 from helpers.models import card as model_card
+from helpers.paths import data_dir, file_sha256
 from helpers.store import LabelStore, normalise_genre
 
 log = logging.getLogger(__name__)
 
 #: Genres shown as probability bars.
 TOP_GENRES = 5
+
+#: Keys of the genres in key-map order: the first ten take these.
+GENRE_KEYS = "1234567890"
+
+#: Prefix of the next rows of genre keys: genres 11-20 are ``g1`` ... ``g0``, 21-30 ``gg1`` ...
+GENRE_PREFIX_KEY = "g"
+
+#: Seconds after an answer within which the same key again is taken as a repeat and ignored.
+DEBOUNCE_SECONDS = 0.25
+
+#: Seconds after an answer within which any other answer is ignored: quicker than anyone can
+#: see the next song (what keeps a key from landing on a song never shown).
+MIN_ANSWER_GAP_SECONDS = 0.1
+
+
+def genre_key(position: int) -> str:
+    """The key (sequence) of the genre at *position* (0-based) of the key map."""
+    return GENRE_PREFIX_KEY * (position // len(GENRE_KEYS)) + GENRE_KEYS[position % len(GENRE_KEYS)]
+
+
+class StaleAnswerError(InputError):
+    """An answer pressed for a song that is no longer the current one (nothing is stored)."""
 
 
 @dataclass
@@ -54,6 +78,7 @@ class PoolSong:
     windows: pd.DataFrame
     window_proba: np.ndarray | None = None  # windows x genres
     proba: np.ndarray | None = None  # genres (mean over windows)
+    album: str = ""
 
 
 class LabelingSession:
@@ -114,6 +139,11 @@ class LabelingSession:
         extracts everything before returning.
     workers : int, optional
         Parallel extractions (default: the number of cores); 1 uses a single thread.
+    refit_every : int, optional
+        Refit the model on the table plus the labels after every *refit_every* new labels, so
+        "most uncertain first" follows what was just learnt. Off by default: each refit costs
+        one fit of the recipe (about a second on these machines), paid by the click that
+        triggers it.
     """
 
     #: What the store records as the place of each decision.
@@ -124,7 +154,8 @@ class LabelingSession:
                  strategy: str = queries.DEFAULT_STRATEGY, epsilon: float = queries.DEFAULT_EPSILON,
                  window_seconds: float = 30.0,
                  max_windows: int | None = None, who: str = "user", seed: int = 0,
-                 background: bool = True, workers: int | None = None):
+                 background: bool = True, workers: int | None = None,
+                 refit_every: int | None = None):
         # before the store is opened: a bad length leaves no new store file behind
         window_seconds = check_window_seconds("window_seconds", window_seconds)
         if isinstance(pool, LabelStore):
@@ -158,6 +189,16 @@ class LabelingSession:
         self.model = None
         self._trained_on: set[int] = set()
         self.last_message = ""
+        if refit_every is not None and (not isinstance(refit_every, int) or refit_every < 1):
+            raise InputError(f"refit_every={refit_every!r}", "must be a whole number of labels, 1 or more")
+        self.refit_every = refit_every
+        self._labels_since_fit = 0
+        self._retraining = False
+        self._last_answer_at: tuple[float, str | None] | None = None
+        self._genre_order: list[str] = []
+        # events before this one were made before this session (the review list tells them apart)
+        events = self.store.events()
+        self._first_event_id = int(events["event_id"].max()) + 1 if not events.empty else 1
         self._prepare_view()
         if model is not None:
             self._set_model(model, trained_on=set())
@@ -186,7 +227,7 @@ class LabelingSession:
             for row in songs[songs["song_id"].isin(with_windows)].itertuples():
                 path = Path(row.location) if Path(row.location).is_file() else None
                 self._add(int(row.song_id), path, row.title, row.artist,
-                          pool.windows(int(row.song_id)))
+                          pool.windows(int(row.song_id)), row.album)
             if not self.songs:
                 raise InputError(pool.path, "the store holds no song with features to label")
             self._predict_pool()
@@ -197,18 +238,29 @@ class LabelingSession:
         stored_windows = dict(iter(all_windows.groupby("song_id")))
         no_windows = all_windows.head(0)  # songs without windows: built once, not per song
         pending = []
+        by_id = songs.reset_index().set_index("song_id")
         for path in files:
-            if str(path) not in songs.index:
-                pending.append((path, []))
-                continue
-            row = songs.loc[str(path)]
+            if str(path) in songs.index:
+                row = songs.loc[str(path)]
+            else:
+                # the same audio elsewhere (a copy, a moved folder) is known by its content
+                # before anything is extracted again
+                try:
+                    known = self.store.song_by_hash(file_sha256(path))
+                except OSError:
+                    known = None  # unreadable: the extraction names the reason
+                if known is None:
+                    pending.append((path, []))
+                    continue
+                row = by_id.loc[known].copy()
+                row["song_id"] = known
             song_id = int(row["song_id"])
             stored = _on_grid(stored_windows.get(song_id, no_windows), self.window_seconds)
             if _complete(stored, row["duration"], self.window_seconds, self.max_windows):
                 if self.max_windows:
                     stored = stored.head(self.max_windows)
                 if not stored.empty:
-                    self._add(song_id, path, row["title"], row["artist"], stored)
+                    self._add(song_id, path, row["title"], row["artist"], stored, row["album"])
             else:
                 pending.append((path, stored["start"].tolist()))
         if self.songs:
@@ -282,9 +334,13 @@ class LabelingSession:
         try:
             if prepared.error:
                 raise InputError(path, prepared.error.removeprefix(f"{path}: "))
-            song_id = self.store.add_song(path, title=path.stem.replace("_", " "),
-                                          duration=prepared.duration, source="folder",
-                                          content_hash=prepared.content_hash)
+            tags = prepared.tags
+            song_id = self.store.add_song(path, title=tags.get("title") or path.stem.replace("_", " "),
+                                          artist=tags.get("artist"), album=tags.get("album"),
+                                          genre_tag=tags.get("genre"), duration=prepared.duration,
+                                          source="folder", content_hash=prepared.content_hash)
+            if tags:  # a song stored before its tags were read gets them now
+                self.store.set_tags(song_id, tags)
             if prepared.windows:
                 self.store.add_windows(song_id, prepared.windows)
             windows = _on_grid(self.store.windows(song_id), self.window_seconds)
@@ -298,7 +354,7 @@ class LabelingSession:
             return
         with self._lock:
             known = song_id in self.songs
-            self._add(song_id, path, row["title"], row["artist"], windows)
+            self._add(song_id, path, row["title"], row["artist"], windows, row["album"])
             self._predict_songs([song_id])
             if final:
                 self.prepared += 1
@@ -338,11 +394,12 @@ class LabelingSession:
         """Stop the background extraction after the songs in progress (they are kept)."""
         self._stop.set()
 
-    def _add(self, song_id, path, title, artist, windows) -> None:
+    def _add(self, song_id, path, title, artist, windows, album=None) -> None:
         self.songs[song_id] = PoolSong(
             song_id=song_id, path=path,
             title=title if isinstance(title, str) and title else (path.stem if path else f"song {song_id}"),
-            artist=artist if isinstance(artist, str) else "", windows=windows.reset_index(drop=True))
+            artist=artist if isinstance(artist, str) else "", windows=windows.reset_index(drop=True),
+            album=album if isinstance(album, str) else "")
 
     def _fit_current(self) -> retraining.Fit:
         """Fit the labeler's model on the base table plus the store's current labels.
@@ -368,6 +425,8 @@ class LabelingSession:
             if self.fit_info is not None and self.fit_info.model is not model:
                 self.fit_info = None  # a model from elsewhere: named by its model card
             self.model, self._trained_on = model, set(trained_on)
+            self._labels_since_fit = 0
+            self._sync_genres()
             if self.songs:
                 self._predict_pool()
             self._on_model(note)
@@ -402,9 +461,36 @@ class LabelingSession:
 
     @property
     def genres(self) -> list[str]:
-        """Genres a button is shown for: the model's classes and every genre in the store."""
-        known = set(map(str, self.model.classes_)) | set(self.store.current_labels()["genre"])
-        return sorted(known)
+        """Genres a button is shown for, in key order: the store's key map (:meth:`key_map`)."""
+        if not self._genre_order:
+            self._sync_genres()
+        return list(self._genre_order)
+
+    def _sync_genres(self) -> None:
+        """Append genres the model or the store's labels know and the key map lacks.
+
+        The first time (an empty map) the model's genres come in alphabetical order; every
+        later genre is appended, so no genre ever changes its key.
+        """
+        labelled = self.store.current_labels().sort_values("event_id")["genre"].tolist()
+        wanted = [*sorted(map(str, self.model.classes_)), *labelled]
+        if not self._genre_order:
+            self._genre_order = self.store.genre_keys()
+        missing = [g for g in dict.fromkeys(wanted) if g not in set(self._genre_order)]
+        if not missing:
+            return
+        if self.read_only:  # nothing can be kept: the map holds for this session only
+            self._genre_order = [*self._genre_order, *missing]
+        else:
+            self._genre_order = self.store.add_genre_keys([*self._genre_order, *missing])
+
+    def key_map(self) -> dict[str, str]:
+        """Genre -> its key (``'1'`` ... ``'0'``, then ``'g1'`` ... with the prefix key)."""
+        return {genre: genre_key(i) for i, genre in enumerate(self.genres)}
+
+    def genre_for_key(self, keys: str) -> str | None:
+        """The genre bound to a key sequence (see :meth:`key_map`), or ``None``."""
+        return {k: g for g, k in self.key_map().items()}.get(str(keys).lower())
 
     @property
     def fingerprint(self) -> str:
@@ -502,6 +588,28 @@ class LabelingSession:
         i = int(np.argmax(queries.uncertainty(song.window_proba, strategy)))
         return float(song.windows.loc[i, "start"]), float(song.windows.loc[i, "end"])
 
+    def listen_window(self, song_id: int | None = None) -> tuple[int, float, float]:
+        """The window to listen to: ``(index, start, end)`` in song time (s).
+
+        The most uncertain window (:meth:`uncertain_window`) until :meth:`step_window` moves.
+        """
+        song_id = self.current if song_id is None else song_id
+        song = self.songs[song_id]
+        choice = getattr(self, "_listen", {}).get(song_id)
+        if choice is None or choice >= len(song.windows):
+            strategy = "least_confidence" if self.strategy == "random" else self.strategy
+            choice = int(np.argmax(queries.uncertainty(song.window_proba, strategy)))
+        return choice, float(song.windows.loc[choice, "start"]), float(song.windows.loc[choice, "end"])
+
+    def step_window(self, step: int) -> tuple[int, float, float]:
+        """Move the window to listen to by *step* windows (kept within the song)."""
+        song_id = self._require_current()
+        index, _, _ = self.listen_window(song_id)
+        index = int(np.clip(index + step, 0, len(self.songs[song_id].windows) - 1))
+        self._listen = {**getattr(self, "_listen", {}), song_id: index}
+        self._on_listen()
+        return self.listen_window(song_id)
+
     def _prediction_id(self, song_id: int) -> int | None:
         """The stored prediction shown for a song (one row per song and model)."""
         if self.read_only:
@@ -515,54 +623,113 @@ class LabelingSession:
                 song_id, proba, self.fingerprint, self.where)
         return self._prediction_ids[key]
 
-    def _require_current(self) -> int:
+    def _require_current(self, song_id: int | None = None) -> int:
+        """The current song; *song_id* (the song an answer was given for) must be it."""
         if self.current is None:
             raise InputError("labeler", "no current song (the queue is empty)")
+        if song_id is not None and int(song_id) != self.current:
+            given = self.songs[int(song_id)].title if int(song_id) in self.songs else f"song {song_id}"
+            raise StaleAnswerError(
+                f"answer for {given!r}", f"refused: the song on screen is now "
+                f"{self.songs[self.current].title!r}; nothing was stored")
         return self.current
 
-    def label(self, genre: str) -> int:
-        """Record *genre* for the current song, then move on; return the event id."""
+    def debounced(self, at: float | None, key: str | None = None) -> bool:
+        """Whether an answer pressed at *at* (seconds, the front end's clock) is a repeat.
+
+        Ignored: the same *key* within :data:`DEBOUNCE_SECONDS` of the previous answer (a
+        double tap, a bouncing key), or any answer within :data:`MIN_ANSWER_GAP_SECONDS`.
+        Otherwise *at* becomes the previous answer's time. ``None``: never a repeat.
+        """
+        if at is None:
+            return False
         with self._lock:
-            song_id = self._require_current()
+            last_at, last_key = self._last_answer_at or (None, None)
+            if last_at is not None and 0 <= at - last_at:
+                gap = at - last_at
+                if gap < MIN_ANSWER_GAP_SECONDS or (key == last_key and gap < DEBOUNCE_SECONDS):
+                    return True
+            self._last_answer_at = (float(at), key)
+            return False
+
+    def label(self, genre: str, song_id: int | None = None) -> int:
+        """Record *genre* for the current song, then move on; return the event id.
+
+        *song_id* is the song the answer was given for: when it is no longer the current
+        song the answer is refused (:class:`StaleAnswerError`) and nothing is stored.
+        """
+        with self._lock:
+            song_id = self._require_current(song_id)
+            history = self.store.events(song_id)
+            earlier = history[(history["kind"] == "label") & ~history["undone"]]["genre"].tolist()
             event = record_answer(self.store, song_id, genre, who=self.who, where=self.where,
                                   prediction_id=self._prediction_id(song_id))
             genre = normalise_genre(genre)  # as record_label stored it, without reading it back
+            self._sync_genres()
             self._on_genres()
-            self.next_song(f"Recorded: {genre} for {self.songs[song_id].title} — "
-                           "Undo takes it back")
+            again = (f" (was {earlier[-1]}; the earlier label is kept in the history)"
+                     if earlier else "")
+            self._labels_since_fit += 1
+            note = ""
+            if self.refit_every and self._labels_since_fit >= self.refit_every:
+                self._set_fit(self._fit_current(), self._active_label_ids(),
+                              note=f"Refitted after {self._labels_since_fit} new labels.")
+                note = " The model was refitted with it."
+            self.next_song(f"Recorded: {genre} for {self.songs[song_id].title}{again} — "
+                           f"Undo takes it back.{note}")
             return event
 
-    def accept(self) -> int:
+    def accept(self, song_id: int | None = None) -> int:
         """Record the model's top genre as right for the current song."""
         with self._lock:
-            self._require_current()
-            return self.label(self.top_genres(k=1)[0][0])
+            song_id = self._require_current(song_id)
+            return self.label(self.top_genres(k=1)[0][0], song_id)
 
-    def skip(self) -> int:
+    def skip(self, song_id: int | None = None) -> int:
         """Skip the current song (it can be revisited); return the event id."""
         with self._lock:
-            song_id = self._require_current()
+            song_id = self._require_current(song_id)
             said = model_said(self.store, song_id, self._prediction_id(song_id))
             event = self.store.record_skip(song_id, who=self.who, where=self.where,
                                            model_said=said)
             self.next_song(f"Skipped: {self.songs[song_id].title} — it waits in the Skipped list")
             return event
 
+    def _last_decisions(self) -> tuple[pd.Series | None, pd.Series | None]:
+        """This person's latest active label/skip and latest active like/dislike in the pool."""
+        events = self.store.events()
+        mine = events[(events["who"] == self.who) & (events["kind"] != "undo") & ~events["undone"]
+                      & events["song_id"].isin(list(self.songs))]
+        prefs = self.store.preference_events()
+        prefs = prefs[(prefs["who"] == self.who) & prefs["undoes"].isna() & ~prefs["undone"]
+                      & prefs["song_id"].isin(list(self.songs))]
+        return (None if mine.empty else mine.iloc[-1]), (None if prefs.empty else prefs.iloc[-1])
+
     def undo(self) -> int | None:
-        """Undo this person's latest label or skip in the pool and show that song again.
+        """Undo this person's latest decision in the pool (label, skip, like or dislike) and
+        show that song again.
 
         The song returns to its exact previous state (a song skipped before it was labelled is
-        skipped again). When the current model had learnt the undone label, it is refitted
-        without it, so the song is never shown with a model that learnt the undone answer.
+        skipped again; a like undone restores the choice before it). When the current model
+        had learnt the undone label, it is refitted without it, so the song is never shown
+        with a model that learnt the undone answer.
         """
         with self._lock:
-            events = self.store.events()
-            mine = events[(events["who"] == self.who) & (events["kind"] != "undo") & ~events["undone"]
-                          & events["song_id"].isin(list(self.songs))]
-            if mine.empty:
+            last, pref = self._last_decisions()
+            if last is None and pref is None:
                 self._on_song("Nothing to undo.")
                 return None
-            last = mine.iloc[-1]
+            if pref is not None and (last is None or pref["created_utc"] > last["created_utc"]):
+                song_id = int(pref["song_id"])
+                undo = self.store.undo_preference(int(pref["preference_id"]), who=self.who,
+                                                  where=self.where)
+                liked = None if pref["liked"] is None or pd.isna(pref["liked"]) else bool(pref["liked"])
+                what = {True: "like", False: "dislike", None: "clearing the like"}[liked]
+                now = {True: "liked", False: "disliked", None: "neither liked nor disliked"}[
+                    self.liked_state(song_id)]
+                self.current = song_id
+                self._on_song(f"Undone: {what} for {self.songs[song_id].title} — now {now}.")
+                return undo
             event_id, song_id = int(last["event_id"]), int(last["song_id"])
             undo = self.store.undo(event_id, who=self.who, where=self.where)
             note = ""
@@ -581,35 +748,141 @@ class LabelingSession:
             self._on_song(f"Undone: {what} for {self.songs[song_id].title} — {now}.{note}", states)
             return undo
 
-    def like(self, liked: bool = True) -> int:
-        """Record that the person likes (or dislikes) the current song."""
+    def liked_state(self, song_id: int | None = None) -> bool | None:
+        """This person's view of a song: ``True`` liked, ``False`` disliked, ``None`` neither."""
+        song_id = self.current if song_id is None else song_id
+        prefs = self.store.preference_events(song_id)
+        prefs = prefs[prefs["who"] == self.who]
+        value = None if prefs.empty else prefs["liked"].iloc[-1]
+        return None if value is None or pd.isna(value) else bool(value)
+
+    def like(self, liked: bool = True, song_id: int | None = None) -> int:
+        """Like (or dislike) the current song; pressing the same again clears it (a toggle).
+
+        Like every decision it can be undone; the song stays on screen.
+        """
         with self._lock:
-            song_id = self._require_current()
-            event = self.store.record_preference(song_id, liked, who=self.who, where=self.where)
-            self._on_song(f"{'Liked' if liked else 'Disliked'}: {self.songs[song_id].title}")
+            song_id = self._require_current(song_id)
+            state = None if self.liked_state(song_id) is liked else liked
+            event = self.store.record_preference(song_id, state, who=self.who, where=self.where)
+            title = self.songs[song_id].title
+            self._on_song({True: f"Liked: {title} (press again to clear)",
+                           False: f"Disliked: {title} (press again to clear)",
+                           None: f"Cleared: {title} is neither liked nor disliked"}[state])
             return event
+
+    # ------------------------------------------------------------------ review
+    def review(self, genre: str | None = None) -> pd.DataFrame:
+        """Every song's current label in the store, newest first (the review list).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``song_id, title, artist, genre, labelled_utc, model_said, event_id, who,
+            this_session, in_pool``; only *genre* when given. A pool song can be reopened
+            (:meth:`reopen`) and labelled again.
+        """
+        labels = self.store.current_labels().sort_values("event_id", ascending=False)
+        if genre:
+            labels = labels[labels["genre"] == normalise_genre(genre)]
+        titles = labels["song_id"].map(lambda s: self.songs[s].title if s in self.songs else None)
+        return labels.assign(
+            title=titles.fillna(labels["title"]).fillna(labels["filename"]),
+            this_session=labels["event_id"] >= self._first_event_id,
+            in_pool=labels["song_id"].isin(list(self.songs)),
+        )[["song_id", "title", "artist", "genre", "labelled_utc", "model_said", "event_id", "who",
+           "this_session", "in_pool"]].reset_index(drop=True)
+
+    def reopen(self, song_id: int) -> None:
+        """Show a labelled song again to relabel it: the new label is a new event, the old
+        one stays in the history."""
+        song_id = int(song_id)
+        if song_id not in self.songs:
+            raise InputError(f"song {song_id}", "is not in this labeler's pool (no features here "
+                                                "to show it with); label it where it was labelled")
+        state = self.states().set_index("song_id").loc[song_id]
+        now = f"labelled {state['genre']}" if state["state"] == "labelled" else state["state"]
+        self.show_song(song_id, f"Reopened: {self.songs[song_id].title} ({now}) — a new answer "
+                                "is added, the earlier one kept")
+
+    def previous_song(self) -> int | None:
+        """Show the song of this person's latest decision before the current song."""
+        with self._lock:
+            events = self.store.events()
+            mine = events[(events["who"] == self.who) & (events["kind"] != "undo")
+                          & events["song_id"].isin(list(self.songs))
+                          & (events["song_id"] != (self.current if self.current is not None else -1))]
+            if mine.empty:
+                self._on_song("No previous song.")
+                return None
+            song_id = int(mine["song_id"].iloc[-1])
+            self.show_song(song_id, f"Previous song: {self.songs[song_id].title}")
+            return song_id
+
+    # ------------------------------------------------------------------ the model
+    @property
+    def retraining(self) -> bool:
+        """Whether a retrain is running (a second one is refused meanwhile)."""
+        return self._retraining
+
+    @property
+    def retrain_stale(self) -> bool:
+        """Whether the model changed (an undo's refit, a refit every N labels) after the last
+        retrain, so its before/after no longer describes the model in use."""
+        return bool(self.retrain_history) and self.retrain_history[-1].model is not self.model
 
     def retrain(self) -> retraining.RetrainResult:
         """Retrain on the table plus the store's labels; show before/after and a learning curve."""
-        self._on_status("Retraining ...")
-        trained_on = self._active_label_ids()
-        result = retraining.retrain(self.store, estimator=self.estimator, recipe=self.recipe,
-                                previous_model=self.model, base_table=self.base_table)
         with self._lock:
-            self.retrain_history.append(result)
-            self._set_fit(result.fit, trained_on)
-            self._on_retrained(result)
-            self._on_song(f"Retrained: held-out accuracy {result.before['accuracy']:.3f} → "
-                         f"{result.after['accuracy']:.3f} ({result.split} test split)")
+            if self._retraining:
+                raise InputError("retrain", "already running; its result appears when it is done")
+            self._retraining = True
+        try:
+            self._on_status("Retraining ...")
+            trained_on = self._active_label_ids()
+            result = retraining.retrain(self.store, estimator=self.estimator, recipe=self.recipe,
+                                        previous_model=self.model, base_table=self.base_table)
+            with self._lock:
+                self.retrain_history.append(result)
+                self._labels_since_fit = 0
+                self._set_fit(result.fit, trained_on)
+                self._on_retrained(result)
+                left_out = (f"; {len(result.excluded_songs)} label(s) left out, listed below"
+                            if len(result.excluded_songs) else "")
+                self._on_song(f"Retrained: held-out accuracy {result.before['accuracy']:.3f} → "
+                              f"{result.after['accuracy']:.3f} ({result.split} test split){left_out}")
+        finally:
+            self._retraining = False
         return result
 
-    def save_model(self, path=None):
-        """Save the last retrained model (see :meth:`helpers.retraining.RetrainResult.save`)."""
+    def model_path(self, name: str | None = None) -> Path:
+        """Where :meth:`save_model` writes: ``data/models/<store>-<name or UTC time>.skops``."""
+        stamp = name or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        return data_dir() / "models" / f"{self.store.path.stem}-{stamp}.skops"
+
+    def saved_models(self) -> list[Path]:
+        """Models saved from this store (:meth:`save_model`), oldest first."""
+        return sorted((data_dir() / "models").glob(f"{self.store.path.stem}-*.skops"))
+
+    def save_model(self, path=None, *, replace: bool = False):
+        """Save the last retrained model as a named, dated file of this store.
+
+        Parameters
+        ----------
+        path : path-like, optional
+            Default :meth:`model_path` (the store's name and the time, so sessions on
+            different stores or at different times never replace each other's model).
+        replace : bool
+            Replace an existing file; without it, an existing file is refused (ask first).
+        """
         if not self.retrain_history:
             raise InputError("save model", "retrain first: there is no retrained model yet")
-        if self.retrain_history[-1].model is not self.model:
+        if self.retrain_stale:
             raise InputError("save model", "the model changed after the last retrain (an undone "
-                                           "label); retrain first")
+                                           "label or a refit); retrain first")
+        path = Path(path) if path is not None else self.model_path()
+        if path.exists() and not replace:
+            raise InputError(path, "exists already; save again to replace it")
         saved = self.retrain_history[-1].save(path)
         self._on_song(f"Model saved to {saved}")
         return saved
@@ -631,6 +904,9 @@ class LabelingSession:
 
     def _on_windows(self, song_id: int) -> None:
         """More windows of the current song arrived (new probabilities, same song)."""
+
+    def _on_listen(self) -> None:
+        """Another window of the current song was chosen to listen to."""
 
     def _on_queue(self) -> None:
         """A song joined the queue."""

@@ -27,18 +27,26 @@ import base64
 import html
 import io
 import logging
+import re
+import time
 import warnings
 
 import ipywidgets as widgets
+import numpy as np
 import pandas as pd
-from IPython.display import display
+from IPython.display import Javascript, display
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from helpers.errors import InputError
 from helpers.labeling import retrain as retraining
 from helpers.labeling.pool import window_audio_wav
-from helpers.labeling.session import LabelingSession, session_log
+from helpers.labeling.session import (
+    GENRE_PREFIX_KEY,
+    LabelingSession,
+    StaleAnswerError,
+    session_log,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +55,46 @@ log = logging.getLogger(__name__)
 TOP_GENRES = 5
 
 
-#: Keys of the action buttons (genre buttons take 1-9 and 0, in button order).
+#: Keys of the action buttons (genres take 1-9 and 0, then g1 ... g0 and so on: the session's
+#: key map, fixed per store).
 ACTION_KEYS = {"accept": "a", "skip": "s", "undo": "u", "like": "l", "dislike": "d",
-               "revisit": "b"}
+               "revisit": "b", "open": "o", "previous": "p", "play": "k",
+               "window_back": ",", "window_on": "."}
 
+#: Actions that answer for the song on screen: bound to that song and debounced.
+ANSWER_ACTIONS = ("accept", "skip", "like", "dislike")
 
-GENRE_KEYS = "1234567890"
+_SONG_CLASS = re.compile(r"labeler-song-(\d+)")
 
 
 #: Seconds Enter in the new-genre box waits for the box's last characters to reach the kernel.
 ENTER_DELAY_SECONDS = 0.3
+
+
+#: Seconds after an answer click from the page within which another answer click is ignored
+#: (a double click would otherwise answer for the next song before anyone saw it).
+CLICK_DEBOUNCE_SECONDS = 0.4
+
+
+class _PageButton(widgets.Button):
+    """A button that knows whether a click came from the page or from ``click()`` in code."""
+
+    from_page = False
+
+    def _handle_button_msg(self, _, content, buffers):
+        self.from_page = content.get("event", "") == "click"
+        try:
+            super()._handle_button_msg(_, content, buffers)
+        finally:
+            self.from_page = False
+
+
+#: JupyterLab runs this in the output of the labeler's cell: scroll that cell into view a few
+#: times while Run All moves on to the cells below (each of them scrolls the notebook away).
+SCROLL_INTO_VIEW = """
+const cell = element.closest ? (element.closest('.jp-Cell') || element) : element;
+[300, 1500, 4000, 8000].forEach(t => setTimeout(() => cell.scrollIntoView({block: 'start'}), t));
+"""
 
 
 #: Size (CSS pixels) of the learning curve; the PNG is drawn at twice this for sharp screens.
@@ -151,6 +189,12 @@ class Labeler(LabelingSession):
         if hasattr(self, "buttons"):
             self._rebuild_genre_buttons()
         self.model_line.value = self._model_html(note)
+        if self.retrain_stale and self.retrain_output.value and "labeler-stale" not in self.retrain_output.value:
+            self.retrain_output.value = (
+                "<div class='labeler-stale' style='color:#b00'><b>Stale</b>: the model changed "
+                "after this retrain (an undone label or a refit); press Retrain for current "
+                "figures.</div><div style='opacity:0.5'>" + self.retrain_output.value + "</div>")
+            self.save_button.disabled = True
 
     def _on_status(self, text: str) -> None:
         self.status.value = html.escape(text)
@@ -159,6 +203,15 @@ class Labeler(LabelingSession):
         self.retrain_output.value = self._retrain_html(result)
         self.curve_image.value = self._curve_png(result)
         self.curve_image.layout.display = None
+        self.save_button.disabled = self.read_only
+
+    def retrain(self):
+        """Retrain (see :meth:`LabelingSession.retrain`); its button is disabled meanwhile."""
+        self.retrain_button.disabled = True
+        try:
+            return super().retrain()
+        finally:
+            self.retrain_button.disabled = self.read_only
 
     def _model_html(self, note: str = "") -> str:
         m = self.held_out_accuracy()
@@ -169,26 +222,49 @@ class Labeler(LabelingSession):
         return text + (f"<br><i>{html.escape(note)}</i>" if note else "")
 
 
-    def press(self, key: str) -> str | None:
-        """Do what pressing *key* over the widget does: click the button bound to it.
+    def press(self, key: str, song_id: int | None = None, at: float | None = None) -> str | None:
+        """Do what pressing *key* over the widget does: the action of the button bound to it.
+
+        *song_id* is the song on screen when the key was pressed: an answer for a song that is
+        no longer current is refused. *at* is when it was pressed (seconds, the browser's
+        clock): an answer within the debounce of the previous one is ignored. A genre past
+        the tenth takes the prefix key first (``g`` then ``1`` is the eleventh).
 
         Returns the pressed button's description, or ``None`` when the key is bound to
-        nothing (or its button is disabled).
+        nothing (or its button is disabled, or the press was ignored).
         """
-        button = self.shortcuts.get(str(key).lower())
+        key = str(key).lower()
+        sequence = self._prefix + key
+        if key == GENRE_PREFIX_KEY and any(k.startswith(sequence) and k != sequence
+                                           for k in self.shortcuts):
+            self._prefix = sequence
+            self.status.value = html.escape(f"{sequence}: now the number key of the genre")
+            return None
+        self._prefix = ""
+        button = self.shortcuts.get(sequence)
         if button is None or button.disabled:
             return None
-        button.click()
+        action, answer = self._actions[sequence]
+        if answer and self.debounced(at, sequence):
+            return None  # a repeat: the first press already answered
+        self._safely(lambda: action(song_id) if answer else action())
         return button.description
 
 
     def _on_key(self, event: dict) -> None:
-        """ipyevents handler: plain key presses only (no Ctrl/Alt/Meta combinations)."""
+        """ipyevents handler: plain key presses only (no Ctrl/Alt/Meta combinations).
+
+        The labeler's element carries the id of the song it shows (a CSS class, changed
+        after the song is drawn), so a key names the song that was on screen when pressed.
+        """
         if event.get("type") != "keydown" or event.get("repeat"):
             return
         if event.get("ctrlKey") or event.get("altKey") or event.get("metaKey"):
             return
-        self.press(event.get("key", ""))
+        shown = _SONG_CLASS.search(str((event.get("target") or {}).get("className", "")))
+        stamp = event.get("timeStamp")
+        self.press(event.get("key", ""), int(shown.group(1)) if shown else None,
+                   stamp / 1000 if isinstance(stamp, int | float) else None)
 
 
     def _submit_new_genre(self, _text=None) -> None:
@@ -205,17 +281,36 @@ class Labeler(LabelingSession):
             self._safely(self._label_new_genre)
 
 
-    def _button(self, description, handler, style="", tooltip=""):
-        button = widgets.Button(description=description, button_style=style, tooltip=tooltip,
-                                layout=widgets.Layout(width="auto"))
-        button.on_click(lambda _button: self._safely(handler))
+    def _button(self, description, handler, style="", tooltip="", answer=False):
+        """A button running *handler*; an *answer* button ignores a repeated click from the page."""
+        button = _PageButton(description=description, button_style=style, tooltip=tooltip,
+                             layout=widgets.Layout(width="auto", flex="0 0 auto"))
+
+        def clicked(_button):
+            if answer and button.from_page and self._click_repeated():
+                return  # a double click: the first one answered for the song it was meant for
+            self._safely(handler)
+
+        button.on_click(clicked)
         return button
+
+    def _click_repeated(self) -> bool:
+        """Whether a click from the page comes within :data:`CLICK_DEBOUNCE_SECONDS` of the
+        previous answer click (the kernel's clock: a click carries no time of its own)."""
+        now = time.monotonic()
+        last = getattr(self, "_last_click_at", None)
+        if last is not None and now - last < CLICK_DEBOUNCE_SECONDS:
+            return True
+        self._last_click_at = now
+        return False
 
 
     def _safely(self, handler) -> None:
         """Run a click handler; show any error in the status line instead of losing it."""
         try:
             handler()
+        except StaleAnswerError as exc:
+            self.status.value = f"<span style='color:#b60'>{html.escape(str(exc))}</span>"
         except InputError as exc:  # includes the StoreError family
             self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
         except Exception:  # noqa: BLE001 - a click must never fail silently
@@ -230,6 +325,15 @@ class Labeler(LabelingSession):
         self.model_line = widgets.HTML()
         self.player = widgets.Audio(format="wav", autoplay=False, controls=True)
         self.player_note = widgets.HTML()
+        self.timeline = widgets.HTML()
+        self.autoplay = widgets.Checkbox(value=False, description="Autoplay each song",
+                                         indent=False, layout=widgets.Layout(width="auto"))
+        self.play_button = self._button(f"Play/stop [{keys['play']}]", self.toggle_play, "",
+                                        "Play the window from its start, or stop")
+        self.window_back_button = self._button(f"◀ window [{keys['window_back']}]",
+                                               lambda: self.step_window(-1), "")
+        self.window_on_button = self._button(f"window ▶ [{keys['window_on']}]",
+                                             lambda: self.step_window(1), "")
         self.bars = widgets.HTML()
         self.genre_buttons = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
         self.new_genre = widgets.Text(placeholder="new genre, e.g. electronic — Enter labels",
@@ -241,19 +345,31 @@ class Labeler(LabelingSession):
             self.new_genre.on_submit(self._submit_new_genre)
         self.add_genre_button = self._button("Label as new genre", self._label_new_genre, "info")
         self.accept_button = self._button(f"Accept [{keys['accept']}]", self.accept, "success",
-                                          "The model's top genre is right")
-        self.skip_button = self._button(f"Skip [{keys['skip']}]", self.skip, "", "Decide later")
+                                          "The model's top genre is right", answer=True)
+        self.skip_button = self._button(f"Skip [{keys['skip']}]", self.skip, "", "Decide later",
+                                        answer=True)
         self.undo_button = self._button(f"Undo [{keys['undo']}]", self.undo, "warning",
-                                        "Undo your last decision")
+                                        "Undo your last decision (a label, skip, like or dislike)")
         self.skipped_choice = widgets.Dropdown(description="Skipped:", options=[])
         self.revisit_button = self._button(f"Back to skipped [{keys['revisit']}]", self._revisit, "")
         self.like_button = self._button(f"Like [{keys['like']}]", lambda: self.like(True), "",
-                                        "Add to liked songs")
-        self.dislike_button = self._button(f"Dislike [{keys['dislike']}]", lambda: self.like(False), "")
+                                        "Add to liked songs", answer=True)
+        self.dislike_button = self._button(f"Dislike [{keys['dislike']}]", lambda: self.like(False),
+                                           "", answer=True)
         self.retrain_button = self._button("Retrain", self.retrain, "primary",
                                            "Fit on the table plus your labels; compare held out")
-        self.save_button = self._button("Save model", self.save_model, "",
-                                        "Write the retrained model to data/models/retrained.skops")
+        self.save_button = self._button("Save model", self._save, "",
+                                        "Write the retrained model to data/models/<store>-<time>.skops")
+        self.save_button.disabled = True
+        self.saved_note = widgets.HTML()
+        self.review_genre = widgets.Dropdown(description="Genre:", options=[("all", "")], value="")
+        self.review_genre.observe(lambda _change: self._render_review(), names="value")
+        self.review_choice = widgets.Dropdown(description="Labelled:", options=[],
+                                              layout=widgets.Layout(width="520px"))
+        self.open_button = self._button(f"Open to relabel [{keys['open']}]", self._open_review, "",
+                                        "Show this song again; a new label keeps the old one")
+        self.previous_button = self._button(f"Previous song [{keys['previous']}]", self.previous_song,
+                                            "", "Back to the song of your previous decision")
         self.extraction_bar = widgets.IntProgress(min=0, max=1, value=0, description="Features:",
                                                   layout=widgets.Layout(display="none"))
         self.extraction_note = widgets.HTML()
@@ -267,27 +383,38 @@ class Labeler(LabelingSession):
         self.curve_image = widgets.Image(format="png", layout=widgets.Layout(
             width=f"{width}px", height=f"{height}px", display="none"))
         self.keys_note = widgets.HTML(
-            "<small>Keys (mouse over the labeler): genre numbers, a accept, s skip, u undo, "
-            "l like, d dislike, b back to skipped.</small>")
+            "<small>Keys (mouse over the labeler): the number on a genre's button (past ten "
+            "genres: g, then the number), a accept, s skip, u undo, l like, d dislike "
+            "(again: clear), b back to skipped, o open the chosen labelled song, p previous "
+            "song, k play/stop, , and . the previous and next window.</small>")
         self.buttons: dict[str, object] = {}
+        self._prefix = ""
         for widget, name in ((self.status, "status"), (self.header, "header"),
-                             (self.new_genre, "new-genre"), (self.curve_image, "curve")):
+                             (self.new_genre, "new-genre"), (self.curve_image, "curve"),
+                             (self.review_choice, "review"), (self.review_genre, "review-genre"),
+                             (self.retrain_output, "retrain"), (self.like_button, "like"),
+                             (self.progress_line, "progress")):
             widget.add_class(f"labeler-{name}")  # stable hooks for browser checks
         self.keyboard_area = widgets.VBox([
-            self.read_only_note, self.header, self.model_line, self.player, self.player_note,
-            self.bars, self.genre_buttons,
+            self.read_only_note, self.header, self.model_line,
+            widgets.HBox([self.player, self.play_button, self.window_back_button,
+                          self.window_on_button, self.autoplay], layout=_wrap()),
+            self.timeline, self.player_note, self.bars, self.genre_buttons,
             widgets.HBox([self.accept_button, self.skip_button, self.undo_button,
                           self.like_button, self.dislike_button]),
             widgets.HBox([self.skipped_choice, self.revisit_button]),
+            widgets.HBox([self.review_genre, self.review_choice, self.open_button,
+                          self.previous_button], layout=_wrap()),
             widgets.HBox([self.extraction_bar, self.extraction_note]),
             self.progress_line, self.status, self.keys_note,
         ])
         self.widget = widgets.VBox([
             self.keyboard_area,
             widgets.HBox([self.new_genre, self.add_genre_button]),
-            widgets.HBox([self.retrain_button, self.save_button]), self.retrain_output,
-            self.curve_image,
+            widgets.HBox([self.retrain_button, self.save_button]), self.saved_note,
+            self.retrain_output, self.curve_image,
         ])
+        self.keyboard_area.add_class("labeler-keys")
         self._keyboard = None
         try:  # keys are caught only over the area without the text box, so typing stays typing
             from ipyevents import Event
@@ -299,20 +426,74 @@ class Labeler(LabelingSession):
 
 
     def _rebuild_genre_buttons(self) -> None:
-        genres = self.genres
-        if list(self.buttons) == genres:
+        keys = self.key_map()
+        if list(self.buttons) == list(keys):
             return
-        self.buttons = {}
-        for i, genre in enumerate(genres):
-            key = GENRE_KEYS[i] if i < len(GENRE_KEYS) else None
-            label = f"{genre} [{key}]" if key else genre
-            self.buttons[genre] = self._button(label, lambda g=genre: self.label(g))
-        self.genre_buttons.children = tuple(self.buttons.values())
-        self.shortcuts = {GENRE_KEYS[i]: b for i, b in enumerate(list(self.buttons.values())[:10])}
-        self.shortcuts.update({
-            ACTION_KEYS["accept"]: self.accept_button, ACTION_KEYS["skip"]: self.skip_button,
-            ACTION_KEYS["undo"]: self.undo_button, ACTION_KEYS["like"]: self.like_button,
-            ACTION_KEYS["dislike"]: self.dislike_button, ACTION_KEYS["revisit"]: self.revisit_button})
+        for genre, key in keys.items():  # the map only grows: existing buttons are kept
+            if genre not in self.buttons:
+                self.buttons[genre] = self._button(f"{genre} [{key}]", lambda g=genre: self.label(g),
+                                                   answer=True)
+        self.genre_buttons.children = tuple(self.buttons[g] for g in keys)
+        self.buttons = {g: self.buttons[g] for g in keys}
+        # key -> (action taking the song the answer is for, or nothing; whether it answers)
+        self._actions = {key: (lambda song_id, g=genre: self.label(g, song_id), True)
+                         for genre, key in keys.items()}
+        self.shortcuts = {key: self.buttons[genre] for genre, key in keys.items()}
+        a = ACTION_KEYS
+        for name, button, action in (
+                ("accept", self.accept_button, self.accept), ("skip", self.skip_button, self.skip),
+                ("like", self.like_button, lambda song_id: self.like(True, song_id)),
+                ("dislike", self.dislike_button, lambda song_id: self.like(False, song_id)),
+                ("undo", self.undo_button, self.undo), ("revisit", self.revisit_button, self._revisit),
+                ("open", self.open_button, self._open_review),
+                ("play", self.play_button, self.toggle_play),
+                ("window_back", self.window_back_button, lambda: self.step_window(-1)),
+                ("window_on", self.window_on_button, lambda: self.step_window(1)),
+                ("previous", self.previous_button, self.previous_song)):
+            self.shortcuts[a[name]] = button
+            self._actions[a[name]] = (action, name in ANSWER_ACTIONS)
+
+
+    def _open_review(self) -> None:
+        if self.review_choice.value is None:
+            raise InputError("open", "choose a labelled song in the list first")
+        self.reopen(int(self.review_choice.value))
+
+
+    def _save(self) -> None:
+        """Save model: a new named, dated file; an existing one only after a second press."""
+        path = self.model_path()
+        confirmed = getattr(self, "_confirm_replace", None) == path
+        if path.exists() and not confirmed:
+            self._confirm_replace = path
+            raise InputError(path, "exists already; press Save model again to replace it")
+        self._confirm_replace = None
+        self.save_model(path, replace=confirmed)
+        saved = self.saved_models()
+        self.saved_note.value = ("<small>Saved models of this store: "
+                                 + ", ".join(html.escape(p.name) for p in saved) + "</small>")
+
+
+    def _render_review(self, review: pd.DataFrame | None = None) -> None:
+        """The review list (every current label, newest first) and its genre filter."""
+        review = self.review() if review is None else review
+        genres = sorted(set(review["genre"]))
+        options = [("all", ""), *[(g, g) for g in genres]]
+        if list(self.review_genre.options) != options:
+            keep = self.review_genre.value
+            self.review_genre.options = options
+            self.review_genre.value = keep if keep in dict(options).values() else ""
+        chosen = review[review["genre"] == self.review_genre.value] if self.review_genre.value else review
+        chosen = chosen[chosen["in_pool"]]
+        entries = [(f"{r.title} — {r.genre} ({r.labelled_utc[:16].replace('T', ' ')} UTC; model said "
+                    f"{r.model_said or '—'}){'' if r.this_session else ' · earlier session'}",
+                    int(r.song_id)) for r in chosen.itertuples()]
+        if list(self.review_choice.options) != entries:
+            keep = self.review_choice.value
+            self.review_choice.options = entries
+            ids = [e[1] for e in entries]
+            self.review_choice.value = keep if keep in ids else (ids[0] if ids else None)
+        self.open_button.disabled = not entries
 
 
     def _label_new_genre(self) -> None:
@@ -353,8 +534,9 @@ class Labeler(LabelingSession):
         states = self.states() if states is None else states
         progress = self.progress(states)
         self.progress_line.value = (
-            f"<b>Progress</b>: {progress['labelled']} labelled · {progress['skipped']} skipped · "
-            f"{progress['left']} left (of {progress['total']} ready)")
+            f"<b>Progress</b> (songs): {progress['labelled']} labelled · {progress['skipped']} "
+            f"skipped · {progress['left']} left (of {progress['total']} ready)")
+        self._render_review()
         skipped = self.skipped(states)
         options = [(self._name(s), s) for s in skipped]
         if list(self.skipped_choice.options) != options:
@@ -371,45 +553,122 @@ class Labeler(LabelingSession):
         """
         states = self.states() if states is None else states
         self._render_queue_counts(states)
-        if message is not None:
-            self.status.value = html.escape(message)
         writable = self.current is not None and not self.read_only
         for button in (self.accept_button, self.skip_button, self.add_genre_button,
                        *self.buttons.values(), self.like_button, self.dislike_button):
             button.disabled = not writable
-        self.undo_button.disabled = self.retrain_button.disabled = self.read_only
+        for button in (self.play_button, self.window_back_button, self.window_on_button):
+            button.disabled = self.current is None
+        self.undo_button.disabled = self.previous_button.disabled = self.read_only
+        self.retrain_button.disabled = self.read_only or self.retraining
         if self.current is None:
-            if self.extracting or (not self.songs and self.pending_total):
+            self.keyboard_area.remove_class(f"labeler-song-{getattr(self, '_shown', None)}")
+            self._shown = None
+            # before the extraction thread starts too: songs are still to come
+            if self.extracting or (self.prepared < self.pending_total
+                                   and not getattr(self, "_thread_done", False)):
                 self.header.value = "<h3>Preparing songs ...</h3>The first song appears here when it is ready."
             else:
                 self.header.value = "<h3>Nothing left to label.</h3>"
-            self.bars.value = self.player_note.value = ""
+            self.bars.value = self.player_note.value = self.timeline.value = ""
+            self._loaded = None
             self.accept_button.description = f"Accept [{ACTION_KEYS['accept']}]"
             self.player.value = b""
+            if message is not None:
+                self.status.value = html.escape(message)
             return
         song = self.songs[self.current]
         state = states.set_index("song_id").loc[self.current]
         known = {"labelled": f" — currently labelled <b>{html.escape(str(state['genre']))}</b>",
                  "skipped": " — <b>skipped</b> earlier: decide now, or skip again"}.get(state["state"], "")
+        liked = self.liked_state()
+        mark = {True: " · <b class='labeler-liked'>♥ liked</b>",
+                False: " · <b class='labeler-disliked'>disliked</b>"}.get(liked, "")
+        self.like_button.description = f"{'Liked ✓' if liked is True else 'Like'} [{ACTION_KEYS['like']}]"
+        self.dislike_button.description = (f"{'Disliked ✓' if liked is False else 'Dislike'} "
+                                           f"[{ACTION_KEYS['dislike']}]")
+        album = f" · <i>{html.escape(song.album)}</i>" if song.album else ""
         self.header.value = (
             f"<h3>{html.escape(song.title)}</h3><div>{html.escape(song.artist or 'unknown artist')}"
-            f" · <code>{html.escape(song.path.name if song.path else 'no audio file')}</code>{known}</div>")
+            f"{album} · <code>{html.escape(song.path.name if song.path else 'no audio file')}</code>"
+            f"{known}{mark}</div>")
+        if getattr(self, "_shown", None) != self.current:
+            # right after the header (messages arrive in order): a key names this song from now
+            self.keyboard_area.remove_class(f"labeler-song-{getattr(self, '_shown', None)}")
+            self.keyboard_area.add_class(f"labeler-song-{self.current}")
+            self._shown = self.current
         top = self.top_genres(k=1)[0][0]
         self.accept_button.description = f"Accept {top} [{ACTION_KEYS['accept']}]"
-        start, end = self.uncertain_window()
-        self.player_note.value = f"Playing the most uncertain window: {start:.0f}–{end:.0f} s"
-        if self.audio_enabled and song.path is not None:
-            try:
-                self.player.value = window_audio_wav(song.path, start, end)
-            except InputError as exc:
-                self.player.value = b""
-                self.player_note.value = html.escape(str(exc))
+        if getattr(self, "_loaded", None) != (self.current, self.listen_window()[0]):
+            # a new song (or window): the same one keeps playing through a like or a relabel
+            self._load_player(self.autoplay.value)
         self.bars.value = self._bars_html()
+        if message is not None:  # last: when it shows, the song it speaks of is drawn
+            self.status.value = html.escape(message)
         try:
             self._prediction_id(self.current)
         except InputError as exc:  # e.g. the store became read-only or full meanwhile
             self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
 
+
+    def _on_listen(self) -> None:
+        self._load_player(self.player.autoplay)
+
+    def toggle_play(self) -> None:
+        """Play the chosen window from its start, or stop it (the play/pause key)."""
+        self._require_current()
+        self._load_player(not self.player.autoplay)
+
+    def _load_player(self, play: bool) -> None:
+        """Put the chosen window in the player (playing when *play*) and say what it holds.
+
+        The player's own clock starts at 0 for the window, so the note and the timeline give
+        song time. A change of ``autoplay`` alone makes the browser reload the player: on,
+        it plays from the window's start; off, it stops.
+        """
+        song = self.songs[self.current]
+        index, start, end = self.listen_window()
+        self._loaded = (self.current, index)
+        self.timeline.value = self._timeline_html(index)
+        where = f"{_clock(start)}–{_clock(end)} of {_clock(float(song.windows['end'].max()))}"
+        uncertain = " (the most uncertain window)" if index == self._uncertain_index() else ""
+        if not self.audio_enabled or song.path is None:
+            self.player_note.value = f"Window {where}{uncertain}; no audio here"
+            return
+        try:
+            wav = window_audio_wav(song.path, start, end)
+        except InputError as exc:
+            self.player.value = b""
+            self.player_note.value = html.escape(str(exc))
+            return
+        with self.player.hold_sync():  # one message: the new window and whether it plays
+            self.player.autoplay = bool(play)
+            self.player.value = wav
+        self.player_note.value = (
+            f"<span class='labeler-playing'>Playing window {where}{uncertain} — the player's "
+            f"0:00 is {_clock(start)} of the song</span>" if play else
+            f"Window {where}{uncertain} ready — press {ACTION_KEYS['play']} to play "
+            f"(the player's 0:00 is {_clock(start)} of the song)")
+
+    def _uncertain_index(self) -> int:
+        start, _ = self.uncertain_window()
+        return int((self.songs[self.current].windows["start"] == start).to_numpy().argmax())
+
+    def _timeline_html(self, index: int) -> str:
+        """A strip of the song's windows, bar height the window's loudness (RMS), chosen marked."""
+        windows = self.songs[self.current].windows
+        spans = windows[["start", "end"]].to_numpy()
+        rms = windows["rms_mean"].to_numpy() if "rms_mean" in windows else np.ones(len(windows))
+        top = float(rms.max()) if rms.max() > 0 else 1.0
+        bars = []
+        for i, (start, end) in enumerate(spans):
+            height = 4 + 20 * float(rms[i]) / top
+            colour = "#e45756" if i == index else "#9ecae9"
+            bars.append(f"<span title='{_clock(start)}–{_clock(end)}' style='display:inline-block;"
+                        f"width:10px;height:{height:.0f}px;margin-right:1px;background:{colour}'></span>")
+        return ("<div class='labeler-timeline' style='display:flex;align-items:flex-end;height:26px'>"
+                + "".join(bars) + f"<small style='margin-left:6px'>window {index + 1} of "
+                f"{len(windows)} (loudness per window; red: the one loaded)</small></div>")
 
     def _name(self, song_id: int) -> str:
         song = self.songs[song_id]
@@ -432,15 +691,22 @@ class Labeler(LabelingSession):
         def fmt(m):
             return f"{m['accuracy']:.3f} (95% CI {m['ci_low']:.3f}–{m['ci_high']:.3f})"
 
-        genres = ", ".join(f"{g}: {n}" for g, n in result.store_genres.items()) or "none"
+        songs = result.store_songs or {}
+        genres = ", ".join(f"{g}: {n} song{'s' * (n != 1)} ({result.store_genres.get(g, 0)} windows)"
+                           for g, n in songs.items()) or "none"
+        left_out = ""
+        if len(result.excluded_songs):
+            left_out = ("<br><b>Not trained on</b>: " + "; ".join(
+                f"{html.escape(str(r.title))} ({html.escape(str(r.genre))}): {html.escape(r.reason)}"
+                for r in result.excluded_songs.itertuples()))
         new = f"<br>New genres: <b>{html.escape(', '.join(result.new_genres))}</b>" if result.new_genres else ""
         model = f" <b>{html.escape(result.fit.name)}</b>" if result.fit is not None else ""
         note = (f"<br><i>{html.escape(result.fit.note)}</i>"
                 if result.fit is not None and result.fit.note else "")
-        return (f"<b>Retrained</b>{model} on {result.n_base} table rows + {result.n_store} labelled "
-                f"windows ({html.escape(genres)}).<br>Held-out accuracy, {result.split} test split "
-                f"(n={result.after['n']}, artist-conscious, bootstrap 95% CI): before "
-                f"{fmt(result.before)} → after {fmt(result.after)}{new}{note}")
+        return (f"<b>Retrained</b>{model} on {result.n_base} table rows + {sum(songs.values())} "
+                f"labelled songs ({html.escape(genres)}).<br>Held-out accuracy, {result.split} test "
+                f"split (n={result.after['n']}, artist-conscious, bootstrap 95% CI): before "
+                f"{fmt(result.before)} → after {fmt(result.after)}{new}{left_out}{note}")
 
 
     @staticmethod
@@ -467,10 +733,15 @@ class Labeler(LabelingSession):
         return buffer.getvalue()
 
 
-    def show(self) -> None:
-        """Display the widget (in a notebook)."""
+    def show(self, scroll: bool = False) -> None:
+        """Display the widget (in a notebook).
 
+        *scroll*: bring the labeler's cell into view once the cells after it have run (after
+        Run All the notebook would otherwise sit at its last cell).
+        """
         display(self.widget)
+        if scroll:
+            display(Javascript(SCROLL_INTO_VIEW))
 
 
     def _ipython_display_(self):
@@ -491,14 +762,25 @@ class Labeler(LabelingSession):
         return "<div style='border:1px solid #ccc;padding:8px'>" + "".join(parts) + "</div>"
 
 
+def _wrap() -> widgets.Layout:
+    """A row that wraps rather than squeezing its buttons."""
+    return widgets.Layout(flex_flow="row wrap", align_items="center")
+
+
+def _clock(seconds: float) -> str:
+    """Song time as m:ss."""
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 def scripted_session(labeler: Labeler, genres_by_name: dict[str, str]) -> pd.DataFrame:
     """Label a pool by pressing the widget's own buttons, as a person would (for reports).
 
     Songs are answered from *genres_by_name* (file-name prefix -> genre): accept when the
     model's top genre is right, else press the genre's button. The session skips one song and
     comes back to it through the Skipped list; a song whose genre the model does not know is
-    typed into the new-genre box (Enter), liked, undone and labelled again with the new
-    genre's own button; then the model is retrained.
+    typed into the new-genre box (Enter), liked, both undone (the like, then the label) and
+    labelled again with the new genre's own button; then the model is retrained.
 
     Returns
     -------
@@ -532,7 +814,8 @@ def scripted_session(labeler: Labeler, genres_by_name: dict[str, str]) -> pd.Dat
         labeler._safely(labeler._label_new_genre)  # what Enter in the box does
         labeler.show_song(song_id)
         labeler.like_button.click()
-        labeler.undo_button.click()  # takes the label back and shows the song again ...
+        labeler.undo_button.click()  # a like is a decision: undo takes it back ...
+        labeler.undo_button.click()  # ... then the label, and the song shows again ...
         labeler.buttons[truth(song_id)].click()  # ... and it is made again with its own button
     for _skipped in labeler.skipped():  # back to the skipped songs: the first is selected
         labeler.revisit_button.click()

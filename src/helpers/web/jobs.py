@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from helpers.audio.decode import probe_tags
 from helpers.audio.ingest import (
     MAX_FILESIZE_BYTES,
     cached_download,
@@ -436,6 +437,9 @@ def run_predict_job(payload: dict, report: Callable[[str], None],
                                     f"{context.max_duration / 60:.1f} min limit")
         report(f"analysing window {k} of {n}")
 
+    tags = _file_tags(path)  # a file's own title and artist beat its name
+    title = clean_text(tags.get("title", ""), 200) or title
+    artist = artist or clean_text(tags.get("artist", ""), 200) or None
     try:
         prediction = predict_song(path, model=context.model,
                                   window_seconds=context.window_seconds, progress=progress,
@@ -447,7 +451,8 @@ def run_predict_job(payload: dict, report: Callable[[str], None],
     try:
         song_id = store.add_song(location, title=title, artist=artist,
                                  duration=prediction.duration, source=source,
-                                 content_hash=file_sha256(path))
+                                 content_hash=file_sha256(path), album=tags.get("album"),
+                                 genre_tag=tags.get("genre"))
         prediction_id = store.record_prediction(song_id, prediction.probabilities,
                                                 context.fingerprint, where="web")
     except StoreReadOnlyError as exc:  # show the genre anyway; answers cannot be saved
@@ -459,3 +464,11 @@ def run_predict_job(payload: dict, report: Callable[[str], None],
     document = prediction.to_dict()
     document.update(title=title, artist=artist, source_url=source_url)
     return {"prediction": document, "song_id": song_id, "prediction_id": prediction_id}
+
+
+def _file_tags(path) -> dict:
+    """The song file's tags (:func:`helpers.audio.decode.probe_tags`); none when unreadable."""
+    try:
+        return probe_tags(path)
+    except InputError:  # the prediction names what is wrong with the file
+        return {}
