@@ -102,62 +102,25 @@ CURVE_SIZE = (450, 252)
 
 
 class Labeler(LabelingSession):
-    """Label a pool of songs in a notebook, most uncertain first, with every click stored.
+    """Label a pool of songs in a notebook, with every click stored.
 
-    The widget over a :class:`~helpers.labeling.session.LabelingSession` (every parameter of
-    which it takes): songs whose features are in the store are ready at once; the others are
-    extracted in the background and join the queue as they are ready, with a progress bar.
+    The widget over a :class:`~helpers.labeling.session.LabelingSession`: songs whose features
+    are in the store are ready at once; the others are extracted in the background and join
+    the queue as they are ready, with a progress bar. Keys, buttons, the list of labelled
+    songs and the player draw what the session holds; every decision goes through it.
 
     Parameters
     ----------
-    pool : path-like, list of path-like, or LabelStore
-        A folder of audio files, a list of files, or a store (all its songs that have windows).
-    store : LabelStore or path-like, optional
-        Where every decision goes; default the store of *pool* when it is one, else
-        :class:`LabelStore` at its default path. A store whose ``read_only`` is true opens the
-        labeler for looking only.
-    model : fitted estimator, optional
-        The genre model; default the recipe (or *estimator*) fitted on the base table plus the
-        store's labels. A model with a model card (e.g. :func:`helpers.models.default_model`,
-        trained on every clip) shows its card's held-out figure instead of being scored on
-        clips it saw.
-    estimator : estimator, optional
-        A custom unfitted model used for (re)training, fitted without groups; default the
-        default model's recipe (:func:`helpers.retraining.default_recipe`, the candidate the
-        shipped selection chose) with its grouped calibration (:func:`helpers.retraining.fit_rows`).
-    base_table : DataFrame, optional
-        Base training rows (GTZAN layout); default the training part of the fault-filtered
-        split, so that its artist-conscious test part stays a fair held-out set.
-
-    Notes
-    -----
-    The model that makes the suggestions is also the one whose held-out accuracy is shown: it
-    is fitted on the base rows plus the store's labels (never the held-out clips), once at
-    start and again only after Retrain or an undo of a label it learnt — never per click.
-    With no labels yet it is the model behind the default model card's test figure; the
-    default model itself (:func:`helpers.models.default_model`) is trained on every clip,
-    test clips included, so it is not used here.
-    strategy : str
-        Query strategy of :mod:`helpers.labeling` (default ``'margin'``).
-    epsilon : float
-        Share of random picks in the queue.
-    window_seconds : float
-        Window length for features and the audio player.
-    max_windows : int, optional
-        Use only the first windows of each song (quick runs).
-    who : str
-        The person labelling (recorded with each event).
-    seed : int
-        Seed of the random picks.
+    pool, store
+        As for :class:`~helpers.labeling.session.LabelingSession`: a folder, a list of files
+        or a store; where every decision goes.
     audio : bool
         Fill the audio player (off in tests).
-    background : bool
-        Extract missing features in the background and return at once (default); ``False``
-        extracts everything before returning.
-    workers : int, optional
-        Parallel extractions (default: the number of cores); 1 uses a single thread.
+    **options
+        Every other parameter of :class:`~helpers.labeling.session.LabelingSession` (model,
+        estimator, base table, query strategy, window length, who is labelling, background
+        extraction, workers, ...).
     """
-
 
     def __init__(self, pool, store=None, *, audio: bool = True, **options):
         self.audio_enabled = audio  # read by the first render, inside the session's start

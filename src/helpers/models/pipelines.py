@@ -48,6 +48,18 @@ CONDITIONING_METHODS: tuple[str, ...] = ("none", "log-variance", "quantile", "po
 OFFSET_FEATURES: tuple[str, ...] = ("harmony_mean", "perceptr_mean")
 
 
+def _fitted_columns(transformer, X) -> np.ndarray:
+    """*X* as a float array, refused when its columns are not those *transformer* was fitted on."""
+    names = getattr(transformer, "feature_names_in_", None)
+    if names is not None and hasattr(X, "columns") and list(X.columns) != list(names):
+        raise InputError("features", "columns differ from those the model was fitted on")
+    values = np.asarray(X, dtype=float)
+    if values.ndim != 2 or values.shape[1] != transformer.n_features_in_:
+        raise InputError("features", f"expected {transformer.n_features_in_} columns, got "
+                         f"{values.shape[1] if values.ndim == 2 else values.ndim}")
+    return values
+
+
 class FeatureGuard(TransformerMixin, BaseEstimator):
     """Keep any one feature from deciding alone: clip to the training range, drop offset columns.
 
@@ -106,13 +118,7 @@ class FeatureGuard(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Clip every column to its bounds; leave out the dropped columns."""
         check_is_fitted(self, "lower_")
-        names = getattr(self, "feature_names_in_", None)
-        if names is not None and hasattr(X, "columns") and list(X.columns) != list(names):
-            raise InputError("features", "columns differ from those the model was fitted on")
-        values = np.asarray(X, dtype=float)
-        if values.ndim != 2 or values.shape[1] != self.n_features_in_:
-            raise InputError("features", f"expected {self.n_features_in_} columns, got "
-                             f"{values.shape[1] if values.ndim == 2 else values.ndim}")
+        values = _fitted_columns(self, X)
         return np.clip(values, self.lower_, self.upper_)[:, self.keep_columns_]
 
     def get_feature_names_out(self, input_features=None):
@@ -191,13 +197,7 @@ class FeatureConditioner(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Apply the conditioning learned in :meth:`fit`."""
         check_is_fitted(self, "n_features_in_")
-        names = getattr(self, "feature_names_in_", None)
-        if names is not None and hasattr(X, "columns") and list(X.columns) != list(names):
-            raise InputError("features", "columns differ from those the model was fitted on")
-        values = np.asarray(X, dtype=float)
-        if values.ndim != 2 or values.shape[1] != self.n_features_in_:
-            raise InputError("features", f"expected {self.n_features_in_} columns, got "
-                             f"{values.shape[1] if values.ndim == 2 else values.ndim}")
+        values = _fitted_columns(self, X)
         if self.method == "none":
             return values
         if self.method == "log-variance":
