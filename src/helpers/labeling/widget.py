@@ -714,15 +714,15 @@ class Labeler(LabelingSession):
     def snapshot_html(self) -> str:
         """A static HTML picture of the labeler's state (for reports, where widgets do not render)."""
         parts = [self.header.value, self.model_line.value, self.player_note.value, self.bars.value,
-                 self.progress_line.value]
-        if self.status.value:
-            parts.append(f"<div>{self.status.value}</div>")
+                 self.progress_line.value, self.status.value]
         if self.retrain_history:
             parts.append(self.retrain_output.value)
             png = base64.b64encode(self.curve_image.value).decode()
             width, height = CURVE_SIZE
             parts.append(f"<img width='{width}' height='{height}' src='data:image/png;base64,{png}'/>")
-        return "<div style='border:1px solid #ccc;padding:8px'>" + "".join(parts) + "</div>"
+        # each widget's text in its own block: one part's sentence never runs into the next's
+        blocks = "".join(f"<div style='margin:3px 0;clear:both'>{part}</div>" for part in parts if part)
+        return f"<div style='border:1px solid #ccc;padding:8px'>{blocks}</div>"
 
 
 def _wrap() -> widgets.Layout:
