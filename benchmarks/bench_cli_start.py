@@ -10,7 +10,7 @@ file) is predicted
   song's musicnn tags, so the warm call computes them too.
 
 Both use the default model, which must exist before timing: it is built first if missing, and
-that first-run cost is printed too. Prints the median of each and the ratio; issue 13 asks for a
+that first-run cost is printed too. Prints the median of each and the ratio; the goal is a
 ratio of at most 2.
 
 Usage::

@@ -4,7 +4,7 @@ Builds a folder of generated songs (default 200 songs of 12 s: tones, chords, no
 clicks at different levels), then builds a :class:`helpers.labeling.widget.Labeler` on it with a fresh
 label store twice, in this process:
 
-* **current way** (the labeler before issue 11): every song is hashed, probed and extracted,
+* **current way** (the labeler as it was first written): every song is hashed, probed and extracted,
   one after the other, before the widget shows anything (``background=False, workers=1``);
   the first song is labelable only when all are done.
 * **background** (now): the constructor returns at once; the first song is extracted in a
