@@ -32,12 +32,12 @@ from helpers import data
 from helpers.audio.windows import check_window_seconds
 from helpers.errors import InputError
 from helpers.features.columns import MODEL_FEATURES
+from helpers.features.sets import feature_set as feature_set_spec
 from helpers.labeling import queries
 from helpers.labeling import retrain as retraining
-from helpers.features.sets import feature_set as feature_set_spec
 from helpers.labeling.pool import PreparedSong, _complete, _on_grid, pool_files, prepare_song
-from helpers.models import learned
 from helpers.models import card as model_card
+from helpers.models import learned
 from helpers.paths import data_dir, file_sha256
 from helpers.store import LabelStore, normalise_genre
 

@@ -128,6 +128,9 @@ class Labeler(LabelingSession):
     base_table : DataFrame, optional
         Base training rows (GTZAN layout); default the training part of the fault-filtered
         split, so that its artist-conscious test part stays a fair held-out set.
+    features : str
+        The feature set windows are stored, predicted and retrained on: ``"gtzan"`` (default),
+        ``"musicnn"`` or ``"gtzan+musicnn"`` (:class:`helpers.labeling.session.LabelingSession`).
 
     Notes
     -----
@@ -218,9 +221,16 @@ class Labeler(LabelingSession):
         source = " (from its model card)" if m.get("source") == "model card" else ""
         text = (f"<b>Model</b>: {html.escape(self.model_name())} · held-out accuracy{source} "
                 f"{m['accuracy']:.3f} (95% CI {m['ci_low']:.3f}–{m['ci_high']:.3f}, "
-                f"{retraining.HELD_OUT_SPLIT} test split, n={m['n']}, bootstrap)")
+                f"{self._held_out_split_text()}, n={m['n']}, bootstrap)")
         return text + (f"<br><i>{html.escape(note)}</i>" if note else "")
 
+
+    def _held_out_split_text(self) -> str:
+        """Which clips the shown accuracy is measured on."""
+        if self.feature_set == retraining.TABLE_FEATURE_SET:
+            return f"{retraining.HELD_OUT_SPLIT} test split"
+        return (f"{retraining.HELD_OUT_SPLIT} test clips of the GTZAN audio at hand, "
+                f"{self.feature_set} features")
 
     def press(self, key: str, song_id: int | None = None, at: float | None = None) -> str | None:
         """Do what pressing *key* over the widget does: the action of the button bound to it.
