@@ -9,6 +9,7 @@ from helpers.audio import decode
 from helpers.constants import SAMPLE_RATE
 from helpers.errors import InputError
 from helpers.labeling import session as session_module
+from helpers.labeling.retrain import FEATURE_SET_RECIPE
 from helpers.labeling.session import LabelingSession
 from helpers.labeling.widget import Labeler
 from helpers.store import LabelStore
@@ -82,6 +83,7 @@ def test_musicnn_songs_are_not_extracted_again(musicnn_run, cuts, monkeypatch):
     again = Labeler([cuts["train_a"], cuts["train_b"]], store, features="musicnn", audio=False,
                     window_seconds=WINDOW_SECONDS, background=False, workers=1)
     assert len(again.songs) == 2 and again.feature_set == "musicnn"
+    assert again.fit_info.name == FEATURE_SET_RECIPE and "200 columns" in again.model_name()
     # the accuracy line names the clips it is measured on
     assert "test clips of the GTZAN audio at hand, musicnn features" in again.model_line.value
 

@@ -45,6 +45,10 @@ HELD_OUT_SPLIT = "fault-filtered"
 #: The feature set of the embedded GTZAN table (the one a retrain needs no audio for).
 TABLE_FEATURE_SET = "gtzan"
 
+#: The recipe of a fit on another feature set's columns: the feature-set models' recipe
+#: (:func:`helpers.models.learned.recipe`), since the candidate recipes read the table's 58 columns.
+FEATURE_SET_RECIPE = "feature-set logreg"
+
 #: GTZAN clips with audio described by a feature set, by set and training folders (extracted once).
 _AUDIO_TABLES: dict[tuple, pd.DataFrame] = {}
 
@@ -274,7 +278,8 @@ def fit_rows(base: pd.DataFrame, extra: pd.DataFrame | None = None, *, estimator
         A custom unfitted model: cloned and fitted on the rows as they are (no groups).
     recipe : str, optional
         Candidate name (:data:`helpers.models.candidates.CANDIDATES`) when no *estimator* is given;
-        default :func:`default_recipe`. Fitted by :func:`helpers.models.selection.fit_candidate`
+        default :func:`default_recipe` on the table's columns, :data:`FEATURE_SET_RECIPE` on
+        another set's. Fitted by :func:`helpers.models.selection.fit_candidate`
         with the groups of :func:`training_groups` and the folds of :func:`calibration_folds`.
     seed : int
         Seed of the calibration folds (the selection's, so that on the base rows alone the fit
@@ -288,9 +293,11 @@ def fit_rows(base: pd.DataFrame, extra: pd.DataFrame | None = None, *, estimator
     """
 
     extra = base.head(0) if extra is None else extra
+    if estimator is None and recipe is None:
+        recipe = default_recipe() if tuple(columns) == MODEL_FEATURES else FEATURE_SET_RECIPE
     if estimator is not None or len(extra):
         return _fit_rows(base, extra, estimator, recipe, columns, seed)
-    key = (recipe or default_recipe(), seed, tuple(columns), table_fingerprint(base, columns),
+    key = (recipe, seed, tuple(columns), table_fingerprint(base, columns),
            tuple(base["filename"]))
     if key not in _BASE_FITS:
         _BASE_FITS.clear()  # one base at a time: a model is a few hundred kB
@@ -306,6 +313,10 @@ def _fit_rows(base, extra, estimator, recipe, columns, seed) -> Fit:
     if estimator is not None:
         return Fit(clone(estimator).fit(X, y), _estimator_name(estimator),
                    "a custom estimator, fitted without groups", **sizes)
+    if recipe == FEATURE_SET_RECIPE:
+        return Fit(learned.recipe().fit(X, y), recipe,
+                   f"multinomial logistic regression, standardised, on {len(columns)} columns; "
+                   "fitted without groups", **sizes)
     name = recipe or default_recipe()
     candidate = get_candidate(name)
     if tuple(columns) != MODEL_FEATURES:
@@ -482,8 +493,8 @@ def training_rows(store=None, *, base_table=None, split: str = HELD_OUT_SPLIT,
         clips = feature_set_table(name)
         _, held_out = held_out_split(clips, split)
         rest = clips.drop(index=held_out.index)
-        held_artists = set(learned._artists(held_out["filename"]))
-        train_rows = rest[~learned._artists(rest["filename"]).isin(held_artists).to_numpy()]
+        held_artists = set(learned.clip_artists(held_out["filename"]))
+        train_rows = rest[~learned.clip_artists(rest["filename"]).isin(held_artists).to_numpy()]
     base = (train_rows if base_table is None else base_table)[["filename", *columns, "label"]]
     if store is not None:
         extra = store.export_training_rows(provenance=True, feature_set=name)
@@ -550,8 +561,8 @@ def retrain(store=None, *, estimator=None, recipe: str | None = None, previous_m
     feature_set : str
         The features fitted on (:func:`helpers.features.feature_set`): ``gtzan`` (the table's
         58 columns, default) or another set, whose base and held-out rows are the GTZAN clips
-        with audio (:func:`training_rows`) and whose default model is the feature-set recipe
-        (:func:`helpers.models.learned.recipe`: the candidate recipes read the 58 columns).
+        with audio (:func:`training_rows`) and whose default model is
+        :data:`FEATURE_SET_RECIPE`.
     curve_points : int
         Points on the learning curve (store songs added in labelling order); 0 skips it.
 
@@ -564,10 +575,8 @@ def retrain(store=None, *, estimator=None, recipe: str | None = None, previous_m
     base, extra, test_rows, excluded = training_rows(store, base_table=base_table, split=split,
                                                      columns=columns, feature_set=name)
     X_test, y_test = test_rows[list(columns)], test_rows["label"]
-    if estimator is None and name != TABLE_FEATURE_SET and recipe is None:
-        estimator = learned.recipe()
-    if estimator is None:
-        recipe = recipe or default_recipe()  # once, not again in each fit of the curve
+    if estimator is None:  # once, not again in each fit of the curve
+        recipe = recipe or (default_recipe() if name == TABLE_FEATURE_SET else FEATURE_SET_RECIPE)
 
     def fit(rows):
         return fit_rows(base, rows, estimator=estimator, recipe=recipe, columns=columns)

@@ -37,7 +37,6 @@ from helpers.labeling import queries
 from helpers.labeling import retrain as retraining
 from helpers.labeling.pool import PreparedSong, _complete, _on_grid, pool_files, prepare_song
 from helpers.models import card as model_card
-from helpers.models import learned
 from helpers.paths import data_dir, file_sha256
 from helpers.store import LabelStore, normalise_genre
 
@@ -117,7 +116,7 @@ class LabelingSession:
         (:func:`helpers.features.feature_set`): ``"gtzan"`` (default; base rows from the
         embedded table), ``"musicnn"`` or ``"gtzan+musicnn"`` (base and held-out rows are the
         GTZAN clips with audio, :func:`helpers.labeling.retrain.training_rows`; the model is
-        the feature-set recipe, :func:`helpers.models.learned.recipe`, unless *estimator*).
+        :data:`helpers.labeling.retrain.FEATURE_SET_RECIPE` unless *estimator*).
 
     Notes
     -----
@@ -182,11 +181,13 @@ class LabelingSession:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        if estimator is None and self.feature_set != retraining.TABLE_FEATURE_SET:
-            estimator = learned.recipe()  # the candidate recipes read the table's 58 columns
         self.estimator = estimator
-        #: candidate recipe of the default fits (None: the custom *estimator* is used)
-        self.recipe = retraining.default_recipe() if estimator is None else None
+        #: recipe of the default fits (None: the custom *estimator* is used)
+        self.recipe = None
+        if estimator is None:
+            self.recipe = (retraining.default_recipe()
+                           if self.feature_set == retraining.TABLE_FEATURE_SET
+                           else retraining.FEATURE_SET_RECIPE)
         self.fit_info: retraining.Fit | None = None
         self._held_out_rows = None  # the test clips honest for the current fit (training_rows)
         if base_table is None and self.feature_set == retraining.TABLE_FEATURE_SET:
