@@ -560,11 +560,11 @@ def _gate_extraction(monkeypatch, passes: int):
     gate, calls = threading.Event(), []
     real = session_module.prepare_song
 
-    def gated(path, *args):
+    def gated(path, *args, **kwargs):
         calls.append(path.name)
         if len(calls) > passes:
             gate.wait(60)
-        return real(path, *args)
+        return real(path, *args, **kwargs)
 
     monkeypatch.setattr(session_module, "prepare_song", gated)
     return gate, calls

@@ -24,7 +24,7 @@ from helpers.audio.files import AUDIO_SUFFIXES, names_a_file
 from helpers.audio.windows import min_window_seconds
 from helpers.constants import SAMPLE_RATE
 from helpers.errors import InputError
-from helpers.features.columns import FEATURE_COLUMNS
+from helpers.features.sets import feature_set as feature_set_spec
 from helpers.features.windows import window_features
 from helpers.paths import file_sha256
 
@@ -94,7 +94,8 @@ def _complete(stored: pd.DataFrame, duration, window_seconds: float,
 
 
 def extract_windows(path, *, window_seconds: float = 30.0, max_windows: int | None = None,
-                    have: Iterable[float] = ()) -> list[tuple[float, float, dict]]:
+                    have: Iterable[float] = (), feature_set: str = "gtzan"
+                    ) -> list[tuple[float, float, dict]]:
     """Extract the features of a file's windows that are not in *have* (a pure function).
 
     The used windows of :func:`helpers.features.window_features` (the one windowing policy: a
@@ -112,6 +113,8 @@ def extract_windows(path, *, window_seconds: float = 30.0, max_windows: int | No
         Use only the first usable windows.
     have : iterable of float
         Start times (s) of windows already stored: counted, not extracted again.
+    feature_set : str
+        The features of each window (:func:`helpers.features.feature_set`).
 
     Returns
     -------
@@ -121,10 +124,11 @@ def extract_windows(path, *, window_seconds: float = 30.0, max_windows: int | No
     # the validation every audio entry point shares: a truncated, non-audio or unusable file
     # is refused with its reason
     # DC removed as in whole-song prediction, so a window is labelled as it is predicted
-    table = window_features(path, window_seconds, max_windows=max_windows, skip_starts=have,
-                            needs="labelled windows", remove_dc=True)
+    spec = feature_set_spec(feature_set)
+    table = window_features(path, window_seconds, feature_set=spec, max_windows=max_windows,
+                            skip_starts=have, needs="labelled windows", remove_dc=True)
     used = table[table["used"]]
-    return [(float(row["start"]), float(row["end"]), {c: float(row[c]) for c in FEATURE_COLUMNS})
+    return [(float(row["start"]), float(row["end"]), {c: float(row[c]) for c in spec.columns})
             for row in used.to_dict("records")]
 
 
@@ -141,7 +145,8 @@ class PreparedSong:
 
 
 def prepare_song(path, window_seconds: float = 30.0, max_windows: int | None = None,
-                 have: Iterable[float] = (), known: PreparedSong | None = None) -> PreparedSong:
+                 have: Iterable[float] = (), known: PreparedSong | None = None, *,
+                 feature_set: str = "gtzan") -> PreparedSong:
     """Probe, hash and extract one file without touching the store (for worker processes).
 
     Never raises for a bad file: the reason is in :attr:`PreparedSong.error`.
@@ -150,7 +155,7 @@ def prepare_song(path, window_seconds: float = 30.0, max_windows: int | None = N
     ----------
     path : path-like
         The audio file.
-    window_seconds, max_windows, have
+    window_seconds, max_windows, have, feature_set
         As for :func:`extract_windows`.
     known : PreparedSong, optional
         An earlier pass over the same file (the first song's one-window preview): its content
@@ -162,7 +167,8 @@ def prepare_song(path, window_seconds: float = 30.0, max_windows: int | None = N
     try:
         with threadpool_limits(1):  # one song per worker: BLAS threads would only compete
             windows = extract_windows(path, window_seconds=window_seconds,
-                                      max_windows=max_windows, have=have)
+                                      max_windows=max_windows, have=have,
+                                      feature_set=feature_set)
         # a preview read the whole file for its hash and probed its header moments ago
         duration = (known.duration if known is not None and known.duration is not None
                     else _song_duration(path))

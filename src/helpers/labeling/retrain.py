@@ -27,6 +27,8 @@ from helpers.constants import DEFAULT_GRID, DEFAULT_SEED
 from helpers.data import artist_groups, held_out_split, load_gtzan_table
 from helpers.errors import InputError
 from helpers.features.columns import MODEL_FEATURES
+from helpers.features.sets import feature_set as feature_set_spec
+from helpers.models import learned
 from helpers.models.candidates import get_candidate
 from helpers.models.default import selection_result
 from helpers.models.files import save_model
@@ -39,6 +41,16 @@ from helpers.stats import mean_interval
 
 #: Fixed held-out set used to compare models before and after retraining.
 HELD_OUT_SPLIT = "fault-filtered"
+
+#: The feature set of the embedded GTZAN table (the one a retrain needs no audio for).
+TABLE_FEATURE_SET = "gtzan"
+
+#: The recipe of a fit on another feature set's columns: the feature-set models' recipe
+#: (:func:`helpers.models.learned.recipe`), since the candidate recipes read the table's 58 columns.
+FEATURE_SET_RECIPE = "feature-set logreg"
+
+#: GTZAN clips with audio described by a feature set, by set and training folders (extracted once).
+_AUDIO_TABLES: dict[tuple, pd.DataFrame] = {}
 
 
 #: Calibration folds a calibrated recipe asks for (as :func:`helpers.models.selection.fit_candidate`).
@@ -266,7 +278,8 @@ def fit_rows(base: pd.DataFrame, extra: pd.DataFrame | None = None, *, estimator
         A custom unfitted model: cloned and fitted on the rows as they are (no groups).
     recipe : str, optional
         Candidate name (:data:`helpers.models.candidates.CANDIDATES`) when no *estimator* is given;
-        default :func:`default_recipe`. Fitted by :func:`helpers.models.selection.fit_candidate`
+        default :func:`default_recipe` on the table's columns, :data:`FEATURE_SET_RECIPE` on
+        another set's. Fitted by :func:`helpers.models.selection.fit_candidate`
         with the groups of :func:`training_groups` and the folds of :func:`calibration_folds`.
     seed : int
         Seed of the calibration folds (the selection's, so that on the base rows alone the fit
@@ -280,9 +293,11 @@ def fit_rows(base: pd.DataFrame, extra: pd.DataFrame | None = None, *, estimator
     """
 
     extra = base.head(0) if extra is None else extra
+    if estimator is None and recipe is None:
+        recipe = default_recipe() if tuple(columns) == MODEL_FEATURES else FEATURE_SET_RECIPE
     if estimator is not None or len(extra):
         return _fit_rows(base, extra, estimator, recipe, columns, seed)
-    key = (recipe or default_recipe(), seed, tuple(columns), table_fingerprint(base, columns),
+    key = (recipe, seed, tuple(columns), table_fingerprint(base, columns),
            tuple(base["filename"]))
     if key not in _BASE_FITS:
         _BASE_FITS.clear()  # one base at a time: a model is a few hundred kB
@@ -298,6 +313,10 @@ def _fit_rows(base, extra, estimator, recipe, columns, seed) -> Fit:
     if estimator is not None:
         return Fit(clone(estimator).fit(X, y), _estimator_name(estimator),
                    "a custom estimator, fitted without groups", **sizes)
+    if recipe == FEATURE_SET_RECIPE:
+        return Fit(learned.recipe().fit(X, y), recipe,
+                   f"multinomial logistic regression, standardised, on {len(columns)} columns; "
+                   "fitted without groups", **sizes)
     name = recipe or default_recipe()
     candidate = get_candidate(name)
     if tuple(columns) != MODEL_FEATURES:
@@ -417,9 +436,39 @@ class RetrainResult:
         return save_model(self.model, path, metadata)
 
 
+def feature_set_table(name: str) -> pd.DataFrame:
+    """GTZAN clips with audio described by feature set *name*, one row per clip.
+
+    The clips :func:`helpers.models.learned.training_table` finds (``$MUSIC_STUDY_GTZAN_AUDIO``,
+    else ``../shared/data/gtzan``); extracted once per session (and cached by content on disk).
+
+    Raises
+    ------
+    InputError
+        No GTZAN audio at hand (:func:`helpers.models.learned.no_training_audio_reason`).
+    """
+    folders = learned.training_folders()
+    key = (feature_set_spec(name).name, tuple(map(str, folders)))
+    if key not in _AUDIO_TABLES:
+        _AUDIO_TABLES[key] = learned.training_table(key[0], folders)
+    return _AUDIO_TABLES[key]
+
+
+def set_columns(feature_set: str = TABLE_FEATURE_SET) -> tuple[str, ...]:
+    """The model columns of *feature_set*: the 58 of the table, or the set's own columns."""
+    spec = feature_set_spec(feature_set)
+    return MODEL_FEATURES if spec.name == TABLE_FEATURE_SET else tuple(spec.columns)
+
+
 def training_rows(store=None, *, base_table=None, split: str = HELD_OUT_SPLIT,
-                  columns=MODEL_FEATURES):
+                  columns=None, feature_set: str = TABLE_FEATURE_SET):
     """Return the rows a retrain uses, and the fixed held-out rows.
+
+    For the ``gtzan`` feature set the rows come from the embedded table. For another set
+    (``musicnn``, ``gtzan+musicnn``) they are the GTZAN clips with audio
+    (:func:`feature_set_table`): the held-out rows are those of them in the test part of
+    *split*, and the base rows all others whose artist is not among the held-out clips'
+    (clips outside the split included: the audio at hand is often a small sample).
 
     Returns
     -------
@@ -436,10 +485,19 @@ def training_rows(store=None, *, base_table=None, split: str = HELD_OUT_SPLIT,
         Store rows left out because they are held-out clips.
     """
 
-    train_rows, held_out = held_out_split(load_gtzan_table(), split)
+    name = feature_set_spec(feature_set).name
+    columns = set_columns(name) if columns is None else columns
+    if name == TABLE_FEATURE_SET:
+        train_rows, held_out = held_out_split(load_gtzan_table(), split)
+    else:
+        clips = feature_set_table(name)
+        _, held_out = held_out_split(clips, split)
+        rest = clips.drop(index=held_out.index)
+        held_artists = set(learned.clip_artists(held_out["filename"]))
+        train_rows = rest[~learned.clip_artists(rest["filename"]).isin(held_artists).to_numpy()]
     base = (train_rows if base_table is None else base_table)[["filename", *columns, "label"]]
     if store is not None:
-        extra = store.export_training_rows(provenance=True)
+        extra = store.export_training_rows(provenance=True, feature_set=name)
     else:
         extra = pd.DataFrame(columns=["filename", *columns, "label", "song_id", "artist"])
     leaking = extra["filename"].isin(set(held_out["filename"]))
@@ -452,7 +510,8 @@ def training_rows(store=None, *, base_table=None, split: str = HELD_OUT_SPLIT,
 HELD_OUT_REASON = "held-out test clip; keeps the score honest"
 
 
-def excluded_labels(store, split: str = HELD_OUT_SPLIT) -> pd.DataFrame:
+def excluded_labels(store, split: str = HELD_OUT_SPLIT,
+                    feature_set: str = TABLE_FEATURE_SET) -> pd.DataFrame:
     """The store's current labels a retrain leaves out, each with its reason.
 
     Returns
@@ -469,7 +528,7 @@ def excluded_labels(store, split: str = HELD_OUT_SPLIT) -> pd.DataFrame:
     if labels.empty:
         return pd.DataFrame(columns=columns)
     _, held_out = held_out_split(load_gtzan_table(), split)
-    with_windows = set(store.windows()["song_id"])
+    with_windows = set(store.windows(feature_set=feature_set)["song_id"])
     reasons = np.where(labels["filename"].isin(set(held_out["filename"])), HELD_OUT_REASON,
                        np.where(labels["song_id"].isin(with_windows), "", "no features stored"))
     out = labels.assign(title=labels["title"].fillna(labels["filename"]), reason=reasons)
@@ -477,8 +536,9 @@ def excluded_labels(store, split: str = HELD_OUT_SPLIT) -> pd.DataFrame:
 
 
 def retrain(store=None, *, estimator=None, recipe: str | None = None, previous_model=None,
-            base_table=None, split: str = HELD_OUT_SPLIT, columns=MODEL_FEATURES,
-            curve_points: int = 5, n_boot: int = 1000, random_state=0) -> RetrainResult:
+            base_table=None, split: str = HELD_OUT_SPLIT, columns=None,
+            feature_set: str = TABLE_FEATURE_SET, curve_points: int = 5, n_boot: int = 1000,
+            random_state=0) -> RetrainResult:
     """Fit a genre model on the table plus the store's labels; compare before/after held out.
 
     Parameters
@@ -498,6 +558,11 @@ def retrain(store=None, *, estimator=None, recipe: str | None = None, previous_m
     split : str
         Published split whose test part is the fixed held-out set (default fault-filtered,
         artist-conscious).
+    feature_set : str
+        The features fitted on (:func:`helpers.features.feature_set`): ``gtzan`` (the table's
+        58 columns, default) or another set, whose base and held-out rows are the GTZAN clips
+        with audio (:func:`training_rows`) and whose default model is
+        :data:`FEATURE_SET_RECIPE`.
     curve_points : int
         Points on the learning curve (store songs added in labelling order); 0 skips it.
 
@@ -505,11 +570,13 @@ def retrain(store=None, *, estimator=None, recipe: str | None = None, previous_m
     -------
     RetrainResult
     """
+    name = feature_set_spec(feature_set).name
+    columns = set_columns(name) if columns is None else columns
     base, extra, test_rows, excluded = training_rows(store, base_table=base_table, split=split,
-                                                     columns=columns)
+                                                     columns=columns, feature_set=name)
     X_test, y_test = test_rows[list(columns)], test_rows["label"]
-    if estimator is None:
-        recipe = recipe or default_recipe()  # once, not again in each fit of the curve
+    if estimator is None:  # once, not again in each fit of the curve
+        recipe = recipe or (default_recipe() if name == TABLE_FEATURE_SET else FEATURE_SET_RECIPE)
 
     def fit(rows):
         return fit_rows(base, rows, estimator=estimator, recipe=recipe, columns=columns)
@@ -529,7 +596,7 @@ def retrain(store=None, *, estimator=None, recipe: str | None = None, previous_m
         curve=pd.DataFrame(curve), excluded=excluded, fit=fitted,
         store_songs=(extra.groupby("label")["song_id"].nunique().sort_index().to_dict()
                      if len(extra) else {}),
-        excluded_songs=excluded_labels(store, split))
+        excluded_songs=excluded_labels(store, split, name))
 
 
 def _learning_curve(store, extra, fit, X_test, y_test, final, points, n_boot,

@@ -32,6 +32,7 @@ from helpers import data
 from helpers.audio.windows import check_window_seconds
 from helpers.errors import InputError
 from helpers.features.columns import MODEL_FEATURES
+from helpers.features.sets import feature_set as feature_set_spec
 from helpers.labeling import queries
 from helpers.labeling import retrain as retraining
 from helpers.labeling.pool import PreparedSong, _complete, _on_grid, pool_files, prepare_song
@@ -110,6 +111,12 @@ class LabelingSession:
     base_table : DataFrame, optional
         Base training rows (GTZAN layout); default the training part of the fault-filtered
         split, so that its artist-conscious test part stays a fair held-out set.
+    features : str
+        The feature set the windows are described by, stored, predicted and retrained on
+        (:func:`helpers.features.feature_set`): ``"gtzan"`` (default; base rows from the
+        embedded table), ``"musicnn"`` or ``"gtzan+musicnn"`` (base and held-out rows are the
+        GTZAN clips with audio, :func:`helpers.labeling.retrain.training_rows`; the model is
+        :data:`helpers.labeling.retrain.FEATURE_SET_RECIPE` unless *estimator*).
 
     Notes
     -----
@@ -151,6 +158,7 @@ class LabelingSession:
 
     def __init__(self, pool, store: LabelStore | str | os.PathLike | None = None, *,
                  model=None, estimator=None, base_table: pd.DataFrame | None = None,
+                 features: str = retraining.TABLE_FEATURE_SET,
                  strategy: str = queries.DEFAULT_STRATEGY, epsilon: float = queries.DEFAULT_EPSILON,
                  window_seconds: float = 30.0,
                  max_windows: int | None = None, who: str = "user", seed: int = 0,
@@ -158,6 +166,7 @@ class LabelingSession:
                  refit_every: int | None = None):
         # before the store is opened: a bad length leaves no new store file behind
         window_seconds = check_window_seconds("window_seconds", window_seconds)
+        self.feature_set = feature_set_spec(features).name  # an unknown name lists the choices
         if isinstance(pool, LabelStore):
             store = pool if store is None else store
         self.store = store if isinstance(store, LabelStore) else LabelStore(store, who=who)
@@ -173,11 +182,15 @@ class LabelingSession:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.estimator = estimator
-        #: candidate recipe of the default fits (None: the custom *estimator* is used)
-        self.recipe = retraining.default_recipe() if estimator is None else None
+        #: recipe of the default fits (None: the custom *estimator* is used)
+        self.recipe = None
+        if estimator is None:
+            self.recipe = (retraining.default_recipe()
+                           if self.feature_set == retraining.TABLE_FEATURE_SET
+                           else retraining.FEATURE_SET_RECIPE)
         self.fit_info: retraining.Fit | None = None
         self._held_out_rows = None  # the test clips honest for the current fit (training_rows)
-        if base_table is None:
+        if base_table is None and self.feature_set == retraining.TABLE_FEATURE_SET:
             base_table, _ = data.held_out_split()
         self.base_table = base_table
         self.problems: list[str] = []
@@ -223,18 +236,18 @@ class LabelingSession:
         """Add the songs whose features are stored; return ``(file, stored starts)`` to extract."""
         if isinstance(pool, LabelStore):
             songs = pool.songs()
-            with_windows = set(pool.windows()["song_id"])
+            with_windows = set(pool.windows(feature_set=self.feature_set)["song_id"])
             for row in songs[songs["song_id"].isin(with_windows)].itertuples():
                 path = Path(row.location) if Path(row.location).is_file() else None
                 self._add(int(row.song_id), path, row.title, row.artist,
-                          pool.windows(int(row.song_id)), row.album)
+                          pool.windows(int(row.song_id), feature_set=self.feature_set), row.album)
             if not self.songs:
                 raise InputError(pool.path, "the store holds no song with features to label")
             self._predict_pool()
             return []
         files = pool_files(pool)
         songs = self.store.songs().set_index("location")
-        all_windows = self.store.windows()
+        all_windows = self.store.windows(feature_set=self.feature_set)
         stored_windows = dict(iter(all_windows.groupby("song_id")))
         no_windows = all_windows.head(0)  # songs without windows: built once, not per song
         pending = []
@@ -281,7 +294,8 @@ class LabelingSession:
         (first, first_have), rest = pending[0], pending[1:]
         preview = None
         if self._thread is not None and (self.max_windows is None or self.max_windows > 1):
-            preview = prepare_song(first, self.window_seconds, 1, first_have)
+            preview = prepare_song(first, self.window_seconds, 1, first_have,
+                                   feature_set=self.feature_set)
             if preview.error is None and preview.windows:
                 self._join(preview, final=False)
                 first_have = [*first_have, *(w[0] for w in preview.windows)]
@@ -294,8 +308,10 @@ class LabelingSession:
             from joblib.externals.loky import ProcessPoolExecutor
 
             executor = ProcessPoolExecutor(max_workers=self.workers)
-            futures = [executor.submit(prepare_song, path, *settings, have) for path, have in rest]
-        self._join(prepare_song(first, *settings, first_have, preview))
+            futures = [executor.submit(prepare_song, path, *settings, have,
+                                       feature_set=self.feature_set) for path, have in rest]
+        self._join(prepare_song(first, *settings, first_have, preview,
+                                feature_set=self.feature_set))
         if futures:
             for future in as_completed(futures):
                 if self._stop.is_set():
@@ -313,7 +329,7 @@ class LabelingSession:
             for path, have in rest:
                 if self._stop.is_set():
                     break
-                self._join(prepare_song(path, *settings, have))
+                self._join(prepare_song(path, *settings, have, feature_set=self.feature_set))
         self._finished()
 
     def _finished(self) -> None:
@@ -342,8 +358,9 @@ class LabelingSession:
             if tags:  # a song stored before its tags were read gets them now
                 self.store.set_tags(song_id, tags)
             if prepared.windows:
-                self.store.add_windows(song_id, prepared.windows)
-            windows = _on_grid(self.store.windows(song_id), self.window_seconds)
+                self.store.add_windows(song_id, prepared.windows, feature_set=self.feature_set)
+            windows = _on_grid(self.store.windows(song_id, feature_set=self.feature_set),
+                               self.window_seconds)
             if self.max_windows:
                 windows = windows.head(self.max_windows)
             if windows.empty:
@@ -407,9 +424,10 @@ class LabelingSession:
         The recipe (or custom estimator) goes through :func:`helpers.retraining.fit_rows`, the
         same fit :func:`helpers.retraining.retrain` makes; held-out clips are never among the rows.
         """
-        base, extra, self._held_out_rows, _ = retraining.training_rows(self.store,
-                                                                   base_table=self.base_table)
-        return retraining.fit_rows(base, extra, estimator=self.estimator, recipe=self.recipe)
+        base, extra, self._held_out_rows, _ = retraining.training_rows(
+            self.store, base_table=self.base_table, feature_set=self.feature_set)
+        return retraining.fit_rows(base, extra, estimator=self.estimator, recipe=self.recipe,
+                                   columns=retraining.set_columns(self.feature_set))
 
     def _active_label_ids(self) -> set[int]:
         return set(self.store.current_labels()["event_id"].astype(int))
@@ -841,7 +859,8 @@ class LabelingSession:
             self._on_status("Retraining ...")
             trained_on = self._active_label_ids()
             result = retraining.retrain(self.store, estimator=self.estimator, recipe=self.recipe,
-                                        previous_model=self.model, base_table=self.base_table)
+                                        previous_model=self.model, base_table=self.base_table,
+                                        feature_set=self.feature_set)
             with self._lock:
                 self.retrain_history.append(result)
                 self._labels_since_fit = 0

@@ -118,8 +118,8 @@ class Labeler(LabelingSession):
         Fill the audio player (off in tests).
     **options
         Every other parameter of :class:`~helpers.labeling.session.LabelingSession` (model,
-        estimator, base table, query strategy, window length, who is labelling, background
-        extraction, workers, ...).
+        estimator, base table, feature set, query strategy, window length, who is labelling,
+        background extraction, workers, ...).
     """
 
     def __init__(self, pool, store=None, *, audio: bool = True, **options):
@@ -181,9 +181,16 @@ class Labeler(LabelingSession):
         source = " (from its model card)" if m.get("source") == "model card" else ""
         text = (f"<b>Model</b>: {html.escape(self.model_name())} · held-out accuracy{source} "
                 f"{m['accuracy']:.3f} (95% CI {m['ci_low']:.3f}–{m['ci_high']:.3f}, "
-                f"{retraining.HELD_OUT_SPLIT} test split, n={m['n']}, bootstrap)")
+                f"{self._held_out_split_text()}, n={m['n']}, bootstrap)")
         return text + (f"<br><i>{html.escape(note)}</i>" if note else "")
 
+
+    def _held_out_split_text(self) -> str:
+        """Which clips the shown accuracy is measured on."""
+        if self.feature_set == retraining.TABLE_FEATURE_SET:
+            return f"{retraining.HELD_OUT_SPLIT} test split"
+        return (f"{retraining.HELD_OUT_SPLIT} test clips of the GTZAN audio at hand, "
+                f"{self.feature_set} features")
 
     def press(self, key: str, song_id: int | None = None, at: float | None = None) -> str | None:
         """Do what pressing *key* over the widget does: the action of the button bound to it.

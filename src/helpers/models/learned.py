@@ -97,7 +97,7 @@ def no_training_audio_reason(name: str) -> str:
             "or pass --model FILE trained on that feature set")
 
 
-def _artists(filenames: pd.Series) -> pd.Series:
+def clip_artists(filenames: pd.Series) -> pd.Series:
     """Artist groups of GTZAN clips whatever their extension (the index names ``.wav`` files)."""
     stems = filenames.map(lambda name: f"{Path(str(name)).stem}.wav")
     return data.artist_groups(stems).set_axis(filenames.index)
@@ -133,7 +133,7 @@ def fit_feature_set_model(table: pd.DataFrame, name: str, seed: int = 0):
     spec = feature_set(name)
     columns = list(spec.columns)
     X, y = table[columns], table["label"].astype(str)
-    groups = _artists(table["filename"])
+    groups = clip_artists(table["filename"])
     n_splits = min(N_SPLITS, groups.nunique())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a fold may miss a genre: that is the honest case
@@ -219,5 +219,5 @@ def feature_set_model(name: str, *, retrain: bool = False, folders=None, jobs: i
     return model
 
 
-__all__ = ["RECIPE", "feature_set_model", "gtzan_example_clips", "feature_set_model_path", "fit_feature_set_model",
+__all__ = ["RECIPE", "clip_artists", "feature_set_model", "gtzan_example_clips", "feature_set_model_path", "fit_feature_set_model",
            "no_training_audio_reason", "training_folders", "training_table"]
