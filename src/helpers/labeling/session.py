@@ -117,15 +117,6 @@ class LabelingSession:
         embedded table), ``"musicnn"`` or ``"gtzan+musicnn"`` (base and held-out rows are the
         GTZAN clips with audio, :func:`helpers.labeling.retrain.training_rows`; the model is
         :data:`helpers.labeling.retrain.FEATURE_SET_RECIPE` unless *estimator*).
-
-    Notes
-    -----
-    The model that makes the suggestions is also the one whose held-out accuracy is shown: it
-    is fitted on the base rows plus the store's labels (never the held-out clips), once at
-    start and again only after Retrain or an undo of a label it learnt — never per click.
-    With no labels yet it is the model behind the default model card's test figure; the
-    default model itself (:func:`helpers.models.default_model`) is trained on every clip,
-    test clips included, so it is not used here.
     strategy : str
         Query strategy of :mod:`helpers.labeling` (default
         :data:`helpers.labeling.queries.DEFAULT_STRATEGY`, random picking: what the simulation
@@ -151,6 +142,15 @@ class LabelingSession:
         "most uncertain first" follows what was just learnt. Off by default: each refit costs
         one fit of the recipe (about a second on these machines), paid by the click that
         triggers it.
+
+    Notes
+    -----
+    The model that makes the suggestions is also the one whose held-out accuracy is shown: it
+    is fitted on the base rows plus the store's labels (never the held-out clips), once at
+    start and again only after Retrain or an undo of a label it learnt — never per click.
+    With no labels yet it is the model behind the default model card's test figure; the
+    default model itself (:func:`helpers.models.default_model`) is trained on every clip,
+    test clips included, so it is not used here.
     """
 
     #: What the store records as the place of each decision.
