@@ -258,10 +258,12 @@ class LabelingSession:
             else:
                 # the same audio elsewhere (a copy, a moved folder) is known by its content
                 # before anything is extracted again
-                try:
-                    known = self.store.song_by_hash(file_sha256(path))
-                except OSError:
-                    known = None  # unreadable: the extraction names the reason
+                known = None  # not a regular file (a FIFO would block the read): the
+                if path.is_file():  # extraction names the reason
+                    try:
+                        known = self.store.song_by_hash(file_sha256(path))
+                    except OSError:
+                        known = None  # unreadable: the extraction names the reason
                 if known is None:
                     pending.append((path, []))
                     continue
