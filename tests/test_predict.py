@@ -278,3 +278,24 @@ def test_predict_command_checks_the_file_once(tmp_path, model, monkeypatch, caps
     # the command's fetch_audio and check, and predict_song's fetch_audio of the same path;
     # predict_song does not check again
     assert len(calls) == 3
+
+
+def test_a_model_without_a_card_reads_the_feature_set_of_its_columns():
+    """A model retrained in the labeler carries no card: its columns name its feature set."""
+    import numpy as np
+
+    from helpers.features.columns import MODEL_FEATURES
+    from helpers.predict import model_feature_set
+
+    class Fitted:
+        def __init__(self, columns):
+            self.feature_names_in_ = np.asarray(columns, dtype=object)
+
+    musicnn_columns = [f"musicnn_msd_{i}" for i in range(200)]
+    assert model_feature_set(Fitted(musicnn_columns)) == "musicnn"
+    assert model_feature_set(Fitted(list(MODEL_FEATURES))) == "gtzan"
+    assert model_feature_set(Fitted([*MODEL_FEATURES, *musicnn_columns[:3]])) == "gtzan+musicnn"
+    assert model_feature_set(Fitted(["no_such_column"])) == "gtzan"  # the default
+    carded = Fitted(musicnn_columns)
+    carded.model_card_ = {"feature_set": "gtzan+musicnn"}
+    assert model_feature_set(carded) == "gtzan+musicnn"  # the card speaks first

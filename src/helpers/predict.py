@@ -36,6 +36,7 @@ from helpers.errors import InputError
 from helpers.features import musicnn
 from helpers.features.columns import MODEL_FEATURES
 from helpers.features.sets import feature_set as _feature_set
+from helpers.features.sets import feature_set_names
 from helpers.features.windows import window_features
 from helpers.models.card import model_summary
 from helpers.models.novelty import song_flag
@@ -179,9 +180,20 @@ def _model_columns(model) -> list[str]:
 
 
 def model_feature_set(model, default: str = "gtzan") -> str:
-    """The feature set *model* was trained on: its model card's ``feature_set``, else *default*."""
+    """The feature set *model* was trained on: its model card's ``feature_set``; for a model
+    without one (a retrained labeler model), the smallest registered set holding every column
+    it was fitted on; else *default*."""
     card = getattr(model, "model_card_", None) or {}
-    return str(card.get("feature_set") or default)
+    if card.get("feature_set"):
+        return str(card["feature_set"])
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        needed = {str(n) for n in names}
+        holding = [spec for spec in map(_feature_set, feature_set_names())
+                   if needed <= set(spec.columns)]
+        if holding:
+            return min(holding, key=lambda spec: len(spec.columns)).name
+    return default
 
 
 def check_model_columns(model, source="model", feature_set: str = "gtzan") -> None:
