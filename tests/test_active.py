@@ -369,3 +369,13 @@ def test_a_labelled_song_by_a_test_artist_takes_that_artist_out_of_the_held_out_
     assert not artist_groups(held_out["filename"]).eq(artist).any()
     result = retraining.retrain(store, curve_points=0, n_boot=100)
     assert result.after["n"] == result.before["n"] == len(test) - n_clips
+
+
+def test_a_held_out_set_of_a_few_clips_gets_an_exact_interval():
+    from helpers.labeling.retrain import EXACT_BELOW, bootstrap_accuracy
+
+    few = bootstrap_accuracy(["a", "b"], ["a", "b"])  # a bootstrap would say [1, 1]
+    assert few["method"] == "exact" and few["accuracy"] == 1.0
+    assert few["ci_low"] == pytest.approx(0.1581, abs=1e-4) and few["ci_high"] == 1.0
+    many = bootstrap_accuracy(["a"] * EXACT_BELOW, ["a"] * (EXACT_BELOW - 3) + ["b"] * 3)
+    assert many["method"] == "bootstrap" and many["ci_low"] < many["accuracy"] < many["ci_high"]

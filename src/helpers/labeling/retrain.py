@@ -37,7 +37,7 @@ from helpers.models.selection import fit_candidate
 from helpers.models.training import table_fingerprint
 from helpers.models.tuning import grouped_folds  # imports nothing that imports this module
 from helpers.paths import data_dir
-from helpers.stats import mean_interval
+from helpers.stats import binomial_interval, mean_interval
 
 #: Fixed held-out set used to compare models before and after retraining.
 HELD_OUT_SPLIT = "fault-filtered"
@@ -90,19 +90,33 @@ def make_estimator(name: str = "knn"):
     return estimator
 
 
+#: Held-out sets smaller than this get an exact interval (:func:`bootstrap_accuracy`).
+EXACT_BELOW = 30
+
+
 def bootstrap_accuracy(y_true, y_pred, n_boot: int = 1000, random_state=0) -> dict:
-    """Return accuracy, macro F1 and a bootstrap 95% interval of the accuracy.
+    """Return accuracy, macro F1 and a 95% interval of the accuracy.
+
+    The interval is a bootstrap one; below :data:`EXACT_BELOW` clips it is the exact
+    Clopper–Pearson interval instead (a bootstrap of a handful of clips is degenerate: 2 of 2
+    right would read [1, 1]), and ``method`` says which.
 
     Returns
     -------
     dict
-        ``accuracy, ci_low, ci_high, macro_f1, n``.
+        ``accuracy, ci_low, ci_high, macro_f1, n, method``.
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if len(y_true) == 0:
         raise InputError("held-out set", "is empty")
-    accuracy, low, high = mean_interval(y_true == y_pred, n_boot, rng=random_state)
-    return {"accuracy": accuracy, "ci_low": low, "ci_high": high,
+    correct = y_true == y_pred
+    if len(correct) < EXACT_BELOW:
+        accuracy, method = float(correct.mean()), "exact"
+        low, high = binomial_interval(int(correct.sum()), len(correct))
+    else:
+        accuracy, low, high = mean_interval(correct, n_boot, rng=random_state)
+        method = "bootstrap"
+    return {"accuracy": accuracy, "ci_low": low, "ci_high": high, "method": method,
             "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
             "n": int(len(y_true))}
 
@@ -393,8 +407,8 @@ class RetrainResult:
             return f"{m['accuracy']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
 
         model = f"{self.fit.name} ({self.fit.description}) " if self.fit is not None else ""
-        line = (f"{model}held-out accuracy ({self.split} test, n={self.after['n']}, bootstrap 95% "
-                f"CI): before {fmt(self.before)} -> after {fmt(self.after)}; trained on "
+        line = (f"{model}held-out accuracy ({self.split} test, n={self.after['n']}, "
+                f"{self.after.get('method', 'bootstrap')} 95% CI): before {fmt(self.before)} -> after {fmt(self.after)}; trained on "
                 f"{self.n_base} table rows + {self.n_store} labelled windows")
         if self.new_genres:
             line += f"; new genres: {', '.join(self.new_genres)}"
@@ -432,7 +446,7 @@ class RetrainResult:
                 "test_protocol": f"trained on {self.split} train+valid plus the store's labels "
                                  "(held-out clips left out), scored on its test clips of "
                                  "artists it did not see; "
-                                 "bootstrap 95% interval"}
+                                 f"{self.after.get('method', 'bootstrap')} 95% interval"}
         return save_model(self.model, path, metadata)
 
 

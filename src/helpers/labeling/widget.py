@@ -181,7 +181,7 @@ class Labeler(LabelingSession):
         source = " (from its model card)" if m.get("source") == "model card" else ""
         text = (f"<b>Model</b>: {html.escape(self.model_name())} · held-out accuracy{source} "
                 f"{m['accuracy']:.3f} (95% CI {m['ci_low']:.3f}–{m['ci_high']:.3f}, "
-                f"{self._held_out_split_text()}, n={m['n']}, bootstrap)")
+                f"{self._held_out_split_text()}, n={m['n']}, {m.get('method', 'bootstrap')})")
         return text + (f"<br><i>{html.escape(note)}</i>" if note else "")
 
 
@@ -675,7 +675,8 @@ class Labeler(LabelingSession):
                 if result.fit is not None and result.fit.note else "")
         return (f"<b>Retrained</b>{model} on {result.n_base} table rows + {sum(songs.values())} "
                 f"labelled songs ({html.escape(genres)}).<br>Held-out accuracy, {result.split} test "
-                f"split (n={result.after['n']}, artist-conscious, bootstrap 95% CI): before "
+                f"split (n={result.after['n']}, artist-conscious, "
+                f"{result.after.get('method', 'bootstrap')} 95% CI): before "
                 f"{fmt(result.before)} → after {fmt(result.after)}{new}{left_out}{note}")
 
 
