@@ -63,6 +63,14 @@ def quick_reports(tmp_path_factory, gtzan_audio_dir, shared_data) -> Path:
 
 
 @pytest.fixture(scope="session")
+def model():
+    """The default genre model, loaded once for the whole run."""
+    from helpers.models import default_model
+
+    return default_model()
+
+
+@pytest.fixture(scope="session")
 def root() -> Path:
     """The checkout root."""
     return project_root()

@@ -28,13 +28,6 @@ def corpus(tmp_path_factory):
     return make_corpus(tmp_path_factory.mktemp("bad_audio"))
 
 
-@pytest.fixture(scope="module")
-def model():
-    from helpers.models import default_model
-
-    return default_model()
-
-
 def _verdict(call) -> str | None:
     """None when *call* works, else its one-line error message."""
     try:

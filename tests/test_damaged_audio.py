@@ -113,13 +113,6 @@ def sample(corpus):
     return [v for v in corpus if v.kind in SAMPLE_KINDS]
 
 
-@pytest.fixture(scope="module")
-def model():
-    from helpers.models import default_model
-
-    return default_model()
-
-
 def _check(variant, outcome: str | None, wrong: list) -> None:
     if outcome is None:
         if variant.reference:

@@ -37,13 +37,6 @@ def _song(path, segments, sr=SR):
     return path
 
 
-@pytest.fixture(scope="module")
-def model():
-    from helpers.models import default_model
-
-    return default_model()
-
-
 def _table(durations, probabilities, notes=None, genres=("a", "b")):
     """A hand-made window table (what window_table returns)."""
     starts = np.concatenate([[0.0], np.cumsum(durations)[:-1]])

@@ -33,13 +33,6 @@ def bed(tmp_path_factory):
     return folder
 
 
-@pytest.fixture(scope="module")
-def model():
-    from helpers.models import default_model
-
-    return default_model()
-
-
 def test_csv_test_bed_scores_known_genres_and_flags_unknown_ones(bed, model):
     result = songbed.evaluate_songs(bed / "songs.csv", model=model)
     songs = result.songs.set_index("genre")

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import serve_directory
+from web_app import make_app
 
 from helpers.errors import StoreFullError, StoreLockedError, StoreReadOnlyError
 from helpers.store import LabelStore
-from helpers.web.app import create_app
 from helpers.web.jobs import FETCH_FAILED, INTERRUPTED, UNEXPECTED, JobBoard
 from helpers.web.uploads import clean_filename
 
@@ -39,22 +39,8 @@ def _hour_long_wav() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def model():
-    from helpers.models import default_model
-
-    return default_model()
-
-
 def _make_app(tmp_path, model, **options):
-    settings = dict(store_path=tmp_path / "labels.sqlite", model=model,
-                    upload_dir=tmp_path / "uploads", max_upload_bytes=5 * 2**20,
-                    window_seconds=6.0, access_key=KEY, tags=False,  # one test below tags
-                    fetch_options={"download_dir": tmp_path / "downloads"})
-    settings.update(options)
-    app = create_app(**settings)
-    app.config["TESTING"] = True
-    return app
+    return make_app(tmp_path, model, KEY, **options)
 
 
 @pytest.fixture()

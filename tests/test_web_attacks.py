@@ -28,9 +28,9 @@ import zlib
 import numpy as np
 import pytest
 import soundfile as sf
+from web_app import make_app
 
 from helpers.store import LabelStore, normalise_genre
-from helpers.web.app import create_app
 from helpers.web.security import (
     CONNECTION_LIMIT,
     FREE_ATTEMPTS,
@@ -56,22 +56,8 @@ def _wav_bytes(seconds=12.0, freq=330.0):
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def model():
-    from helpers.models import default_model
-
-    return default_model()
-
-
 def _make_app(tmp_path, model, **options):
-    settings = dict(store_path=tmp_path / "labels.sqlite", model=model,
-                    upload_dir=tmp_path / "uploads", max_upload_bytes=5 * 2**20,
-                    window_seconds=6.0, access_key=KEY,
-                    fetch_options={"download_dir": tmp_path / "downloads"})
-    settings.update(options)
-    app = create_app(**settings)
-    app.config["TESTING"] = True
-    return app
+    return make_app(tmp_path, model, KEY, **options)
 
 
 @pytest.fixture()

@@ -35,13 +35,6 @@ def _excerpt(music, folder, seconds: float):
     return path
 
 
-@pytest.fixture(scope="module")
-def model():
-    from helpers.models import default_model
-
-    return default_model()
-
-
 def _spans(frame) -> list[tuple[float, float]]:
     return [(round(float(a), 3), round(float(b), 3)) for a, b in zip(frame["start"], frame["end"],
                                                                       strict=True)]
