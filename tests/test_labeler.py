@@ -829,10 +829,12 @@ def test_refit_every_n_labels_is_off_by_default(pool_dir, store_path, no_extract
 def test_listening_keys_play_stop_and_step_through_the_windows(pool_dir, store_path, no_extraction):
     lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0)
     index, start, _ = lab.listen_window()
-    assert not lab.player.autoplay and "Playing" not in lab.player_note.value  # nothing plays yet
+    assert not lab.player.autoplay and "press k to play" in lab.player_note.value  # nothing plays yet
     assert f"the player's 0:00 is 0:0{int(start)}" in lab.player_note.value
+    assert f"data-window-start='{start:.3f}'" in lab.player_note.value  # the page's song clock
     lab.press("k")
-    assert lab.player.autoplay and "Playing window" in lab.player_note.value
+    assert lab.player.autoplay and "loaded to play" in lab.player_note.value
+    assert "Playing" not in lab.player_note.value  # only the page knows whether it plays
     loaded = lab.player.value
     lab.press("l")  # a like keeps the song playing: the player is not reloaded
     assert lab.player.value is loaded and lab.player.autoplay
@@ -843,7 +845,8 @@ def test_listening_keys_play_stop_and_step_through_the_windows(pool_dir, store_p
     assert len(audio) == pytest.approx(WINDOW * SR, abs=2)
     assert "background:#e45756" in lab.timeline.value
     lab.press("k")
-    assert not lab.player.autoplay and "Playing" not in lab.player_note.value
+    assert not lab.player.autoplay and "press k to play" in lab.player_note.value
+    assert lab.play_state.value == ""  # the kernel never writes the page's play state
     lab.autoplay.value = True
     lab.press("s")
     assert lab.player.autoplay  # autoplay: the next song starts playing
