@@ -876,3 +876,43 @@ def test_make_label_works_on_a_copy_so_the_tracked_notebook_never_changes(root, 
     monkeypatch.setenv(INTERACTIVE_ENV, "1")
     assert interactive_requested(False) is True
     assert "MUSIC_STUDY_INTERACTIVE=1" in (root / "Makefile").read_text()
+
+
+def test_song_envelope_spans_the_song_in_min_max_columns(tmp_path):
+    from helpers.labeling.pool import ENVELOPE_RATE, song_envelope
+
+    t = np.arange(int(4.0 * SR)) / SR
+    signal = 0.5 * np.sin(2 * np.pi * 220 * t) * (t < 2.0)  # loud half, then silence
+    sf.write(tmp_path / "half.wav", signal.astype(np.float32), SR)
+    envelope, duration = song_envelope(tmp_path / "half.wav", points=40)
+    assert envelope.shape == (40, 2) and duration == pytest.approx(4.0, abs=2 / ENVELOPE_RATE)
+    assert (envelope[:, 0] <= envelope[:, 1]).all()
+    assert envelope[:19, 1].min() > 0.3 and envelope[:19, 0].max() < -0.3  # the tone
+    assert np.abs(envelope[21:]).max() < 0.01  # the silence after it
+
+
+def test_waveform_marks_the_window_on_a_song_time_axis_and_draws_silence_flat():
+    envelope = np.column_stack([-np.linspace(0, 1, 100), np.linspace(0, 1, 100)])
+    svg = labeler_module.waveform_svg(envelope, 90.0, 30.0, 60.0, size=(300, 40))
+    assert "class='labeler-waveform-window' x='100.0' y='0' width='100.0'" in svg
+    assert ">0:00<" in svg and ">1:00<" in svg and "<title>0:30–1:00</title>" in svg
+    silent = labeler_module.waveform_svg(np.zeros((50, 2)), 10.0, 0.0, 3.0, size=(300, 40))
+    points = silent.split("points='")[1].split("'")[0].split()
+    assert {p.split(",")[1] for p in points} == {"20.0"}  # a flat line through the middle
+    assert "nan" not in silent
+
+
+def test_the_waveform_is_decoded_once_per_song(pool_dir, store_path, no_extraction, monkeypatch):
+    from helpers.labeling.pool import song_envelope
+
+    calls = []
+
+    def counted(path, *args, **kwargs):
+        calls.append(path)
+        return song_envelope(path, *args, **kwargs)
+
+    monkeypatch.setattr(labeler_module, "song_envelope", counted)
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0)
+    assert "labeler-waveform-window" in lab.timeline.value and len(calls) == 1
+    lab.press("." if lab.listen_window()[0] == 0 else ",")  # another window of the same song
+    assert len(calls) == 1 and "labeler-waveform-window" in lab.timeline.value

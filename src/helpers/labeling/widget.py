@@ -40,7 +40,7 @@ from matplotlib.ticker import MaxNLocator
 
 from helpers.errors import InputError
 from helpers.labeling import retrain as retraining
-from helpers.labeling.pool import window_audio_wav
+from helpers.labeling.pool import song_envelope, window_audio_wav
 from helpers.labeling.session import (
     GENRE_PREFIX_KEY,
     LabelingSession,
@@ -659,7 +659,7 @@ class Labeler(LabelingSession):
         song = self.songs[self.current]
         index, start, end = self.listen_window()
         self._loaded = (self.current, index)
-        self.timeline.value = self._timeline_html(index)
+        self.timeline.value = self._overview_html(start, end) + self._timeline_html(index)
         where = f"{_clock(start)}–{_clock(end)} of {_clock(float(song.windows['end'].max()))}"
         uncertain = " (the most uncertain window)" if index == self._uncertain_index() else ""
         if not self.audio_enabled or song.path is None:
@@ -679,6 +679,20 @@ class Labeler(LabelingSession):
         self.player_note.value = (
             f"<span data-window-start='{start:.3f}'>Window {where}{uncertain} — {action} "
             f"(the player's 0:00 is {_clock(start)} of the song)</span>")
+
+    def _overview_html(self, start: float, end: float) -> str:
+        """The song's waveform with the loaded window marked; decoded once per song, when shown."""
+        song = self.songs[self.current]
+        if not self.audio_enabled or song.path is None:
+            return ""
+        if song.overview is None:
+            try:
+                song.overview = song_envelope(song.path)
+            except InputError as exc:  # the loudness strip below still shows the windows
+                log.warning("no waveform for %s: %s", song.path, exc)
+                return ""
+        envelope, duration = song.overview
+        return waveform_svg(envelope, duration, start, end)
 
     def _uncertain_index(self) -> int:
         start, _ = self.uncertain_window()
@@ -792,6 +806,56 @@ class Labeler(LabelingSession):
         # each widget's text in its own block: one part's sentence never runs into the next's
         blocks = "".join(f"<div style='margin:3px 0;clear:both'>{part}</div>" for part in parts if part)
         return f"<div style='border:1px solid #ccc;padding:8px'>{blocks}</div>"
+
+
+#: Size (CSS pixels) of the song's waveform, without its time axis.
+WAVEFORM_SIZE = (600, 40)
+
+
+def waveform_svg(envelope: np.ndarray, duration: float, start: float, end: float,
+                 size: tuple[int, int] = WAVEFORM_SIZE) -> str:
+    """A small SVG of a song's min/max envelope, the window *start*–*end* highlighted.
+
+    Parameters
+    ----------
+    envelope : np.ndarray
+        ``(columns, 2)`` minimum and maximum per column
+        (:func:`helpers.labeling.pool.song_envelope`).
+    duration : float
+        The song's length in seconds (the envelope spans it).
+    start, end : float
+        The window to mark, in song seconds.
+    size : (int, int)
+        Width and height of the waveform in pixels; a time axis in m:ss goes below.
+
+    Returns
+    -------
+    str
+        ``<svg class='labeler-waveform'>`` with one ``<rect class='labeler-waveform-window'>``.
+    """
+    width, height = size
+    duration = max(float(duration), 1e-9)
+    peak = float(np.abs(envelope).max()) if envelope.size else 0.0
+    scaled = envelope / peak if peak > 0 else np.zeros_like(envelope)  # silence: a flat line
+    x = np.linspace(0, width, len(envelope)) if len(envelope) > 1 else np.array([0.0])
+    middle = height / 2
+    top = [f"{a:.1f},{middle - b * (middle - 1):.1f}" for a, b in zip(x, scaled[:, 1])]
+    bottom = [f"{a:.1f},{middle - b * (middle - 1):.1f}" for a, b in zip(x[::-1], scaled[::-1, 0])]
+    left = width * min(max(start, 0.0), duration) / duration
+    right = width * min(max(end, start), duration) / duration
+    step = next(s for s in (5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, float("inf"))
+                if duration / s <= 8)
+    ticks = np.arange(0, duration + 1e-9, step) if np.isfinite(step) else np.array([0.0])
+    labels = "".join(
+        f"<text x='{width * t / duration:.1f}' y='{height + 11}' font-size='9' fill='#555' "
+        f"text-anchor='{'start' if t == 0 else 'middle'}'>{_clock(t)}</text>" for t in ticks)
+    return (f"<svg class='labeler-waveform' width='{width}' height='{height + 13}' "
+            f"viewBox='0 0 {width} {height + 13}' xmlns='http://www.w3.org/2000/svg'>"
+            f"<rect class='labeler-waveform-window' x='{left:.1f}' y='0' "
+            f"width='{max(right - left, 1.0):.1f}' height='{height}' fill='#fdd0a2'>"
+            f"<title>{_clock(start)}–{_clock(end)}</title></rect>"
+            f"<polygon points='{' '.join(top + bottom)}' fill='#4c78a8' stroke='#4c78a8' "
+            f"stroke-width='0.5'/>{labels}</svg>")
 
 
 def _wrap() -> widgets.Layout:
