@@ -187,6 +187,7 @@ def test_the_labeler_in_jupyterlab(jupyter_lab):
             page.evaluate(f"() => {audio}.pause()")  # as the player's own pause control does
             page.wait_for_function(f"() => {state}.startsWith('Paused at')", timeout=10000)
             assert "Playing" not in page.locator(".labeler-keys").first.text_content()
+            assert page.locator(".labeler-keys .labeler-waveform-window").count() == 1  # the song's waveform
 
             assert press(page, "a", "Recorded:").startswith("Recorded: ")
             page.wait_for_function(ACCEPT_READY, timeout=120000)
