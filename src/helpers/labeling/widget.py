@@ -839,8 +839,8 @@ def waveform_svg(envelope: np.ndarray, duration: float, start: float, end: float
     scaled = envelope / peak if peak > 0 else np.zeros_like(envelope)  # silence: a flat line
     x = np.linspace(0, width, len(envelope)) if len(envelope) > 1 else np.array([0.0])
     middle = height / 2
-    top = [f"{a:.1f},{middle - b * (middle - 1):.1f}" for a, b in zip(x, scaled[:, 1])]
-    bottom = [f"{a:.1f},{middle - b * (middle - 1):.1f}" for a, b in zip(x[::-1], scaled[::-1, 0])]
+    top = [f"{a:.1f},{middle - b * (middle - 1):.1f}" for a, b in zip(x, scaled[:, 1], strict=True)]
+    bottom = [f"{a:.1f},{middle - b * (middle - 1):.1f}" for a, b in zip(x[::-1], scaled[::-1, 0], strict=True)]
     left = width * min(max(start, 0.0), duration) / duration
     right = width * min(max(end, start), duration) / duration
     step = next(s for s in (5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, float("inf"))
