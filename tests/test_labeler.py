@@ -829,10 +829,12 @@ def test_refit_every_n_labels_is_off_by_default(pool_dir, store_path, no_extract
 def test_listening_keys_play_stop_and_step_through_the_windows(pool_dir, store_path, no_extraction):
     lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0)
     index, start, _ = lab.listen_window()
-    assert not lab.player.autoplay and "Playing" not in lab.player_note.value  # nothing plays yet
+    assert not lab.player.autoplay and "press k to play" in lab.player_note.value  # nothing plays yet
     assert f"the player's 0:00 is 0:0{int(start)}" in lab.player_note.value
+    assert f"data-window-start='{start:.3f}'" in lab.player_note.value  # the page's song clock
     lab.press("k")
-    assert lab.player.autoplay and "Playing window" in lab.player_note.value
+    assert lab.player.autoplay and "loaded to play" in lab.player_note.value
+    assert "Playing" not in lab.player_note.value  # only the page knows whether it plays
     loaded = lab.player.value
     lab.press("l")  # a like keeps the song playing: the player is not reloaded
     assert lab.player.value is loaded and lab.player.autoplay
@@ -843,7 +845,8 @@ def test_listening_keys_play_stop_and_step_through_the_windows(pool_dir, store_p
     assert len(audio) == pytest.approx(WINDOW * SR, abs=2)
     assert "background:#e45756" in lab.timeline.value
     lab.press("k")
-    assert not lab.player.autoplay and "Playing" not in lab.player_note.value
+    assert not lab.player.autoplay and "press k to play" in lab.player_note.value
+    assert lab.play_state.value == ""  # the kernel never writes the page's play state
     lab.autoplay.value = True
     lab.press("s")
     assert lab.player.autoplay  # autoplay: the next song starts playing
@@ -873,3 +876,43 @@ def test_make_label_works_on_a_copy_so_the_tracked_notebook_never_changes(root, 
     monkeypatch.setenv(INTERACTIVE_ENV, "1")
     assert interactive_requested(False) is True
     assert "MUSIC_STUDY_INTERACTIVE=1" in (root / "Makefile").read_text()
+
+
+def test_song_envelope_spans_the_song_in_min_max_columns(tmp_path):
+    from helpers.labeling.pool import ENVELOPE_RATE, song_envelope
+
+    t = np.arange(int(4.0 * SR)) / SR
+    signal = 0.5 * np.sin(2 * np.pi * 220 * t) * (t < 2.0)  # loud half, then silence
+    sf.write(tmp_path / "half.wav", signal.astype(np.float32), SR)
+    envelope, duration = song_envelope(tmp_path / "half.wav", points=40)
+    assert envelope.shape == (40, 2) and duration == pytest.approx(4.0, abs=2 / ENVELOPE_RATE)
+    assert (envelope[:, 0] <= envelope[:, 1]).all()
+    assert envelope[:19, 1].min() > 0.3 and envelope[:19, 0].max() < -0.3  # the tone
+    assert np.abs(envelope[21:]).max() < 0.01  # the silence after it
+
+
+def test_waveform_marks_the_window_on_a_song_time_axis_and_draws_silence_flat():
+    envelope = np.column_stack([-np.linspace(0, 1, 100), np.linspace(0, 1, 100)])
+    svg = labeler_module.waveform_svg(envelope, 90.0, 30.0, 60.0, size=(300, 40))
+    assert "class='labeler-waveform-window' x='100.0' y='0' width='100.0'" in svg
+    assert ">0:00<" in svg and ">1:00<" in svg and "<title>0:30–1:00</title>" in svg
+    silent = labeler_module.waveform_svg(np.zeros((50, 2)), 10.0, 0.0, 3.0, size=(300, 40))
+    points = silent.split("points='")[1].split("'")[0].split()
+    assert {p.split(",")[1] for p in points} == {"20.0"}  # a flat line through the middle
+    assert "nan" not in silent
+
+
+def test_the_waveform_is_decoded_once_per_song(pool_dir, store_path, no_extraction, monkeypatch):
+    from helpers.labeling.pool import song_envelope
+
+    calls = []
+
+    def counted(path, *args, **kwargs):
+        calls.append(path)
+        return song_envelope(path, *args, **kwargs)
+
+    monkeypatch.setattr(labeler_module, "song_envelope", counted)
+    lab = Labeler(pool_dir, store=store_path, window_seconds=WINDOW, epsilon=0.0)
+    assert "labeler-waveform-window" in lab.timeline.value and len(calls) == 1
+    lab.press("." if lab.listen_window()[0] == 0 else ",")  # another window of the same song
+    assert len(calls) == 1 and "labeler-waveform-window" in lab.timeline.value

@@ -165,14 +165,29 @@ def test_the_labeler_in_jupyterlab(jupyter_lab):
             header = page.locator(".labeler-header").first
             header.hover()
 
-            # the play key: the player plays the window, the note says so; again: it stops
+            # the play key plays the window, pauses it where it is, resumes from there; the
+            # play-state line says "Playing" only while the audio element plays
+            audio = "document.querySelector('.labeler-keys audio')"
+            state = "document.querySelector('.labeler-play-state').textContent"
             page.keyboard.press("k")
-            page.wait_for_function("() => { const a = document.querySelector('.labeler-keys audio'); "
-                                   "return a && !a.paused && a.currentTime > 0; }", timeout=30000)
-            assert "Playing window" in page.locator(".labeler-keys").first.text_content()
-            page.keyboard.press("k")
-            page.wait_for_function("() => document.querySelector('.labeler-keys audio').paused",
+            page.wait_for_function(f"() => {{ const a = {audio}; return a && !a.paused && a.currentTime > 0.3; }}",
                                    timeout=30000)
+            page.wait_for_function(f"() => {state}.startsWith('Playing')", timeout=10000)
+            page.keyboard.press("k")
+            page.wait_for_function(f"() => {audio}.paused", timeout=10000)
+            paused_at = page.evaluate(f"() => {audio}.currentTime")
+            assert paused_at > 0.3
+            page.wait_for_function(f"() => {state}.startsWith('Paused at')", timeout=10000)
+            page.wait_for_timeout(400)
+            assert page.evaluate(f"() => {audio}.currentTime") == pytest.approx(paused_at, abs=0.05)
+            page.keyboard.press("k")  # resumes from where it paused, not from the window's start
+            page.wait_for_function(f"() => !{audio}.paused", timeout=10000)
+            assert page.evaluate(f"() => {audio}.currentTime") >= paused_at - 0.05
+            page.wait_for_function(f"() => {state}.startsWith('Playing')", timeout=10000)
+            page.evaluate(f"() => {audio}.pause()")  # as the player's own pause control does
+            page.wait_for_function(f"() => {state}.startsWith('Paused at')", timeout=10000)
+            assert "Playing" not in page.locator(".labeler-keys").first.text_content()
+            assert page.locator(".labeler-keys .labeler-waveform-window").count() == 1  # the song's waveform
 
             assert press(page, "a", "Recorded:").startswith("Recorded: ")
             page.wait_for_function(ACCEPT_READY, timeout=120000)

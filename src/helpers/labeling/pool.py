@@ -197,6 +197,41 @@ def _song_tags(path: Path) -> dict:
         return {}
 
 
+#: Sample rate of the song overview's decode: plenty for a min/max envelope, cheap to decode.
+ENVELOPE_RATE = 2000
+
+#: Columns of the song overview's envelope.
+ENVELOPE_POINTS = 300
+
+
+def song_envelope(path, points: int = ENVELOPE_POINTS, sr: int = ENVELOPE_RATE
+                  ) -> tuple[np.ndarray, float]:
+    """The min/max envelope of a whole song, for a small waveform overview.
+
+    Parameters
+    ----------
+    path : path-like
+        The song (decoded through :func:`helpers.audio.decode.load_audio`, with its deadline).
+    points : int
+        Columns of the envelope (fewer for a song of fewer samples).
+    sr : int
+        Decode rate; low, since only the envelope is kept.
+
+    Returns
+    -------
+    envelope : np.ndarray
+        ``(columns, 2)``: each column's minimum and maximum sample.
+    duration : float
+        The song's length in seconds.
+    """
+    samples = decode.load_audio(path, sr=sr)
+    columns = max(1, min(points, len(samples)))
+    starts = np.linspace(0, len(samples), columns + 1).astype(int)[:-1]
+    envelope = np.column_stack([np.minimum.reduceat(samples, starts),
+                                np.maximum.reduceat(samples, starts)])
+    return envelope.astype(np.float32), len(samples) / sr
+
+
 def window_audio_wav(path, start: float, end: float) -> bytes:
     """Return one window of a file as 16-bit mono WAV bytes (for an audio player)."""
 

@@ -80,6 +80,8 @@ class PoolSong:
     window_proba: np.ndarray | None = None  # windows x genres
     proba: np.ndarray | None = None  # genres (mean over windows)
     album: str = ""
+    #: (min/max envelope, length in seconds) of the whole song, once it has been shown
+    overview: tuple[np.ndarray, float] | None = None
 
 
 class LabelingSession:

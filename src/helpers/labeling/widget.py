@@ -40,7 +40,7 @@ from matplotlib.ticker import MaxNLocator
 
 from helpers.errors import InputError
 from helpers.labeling import retrain as retraining
-from helpers.labeling.pool import window_audio_wav
+from helpers.labeling.pool import song_envelope, window_audio_wav
 from helpers.labeling.session import (
     GENRE_PREFIX_KEY,
     LabelingSession,
@@ -94,6 +94,60 @@ class _PageButton(widgets.Button):
 SCROLL_INTO_VIEW = """
 const cell = element.closest ? (element.closest('.jp-Cell') || element) : element;
 [300, 1500, 4000, 8000].forEach(t => setTimeout(() => cell.scrollIntoView({block: 'start'}), t));
+"""
+
+
+#: The page's side of listening, run once per page where the labeler is shown. The play key
+#: (and the play button) pause and resume the loaded window in the browser instead of asking
+#: the kernel to reload it; the play-state line follows the ``<audio>`` element's own
+#: ``play`` / ``pause`` / ``ended`` events (so the player's controls and the window's end count
+#: too) and gives its clock in song time. Stepping to another window while one plays plays on.
+#: With no window loaded (no audio) the key goes on to the kernel as before.
+LISTEN_SCRIPT = """
+if (!window.__labelerListen) {
+  window.__labelerListen = true;
+  const clock = s => { s = Math.round(s); return Math.floor(s / 60) + ':' + String(s % 60).padStart(2, '0'); };
+  const parts = el => {
+    const area = el && el.closest ? el.closest('.labeler-keys') : null;
+    const audio = area && area.querySelector('audio');
+    return {area, audio, loaded: !!(audio && audio.currentSrc)};
+  };
+  const show = (area, audio) => {
+    const line = area.querySelector('.labeler-play-state');
+    const at = area.querySelector('[data-window-start]');
+    if (!line) return;
+    const now = clock((at ? parseFloat(at.dataset.windowStart) : 0) + audio.currentTime);
+    line.dataset.state = audio.ended ? 'ended' : (audio.paused ? 'paused' : 'playing');
+    line.textContent = audio.ended ? 'Window played to its end' :
+      (audio.paused ? (audio.currentTime > 0 ? 'Paused at ' + now + ' of the song' : '') :
+       'Playing — ' + now + ' of the song');
+  };
+  const toggle = (event, audio) => {
+    event.stopImmediatePropagation();
+    event.preventDefault();
+    if (audio.paused) { audio.play(); } else { audio.pause(); }
+  };
+  document.addEventListener('keydown', event => {
+    if (event.repeat || event.ctrlKey || event.altKey || event.metaKey) return;
+    const {area, audio, loaded} = parts(event.target);
+    if (!loaded) return;
+    if (event.key === 'k') toggle(event, audio);
+    else if (event.key === ',' || event.key === '.') area.dataset.resume = audio.paused ? '' : '1';
+  }, true);
+  document.addEventListener('click', event => {
+    const button = event.target.closest && event.target.closest('.labeler-play');
+    const {audio, loaded} = parts(button);
+    if (button && loaded) toggle(event, audio);
+  }, true);
+  ['play', 'pause', 'ended', 'timeupdate', 'emptied'].forEach(name => document.addEventListener(name, event => {
+    const {area, audio} = parts(event.target);
+    if (area && audio === event.target) show(area, audio);
+  }, true));
+  document.addEventListener('canplay', event => {
+    const {area, audio} = parts(event.target);
+    if (area && audio === event.target && area.dataset.resume === '1') { area.dataset.resume = ''; audio.play(); }
+  }, true);
+}
 """
 
 
@@ -295,11 +349,13 @@ class Labeler(LabelingSession):
         self.model_line = widgets.HTML()
         self.player = widgets.Audio(format="wav", autoplay=False, controls=True)
         self.player_note = widgets.HTML()
+        # written only by the page (LISTEN_SCRIPT): what the <audio> element is doing now
+        self.play_state = widgets.HTML()
         self.timeline = widgets.HTML()
         self.autoplay = widgets.Checkbox(value=False, description="Autoplay each song",
                                          indent=False, layout=widgets.Layout(width="auto"))
-        self.play_button = self._button(f"Play/stop [{keys['play']}]", self.toggle_play, "",
-                                        "Play the window from its start, or stop")
+        self.play_button = self._button(f"Play/pause [{keys['play']}]", self.toggle_play, "",
+                                        "Play the window, pause it, resume where it paused")
         self.window_back_button = self._button(f"◀ window [{keys['window_back']}]",
                                                lambda: self.step_window(-1), "")
         self.window_on_button = self._button(f"window ▶ [{keys['window_on']}]",
@@ -356,20 +412,21 @@ class Labeler(LabelingSession):
             "<small>Keys (mouse over the labeler): the number on a genre's button (past ten "
             "genres: g, then the number), a accept, s skip, u undo, l like, d dislike "
             "(again: clear), b back to skipped, o open the chosen labelled song, p previous "
-            "song, k play/stop, , and . the previous and next window.</small>")
+            "song, k play/pause, , and . the previous and next window.</small>")
         self.buttons: dict[str, object] = {}
         self._prefix = ""
         for widget, name in ((self.status, "status"), (self.header, "header"),
                              (self.new_genre, "new-genre"), (self.curve_image, "curve"),
                              (self.review_choice, "review"), (self.review_genre, "review-genre"),
                              (self.retrain_output, "retrain"), (self.like_button, "like"),
-                             (self.progress_line, "progress")):
+                             (self.progress_line, "progress"), (self.play_button, "play"),
+                             (self.play_state, "play-state")):
             widget.add_class(f"labeler-{name}")  # stable hooks for browser checks
         self.keyboard_area = widgets.VBox([
             self.read_only_note, self.header, self.model_line,
             widgets.HBox([self.player, self.play_button, self.window_back_button,
                           self.window_on_button, self.autoplay], layout=_wrap()),
-            self.timeline, self.player_note, self.bars, self.genre_buttons,
+            self.timeline, self.player_note, self.play_state, self.bars, self.genre_buttons,
             widgets.HBox([self.accept_button, self.skip_button, self.undo_button,
                           self.like_button, self.dislike_button]),
             widgets.HBox([self.skipped_choice, self.revisit_button]),
@@ -585,7 +642,11 @@ class Labeler(LabelingSession):
         self._load_player(self.player.autoplay)
 
     def toggle_play(self) -> None:
-        """Play the chosen window from its start, or stop it (the play/pause key)."""
+        """Load the chosen window playing, or stopped (the play key from code).
+
+        On the page the play key and button pause and resume in the browser instead
+        (:data:`LISTEN_SCRIPT`); this is their fallback when no window is loaded there.
+        """
         self._require_current()
         self._load_player(not self.player.autoplay)
 
@@ -593,13 +654,12 @@ class Labeler(LabelingSession):
         """Put the chosen window in the player (playing when *play*) and say what it holds.
 
         The player's own clock starts at 0 for the window, so the note and the timeline give
-        song time. A change of ``autoplay`` alone makes the browser reload the player: on,
-        it plays from the window's start; off, it stops.
+        song time; the play-state line below (drawn by the page) says whether it plays.
         """
         song = self.songs[self.current]
         index, start, end = self.listen_window()
         self._loaded = (self.current, index)
-        self.timeline.value = self._timeline_html(index)
+        self.timeline.value = self._overview_html(start, end) + self._timeline_html(index)
         where = f"{_clock(start)}–{_clock(end)} of {_clock(float(song.windows['end'].max()))}"
         uncertain = " (the most uncertain window)" if index == self._uncertain_index() else ""
         if not self.audio_enabled or song.path is None:
@@ -614,11 +674,25 @@ class Labeler(LabelingSession):
         with self.player.hold_sync():  # one message: the new window and whether it plays
             self.player.autoplay = bool(play)
             self.player.value = wav
+        # whether it plays is the page's to say (the audio element's own events), not a guess here
+        action = "loaded to play" if play else f"press {ACTION_KEYS['play']} to play or pause"
         self.player_note.value = (
-            f"<span class='labeler-playing'>Playing window {where}{uncertain} — the player's "
-            f"0:00 is {_clock(start)} of the song</span>" if play else
-            f"Window {where}{uncertain} ready — press {ACTION_KEYS['play']} to play "
-            f"(the player's 0:00 is {_clock(start)} of the song)")
+            f"<span data-window-start='{start:.3f}'>Window {where}{uncertain} — {action} "
+            f"(the player's 0:00 is {_clock(start)} of the song)</span>")
+
+    def _overview_html(self, start: float, end: float) -> str:
+        """The song's waveform with the loaded window marked; decoded once per song, when shown."""
+        song = self.songs[self.current]
+        if not self.audio_enabled or song.path is None:
+            return ""
+        if song.overview is None:
+            try:
+                song.overview = song_envelope(song.path)
+            except InputError as exc:  # the loudness strip below still shows the windows
+                log.warning("no waveform for %s: %s", song.path, exc)
+                return ""
+        envelope, duration = song.overview
+        return waveform_svg(envelope, duration, start, end)
 
     def _uncertain_index(self) -> int:
         start, _ = self.uncertain_window()
@@ -711,6 +785,7 @@ class Labeler(LabelingSession):
         Run All the notebook would otherwise sit at its last cell).
         """
         display(self.widget)
+        display(Javascript(LISTEN_SCRIPT))
         if scroll:
             display(Javascript(SCROLL_INTO_VIEW))
 
@@ -731,6 +806,56 @@ class Labeler(LabelingSession):
         # each widget's text in its own block: one part's sentence never runs into the next's
         blocks = "".join(f"<div style='margin:3px 0;clear:both'>{part}</div>" for part in parts if part)
         return f"<div style='border:1px solid #ccc;padding:8px'>{blocks}</div>"
+
+
+#: Size (CSS pixels) of the song's waveform, without its time axis.
+WAVEFORM_SIZE = (600, 40)
+
+
+def waveform_svg(envelope: np.ndarray, duration: float, start: float, end: float,
+                 size: tuple[int, int] = WAVEFORM_SIZE) -> str:
+    """A small SVG of a song's min/max envelope, the window *start*–*end* highlighted.
+
+    Parameters
+    ----------
+    envelope : np.ndarray
+        ``(columns, 2)`` minimum and maximum per column
+        (:func:`helpers.labeling.pool.song_envelope`).
+    duration : float
+        The song's length in seconds (the envelope spans it).
+    start, end : float
+        The window to mark, in song seconds.
+    size : (int, int)
+        Width and height of the waveform in pixels; a time axis in m:ss goes below.
+
+    Returns
+    -------
+    str
+        ``<svg class='labeler-waveform'>`` with one ``<rect class='labeler-waveform-window'>``.
+    """
+    width, height = size
+    duration = max(float(duration), 1e-9)
+    peak = float(np.abs(envelope).max()) if envelope.size else 0.0
+    scaled = envelope / peak if peak > 0 else np.zeros_like(envelope)  # silence: a flat line
+    x = np.linspace(0, width, len(envelope)) if len(envelope) > 1 else np.array([0.0])
+    middle = height / 2
+    top = [f"{a:.1f},{middle - b * (middle - 1):.1f}" for a, b in zip(x, scaled[:, 1], strict=True)]
+    bottom = [f"{a:.1f},{middle - b * (middle - 1):.1f}" for a, b in zip(x[::-1], scaled[::-1, 0], strict=True)]
+    left = width * min(max(start, 0.0), duration) / duration
+    right = width * min(max(end, start), duration) / duration
+    step = next(s for s in (5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, float("inf"))
+                if duration / s <= 8)
+    ticks = np.arange(0, duration + 1e-9, step) if np.isfinite(step) else np.array([0.0])
+    labels = "".join(
+        f"<text x='{width * t / duration:.1f}' y='{height + 11}' font-size='9' fill='#555' "
+        f"text-anchor='{'start' if t == 0 else 'middle'}'>{_clock(t)}</text>" for t in ticks)
+    return (f"<svg class='labeler-waveform' width='{width}' height='{height + 13}' "
+            f"viewBox='0 0 {width} {height + 13}' xmlns='http://www.w3.org/2000/svg'>"
+            f"<rect class='labeler-waveform-window' x='{left:.1f}' y='0' "
+            f"width='{max(right - left, 1.0):.1f}' height='{height}' fill='#fdd0a2'>"
+            f"<title>{_clock(start)}–{_clock(end)}</title></rect>"
+            f"<polygon points='{' '.join(top + bottom)}' fill='#4c78a8' stroke='#4c78a8' "
+            f"stroke-width='0.5'/>{labels}</svg>")
 
 
 def _wrap() -> widgets.Layout:
