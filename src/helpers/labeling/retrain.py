@@ -664,3 +664,32 @@ def held_out_song_predictions(store, *, estimator=None, recipe: str | None = Non
         return pd.DataFrame(columns=["song_id", "filename", "window_start", "window_end", "label",
                                      "predicted"])
     return pd.concat(rows, ignore_index=True)
+
+
+def with_and_without(store, result: RetrainResult, held_out: pd.DataFrame, estimator=None) -> dict:
+    """The held-out predictions of a retrained model and of the same recipe fitted without the
+    store's labels, for a paired comparison on the same clips (e.g. McNemar).
+
+    Parameters
+    ----------
+    store : LabelStore
+        The store *result* was retrained on.
+    result : RetrainResult
+    held_out : DataFrame
+        The held-out rows (GTZAN layout, ``label``).
+    estimator : estimator, optional
+        The custom model *result* was retrained with (default: the default recipe).
+
+    Returns
+    -------
+    dict
+        ``truth``, ``with_labels`` and ``without_labels`` (arrays over *held_out*) and
+        ``new_genres`` (the genres only the store's labels bring).
+    """
+    base, _, _, _ = training_rows(store)
+    without = fit_rows(base, None, estimator=estimator).model
+    columns = list(getattr(result.model, "feature_names_in_", MODEL_FEATURES))
+    return {"truth": held_out["label"].to_numpy(),
+            "with_labels": result.model.predict(held_out[columns]),
+            "without_labels": without.predict(held_out[columns]),
+            "new_genres": sorted(result.new_genres)}

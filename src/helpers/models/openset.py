@@ -44,6 +44,7 @@ from helpers.models.novelty import (  # noqa: F401 (NeighbourScorer: old model f
     PROBABILITY_SIGNALS,
     SIGNALS,
     NeighbourScorer,
+    describe_condition,
     flags,
     probability_signals,
 )
@@ -391,3 +392,21 @@ def cached_rule(candidate: str, table: pd.DataFrame | None = None, seed: int = 0
     if cache:
         entry.write({"rule": rule})
     return rule
+
+
+def describe_out_of_sample(rule: dict) -> dict:
+    """The numbers a sentence about a model card's open-set rule quotes, out of sample and in
+    sample: ``conditions`` (the rule in words), ``protocol``, the rates with their intervals
+    and n, and the genres detected least and most (``worst``, ``best``: "genre 12%")."""
+    oos = rule["out_of_sample"]
+    by_genre = sorted(((g, v["rate"]) for g, v in oos["detection_by_genre"].items()),
+                      key=lambda kv: kv[1])
+    return {"conditions": " or when ".join(describe_condition(s, t)
+                                           for s, t in rule["thresholds"].items()),
+            "protocol": oos["protocol"], "ff": oos["false_flag_rate"],
+            "fflo": oos["false_flag_ci95"][0], "ffhi": oos["false_flag_ci95"][1],
+            "nk": oos["n_known_clips"], "det": oos["detection_rate"],
+            "dlo": oos["detection_ci95"][0], "dhi": oos["detection_ci95"][1],
+            "nu": oos["n_unknown_clips"], "worst": "{} {:.0%}".format(*by_genre[0]),
+            "best": "{} {:.0%}".format(*by_genre[-1]), "iff": rule["false_flag_rate"],
+            "idet": rule["detection_rate"]}
