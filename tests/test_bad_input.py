@@ -213,6 +213,8 @@ def test_a_window_with_nan_samples_is_left_out_with_its_reason(tmp_path, knn):
     document = result.to_dict()
     assert [s["note"] for s in document["snippets"]] == [None, "non-finite", None]
     assert document["snippets"][1]["genre"] is None
+    # the tags read the whole file, so it has none; the prediction says why
+    assert document["tags"] is None and document["tags_note"] == "holds NaN or infinite samples"
     # agreement counts only the windows that voted
     voted = result.windows[result.windows["used"]]
     assert result.agreement == pytest.approx((voted["genre"] == result.genre).mean())

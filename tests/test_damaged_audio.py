@@ -492,7 +492,7 @@ def test_fuzz_tool_reports_its_counts(tmp_path):
     """The long-run script works end to end on a tiny budget (its counts are the note's)."""
     script = project_root() / "tools" / "decode_fuzz.py"
     env = dict(os.environ, PYTHONPATH=str(project_root() / "src"))
-    run = subprocess.run([sys.executable, str(script), "--containers", "wav", "m4a",
+    run = subprocess.run([sys.executable, str(script), "--containers", "wav",
                           "--entry-points", "decode", "predict", "--fuzz-examples", "10",
                           "--json", "--workdir", str(tmp_path)],
                          capture_output=True, text=True, env=env, timeout=600)
@@ -500,7 +500,7 @@ def test_fuzz_tool_reports_its_counts(tmp_path):
     report = json.loads(run.stdout)
     assert report["hangs"] == 0 and report["tracebacks"] == 0 and report["unknown"] == 0
     assert report["files_per_container"]["wav"] >= 20
-    assert report["runs"] >= 2 * 2 * 20
+    assert report["runs"] >= 2 * 20  # two entry points over every wav variant
 
 
 def test_killing_a_decoder_group_leaves_no_zombie(tmp_path):

@@ -327,7 +327,7 @@ def test_predict_names_its_model_in_json_and_text(tmp_path, capsys):
     assert document["model"]["name"] == "logreg"
     assert document["model"]["test_split"] == "fault-filtered"
     assert 0.4 < document["model"]["test_accuracy"] < 0.7
-    assert document["open_set"]["signal"] == document["model"]["uncertain_rule"]["signal"]
+    assert document["open_set"]["features"]["signal"] == document["model"]["uncertain_rule"]["signal"]
     assert document["uncertain"] == document["open_set"]["flagged"]
     assert cli.main(["predict", str(song), "--model", "knn"]) == 0
     text = capsys.readouterr().out

@@ -15,8 +15,10 @@ few seconds long) counted as much as a full one, and that silence counted. Here:
 
 The confidence of the song is the winning genre's share of the vote. Whether the song probably
 belongs to no genre the model knows (an electronic track has no GTZAN genre: a case for the
-labeler) follows the validated rule on the model's card (:mod:`helpers.models.openset`,
-:meth:`SongPrediction.is_uncertain`); the prediction also names its model (``model``).
+labeler) is decided from the song's musicnn tags when they can vouch for the genre the model
+gives it (:func:`helpers.models.tag_genres.open_set_decision`), else by the validated rule on
+the model's card (:mod:`helpers.models.openset`); see :attr:`SongPrediction.open_set` and
+:meth:`SongPrediction.is_uncertain`. The prediction also names its model (``model``).
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ import pandas as pd
 from helpers import audio
 from helpers.audio.ingest import fetch_audio
 from helpers.audio.windows import MIN_WINDOW_SECONDS
-from helpers.errors import InputError
+from helpers.errors import AudioError, InputError
 from helpers.features import musicnn
 from helpers.features.columns import MODEL_FEATURES
 from helpers.features.sets import feature_set as _feature_set
 from helpers.features.sets import feature_set_names
 from helpers.features.windows import window_features
+from helpers.models import tag_genres
 from helpers.models.card import model_summary
 from helpers.models.novelty import song_flag
 
@@ -80,13 +83,21 @@ class SongPrediction:
     model : dict or None
         The model that predicted: :func:`helpers.models.card.model_summary` (name, honest accuracy).
     open_set : dict or None
-        The model card's validated "none of the known genres" rule applied to this song
-        (:func:`helpers.models.novelty.song_flag`): ``signal``, ``score``, ``threshold``, ``flagged``,
-        ``false_flag_rate``; None when the model has no validated rule.
+        Whether the song is probably none of the genres the model knows: ``flagged``,
+        ``decided_by`` (``"music tags"`` or ``"58 features"``) and that rule's
+        ``false_flag_rate`` and ``detection_rate``; ``tags``, the tag rule's decision
+        (:func:`helpers.models.tag_genres.open_set_decision`: ``genre``, ``score``,
+        ``threshold``, ``flagged``), None when the song has no tags or the model's genre for
+        it has none (reggae); ``features``, the model card's validated rule applied to the
+        song (:func:`helpers.models.novelty.song_flag`: ``signal``, ``scores``,
+        ``thresholds``, ``flagged``, rates), None when the card has no rule. The tag rule
+        decides when it can. None when neither can.
     tags : dict or None
         The song's music tags (``predict_song(..., tags=True)``): per vocabulary (``mtt``,
         ``msd``) the top tags of the pretrained musicnn networks with their scores, the mean
-        over the song's 3-s patches (:meth:`helpers.features.musicnn.SongTags.tag_document`).
+        over the song's 3-s patches (:meth:`helpers.features.musicnn.SongTags.tag_document`);
+        None when they were not asked for or the file gives none (``tags_note`` then says why:
+        a file with NaN samples still votes with its other windows, but has no tags).
     feature_set : str
         The feature set the model reads (``"gtzan"``, ``"musicnn"``, ...).
     """
@@ -104,6 +115,12 @@ class SongPrediction:
     open_set: dict | None = None
     tags: dict | None = None
     feature_set: str = "gtzan"
+    #: Why the song has no tags although they were asked for (the file's reason), else None.
+    tags_note: str | None = None
+    #: The song's tag-genre score of every genre the model knows that the mapping names.
+    tag_genre_scores: dict | None = field(default=None, repr=False)
+    #: The model card's open-set rule (re-applied by :func:`revote`).
+    open_set_rule: dict | None = field(default=None, repr=False)
 
     @property
     def genres(self) -> list[str]:
@@ -157,7 +174,8 @@ class SongPrediction:
             "min_window_seconds": self.min_window_seconds, "duration": round(self.duration, 3),
             "agreement": round(self.agreement, 4), "uncertain": self.is_uncertain(),
             "open_set": self.open_set, "model": self.model,
-            "snippets": snippets, "tags": self.tags, "feature_set": self.feature_set,
+            "snippets": snippets, "tags": self.tags, "tags_note": self.tags_note,
+            "feature_set": self.feature_set,
         }
 
     def to_json(self, **kwargs) -> str:
@@ -322,22 +340,33 @@ def revote(prediction: SongPrediction, rule: str) -> SongPrediction:
                     prediction.window_seconds, prediction.min_window_seconds)
     other.model = prediction.model
     other.tags, other.feature_set = prediction.tags, prediction.feature_set
-    return _with_open_set(other, prediction.open_set)
+    other.tag_genre_scores, other.tags_note = prediction.tag_genre_scores, prediction.tags_note
+    return _with_open_set(other, prediction.open_set_rule)
 
 
 def _with_open_set(prediction: SongPrediction, rule: dict | None) -> SongPrediction:
-    """Apply a validated open-set *rule* (from a model card) to the windows that voted."""
-    if not rule or "thresholds" not in rule:
-        prediction.open_set = None
-        return prediction
-
-    used = prediction.windows[prediction.windows["used"]]
-    neighbours = {c: used[c].to_numpy() for c in _NOVELTY_COLUMNS if c in used.columns}
-    scores, flagged = song_flag(used[prediction.genres].to_numpy(), rule, neighbours)
-    prediction.open_set = {"signal": rule["signal"], "scores": {k: round(v, 4) for k, v in scores.items()},
-                           "thresholds": rule["thresholds"], "flagged": flagged,
-                           "false_flag_rate": rule.get("false_flag_rate"),
-                           "detection_rate": rule.get("detection_rate")}
+    """Decide whether the song is none of the known genres: the tag rule where the song's tags
+    can vouch for its genre, else the validated *rule* of the model card applied to the windows
+    that voted (see :attr:`SongPrediction.open_set`)."""
+    prediction.open_set_rule = rule if rule and "thresholds" in rule else None
+    features = None
+    if prediction.open_set_rule is not None:
+        used = prediction.windows[prediction.windows["used"]]
+        neighbours = {c: used[c].to_numpy() for c in _NOVELTY_COLUMNS if c in used.columns}
+        scores, flagged = song_flag(used[prediction.genres].to_numpy(), rule, neighbours)
+        features = {"signal": rule["signal"], "scores": {k: round(v, 4) for k, v in scores.items()},
+                    "thresholds": rule["thresholds"], "flagged": flagged,
+                    "false_flag_rate": rule.get("false_flag_rate"),
+                    "detection_rate": rule.get("detection_rate")}
+    tags = None
+    if prediction.tag_genre_scores is not None:
+        tags = tag_genres.open_set_decision(prediction.tag_genre_scores, prediction.genres,
+                                            prediction.genre)
+    deciding = tags or features
+    prediction.open_set = None if deciding is None else {
+        "flagged": deciding["flagged"], "decided_by": "music tags" if tags else "58 features",
+        "false_flag_rate": deciding["false_flag_rate"], "detection_rate": deciding["detection_rate"],
+        "tags": tags, "features": features}
     return prediction
 
 
@@ -357,7 +386,7 @@ def _decide(source, table, rule, window_seconds, minimum) -> SongPrediction:
 
 def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "weighted",
                  min_window_seconds: float | None = None, progress=None, *,
-                 info: audio.AudioInfo | None = None, tags: bool = False,
+                 info: audio.AudioInfo | None = None, tags: bool = True,
                  feature_set: str | None = None) -> SongPrediction:
     """Predict the genre of a whole song from its windows.
 
@@ -383,8 +412,11 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
         minimum (the command line checks it first, naming the argument the user typed): the
         check is not repeated and the file not probed again.
     tags : bool
-        Also tag the song with the pretrained musicnn networks (:attr:`SongPrediction.tags`:
-        the top 10 tags of each vocabulary, mean over the song's 3-s patches).
+        Tag the song with the pretrained musicnn networks (default; :attr:`SongPrediction.tags`:
+        the top 10 tags of each vocabulary, mean over the song's 3-s patches). The tags also
+        decide whether the song is none of the known genres (:attr:`SongPrediction.open_set`);
+        ``False`` saves their time (about 1 s per minute of audio) when only the genre is
+        wanted, and leaves that verdict to the model card's rule.
     feature_set : str, optional
         The features the model reads; default the model card's ``feature_set`` (``"gtzan"``
         for a model without one, or while a model is still loading).
@@ -429,7 +461,14 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
     prediction.model = model_summary(model)
     prediction.feature_set = _feature_set(feature_set).name
     if tags:
-        prediction.tags = musicnn.song_tags(path, source=source, info=info).tag_document(TAGS_TOP)
+        try:
+            song = musicnn.song_tags(path, source=source, info=info)
+        except AudioError as exc:  # e.g. NaN samples: the windows around them still voted
+            prediction.tags_note = exc.reason
+        else:
+            prediction.tags = song.tag_document(TAGS_TOP)
+            prediction.tag_genre_scores = tag_genres.genre_scores(
+                song, [g for g in prediction.genres if tag_genres.has_tags(g)])
     return _with_open_set(prediction, (getattr(model, "model_card_", None) or {}).get("open_set"))
 
 
@@ -479,6 +518,26 @@ def summarise(predictions) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def open_set_table(predictions) -> pd.DataFrame:
+    """One row per song: how its "none of the known genres" verdict was reached.
+
+    Columns: ``song``, ``genre``, ``decided_by``, the tag rule's ``best_tag_genre``,
+    ``tag_score`` and ``tag_threshold`` (empty when the tags cannot vouch), whether the card's
+    58-feature rule flags it (``features_flag``, empty without a rule) and the verdict
+    (``flagged``).
+    """
+    rows = []
+    for p in predictions:
+        verdict = p.open_set or {}
+        tags, features = verdict.get("tags") or {}, verdict.get("features") or {}
+        rows.append({"song": Path(str(p.source)).name, "genre": p.genre,
+                     "decided_by": verdict.get("decided_by", "confidence"),
+                     "best_tag_genre": tags.get("genre", ""), "tag_score": tags.get("score"),
+                     "tag_threshold": tags.get("threshold"), "features_flag": features.get("flagged"),
+                     "flagged": p.is_uncertain()})
+    return pd.DataFrame(rows)
+
+
 def plot_timeline(prediction: SongPrediction, ax=None, colours=None, legend: bool = True):
     """Plot the genre probabilities of every window along the song as stacked bars.
 
@@ -520,11 +579,17 @@ def plot_timeline(prediction: SongPrediction, ax=None, colours=None, legend: boo
 def uncertain_reason(prediction: SongPrediction) -> str:
     """Why *prediction* is uncertain: the validated rule's signals above their thresholds, or the
     confidence below :data:`UNCERTAIN_CONFIDENCE` when the model carries no rule."""
-    rule = prediction.open_set
-    if not rule:
+    verdict = prediction.open_set
+    if not verdict:
         return f"confidence below {UNCERTAIN_CONFIDENCE:g}"
-    rate = rule.get("false_flag_rate")
-    above = [f"{name} {score:.3f} > {rule['thresholds'][name]:.3f}"
-             for name, score in rule["scores"].items() if score > rule["thresholds"][name]]
-    return (f"validated rule: {', '.join(above)}" + (f"; it flags {rate:.0%} of known-genre clips"
-                                                     if rate is not None else ""))
+    rate = verdict.get("false_flag_rate")
+    if verdict["decided_by"] == "music tags":
+        tags = verdict["tags"]
+        why = (f"music tags: best known-genre tag score {tags['score']:.3f} ({tags['genre']}) "
+               f"< {tags['threshold']:.3f}")
+    else:
+        rule = verdict["features"]
+        above = [f"{name} {score:.3f} > {rule['thresholds'][name]:.3f}"
+                 for name, score in rule["scores"].items() if score > rule["thresholds"][name]]
+        why = f"validated rule on the 58 features: {', '.join(above)}"
+    return why + (f"; it flags {rate:.0%} of known-genre clips" if rate is not None else "")

@@ -62,6 +62,9 @@ def format_prediction(prediction: SongPrediction, title: str | None = None) -> s
     ]
     if prediction.model and prediction.model.get("line"):
         lines.append(f"model: {prediction.model['line']}")
+    for vocabulary, tags in (prediction.tags or {}).items():
+        shown = ", ".join(f"{t['tag']} {t['score']:.2f}" for t in tags[:5])
+        lines.append(f"tags ({vocabulary}): {shown}")
     if prediction.is_uncertain():
         lines.append(f"note: {uncertain_reason(prediction)} - probably none of the genres the "
                      "model knows; label it with the labeler or the web page")
@@ -94,7 +97,7 @@ def run(args) -> int:
             try:
                 prediction = predict_song(ingested.path, model=model,
                                           window_seconds=args.window_seconds, info=info,
-                                          feature_set=features, tags=args.json)
+                                          feature_set=features)
             finally:
                 model.cancel()
     prediction.source = str(args.source)

@@ -275,7 +275,7 @@ def shipped_song_predictions(songs: dict, clips: pd.DataFrame, model=None) -> pd
     tags = song_vectors(paths, "tags")
     return pd.DataFrame({
         "song": [str(p) for p in paths], "genre": list(songs.values()),
-        "default recipe, 58 features": [predict_song(p, model=model).genre for p in paths],
+        "default recipe, 58 features": [predict_song(p, model=model, tags=False).genre for p in paths],
         "tag genre (no training)": tag_genres.predict_table(tags).to_numpy(),
         "embedding classifier": classifier.predict(song_vectors(paths, "embedding")),
     })
@@ -299,7 +299,7 @@ def _classifier(space: str, seed: int):
 
 
 def open_set_scores(clips: pd.DataFrame, k: int = 5, n_splits: int = 5, seed: int = 0,
-                    cache: bool = True) -> pd.DataFrame:
+                    cache: bool = True, spaces=OPEN_SET_SPACES) -> pd.DataFrame:
     """Scores of every open-set signal in each space, one genre left out at a time.
 
     For each genre *g*: *g*'s clips are the unknown ones, scored by models fitted on every other
@@ -309,21 +309,30 @@ def open_set_scores(clips: pd.DataFrame, k: int = 5, n_splits: int = 5, seed: in
     probability of the space's classifier) and ``neighbour_distance`` (mean distance to the *k*
     nearest training clips, :class:`helpers.models.novelty.NeighbourScorer`); plus
     ``tag genre`` (1 - the best tag-genre score among the known genres; nothing fitted).
+    *spaces* may leave out ``"tags"`` or ``"embedding"`` (``"58 features"`` is always scored:
+    it gives the ``predicted`` genre).
 
     Returns
     -------
     pandas.DataFrame
-        ``left_out``, ``id``, ``genre``, ``artist_group``, ``unknown`` and one column per signal,
-        named ``"<space>: <signal>"``.
+        ``left_out``, ``id``, ``genre``, ``artist_group``, ``unknown``, ``predicted`` (the genre
+        the 58-feature classifier gives the clip) and one column per signal, named
+        ``"<space>: <signal>"``.
     """
     payload = {"clips": clips["id"].tolist(), "groups": clips["artist_group"].tolist(), "k": k,
-               "n_splits": n_splits, "seed": seed, "C": EMBEDDING_C, "version": 1}
+               "n_splits": n_splits, "seed": seed, "C": EMBEDDING_C, "version": 2,
+               "spaces": sorted(spaces)}
     entry = CacheEntry.for_payload("learned-open-set", payload)
     stored = entry.read() if cache else None
     if stored is not None:
         return pd.DataFrame(stored["table"])
-    spaces = {space: _space_table(clips, space) for space in OPEN_SET_SPACES}
-    tag_scores = tag_genres.score_matrix(spaces["tags"], tag_genres.GTZAN_GENRES)
+    unknown_spaces = sorted(set(spaces) - set(OPEN_SET_SPACES))
+    if unknown_spaces:
+        raise InputError(unknown_spaces[0], f"unknown space; choose from {', '.join(OPEN_SET_SPACES)}")
+    tag_table = _space_table(clips, "tags")
+    tag_scores = tag_genres.score_matrix(tag_table, tag_genres.GTZAN_GENRES)
+    spaces = {space: tag_table if space == "tags" else _space_table(clips, space)
+              for space in OPEN_SET_SPACES if space in set(spaces) | {"58 features"}}
     genre = clips["genre"].to_numpy()
     groups = clips["artist_group"].to_numpy()
     multi = np.isin(genre, multi_artist_genres(clips))
@@ -341,21 +350,68 @@ def open_set_scores(clips: pd.DataFrame, k: int = 5, n_splits: int = 5, seed: in
             signals = {"tag genre": 1.0 - tag_scores.loc[clips["id"][scored], known_genres].max(axis=1).to_numpy()}
             for space, X in spaces.items():
                 model = _classifier(space, seed).fit(X[fit_rows], genre[fit_rows])
-                signals[f"{space}: top_probability"] = probability_signals(model.predict_proba(X[scored]))["top_probability"]
+                proba = model.predict_proba(X[scored])
+                if space == "58 features":  # the genre a song analysed from audio is given
+                    predicted = model.classes_[np.argmax(proba, axis=1)]
+                signals[f"{space}: top_probability"] = probability_signals(proba)["top_probability"]
                 scorer = NeighbourScorer(k).fit(X[fit_rows])
                 signals[f"{space}: neighbour_distance"] = scorer.score(X[scored])["neighbour_distance"]
             rows.append(pd.DataFrame({"left_out": left_out, "id": clips["id"].to_numpy()[scored],
                                       "genre": genre[scored], "artist_group": groups[scored],
-                                      "unknown": unknown, **signals}))
+                                      "unknown": unknown, "predicted": predicted, **signals}))
     out = pd.concat(rows, ignore_index=True)
     if cache:
         entry.write({"table": out.to_dict(orient="list")})
     return out
 
 
+_SCORE_COLUMNS = ("left_out", "id", "genre", "artist_group", "unknown", "predicted")
+
+
 def signal_columns(scores: pd.DataFrame) -> list[str]:
     """The signal columns of an :func:`open_set_scores` table."""
-    return [c for c in scores.columns if c not in ("left_out", "id", "genre", "artist_group", "unknown")]
+    return [c for c in scores.columns if c not in _SCORE_COLUMNS]
+
+
+#: The verdict for songs analysed from audio (:func:`helpers.models.tag_genres.open_set_decision`):
+#: the tag-genre signal, except for a song the 58-feature model puts in a genre the tags cannot
+#: name (reggae), which the 58-feature signal decides.
+TAG_VERDICT = "tags, else 58 features"
+#: The 58-feature signal that stands in for the model card's rule in the simulation.
+FEATURE_SIGNAL = "58 features: neighbour_distance"
+
+
+def _other_clip_pools(scores: pd.DataFrame):
+    """Per row, the known rows of another genre and another artist (the rows that may fit a
+    threshold for it), as boolean masks cached by (genre, artist)."""
+    known = ~scores["unknown"].to_numpy(dtype=bool)
+    genre, artist = scores["genre"].to_numpy(), scores["artist_group"].to_numpy()
+    pools: dict = {}
+    for g, a in zip(genre, artist, strict=True):
+        if (g, a) not in pools:
+            pools[(g, a)] = known & (genre != g) & (artist != a)
+        yield pools[(g, a)]
+
+
+def with_tag_verdict(scores: pd.DataFrame, features_signal: str = FEATURE_SIGNAL) -> pd.DataFrame:
+    """*scores* with a :data:`TAG_VERDICT` column: the verdict songs analysed from audio get.
+
+    Each row's value is the share of the known rows of **another genre and another artist**
+    whose deciding signal is below the row's (the deciding signal is ``tag genre``, or
+    *features_signal* for a row whose ``predicted`` genre has no tags), so the two signals are
+    on one scale and no clip, artist or genre calibrates its own value. Thresholding it at
+    ``1 - rate`` (:func:`out_of_sample_rates`) is the verdict's rule.
+    """
+    by_features = ~np.array([tag_genres.has_tags(g) for g in scores["predicted"]])
+    values = np.where(by_features, scores[features_signal].to_numpy(dtype=float),
+                      scores["tag genre"].to_numpy(dtype=float))
+    tag_values = scores["tag genre"].to_numpy(dtype=float)
+    feature_values = scores[features_signal].to_numpy(dtype=float)
+    share = np.empty(len(scores))
+    for i, pool in enumerate(_other_clip_pools(scores)):
+        reference = feature_values[pool] if by_features[i] else tag_values[pool]
+        share[i] = np.mean(reference < values[i])
+    return scores.assign(**{TAG_VERDICT: share})
 
 
 def _mean_auroc(scores: pd.DataFrame, signals, index_sets=None) -> np.ndarray:
@@ -425,15 +481,13 @@ def out_of_sample_rates(scores: pd.DataFrame, signal: str, false_flag_rate: floa
         was flagged: two signals' detections are compared pairwise with
         :func:`helpers.stats.mcnemar`).
     """
-    known = scores[~scores["unknown"].astype(bool)]
-    values = known[signal].to_numpy(dtype=float)
+    values = scores[signal].to_numpy(dtype=float)
     flagged = np.empty(len(scores), dtype=bool)
-    cache: dict = {}
-    for i, (g, a) in enumerate(zip(scores["genre"], scores["artist_group"], strict=True)):
-        if (g, a) not in cache:
-            pool = values[(known["genre"].to_numpy() != g) & (known["artist_group"].to_numpy() != a)]
-            cache[(g, a)] = np.quantile(pool, 1 - false_flag_rate)
-        flagged[i] = scores[signal].iloc[i] > cache[(g, a)]
+    thresholds: dict = {}
+    for i, pool in enumerate(_other_clip_pools(scores)):
+        if id(pool) not in thresholds:
+            thresholds[id(pool)] = np.quantile(values[pool], 1 - false_flag_rate)
+        flagged[i] = values[i] > thresholds[id(pool)]
     frame = scores.assign(flagged=flagged)
     per_known = frame[~frame["unknown"].astype(bool)].groupby("id")["flagged"].mean()
     unknown = frame[frame["unknown"].astype(bool)]
@@ -443,6 +497,72 @@ def out_of_sample_rates(scores: pd.DataFrame, signal: str, false_flag_rate: floa
             "false_flag_rate": float(per_known.mean()), "false_flag_ci": false_ci, "n_known": int(per_known.size),
             "detection_rate": detected / len(unknown), "detection_ci": binomial_interval(detected, len(unknown)),
             "n_unknown": int(len(unknown)), "detected": unknown.set_index("id")["flagged"].sort_index()}
+
+
+def open_set_rates_table(scores: pd.DataFrame, signals, reference: str = FEATURE_SIGNAL,
+                         false_flag_rate: float = 0.10) -> pd.DataFrame:
+    """:func:`out_of_sample_rates` of several *signals*, and each one's detections against the
+    *reference* signal's on the same unknown clips (exact McNemar test).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by signal: ``false_flag_rate`` with ``false_flag_low``/``_high`` and
+        ``n_known``; ``detection_rate`` with ``detection_low``/``_high`` and ``n_unknown``;
+        ``only_this_detects``, ``only_reference_detects`` and ``mcnemar_p`` (NaN for the
+        reference itself).
+    """
+    base = out_of_sample_rates(scores, reference, false_flag_rate)
+    rows = {}
+    for signal in signals:
+        rates = base if signal == reference else out_of_sample_rates(scores, signal, false_flag_rate)
+        row = {"false_flag_rate": rates["false_flag_rate"], "false_flag_low": rates["false_flag_ci"][0],
+               "false_flag_high": rates["false_flag_ci"][1], "n_known": rates["n_known"],
+               "detection_rate": rates["detection_rate"], "detection_low": rates["detection_ci"][0],
+               "detection_high": rates["detection_ci"][1], "n_unknown": rates["n_unknown"],
+               "only_this_detects": np.nan, "only_reference_detects": np.nan, "mcnemar_p": np.nan}
+        if signal != reference:
+            test = mcnemar(rates["detected"].to_numpy(), base["detected"].to_numpy(), exact=True)
+            detail = dict(test.detail)
+            row.update(only_this_detects=detail["only_a_right"], only_reference_detects=detail["only_b_right"],
+                       mcnemar_p=test.p_value)
+        rows[signal] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("signal")
+
+
+def _with_interval(value, low, high, percent: bool = False, signed: bool = False) -> str:
+    if percent:
+        return f"{value:.1%} [{low:.1%}, {high:.1%}]"
+    sign = "+" if signed else ""
+    return f"{value:{sign}.3f} [{low:{sign}.3f}, {high:{sign}.3f}]"
+
+
+def readable_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    """:func:`open_set_summary` as a page-width table: each figure with its interval in one cell."""
+    return pd.DataFrame({
+        "AUROC [95% CI]": [_with_interval(r.auroc, r.ci_low, r.ci_high) for r in summary.itertuples()],
+        "std over genres": summary["std_over_genres"].round(3).to_numpy(),
+        "minus 58-feature neighbour distance [95% CI]": [
+            "— (the reference)" if r.diff == r.diff_low == r.diff_high == 0
+            else _with_interval(r.diff, r.diff_low, r.diff_high, signed=True) for r in summary.itertuples()],
+    }, index=summary.index)
+
+
+def readable_rates(rates: pd.DataFrame) -> pd.DataFrame:
+    """:func:`open_set_rates_table` as a page-width table."""
+    return pd.DataFrame({
+        "false flags [95% CI]": [_with_interval(r.false_flag_rate, r.false_flag_low, r.false_flag_high, percent=True)
+                                 for r in rates.itertuples()],
+        "known clips": rates["n_known"].to_numpy(),
+        "detection [exact 95% CI]": [_with_interval(r.detection_rate, r.detection_low, r.detection_high, percent=True)
+                                     for r in rates.itertuples()],
+        "unknown clips": rates["n_unknown"].to_numpy(),
+        "detected by it only / by the 58 features only": [
+            "—" if np.isnan(r.mcnemar_p) else f"{int(r.only_this_detects)} / {int(r.only_reference_detects)}"
+            for r in rates.itertuples()],
+        "McNemar p (exact)": ["—" if np.isnan(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"
+                              for p in rates["mcnemar_p"]],
+    }, index=rates.index)
 
 
 # --------------------------------------------------------------------------- a user's songs, a full GTZAN folder
@@ -494,7 +614,7 @@ def score_songs_learned(songs: pd.DataFrame, training_clips: pd.DataFrame | None
     paths = songs["path"].tolist()
     tags = song_vectors(paths, "tags")
     per_song = pd.DataFrame({"path": paths, "genre": songs["genre"].tolist()})
-    per_song["default recipe, 58 features"] = [predict_song(p, model=model).genre for p in paths]
+    per_song["default recipe, 58 features"] = [predict_song(p, model=model, tags=False).genre for p in paths]
     per_song["tag genre (no training)"] = tag_genres.predict_table(tags).to_numpy()
     if training_clips is not None and len(training_clips):
         classifier = embedding_classifier().fit(

@@ -53,7 +53,7 @@ def plot_candidate_rules(rule: dict, model_name: str):
 def song_signal_table(predictions: dict) -> pd.DataFrame:
     """The open-set signals of whole songs as stored (probability signals as 1 − value):
     one row per song (file name), one column per signal."""
-    return pd.DataFrame({Path(str(source)).name: p.open_set["scores"]
+    return pd.DataFrame({Path(str(source)).name: p.open_set["features"]["scores"]
                          for source, p in predictions.items()}).T
 
 
@@ -86,5 +86,34 @@ def plot_song_signals(stored: pd.DataFrame, rule: dict, model_name: str):
                title=name)
     fig.suptitle(f"Open-set signals of {len(stored)} whole songs, model {model_name} "
                  "(red: flagged by this signal)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def plot_open_set_aurocs(summary: pd.DataFrame, chosen: str, title: str):
+    """Point-range chart of each open-set signal's AUROC with its 95% interval.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        :func:`helpers.evaluation.learned.open_set_summary` (indexed by signal: ``auroc``,
+        ``ci_low``, ``ci_high``).
+    chosen : str
+        The signal that decides (drawn filled and named in the legend).
+    title : str
+        The figure title (name the clips, the protocol and n).
+    """
+    order = summary.sort_values("auroc")
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_INCHES, 0.45 * len(order) + 1.4))
+    y = range(len(order))
+    for position, (signal, row) in zip(y, order.iterrows(), strict=True):
+        picked = signal == chosen
+        ax.errorbar(row["auroc"], position, xerr=[[row["auroc"] - row["ci_low"]], [row["ci_high"] - row["auroc"]]],
+                    fmt="o", mfc="C3" if picked else "white", color="C3" if picked else "C0",
+                    capsize=3, label="the verdict for songs analysed from audio" if picked else None)
+    ax.axvline(0.5, color="black", ls="--", lw=1, label="chance (AUROC 0.5)")
+    ax.set_yticks(list(y), order.index)
+    ax.set(xlabel="AUROC, mean over left-out genres (bootstrap 95% CI)", ylabel="signal", title=title, xlim=(0.3, 1.0))
+    ax.legend(loc="lower right", fontsize=9)
     fig.tight_layout()
     return fig

@@ -72,6 +72,25 @@ TAG_GENRES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+#: "None of the known genres" from the tags, for songs analysed from audio
+#: (:func:`open_set_decision`): a song whose best tag-genre score among the genres the model knows
+#: is below this threshold is flagged. It is the 10th percentile of that score over the 86 GTZAN
+#: clips with audio whose genre has tags, all ten genres known (:func:`open_set_threshold`;
+#: ``tests/test_learned_open_set.py`` recomputes it from the clips).
+OPEN_SET_THRESHOLD = 0.1506
+#: The verdict's rates out of sample: leave one genre out on the 96 GTZAN clips with audio, each
+#: threshold fitted on clips of other genres and other artists, songs the 58-feature model puts
+#: in a genre without tags decided by the 58 features
+#: (:func:`helpers.evaluation.learned.with_tag_verdict`; docs/open-set.md has the intervals).
+OPEN_SET_FALSE_FLAG_RATE = 0.126
+OPEN_SET_DETECTION_RATE = 0.365
+
+
+def has_tags(genre: str) -> bool:
+    """Whether the mapping has tags for *genre* (so a song's tags can vouch for it)."""
+    return bool(TAG_GENRES.get(genre))
+
+
 def mapping_table() -> pd.DataFrame:
     """The mapping as a table: one row per (genre, model, tag); a genre without tags has one
     row with an empty tag."""
@@ -155,6 +174,50 @@ def score_matrix(tag_table: pd.DataFrame, genres=GENRES) -> pd.DataFrame:
             raise InputError(missing[0], "tag table lacks a tag the genre mapping uses")
         out[genre] = tag_table[columns].mean(axis=1) if columns else pd.Series(0.0, index=tag_table.index)
     return pd.DataFrame(out, index=tag_table.index)
+
+
+def open_set_threshold(tag_table: pd.DataFrame, genres, rate: float = 0.10,
+                       known=GTZAN_GENRES) -> float:
+    """The *rate* quantile of the best tag-genre score among *known* genres, over the songs of
+    *tag_table* whose genre (*genres*, one per row) has tags: :data:`OPEN_SET_THRESHOLD` for
+    GTZAN clips."""
+    vouched = np.array([has_tags(g) for g in genres])
+    if not vouched.any():
+        raise InputError("genres", "no song of a genre with tags to fit a threshold on")
+    best = score_matrix(tag_table, [g for g in known if has_tags(g)]).max(axis=1).to_numpy()
+    return float(np.quantile(best[vouched], rate))
+
+
+def open_set_decision(scores: Mapping[str, float], known_genres, predicted: str,
+                      threshold: float = OPEN_SET_THRESHOLD) -> dict | None:
+    """Whether a song is none of the *known_genres*, from its tag-genre *scores*.
+
+    Parameters
+    ----------
+    scores : mapping
+        Genre -> the song's tag-genre score (:func:`genre_scores`); genres missing count as 0.
+    known_genres : sequence of str
+        The genres the model knows; those without tags are left out of the best score.
+    predicted : str
+        The genre the model gives the song. When it has no tags (reggae, a genre the mapping
+        does not name), the tags cannot vouch for it and no decision is made.
+    threshold : float
+        Flag when the best score is below it.
+
+    Returns
+    -------
+    dict or None
+        ``genre`` (the best-scoring known genre), ``score``, ``threshold``, ``flagged``,
+        ``false_flag_rate``, ``detection_rate``; None when the tags cannot decide.
+    """
+    vouched = [g for g in known_genres if has_tags(g)]
+    if not has_tags(predicted) or not vouched:
+        return None
+    best = max(vouched, key=lambda g: (scores.get(g, 0.0), -vouched.index(g)))
+    score = float(scores.get(best, 0.0))
+    return {"genre": best, "score": round(score, 4), "threshold": threshold,
+            "flagged": score < threshold, "false_flag_rate": OPEN_SET_FALSE_FLAG_RATE,
+            "detection_rate": OPEN_SET_DETECTION_RATE}
 
 
 def predict_table(tag_table: pd.DataFrame, genres=GENRES) -> pd.Series:
