@@ -24,15 +24,16 @@ then ``np.matmul`` with ``out=``, i.e. BLAS sgemm). "ReLU, batch norm, max over 
 reduced to a max (or, for a filter whose batch-norm scale is negative, a min) of the raw
 convolution over bands, followed by the ReLU and the affine batch norm on 187 values instead of
 187 x 59: ReLU and a positive (negative) affine map are non-decreasing (non-increasing) and
-commute with max (turn it into min), exactly, also in floating point. Activations are
+commute with max (turn it into min), exactly, also in floating point; the min is taken as the
+max of the convolution with the negated filter, so one max pools every filter. Activations are
 channels first and bands before time, so the max over bands is an elementwise maximum of
 contiguous rows. The temporal convolutions (only 51 filters, which BLAS runs at half speed)
 use Toeplitz weights: 11 output frames per row (:class:`_Pooled`). The mid-end convolutions
 run on the patches laid end to end, each padded by 3 zero frames on either side, so each of the
 7 taps is one matrix product over every patch. Chunks of patches run on worker threads with
 single-threaded BLAS (see :meth:`MusicnnNetwork.forward`). ``benchmarks/bench_musicnn.py``
-measured 0.58-0.71 of the machine's float32 matrix-product rate, and 2.2-3.4x
-the speed of the original's TensorFlow 1.15 network (see ``benchmarks/README.md``).
+measured 0.66-0.71 of the machine's float32 matrix-product rate on one thread (0.62 on two),
+and 2.4-2.5x the speed of the original's TensorFlow 1.15 network (see ``benchmarks/README.md``).
 
 Examples
 --------
