@@ -530,6 +530,42 @@ def open_set_rates_table(scores: pd.DataFrame, signals, reference: str = FEATURE
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("signal")
 
 
+def tag_verdict_figures(clips: pd.DataFrame, summary: pd.DataFrame, rates: pd.DataFrame) -> dict:
+    """The figures notebook 06 states about the verdict for songs analysed from audio.
+
+    Parameters
+    ----------
+    clips : pandas.DataFrame
+        The clips measured (:func:`helpers.features.learned.gtzan_clips_with_audio`).
+    summary, rates : pandas.DataFrame
+        :func:`open_set_summary` and :func:`open_set_rates_table` of their scores, with the
+        :data:`TAG_VERDICT`, ``tag genre`` and :data:`FEATURE_SIGNAL` rows.
+
+    Returns
+    -------
+    dict
+        ``verdict`` and ``features``: the two signals' summary and rates rows as dicts (AUROC,
+        interval, paired difference; false flags, detection, McNemar); ``tag_auroc``;
+        ``threshold`` re-fitted on the clips (:func:`helpers.models.tag_genres.open_set_threshold`)
+        and ``n_vouched``, the clips it is fitted on; ``reggae_flagged`` of ``n_reggae``, the
+        reggae clips whose best known-genre tag score is below it; ``shipped`` and ``measured``
+        (threshold, false-flag rate, detection) and ``same``, whether they agree as rounded.
+    """
+    tag_table = song_vectors(clips["path"], "tags", ids=clips["id"])
+    threshold = tag_genres.open_set_threshold(tag_table, clips["genre"])
+    reggae = (clips["genre"] == "reggae").to_numpy()
+    best_known = tag_genres.score_matrix(tag_table, tag_genres.GTZAN_GENRES).max(axis=1).to_numpy()
+    verdict = {**summary.loc[TAG_VERDICT].to_dict(), **rates.loc[TAG_VERDICT].to_dict()}
+    features = {**summary.loc[FEATURE_SIGNAL].to_dict(), **rates.loc[FEATURE_SIGNAL].to_dict()}
+    shipped = (tag_genres.OPEN_SET_THRESHOLD, tag_genres.OPEN_SET_FALSE_FLAG_RATE,
+               tag_genres.OPEN_SET_DETECTION_RATE)
+    measured = (round(threshold, 4), round(verdict["false_flag_rate"], 3), round(verdict["detection_rate"], 3))
+    return {"verdict": verdict, "features": features, "tag_auroc": float(summary.at["tag genre", "auroc"]),
+            "threshold": threshold, "n_vouched": int((~reggae).sum()),
+            "reggae_flagged": int((best_known[reggae] < threshold).sum()), "n_reggae": int(reggae.sum()),
+            "shipped": shipped, "measured": measured, "same": shipped == measured}
+
+
 def _with_interval(value, low, high, percent: bool = False, signed: bool = False) -> str:
     if percent:
         return f"{value:.1%} [{low:.1%}, {high:.1%}]"
