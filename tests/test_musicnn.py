@@ -526,12 +526,14 @@ def _reference_files() -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def port_outputs():
-    """song_tags of the 100 reference files, both models, computed once per session."""
-    from helpers.features.musicnn import song_tags
+    """song_tags of the 100 reference files, both models, once per session, through the
+    content cache that other tests share (its key holds the port's source code, so a cached
+    result is the current code's; read back, scores are rounded to 1e-6 and 1e-5)."""
+    from helpers.features.learned import cached_song_tags
 
     files = _reference_files()
     assert len(files) == 100
-    return {stem: song_tags(path) for stem, path in files.items()}
+    return {stem: cached_song_tags(path) for stem, path in files.items()}
 
 
 #: Below this, the reference's own 3rd and 4th song-level scores are a tie at the precision a

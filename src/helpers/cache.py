@@ -2,7 +2,7 @@
 
 An entry lives at ``<folder>/<prefix><key>.json`` (by default ``data/cache/<kind>/``), where
 *key* is the first 16 hex digits of the md5 of its *payload* (everything the result depends on,
-as sorted JSON). The document stores that payload text under ``"key"``, so an entry can be
+as sorted JSON, including :func:`code_fingerprint` of the code that computes it). The document stores that payload text under ``"key"``, so an entry can be
 read by people and checked. Entries appear whole (written beside, then renamed); an unreadable
 entry reads as missing (the caller computes again and overwrites it); a cache that cannot be
 written only costs time.
@@ -19,7 +19,9 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
@@ -40,6 +42,22 @@ def payload_key(payload: dict) -> tuple[str, str]:
     """Return the sorted-JSON text of *payload* and the first 16 hex digits of its md5."""
     source = json.dumps(payload, sort_keys=True, default=str)
     return source, hashlib.md5(source.encode()).hexdigest()[:16]
+
+
+@functools.cache
+def code_fingerprint(*modules: str) -> str:
+    """The first 16 hex digits of the sha256 of the source of *modules* (dotted names).
+
+    Put it in a payload whose result those modules compute, so that an entry written by older
+    code is not read as current (any edit of them, even of a comment, computes it again).
+    """
+    digest = hashlib.sha256()
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+            raise ValueError(f"{name}: no source file to fingerprint")
+        digest.update(name.encode() + b"\0" + Path(spec.origin).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _plain(value):

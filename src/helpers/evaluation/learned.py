@@ -40,10 +40,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from helpers import data
-from helpers.cache import CacheEntry
+from helpers.cache import CacheEntry, code_fingerprint
 from helpers.errors import InputError
 from helpers.features.columns import MODEL_FEATURES
 from helpers.features.learned import gtzan_clips_with_audio, song_vectors
+from helpers.features.musicnn import PORT_MODULES
 from helpers.features.sets import feature_set_names
 from helpers.models import tag_genres
 from helpers.models.default import default_model, selection_result
@@ -60,6 +61,12 @@ EMBEDDING_C = 0.1
 #: The 58-feature recipe fitted on these clips alone (the default's family: logistic regression
 #: on power-transformed features; uncalibrated, as calibration folds need more artists).
 SAME_CLIPS_RECIPE = "logreg"
+
+
+def _code() -> str:
+    """Fingerprint of the code behind this module's cached tables (see :mod:`helpers.cache`)."""
+    return code_fingerprint("helpers.evaluation.learned", "helpers.models.pipelines",
+                            "helpers.models.novelty", "helpers.models.tag_genres", *PORT_MODULES)
 
 
 def embedding_classifier(C: float = EMBEDDING_C) -> Pipeline:
@@ -204,7 +211,7 @@ def gtzan_predictions(clips: pd.DataFrame, candidate: str | None = None, seed: i
     if candidate is None:
         candidate = selection_result()[0].chosen
     payload = {"clips": clips["id"].tolist(), "groups": clips["artist_group"].tolist(),
-               "candidate": candidate, "seed": seed, "C": EMBEDDING_C, "version": 1,
+               "candidate": candidate, "seed": seed, "C": EMBEDDING_C, "code": _code(),
                "mapping": {g: list(map(list, t)) for g, t in tag_genres.TAG_GENRES.items()}}
     entry = CacheEntry.for_payload("learned-genres", payload)
     stored = entry.read() if cache else None
@@ -320,7 +327,7 @@ def open_set_scores(clips: pd.DataFrame, k: int = 5, n_splits: int = 5, seed: in
         ``"<space>: <signal>"``.
     """
     payload = {"clips": clips["id"].tolist(), "groups": clips["artist_group"].tolist(), "k": k,
-               "n_splits": n_splits, "seed": seed, "C": EMBEDDING_C, "version": 2,
+               "n_splits": n_splits, "seed": seed, "C": EMBEDDING_C, "code": _code(),
                "spaces": sorted(spaces)}
     entry = CacheEntry.for_payload("learned-open-set", payload)
     stored = entry.read() if cache else None

@@ -24,7 +24,7 @@ import pandas as pd
 
 from helpers import data
 from helpers.audio.decode import load_audio
-from helpers.cache import CacheEntry
+from helpers.cache import CacheEntry, code_fingerprint
 from helpers.constants import SAMPLE_RATE
 from helpers.errors import InputError
 from helpers.features.columns import MODEL_FEATURES
@@ -75,7 +75,8 @@ def guard_comparison(candidate: str = "logreg", table: pd.DataFrame | None = Non
     table = (data.load_gtzan_table() if table is None else table).reset_index(drop=True)
     variants = dict(GUARD_VARIANTS if variants is None else variants)
     entry = CacheEntry.for_payload("robustness", {
-        "version": 1, "candidate": candidate, "recipe": recipe_key(candidate, seed),
+        "code": code_fingerprint("helpers.evaluation.robustness", "helpers.models.pipelines"),
+        "candidate": candidate, "recipe": recipe_key(candidate, seed),
         "variants": {k: repr(v) for k, v in variants.items()}, "n_splits": n_splits, "seed": seed,
         "rows": table_fingerprint(table)})
     stored = entry.read() if cache else None

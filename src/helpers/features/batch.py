@@ -49,8 +49,9 @@ from tqdm.std import tqdm
 from helpers.audio.checks import NON_FINITE_REASON
 from helpers.audio.files import AUDIO_SUFFIXES, check_audio_path, names_a_file
 from helpers.audio.windows import check_window_seconds, min_window_seconds
-from helpers.cache import read_json, write_json
+from helpers.cache import code_fingerprint, read_json, write_json
 from helpers.errors import AudioError, InputError
+from helpers.features.musicnn import PORT_MODULES
 from helpers.features.sets import feature_columns, feature_set_rate
 from helpers.features.windows import WINDOW_COLUMNS, extract_file, window_features
 from helpers.paths import data_dir
@@ -143,6 +144,11 @@ def find_audio_files(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, str
     return found
 
 
+#: The modules that compute a feature row (their source is part of every cached row's key).
+FEATURE_MODULES = ("helpers.features.gtzan", "helpers.features.spectral", "helpers.features.kernels",
+                   "helpers.features.windows", "helpers.features.sets", *PORT_MODULES)
+
+
 def _content_key(path: Path, params: dict) -> str:
     with open(path, "rb") as handle:
         digest = hashlib.file_digest(handle, "sha256")
@@ -207,7 +213,8 @@ def extract_one(path, segment_seconds: float | None = None, feature_set: str = "
         Whether the rows came from the cache.
     """
     path = Path(path)
-    params = {"version": CACHE_VERSION, "feature_set": feature_set,
+    params = {"version": CACHE_VERSION, "code": code_fingerprint(*FEATURE_MODULES),
+              "feature_set": feature_set,
               "sr": feature_set_rate(feature_set),
               "segment_seconds": segment_seconds, "offset": offset, "duration": duration}
     if allow_truncated:

@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 
 from helpers.audio.files import AUDIO_SUFFIXES
-from helpers.cache import CacheEntry
+from helpers.cache import CacheEntry, code_fingerprint
 from helpers.data import artist_groups, load_artist_index
 from helpers.errors import InputError
-from helpers.features.musicnn import EMBEDDING_COLUMNS, EMBEDDING_MODEL, MODELS
+from helpers.features.musicnn import EMBEDDING_COLUMNS, EMBEDDING_MODEL, MODELS, PORT_MODULES
 from helpers.features.musicnn.song import SongTags, load_model, song_tags
 from helpers.features.musicnn.weights import origin
 from helpers.paths import file_sha256
@@ -60,8 +60,9 @@ def cached_song_tags(path: str | os.PathLike, *, cache: bool = True,
                      folder: str | os.PathLike | None = None) -> SongTags:
     """:func:`~helpers.features.musicnn.song_tags` of a file (both models, every patch), cached.
 
-    The cache entry is named by the file's sha256 and the weights' sha256, so a changed file or
-    changed weights are computed again; the file's name does not matter.
+    The cache entry is named by the file's sha256, the weights' sha256 and the port's source
+    (:data:`helpers.features.musicnn.PORT_MODULES`), so a changed file, changed weights or changed code are computed
+    again; the file's name does not matter.
 
     Parameters
     ----------
@@ -82,7 +83,8 @@ def cached_song_tags(path: str | os.PathLike, *, cache: bool = True,
         return song_tags(path)
     if not path.is_file():
         return song_tags(path)  # the one place that words the error
-    payload = {"file": file_sha256(path), "weights": _weights_fingerprint(), "models": list(MODELS)}
+    payload = {"file": file_sha256(path), "weights": _weights_fingerprint(), "models": list(MODELS),
+               "code": code_fingerprint(*PORT_MODULES)}
     entry = CacheEntry.for_payload(CACHE_KIND, payload, folder=folder)
     stored = entry.read()
     if stored is not None:

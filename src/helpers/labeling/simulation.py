@@ -17,7 +17,7 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score, f1_score
 from threadpoolctl import threadpool_limits
 
-from helpers.cache import CacheEntry
+from helpers.cache import CacheEntry, code_fingerprint
 from helpers.constants import PAGE_WIDTH_INCHES
 from helpers.data import held_out_split, load_gtzan_table
 from helpers.errors import InputError
@@ -144,7 +144,8 @@ def simulate_settings(settings, *, seeds=range(5), per_class: int = 2, batch_siz
     table = load_gtzan_table() if table is None else table
     recipe = default_recipe()
     entry = CacheEntry.for_payload("simulation", {
-        "version": 1, "settings": settings, "seeds": list(seeds), "per_class": per_class,
+        "code": code_fingerprint("helpers.labeling.simulation", "helpers.models.pipelines"),
+        "settings": settings, "seeds": list(seeds), "per_class": per_class,
         "batch_size": batch_size, "n_rounds": n_rounds, "recipe": recipe_key(recipe, 0),
         "rows": table_fingerprint(table)})
     stored = entry.read() if cache else None

@@ -45,6 +45,10 @@ EMBEDDING_MODEL = "MSD_musicnn"
 EMBEDDING_SIZE = 200
 #: The ``musicnn`` feature set's columns: ``musicnn_msd_0`` ... ``musicnn_msd_199``.
 EMBEDDING_COLUMNS = tuple(f"musicnn_msd_{i}" for i in range(EMBEDDING_SIZE))
+#: The modules that compute tags and embeddings from decoded audio (cache keys hold their source,
+#: :func:`helpers.cache.code_fingerprint`).
+PORT_MODULES = tuple(f"{__name__}.{name}" for name in ("frontend", "network", "resampler", "song",
+                                                        "weights", "embedding"))
 #: Command-line vocabulary names -> the networks whose tags they are.
 VOCABULARIES = {"mtt": ("MTT_musicnn",), "msd": ("MSD_musicnn",), "both": MODELS}
 
@@ -57,8 +61,8 @@ _LAZY = {
     "MIN_TAG_SECONDS": "song",
 }
 
-__all__ = ["EMBEDDING_COLUMNS", "EMBEDDING_MODEL", "EMBEDDING_SIZE", "MODELS", "SAMPLE_RATE",
-           "VOCABULARIES", *_LAZY]
+__all__ = ["EMBEDDING_COLUMNS", "EMBEDDING_MODEL", "EMBEDDING_SIZE", "MODELS", "PORT_MODULES",
+           "SAMPLE_RATE", "VOCABULARIES", *_LAZY]
 
 
 def __getattr__(name: str):
