@@ -138,3 +138,11 @@ def test_the_shipped_threshold_and_rates_are_what_the_clips_give(all_clips):
         f"{verdict['false_flag_rate']:.1%} [")
     assert learned_eval.readable_summary(summary).loc[
         learned_eval.FEATURE_SIGNAL, "minus 58-feature neighbour distance [95% CI]"] == "— (the reference)"
+
+
+def test_an_unknown_space_is_refused_by_name():
+    from helpers.errors import InputError
+
+    clips = pd.DataFrame({"id": ["a"], "artist_group": ["x"], "genre": ["jazz"], "path": ["a.wav"]})
+    with pytest.raises(InputError, match="spectrogram: unknown space; choose from 58 features, tags, embedding"):
+        learned_eval.open_set_scores(clips, spaces=("spectrogram",))

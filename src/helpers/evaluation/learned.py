@@ -326,6 +326,9 @@ def open_set_scores(clips: pd.DataFrame, k: int = 5, n_splits: int = 5, seed: in
         the 58-feature classifier gives the clip) and one column per signal, named
         ``"<space>: <signal>"``.
     """
+    unknown_spaces = sorted(set(spaces) - set(OPEN_SET_SPACES))
+    if unknown_spaces:
+        raise InputError(unknown_spaces[0], f"unknown space; choose from {', '.join(OPEN_SET_SPACES)}")
     payload = {"clips": clips["id"].tolist(), "groups": clips["artist_group"].tolist(), "k": k,
                "n_splits": n_splits, "seed": seed, "C": EMBEDDING_C, "code": _code(),
                "spaces": sorted(spaces)}
@@ -333,9 +336,6 @@ def open_set_scores(clips: pd.DataFrame, k: int = 5, n_splits: int = 5, seed: in
     stored = entry.read() if cache else None
     if stored is not None:
         return pd.DataFrame(stored["table"])
-    unknown_spaces = sorted(set(spaces) - set(OPEN_SET_SPACES))
-    if unknown_spaces:
-        raise InputError(unknown_spaces[0], f"unknown space; choose from {', '.join(OPEN_SET_SPACES)}")
     tag_table = _space_table(clips, "tags")
     tag_scores = tag_genres.score_matrix(tag_table, tag_genres.GTZAN_GENRES)
     spaces = {space: tag_table if space == "tags" else _space_table(clips, space)
@@ -406,18 +406,16 @@ def with_tag_verdict(scores: pd.DataFrame, features_signal: str = FEATURE_SIGNAL
     Each row's value is the share of the known rows of **another genre and another artist**
     whose deciding signal is below the row's (the deciding signal is ``tag genre``, or
     *features_signal* for a row whose ``predicted`` genre has no tags), so the two signals are
-    on one scale and no clip, artist or genre calibrates its own value. Thresholding it at
-    ``1 - rate`` (:func:`out_of_sample_rates`) is the verdict's rule.
+    on one scale and no clip, artist or genre calibrates its own value. :func:`out_of_sample_rates`
+    and :func:`open_set_summary` then treat it as any other signal.
     """
     by_features = ~np.array([tag_genres.has_tags(g) for g in scores["predicted"]])
-    values = np.where(by_features, scores[features_signal].to_numpy(dtype=float),
-                      scores["tag genre"].to_numpy(dtype=float))
     tag_values = scores["tag genre"].to_numpy(dtype=float)
     feature_values = scores[features_signal].to_numpy(dtype=float)
     share = np.empty(len(scores))
     for i, pool in enumerate(_other_clip_pools(scores)):
-        reference = feature_values[pool] if by_features[i] else tag_values[pool]
-        share[i] = np.mean(reference < values[i])
+        deciding = feature_values if by_features[i] else tag_values
+        share[i] = np.mean(deciding[pool] < deciding[i])
     return scores.assign(**{TAG_VERDICT: share})
 
 
