@@ -59,7 +59,7 @@ def quick_reports(tmp_path_factory, gtzan_audio_dir, shared_data) -> Path:
                  "03": {"extra_rows": str(shared_data / "seed" / "features_30_secActive.csv")},
                  "04": {"wordcloud_dir": str(folder.parent / f"{folder.name}-clouds")},
                  "07": {"liked_file": str(shared_data / "seed" / "ytmusic_liked_songs.txt")}}
-    runner.run_reports(quick=True, output_dir=folder, overrides=overrides)
+    runner.run_reports(quick=True, output_dir=folder, overrides=overrides, jobs=2)
     return folder
 
 

@@ -8,6 +8,7 @@ import warnings
 import nbformat
 import pytest
 
+from helpers.errors import InputError
 from helpers.paths import project_root
 from helpers.reports import runner as report
 
@@ -46,6 +47,24 @@ def test_a_failing_notebook_is_marked_and_the_others_still_run(tmp_path):
     assert re.search(r"<span[^>]*>value=1</span>", index)  # the notebook's default: plain
     assert json.loads((out / "index.json").read_text())["runs"][2]["status"] == "ok"
     assert "42" in (out / "01_fine.html").read_text()
+
+
+def test_two_notebooks_at_once_keep_their_order_and_their_failures(tmp_path, capsys):
+    notebooks = tmp_path / "nb"
+    notebooks.mkdir()
+    _write_notebook(notebooks / "01_slow.ipynb", ["import time; time.sleep(2)", "print(value * 2)"])
+    _write_notebook(notebooks / "02_broken.ipynb", ["raise RuntimeError('deliberate failure')"])
+    _write_notebook(notebooks / "03_fast.ipynb", ["print('fast')"])
+    out = tmp_path / "out"
+    runs = report.run_reports(output_dir=out, notebook_dir=notebooks, overrides={"01": {"value": 21}},
+                              jobs=2)
+    assert [(r.name, r.status) for r in runs] == [("01_slow", "ok"), ("02_broken", "failed"),
+                                                 ("03_fast", "ok")]
+    assert "deliberate failure" in runs[1].error and "42" in (out / "01_slow.html").read_text()
+    index = json.loads((out / "index.json").read_text())
+    assert [r["name"] for r in index["runs"]] == ["01_slow", "02_broken", "03_fast"]
+    with pytest.raises(InputError, match="--jobs 0: use a positive number"):
+        report.run_reports(output_dir=out, notebook_dir=notebooks, jobs=0)
 
 
 def test_index_records_headline_skipped_commit_and_environment(tmp_path):

@@ -192,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default=None, help="folder for the reports (default reports/)")
     p.add_argument("--no-input", action="store_true",
                    help="reader's version: leave code cells out of the HTML")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="notebooks run at once, each in its own process (default 1)")
     return parser
 
 

@@ -19,7 +19,7 @@ from helpers.reports.runner import run_reports
 def run(args) -> int:
     """``music-study report``: exit 0 when every notebook ran, 1 otherwise."""
     runs = run_reports(quick=args.quick, only=args.only, output_dir=args.output_dir,
-                       no_input=getattr(args, "no_input", False))
+                       no_input=getattr(args, "no_input", False), jobs=getattr(args, "jobs", 1))
     failed = [r.name for r in runs if r.status != "ok"]
     where = Path(args.output_dir) if args.output_dir else reports_dir()
     print(f"reports written to {where / 'index.html'}; {len(runs) - len(failed)} ok, {len(failed)} failed",

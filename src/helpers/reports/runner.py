@@ -15,8 +15,10 @@ Quick mode passes the small-data parameters a notebook declares in its metadata:
 
 from __future__ import annotations
 
+import concurrent.futures
 import html
 import json
+import multiprocessing
 import os
 import platform
 import re
@@ -342,7 +344,7 @@ error in {record['total_seconds']:.1f} s in total.{mode}</p>
 
 def run_reports(quick: bool = False, only=None, output_dir: str | Path | None = None,
                 notebook_dir: str | Path | None = None, overrides: dict | None = None,
-                log=sys.stderr, no_input: bool = False) -> list[NotebookRun]:
+                log=sys.stderr, no_input: bool = False, jobs: int = 1) -> list[NotebookRun]:
     """Execute every numbered notebook and write the HTML reports and the index.
 
     Parameters
@@ -361,11 +363,18 @@ def run_reports(quick: bool = False, only=None, output_dir: str | Path | None = 
         Where progress lines go.
     no_input : bool
         Render the reader's version: HTML without code cells.
+    jobs : int
+        Notebooks run at once, each in its own process (papermill changes the working directory
+        of the process it runs in, so two notebooks never share one). The notebooks do not read
+        each other's results; each one's own caches are written whole. Default 1.
 
     Returns
     -------
     list of NotebookRun
+        In notebook order, whatever order they finished in.
     """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InputError(f"--jobs {jobs}", "use a positive number of notebooks to run at once")
     output_dir = Path(output_dir) if output_dir else reports_dir()
     output_dir.mkdir(parents=True, exist_ok=True)
     notebooks = discover_notebooks(notebook_dir)
@@ -378,19 +387,47 @@ def run_reports(quick: bool = False, only=None, output_dir: str | Path | None = 
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     # read once for every index written below: git runs two subprocesses per reading
     commit, environment = source_commit(), environment_versions()
-    runs = []
-    for position, notebook in enumerate(notebooks, start=1):
+    planned = []
+    for notebook in notebooks:
         parameters = quick_parameters(notebook) if quick else {}
         parameters.update((overrides or {}).get(notebook.name[:2], {}))
-        print(f"[{position}/{len(notebooks)}] {notebook.stem} ...", file=log, flush=True)
-        # a per-cell progress bar only where someone watches a terminal
-        run = run_notebook(notebook, output_dir, parameters, progress_bar=log.isatty(),
-                           no_input=no_input)
+        planned.append((notebook, parameters))
+    finished: dict[int, NotebookRun] = {}
+
+    def started(position: int) -> None:
+        print(f"[{position}/{len(notebooks)}] {notebooks[position - 1].stem} ...", file=log, flush=True)
+
+    def done(position: int, run: NotebookRun) -> None:
         detail = f"  {run.error}" if run.error else ""
-        print(f"[{position}/{len(notebooks)}] {notebook.stem}: {run.status} in {run.seconds:.1f} s{detail}",
+        print(f"[{position}/{len(notebooks)}] {run.name}: {run.status} in {run.seconds:.1f} s{detail}",
               file=log, flush=True)
-        runs.append(run)
+        finished[position] = run
         # current while later notebooks run
-        write_index(runs, output_dir, quick, no_input, commit, environment)
+        write_index([finished[k] for k in sorted(finished)], output_dir, quick, no_input, commit,
+                    environment)
+
+    if jobs == 1 or len(planned) == 1:
+        for position, (notebook, parameters) in enumerate(planned, start=1):
+            started(position)
+            # a per-cell progress bar only where someone watches a terminal
+            done(position, run_notebook(notebook, output_dir, parameters, progress_bar=log.isatty(),
+                                        no_input=no_input))
+    else:
+        spawn = multiprocessing.get_context("spawn")  # no forked copies of this process's threads
+        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
+            futures = {}
+            for position, (notebook, parameters) in enumerate(planned, start=1):
+                started(position)
+                futures[pool.submit(run_notebook, notebook, output_dir, parameters, False,
+                                    no_input)] = position
+            for future in concurrent.futures.as_completed(futures):
+                position = futures[future]
+                try:
+                    run = future.result()
+                except Exception as exc:  # the worker process itself died
+                    run = NotebookRun(name=notebooks[position - 1].stem, status="failed",
+                                      error=_one_line(f"the notebook's process failed: {exc}"))
+                done(position, run)
+    runs = [finished[k] for k in sorted(finished)]
     write_index(runs, output_dir, quick, no_input, commit, environment)
     return runs
