@@ -493,14 +493,14 @@ def test_fuzz_tool_reports_its_counts(tmp_path):
     script = project_root() / "tools" / "decode_fuzz.py"
     env = dict(os.environ, PYTHONPATH=str(project_root() / "src"))
     run = subprocess.run([sys.executable, str(script), "--containers", "wav",
-                          "--entry-points", "decode", "predict", "--fuzz-examples", "10",
+                          "--entry-points", "decode", "--fuzz-examples", "10",
                           "--json", "--workdir", str(tmp_path)],
                          capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads(run.stdout)
     assert report["hangs"] == 0 and report["tracebacks"] == 0 and report["unknown"] == 0
     assert report["files_per_container"]["wav"] >= 20
-    assert report["runs"] >= 2 * 20  # two entry points over every wav variant
+    assert report["runs"] >= 20  # every wav variant (the other entry points: the tests above)
 
 
 def test_killing_a_decoder_group_leaves_no_zombie(tmp_path):
