@@ -103,11 +103,13 @@ def test_predict_song(corpus, model):
     assert _mismatches(corpus, lambda p: _verdict(lambda: predict_song(p, model=model))) == []
 
 
-def test_predict_command(corpus, capfd, model):
+def _command_verdict(capfd, command: str, *options: str):
+    """A verdict function running ``music-study COMMAND PATH --json OPTIONS`` in this process:
+    None for a JSON document with a quiet stderr, else the one stderr line of exit 2."""
     from helpers.cli import main
 
     def verdict(path):
-        status = main(["predict", str(path), "--json"])
+        status = main([command, str(path), "--json", *options])
         out, err = capfd.readouterr()
         if status == 0:
             json.loads(out)
@@ -117,24 +119,15 @@ def test_predict_command(corpus, capfd, model):
         assert status == 2 and out == "" and len(lines) == 1 and "Traceback" not in err, err
         return lines[0]
 
-    assert _mismatches(corpus, verdict) == []
+    return verdict
+
+
+def test_predict_command(corpus, capfd, model):
+    assert _mismatches(corpus, _command_verdict(capfd, "predict")) == []
 
 
 def test_tags_command(corpus, capfd):
-    from helpers.cli import main
-
-    def verdict(path):
-        status = main(["tags", str(path), "--json", "--vocabulary", "mtt"])
-        out, err = capfd.readouterr()
-        if status == 0:
-            json.loads(out)
-            assert err.strip() == "", err
-            return None
-        lines = err.strip().splitlines()
-        assert status == 2 and out == "" and len(lines) == 1 and "Traceback" not in err, err
-        return lines[0]
-
-    assert _mismatches(corpus, verdict) == []
+    assert _mismatches(corpus, _command_verdict(capfd, "tags", "--vocabulary", "mtt")) == []
 
 
 def test_predict_command_in_a_fresh_process_keeps_decoder_chatter_off_stderr(corpus):
