@@ -388,16 +388,14 @@ TAG_VERDICT = "tags, else 58 features"
 FEATURE_SIGNAL = "58 features: neighbour_distance"
 
 
-def _other_clip_pools(scores: pd.DataFrame):
-    """Per row, the known rows of another genre and another artist (the rows that may fit a
-    threshold for it), as boolean masks cached by (genre, artist)."""
+def _other_clip_pools(scores: pd.DataFrame) -> tuple[list, dict]:
+    """The rows that may fit a threshold for each row: the known rows of another genre and
+    another artist. Returns each row's ``(genre, artist)`` key and, per key, that boolean mask."""
     known = ~scores["unknown"].to_numpy(dtype=bool)
     genre, artist = scores["genre"].to_numpy(), scores["artist_group"].to_numpy()
-    pools: dict = {}
-    for g, a in zip(genre, artist, strict=True):
-        if (g, a) not in pools:
-            pools[(g, a)] = known & (genre != g) & (artist != a)
-        yield pools[(g, a)]
+    keys = list(zip(genre, artist, strict=True))
+    pools = {key: known & (genre != key[0]) & (artist != key[1]) for key in set(keys)}
+    return keys, pools
 
 
 def with_tag_verdict(scores: pd.DataFrame, features_signal: str = FEATURE_SIGNAL) -> pd.DataFrame:
@@ -412,10 +410,11 @@ def with_tag_verdict(scores: pd.DataFrame, features_signal: str = FEATURE_SIGNAL
     by_features = ~np.array([tag_genres.has_tags(g) for g in scores["predicted"]])
     tag_values = scores["tag genre"].to_numpy(dtype=float)
     feature_values = scores[features_signal].to_numpy(dtype=float)
+    keys, pools = _other_clip_pools(scores)
     share = np.empty(len(scores))
-    for i, pool in enumerate(_other_clip_pools(scores)):
+    for i, key in enumerate(keys):
         deciding = feature_values if by_features[i] else tag_values
-        share[i] = np.mean(deciding[pool] < deciding[i])
+        share[i] = np.mean(deciding[pools[key]] < deciding[i])
     return scores.assign(**{TAG_VERDICT: share})
 
 
@@ -487,12 +486,9 @@ def out_of_sample_rates(scores: pd.DataFrame, signal: str, false_flag_rate: floa
         :func:`helpers.stats.mcnemar`).
     """
     values = scores[signal].to_numpy(dtype=float)
-    flagged = np.empty(len(scores), dtype=bool)
-    thresholds: dict = {}
-    for i, pool in enumerate(_other_clip_pools(scores)):
-        if id(pool) not in thresholds:
-            thresholds[id(pool)] = np.quantile(values[pool], 1 - false_flag_rate)
-        flagged[i] = values[i] > thresholds[id(pool)]
+    keys, pools = _other_clip_pools(scores)
+    thresholds = {key: np.quantile(values[pool], 1 - false_flag_rate) for key, pool in pools.items()}
+    flagged = values > np.array([thresholds[key] for key in keys])
     frame = scores.assign(flagged=flagged)
     per_known = frame[~frame["unknown"].astype(bool)].groupby("id")["flagged"].mean()
     unknown = frame[frame["unknown"].astype(bool)]
