@@ -16,15 +16,25 @@ CARD_RULE = {"signal": "top_probability", "thresholds": {"top_probability": 0.5}
              "false_flag_rate": 0.105, "detection_rate": 0.152}
 
 
+def _tags_scoring(genre_scores: dict) -> dict:
+    """Song-level tags that give each genre of *genre_scores* that score (all its tags at it)."""
+    tags: dict = {tag_genres.MTT: {}, tag_genres.MSD: {}}
+    for genre, score in genre_scores.items():
+        for model, tag in tag_genres.TAG_GENRES[genre]:
+            tags[model][tag] = score
+    return tags
+
+
 def _prediction(top: str, tag_scores: dict | None, rule: dict | None = CARD_RULE,
                 top_share: float = 0.9) -> predict.SongPrediction:
-    """A two-window prediction whose windows both give *top* the share *top_share*."""
+    """A two-window prediction whose windows both give *top* the share *top_share*, and whose
+    tags give the genres of *tag_scores* those scores (None: no tags)."""
     rest = (1 - top_share) / (len(GENRES) - 1)
     rows = [{"start": s, "end": s + 30.0, "used": True, "note": "", "genre": top,
              **{g: top_share if g == top else rest for g in GENRES}} for s in (0.0, 30.0)]
     table = pd.DataFrame(rows)
     result = predict._decide("song.wav", table, "weighted", 30.0, 10.0)
-    result.tag_genre_scores = tag_scores
+    result.song_tags = None if tag_scores is None else _tags_scoring(tag_scores)
     return predict._with_open_set(result, rule)
 
 

@@ -117,8 +117,9 @@ class SongPrediction:
     feature_set: str = "gtzan"
     #: Why the song has no tags although they were asked for (the file's reason), else None.
     tags_note: str | None = None
-    #: The song's tag-genre score of every genre the model knows that the mapping names.
-    tag_genre_scores: dict | None = field(default=None, repr=False)
+    #: The song's whole tag result (:class:`helpers.features.musicnn.SongTags`: every tag of
+    #: every patch), behind :attr:`tags` and the tag rule of :attr:`open_set`.
+    song_tags: musicnn.SongTags | None = field(default=None, repr=False)
     #: The model card's open-set rule (re-applied by :func:`revote`).
     open_set_rule: dict | None = field(default=None, repr=False)
 
@@ -340,7 +341,7 @@ def revote(prediction: SongPrediction, rule: str) -> SongPrediction:
                     prediction.window_seconds, prediction.min_window_seconds)
     other.model = prediction.model
     other.tags, other.feature_set = prediction.tags, prediction.feature_set
-    other.tag_genre_scores, other.tags_note = prediction.tag_genre_scores, prediction.tags_note
+    other.song_tags, other.tags_note = prediction.song_tags, prediction.tags_note
     return _with_open_set(other, prediction.open_set_rule)
 
 
@@ -359,9 +360,10 @@ def _with_open_set(prediction: SongPrediction, rule: dict | None) -> SongPredict
                     "false_flag_rate": rule.get("false_flag_rate"),
                     "detection_rate": rule.get("detection_rate")}
     tags = None
-    if prediction.tag_genre_scores is not None:
-        tags = tag_genres.open_set_decision(prediction.tag_genre_scores, prediction.genres,
-                                            prediction.genre)
+    if prediction.song_tags is not None:
+        scores = tag_genres.genre_scores(prediction.song_tags,
+                                         [g for g in prediction.genres if tag_genres.has_tags(g)])
+        tags = tag_genres.open_set_decision(scores, prediction.genres, prediction.genre)
     deciding = tags or features
     prediction.open_set = None if deciding is None else {
         "flagged": deciding["flagged"], "decided_by": "music tags" if tags else "58 features",
@@ -466,9 +468,7 @@ def predict_song(source, model=None, window_seconds: float = 30.0, rule: str = "
         except AudioError as exc:  # e.g. NaN samples: the windows around them still voted
             prediction.tags_note = exc.reason
         else:
-            prediction.tags = song.tag_document(TAGS_TOP)
-            prediction.tag_genre_scores = tag_genres.genre_scores(
-                song, [g for g in prediction.genres if tag_genres.has_tags(g)])
+            prediction.song_tags, prediction.tags = song, song.tag_document(TAGS_TOP)
     return _with_open_set(prediction, (getattr(model, "model_card_", None) or {}).get("open_set"))
 
 
